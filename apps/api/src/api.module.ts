@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { Kafka, logLevel } from 'kafkajs';
+import { CONFIG, ConfigModule, type TokenmeterConfig } from '@tokenmeter/config';
+import { DatabaseModule } from '@tokenmeter/db';
+import { IngestModule } from '@tokenmeter/ingest';
+import { ApiErrorFilter } from './common/api-error';
+import { HealthController } from './health/health.controller';
+import { IngestController } from './ingest/ingest.controller';
+import { IngestTokenGuard } from './ingest/ingest-token.guard';
+
+@Module({
+  imports: [ConfigModule, DatabaseModule, IngestModule, TerminusModule.forRoot({ logger: false })],
+  controllers: [IngestController, HealthController],
+  providers: [
+    IngestTokenGuard,
+    { provide: APP_FILTER, useClass: ApiErrorFilter },
+    {
+      provide: Kafka,
+      useFactory: (config: TokenmeterConfig) =>
+        new Kafka({ clientId: `${config.kafka.clientId}-api`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }),
+      inject: [CONFIG],
+    },
+  ],
+})
+export class ApiModule {}

@@ -1,0 +1,64 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Inject,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import { LOGGER, type Logger } from '@tokenmeter/config';
+
+/** The one error shape of the API: `{ "error": { "code", "message", "details" } }`. */
+export class ApiError extends HttpException {
+  constructor(status: number, readonly code: string, message: string, readonly details?: unknown) {
+    super({ error: { code, message, details: details ?? null } }, status);
+  }
+}
+
+const STATUS_CODES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable_entity',
+  429: 'too_many_requests',
+};
+
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  constructor(@Inject(LOGGER) private readonly log: Logger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (exception instanceof ApiError) {
+      res.status(exception.getStatus()).json(exception.getResponse());
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const body = exception.getResponse();
+      const message = typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
+      res.status(status).json({
+        error: { code: STATUS_CODES[status] ?? 'error', message: Array.isArray(message) ? message.join('; ') : String(message), details: null },
+      });
+      return;
+    }
+    // Body parser errors (malformed JSON, too large) arrive as plain errors with a status.
+    const status = (exception as { status?: unknown })?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const type = (exception as { type?: unknown }).type;
+      const message =
+        type === 'entity.parse.failed' ? 'request body is not valid JSON' : (exception as Error).message || 'bad request';
+      res.status(status).json({ error: { code: STATUS_CODES[status] ?? 'bad_request', message, details: null } });
+      return;
+    }
+    this.log.error({ err: exception }, 'unhandled error');
+    res
+      .status(HttpStatus.INTERNAL_SERVER_ERROR)
+      .json({ error: { code: 'internal', message: 'internal error', details: null } });
+  }
+}

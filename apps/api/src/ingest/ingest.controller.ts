@@ -1,0 +1,68 @@
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { UsageIngestor, type IngestOutcome } from '@tokenmeter/ingest';
+import { ApiError } from '../common/api-error';
+import { IngestTokenGuard } from './ingest-token.guard';
+
+export const MAX_EVENTS_PER_REQUEST = 1000;
+
+export interface IngestResultItem {
+  index: number;
+  event_id: string | null;
+  status: 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+  priced?: boolean;
+  flags?: string[];
+  code?: string;
+  reason?: string;
+}
+
+@ApiTags('ingest')
+@ApiBearerAuth()
+@Controller('v1/events')
+@UseGuards(IngestTokenGuard)
+export class IngestController {
+  constructor(private readonly ingestor: UsageIngestor) {}
+
+  /**
+   * Same validation, dedupe and pricing path as the Kafka consumer. Always 200 for a well-formed
+   * batch: each event gets its own verdict, so one bad event never hides the others' results.
+   */
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Ingest a batch of up to 1000 usage events' })
+  @ApiBody({ schema: { type: 'object', required: ['events'], properties: { events: { type: 'array', maxItems: 1000, items: { type: 'object' } } } } })
+  @ApiOkResponse({ description: 'One result per event, in request order' })
+  async ingest(@Body() body: unknown): Promise<{ results: IngestResultItem[]; summary: Record<string, number> }> {
+    const events = (body as { events?: unknown } | null)?.events;
+    if (!Array.isArray(events)) {
+      throw new ApiError(400, 'validation_failed', 'body must be an object with an "events" array', { field: 'events' });
+    }
+    if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
+      throw new ApiError(400, 'validation_failed', `"events" must hold 1 to ${MAX_EVENTS_PER_REQUEST} events`, {
+        field: 'events',
+        count: events.length,
+      });
+    }
+    const outcomes = await this.ingestor.ingest(
+      events.map((value) => ({ value, key: null })),
+      'http',
+    );
+    const results = outcomes.map(toResultItem);
+    const summary = { accepted: 0, duplicate: 0, conflict: 0, rejected: 0 };
+    for (const r of results) summary[r.status]++;
+    return { results, summary };
+  }
+}
+
+function toResultItem(outcome: IngestOutcome, index: number): IngestResultItem {
+  switch (outcome.status) {
+    case 'accepted':
+      return { index, event_id: outcome.eventId, status: 'accepted', priced: outcome.priced, flags: outcome.flags };
+    case 'duplicate':
+      return { index, event_id: outcome.eventId, status: 'duplicate' };
+    case 'conflict':
+      return { index, event_id: outcome.eventId, status: 'conflict', reason: outcome.reason };
+    case 'rejected':
+      return { index, event_id: outcome.eventId, status: 'rejected', code: outcome.code, reason: outcome.reason };
+  }
+}

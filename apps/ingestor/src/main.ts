@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { IngestorModule } from './ingestor.module';
+
+/**
+ * The ingestor: a Kafka consumer with no HTTP surface. SIGTERM/SIGINT finish the chunk in
+ * flight, commit its offsets and leave the consumer group; then the process exits 0.
+ */
+async function bootstrap(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(IngestorModule, { logger: ['error', 'warn'] });
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.log(JSON.stringify({ level: 30, msg: 'ingestor stopping', signal }));
+    app
+      .close()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        console.error(err);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  console.log(JSON.stringify({ level: 30, msg: 'ingestor started', pid: process.pid }));
+}
+
+bootstrap().catch((err) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  process.exit(1);
+});

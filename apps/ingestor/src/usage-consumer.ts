@@ -1,0 +1,206 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from '@tokenmeter/config';
+import { isTransientDbError } from '@tokenmeter/db';
+import type { IngestMessage, PreparedRejection, UsageIngestor } from '@tokenmeter/ingest';
+
+export interface UsageConsumerOptions {
+  topic: string;
+  dlqTopic: string;
+  groupId: string;
+  /** Messages written per database transaction; bounds memory and time between heartbeats. */
+  chunkSize?: number;
+  partitionsConsumedConcurrently?: number;
+  maxBytesPerPartition?: number;
+  /** Called after every committed chunk (tests and metrics). */
+  onChunkCommitted?: (info: { partition: number; messages: number; rejected: number }) => void;
+}
+
+export interface UsageConsumerStats {
+  chunks: number;
+  messages: number;
+  rejected: number;
+  transientFailures: number;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Kafka in: parse -> validate -> price -> record, committing offsets only after the database
+ * commit (at-least-once delivery + idempotent writes = each event counted exactly once).
+ */
+export class UsageConsumer {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private backoffMs = 0;
+  readonly stats: UsageConsumerStats = { chunks: 0, messages: 0, rejected: 0, transientFailures: 0 };
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly ingestor: UsageIngestor,
+    private readonly options: UsageConsumerOptions,
+    private readonly log: Logger,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
+      // A rebalance must not wait for a whole backlog: chunks are bounded and heartbeat between them.
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    this.producer = kafka.producer({ allowAutoTopicCreation: false });
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+      if (!payload.restart) {
+        // kafkajs gave up (non-retriable error): exit and let the supervisor restart us;
+        // nothing past the last committed offset is lost.
+        process.exitCode = 1;
+        void this.stop().finally(() => process.exit(1));
+      }
+    });
+    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 2,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    this.log.info({ topic: this.options.topic, groupId: this.options.groupId }, 'consuming');
+  }
+
+  /** Finishes the chunk in flight, commits it, and leaves the group. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const chunkSize = this.options.chunkSize ?? 5000;
+    for (let start = 0; start < batch.messages.length; start += chunkSize) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      try {
+        await this.processChunk(batch.topic, batch.partition, chunk);
+      } catch (err) {
+        if (isTransient(err)) {
+          this.pauseAfterTransientFailure(payload, err);
+          return;
+        }
+        // Some message in the chunk makes the database refuse the whole write for good.
+        // Find it, dead-letter it, and store the rest, instead of retrying forever.
+        this.log.error({ err, partition: batch.partition }, 'chunk failed permanently, isolating messages');
+        try {
+          for (const message of chunk) await this.processSingleOrDeadLetter(batch.topic, batch.partition, message);
+        } catch (isolationErr) {
+          if (isTransient(isolationErr)) {
+            this.pauseAfterTransientFailure(payload, isolationErr);
+            return;
+          }
+          throw isolationErr;
+        }
+      }
+      this.backoffMs = 0;
+      const last = chunk[chunk.length - 1].offset;
+      payload.resolveOffset(last);
+      await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
+      await payload.heartbeat();
+    }
+  }
+
+  /**
+   * The database is down or busy: pause this partition without resolving anything, so the
+   * same messages are fetched again after the back-off and the member stays in the group.
+   */
+  private pauseAfterTransientFailure(payload: EachBatchPayload, err: unknown): void {
+    this.stats.transientFailures++;
+    this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs ? this.backoffMs * 2 : 500);
+    this.log.warn({ err, backoffMs: this.backoffMs, partition: payload.batch.partition }, 'transient failure, pausing');
+    const resume = payload.pause();
+    setTimeout(resume, this.backoffMs).unref();
+  }
+
+  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
+    const startedAt = process.hrtime.bigint();
+    const messages = chunk.map((m) => toIngestMessage(topic, partition, m));
+    const pricing = await this.ingestor.pricingContext();
+    const prepared = this.ingestor.prepare(messages, 'kafka', pricing);
+    // Dead-letter first: if we crash after this, the redelivery publishes again (at-least-once
+    // on the DLQ) but a rejected message can never be committed past without being published.
+    if (prepared.rejections.length > 0) await this.publishDeadLetters(topic, partition, chunk, prepared.rejections);
+    const nextOffset = (BigInt(chunk[chunk.length - 1].offset) + 1n).toString();
+    await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: prepared.maxOccurredAt }]);
+    this.stats.chunks++;
+    this.stats.messages += chunk.length;
+    this.stats.rejected += prepared.rejections.length;
+    this.options.onChunkCommitted?.({ partition, messages: chunk.length, rejected: prepared.rejections.length });
+    this.log.info(
+      {
+        partition,
+        messages: chunk.length,
+        rejected: prepared.rejections.length,
+        nextOffset,
+        ms: Number((process.hrtime.bigint() - startedAt) / 1_000_000n),
+      },
+      'chunk stored',
+    );
+  }
+
+  private async processSingleOrDeadLetter(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+    try {
+      await this.processChunk(topic, partition, [message]);
+    } catch (err) {
+      if (isTransient(err)) throw err;
+      const rejection = {
+        code: 'storage_error' as const,
+        reason: `database refused the event: ${err instanceof Error ? err.message : String(err)}`,
+        eventId: null,
+      };
+      const prepared = this.ingestor.prepareRejected([toIngestMessage(topic, partition, message)], 'kafka', rejection);
+      await this.publishDeadLetters(topic, partition, [message], prepared.rejections);
+      const nextOffset = (BigInt(message.offset) + 1n).toString();
+      await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: null }]);
+      this.stats.rejected++;
+    }
+  }
+
+  private async publishDeadLetters(
+    topic: string,
+    partition: number,
+    chunk: KafkaMessage[],
+    rejections: PreparedRejection[],
+  ): Promise<void> {
+    await this.producer.send({
+      topic: this.options.dlqTopic,
+      acks: -1,
+      messages: rejections.map(({ index, rejection }) => ({
+        key: chunk[index].key,
+        value: chunk[index].value,
+        headers: {
+          'x-reject-code': rejection.code,
+          'x-reject-reason': rejection.reason,
+          'x-original-topic': topic,
+          'x-original-partition': String(partition),
+          'x-original-offset': chunk[index].offset,
+        },
+      })),
+    });
+    for (const { rejection, index } of rejections) {
+      this.log.warn({ code: rejection.code, reason: rejection.reason, offset: chunk[index].offset, partition }, 'rejected event');
+    }
+  }
+}
+
+function toIngestMessage(topic: string, partition: number, m: KafkaMessage): IngestMessage {
+  return { value: m.value, key: m.key ? m.key.toString('utf8') : null, kafka: { topic, partition, offset: m.offset } };
+}
+
+function isTransient(err: unknown): boolean {
+  const kafkaRetriable = !!err && typeof err === 'object' && (err as { retriable?: unknown }).retriable === true;
+  return kafkaRetriable || isTransientDbError(err);
+}

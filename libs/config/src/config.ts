@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * Configuration is read from the environment once, at start-up, into a typed object.
+ * Defaults match `npm run services:up`, so nothing needs setting on a developer machine;
+ * in production (NODE_ENV=production) secrets have no defaults and must be set.
+ */
+export interface TokenmeterConfig {
+  env: 'development' | 'test' | 'production';
+  databaseUrl: string;
+  databasePoolSize: number;
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    groupId: string;
+    topic: string;
+    dlqTopic: string;
+    /** Partitions for the usage topic when the ingestor has to create it. */
+    topicPartitions: number;
+  };
+  ingest: {
+    /** Messages per database transaction. */
+    chunkSize: number;
+    /** Partitions processed in parallel by one ingestor. */
+    partitionConcurrency: number;
+  };
+  api: {
+    port: number;
+    ingestToken: string;
+  };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`Invalid configuration: ${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const DEV_INGEST_TOKEN = 'dev-ingest-token';
+
+const brokerList = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^[^\s:/]+:\d{1,5}$/.test(b)), {
+    message: 'expected a comma-separated list of host:port',
+  });
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DATABASE_URL: z
+    .string()
+    .default('postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter')
+    .refine((u) => /^postgres(ql)?:\/\//.test(u), { message: 'expected a postgresql:// URL' }),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  KAFKA_BROKERS: brokerList.default('127.0.0.1:9092'),
+  KAFKA_CLIENT_ID: z.string().min(1).default('tokenmeter'),
+  KAFKA_GROUP_ID: z.string().min(1).default('tokenmeter-ingestor'),
+  KAFKA_USAGE_TOPIC: z.string().min(1).default('gateway.usage.v1'),
+  KAFKA_DLQ_TOPIC: z.string().min(1).optional(),
+  KAFKA_USAGE_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  INGEST_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000),
+  INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  PORT: port.default(3000),
+  TOKENMETER_INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === 'production' && !e.TOKENMETER_INGEST_TOKEN) {
+    throw new ConfigError('TOKENMETER_INGEST_TOKEN', 'required when NODE_ENV=production');
+  }
+  return {
+    env: e.NODE_ENV,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      groupId: e.KAFKA_GROUP_ID,
+      topic: e.KAFKA_USAGE_TOPIC,
+      dlqTopic: e.KAFKA_DLQ_TOPIC ?? `${e.KAFKA_USAGE_TOPIC}.dlq`,
+      topicPartitions: e.KAFKA_USAGE_TOPIC_PARTITIONS,
+    },
+    ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY },
+    api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN },
+    logLevel: e.LOG_LEVEL,
+  };
+}

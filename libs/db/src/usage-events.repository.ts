@@ -1,0 +1,319 @@
+import type { Pool, PoolClient } from 'pg';
+
+/** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
+export interface NewUsageEventRow {
+  eventId: string;
+  accountId: string;
+  /** '' when the gateway sent no API key. */
+  apiKeyId: string;
+  model: string;
+  requestId: string | null;
+  occurredAt: Date;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  /** JSON text of the usage object as received. */
+  usageRawJson: string;
+  usageFormat: string;
+  metadataJson: string | null;
+  payloadHash: string;
+  /** null: no price in force at occurredAt; all cost fields are then null too. */
+  priceVersionId: string | null;
+  inputCostUsd: string | null;
+  outputCostUsd: string | null;
+  cacheReadCostUsd: string | null;
+  cacheWriteCostUsd: string | null;
+  costUsd: string | null;
+  flags: string[];
+  source: 'kafka' | 'http';
+}
+
+export interface RejectedEventRow {
+  source: 'kafka' | 'http';
+  topic: string | null;
+  partition: number | null;
+  offset: string | null;
+  messageKey: string | null;
+  eventId: string | null;
+  rawPayload: string;
+  reasonCode: string;
+  reason: string;
+}
+
+/** How far a consumer has got on one partition, stored with the batch that got it there. */
+export interface IngestProgressRow {
+  topic: string;
+  partition: number;
+  nextOffset: string;
+  maxOccurredAt: Date | null;
+}
+
+export type StoredOutcome = 'inserted' | 'duplicate' | 'conflict';
+
+export interface RecordBatchInput {
+  events: NewUsageEventRow[];
+  rejected: RejectedEventRow[];
+  progress: IngestProgressRow[];
+}
+
+/**
+ * Writes usage events, rollups, rejections and consumer progress in ONE transaction, with a
+ * constant number of statements per batch whatever its size (set-based, via unnest).
+ */
+export class UsageEventsRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /** Returns one outcome per input event, in input order. */
+  async recordBatch(input: RecordBatchInput): Promise<StoredOutcome[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const outcomes = await this.recordInTransaction(client, input);
+      await client.query('COMMIT');
+      return outcomes;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async recordInTransaction(client: PoolClient, input: RecordBatchInput): Promise<StoredOutcome[]> {
+    const { events } = input;
+    // Within one batch the first occurrence of an event_id is the one we try to insert;
+    // later occurrences are judged against whatever ends up stored, like any redelivery.
+    const firstIndex = new Map<string, number>();
+    const candidates: NewUsageEventRow[] = [];
+    events.forEach((e, i) => {
+      if (!firstIndex.has(e.eventId)) {
+        firstIndex.set(e.eventId, i);
+        candidates.push(e);
+      }
+    });
+
+    // Inserting in event_id order means two concurrent writers with overlapping events wait on
+    // each other in one direction only, instead of deadlocking on the unique index.
+    candidates.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+    if (candidates.length > 0) await this.ensureAccounts(client, candidates);
+    const inserted = candidates.length > 0 ? await this.insertEventsAndRollups(client, candidates) : new Set<string>();
+
+    const storedHash = new Map<string, string>();
+    for (const e of candidates) if (inserted.has(e.eventId)) storedHash.set(e.eventId, e.payloadHash);
+    const notInserted = candidates.filter((e) => !inserted.has(e.eventId)).map((e) => e.eventId);
+    if (notInserted.length > 0) {
+      const { rows } = await client.query<{ event_id: string; payload_hash: string }>(
+        'SELECT event_id, payload_hash FROM usage_events WHERE event_id = ANY($1::text[])',
+        [notInserted],
+      );
+      for (const r of rows) storedHash.set(r.event_id, r.payload_hash);
+    }
+
+    const outcomes: StoredOutcome[] = [];
+    const conflicts: { event: NewUsageEventRow; existingHash: string }[] = [];
+    events.forEach((e, i) => {
+      if (firstIndex.get(e.eventId) === i && inserted.has(e.eventId)) {
+        outcomes.push('inserted');
+        return;
+      }
+      const existingHash = storedHash.get(e.eventId);
+      if (existingHash === undefined) {
+        // Cannot happen inside one transaction (ON CONFLICT DO NOTHING means the row exists);
+        // fail loudly rather than report an event as stored when it is not.
+        throw new Error(`event ${e.eventId} neither inserted nor found`);
+      }
+      if (existingHash === e.payloadHash) {
+        outcomes.push('duplicate');
+      } else {
+        outcomes.push('conflict');
+        conflicts.push({ event: e, existingHash });
+      }
+    });
+
+    if (conflicts.length > 0) await this.insertConflicts(client, conflicts);
+    if (input.rejected.length > 0) await this.insertRejected(client, input.rejected);
+    if (input.progress.length > 0) await this.upsertProgress(client, input.progress);
+    return outcomes;
+  }
+
+  private async ensureAccounts(client: PoolClient, events: NewUsageEventRow[]): Promise<void> {
+    // Sorted so that concurrent batches take row locks in the same order (no deadlocks).
+    const ids = [...new Set(events.map((e) => e.accountId))].sort();
+    await client.query(
+      'INSERT INTO accounts (id) SELECT id FROM unnest($1::text[]) AS t(id) ORDER BY id ON CONFLICT (id) DO NOTHING',
+      [ids],
+    );
+  }
+
+  /**
+   * Inserts new events and adds exactly those rows to the hourly rollup in the same statement:
+   * the rollup CTE reads the INSERT's RETURNING set, so duplicates can never be counted twice.
+   */
+  private async insertEventsAndRollups(client: PoolClient, events: NewUsageEventRow[]): Promise<Set<string>> {
+    const n = events.length;
+    const col = <T>(f: (e: NewUsageEventRow) => T): T[] => {
+      const out = new Array<T>(n);
+      for (let i = 0; i < n; i++) out[i] = f(events[i]);
+      return out;
+    };
+    const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL, [
+      col((e) => e.eventId),
+      col((e) => e.accountId),
+      col((e) => e.apiKeyId),
+      col((e) => e.model),
+      col((e) => e.requestId),
+      col((e) => e.occurredAt.toISOString()),
+      col((e) => e.inputTokens),
+      col((e) => e.outputTokens),
+      col((e) => e.cacheReadTokens),
+      col((e) => e.cacheWriteTokens),
+      col((e) => e.reasoningTokens),
+      col((e) => e.usageRawJson),
+      col((e) => e.usageFormat),
+      col((e) => e.metadataJson),
+      col((e) => e.payloadHash),
+      col((e) => e.priceVersionId),
+      col((e) => e.inputCostUsd),
+      col((e) => e.outputCostUsd),
+      col((e) => e.cacheReadCostUsd),
+      col((e) => e.cacheWriteCostUsd),
+      col((e) => e.costUsd),
+      col((e) => e.flags.join(',')),
+      col((e) => e.source),
+    ]);
+    return new Set(rows.map((r) => r.event_id));
+  }
+
+  private async insertConflicts(
+    client: PoolClient,
+    conflicts: { event: NewUsageEventRow; existingHash: string }[],
+  ): Promise<void> {
+    await client.query(
+      `INSERT INTO event_conflicts (event_id, existing_hash, payload_hash, raw_payload, source)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+       ON CONFLICT (event_id, payload_hash) DO NOTHING`,
+      [
+        conflicts.map((c) => c.event.eventId),
+        conflicts.map((c) => c.existingHash),
+        conflicts.map((c) => c.event.payloadHash),
+        conflicts.map((c) => conflictPayload(c.event)),
+        conflicts.map((c) => c.event.source),
+      ],
+    );
+  }
+
+  private async insertRejected(client: PoolClient, rejected: RejectedEventRow[]): Promise<void> {
+    await client.query(
+      `INSERT INTO rejected_events (source, topic, partition, "offset", message_key, event_id, raw_payload, reason_code, reason)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+       ON CONFLICT (topic, partition, "offset") DO NOTHING`,
+      [
+        rejected.map((r) => r.source),
+        rejected.map((r) => r.topic),
+        rejected.map((r) => r.partition),
+        rejected.map((r) => r.offset),
+        rejected.map((r) => r.messageKey),
+        rejected.map((r) => r.eventId),
+        rejected.map((r) => stripNul(r.rawPayload)),
+        rejected.map((r) => r.reasonCode),
+        rejected.map((r) => r.reason),
+      ],
+    );
+  }
+
+  private async upsertProgress(client: PoolClient, progress: IngestProgressRow[]): Promise<void> {
+    await client.query(
+      `INSERT INTO ingest_progress (topic, partition, next_offset, max_occurred_at, updated_at)
+       SELECT t.topic, t.partition, t.next_offset, t.max_occurred_at, now()
+       FROM unnest($1::text[], $2::int[], $3::bigint[], $4::timestamptz[]) AS t(topic, partition, next_offset, max_occurred_at)
+       ON CONFLICT (topic, partition) DO UPDATE SET
+         next_offset = GREATEST(ingest_progress.next_offset, EXCLUDED.next_offset),
+         max_occurred_at = GREATEST(ingest_progress.max_occurred_at, EXCLUDED.max_occurred_at),
+         updated_at = now()`,
+      [
+        progress.map((p) => p.topic),
+        progress.map((p) => p.partition),
+        progress.map((p) => p.nextOffset),
+        progress.map((p) => p.maxOccurredAt?.toISOString() ?? null),
+      ],
+    );
+  }
+}
+
+/** Postgres text cannot hold NUL; the raw payload is evidence, so keep it visible rather than fail. */
+function stripNul(s: string): string {
+  return s.includes('\u0000') ? s.replace(/\u0000/g, '\\u0000') : s;
+}
+
+function conflictPayload(e: NewUsageEventRow): string {
+  return JSON.stringify({
+    event_id: e.eventId,
+    account_id: e.accountId,
+    api_key_id: e.apiKeyId || null,
+    model: e.model,
+    request_id: e.requestId,
+    occurred_at: e.occurredAt.toISOString(),
+    usage: JSON.parse(e.usageRawJson),
+    metadata: e.metadataJson === null ? null : JSON.parse(e.metadataJson),
+  });
+}
+
+// Hours are truncated in UTC explicitly: date_trunc on timestamptz otherwise uses the session time zone.
+// ORDER BY in the rollup insert keeps lock order stable across concurrent consumers.
+const INSERT_EVENTS_SQL = `
+WITH input AS (
+  SELECT * FROM unnest(
+    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+    $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+    $12::json[], $13::text[], $14::json[], $15::text[], $16::bigint[],
+    $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::text[], $23::text[]
+  ) AS t(event_id, account_id, api_key_id, model, request_id, occurred_at,
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+         usage_raw, usage_format, metadata, payload_hash, price_version_id,
+         input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, flags, source)
+), ins AS (
+  INSERT INTO usage_events (event_id, account_id, api_key_id, model, request_id, occurred_at,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    usage_raw, usage_format, metadata, payload_hash, price_version_id,
+    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source)
+  SELECT event_id, account_id, api_key_id, model, request_id, occurred_at,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    usage_raw, usage_format, metadata, payload_hash, price_version_id,
+    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd,
+    CASE WHEN price_version_id IS NULL THEN NULL ELSE now() END,
+    CASE WHEN flags = '' THEN ARRAY[]::text[] ELSE string_to_array(flags, ',') END,
+    source
+  FROM input
+  ON CONFLICT (event_id) DO NOTHING
+  RETURNING event_id, account_id, api_key_id, model, occurred_at, price_version_id,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd
+), rollup AS (
+  INSERT INTO usage_hourly AS h (account_id, api_key_id, model, hour, requests, unpriced_requests,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
+  SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
+    count(*), count(*) FILTER (WHERE price_version_id IS NULL),
+    sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
+    coalesce(sum(input_cost_usd), 0), coalesce(sum(output_cost_usd), 0), coalesce(sum(cache_read_cost_usd), 0),
+    coalesce(sum(cache_write_cost_usd), 0), coalesce(sum(cost_usd), 0)
+  FROM ins
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (account_id, api_key_id, model, hour) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests,
+    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
+    input_tokens = h.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = h.output_tokens + EXCLUDED.output_tokens,
+    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+    cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
+    reasoning_tokens = h.reasoning_tokens + EXCLUDED.reasoning_tokens,
+    input_cost_usd = h.input_cost_usd + EXCLUDED.input_cost_usd,
+    output_cost_usd = h.output_cost_usd + EXCLUDED.output_cost_usd,
+    cache_read_cost_usd = h.cache_read_cost_usd + EXCLUDED.cache_read_cost_usd,
+    cache_write_cost_usd = h.cache_write_cost_usd + EXCLUDED.cache_write_cost_usd,
+    cost_usd = h.cost_usd + EXCLUDED.cost_usd
+)
+SELECT event_id FROM ins`;

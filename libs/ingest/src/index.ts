@@ -1,0 +1,4 @@
+export * from './price-book.cache';
+export * from './usage-ingestor';
+export * from './reprice.service';
+export * from './ingest.module';

@@ -1,0 +1,159 @@
+import type { Kafka } from 'kafkajs';
+import pino from 'pino';
+import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
+import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
+import { aUsageEvent, openAiUsage } from '../factories/usage-events';
+import { committedOffsets, createTopics, produce, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { TcpProxy } from '../helpers/tcp-proxy';
+import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+
+jest.setTimeout(120_000);
+
+const silent = pino({ level: 'silent' });
+const PER_EVENT_COST = '0.00175997'; // factory default usage priced at deepseek-r1 seed rates
+
+/** Sum of a decimal string repeated n times, done with BigInt to keep the test free of floats. */
+function times(cost: string, n: number): string {
+  const [int, frac = ''] = cost.split('.');
+  const scaled = BigInt(int + frac) * BigInt(n);
+  const s = scaled.toString().padStart(frac.length + 1, '0');
+  const out = `${s.slice(0, s.length - frac.length)}.${s.slice(s.length - frac.length)}`;
+  return out.replace(/0+$/, '').replace(/\.$/, '');
+}
+
+describe('ingestor against a real Kafka broker and Postgres', () => {
+  let db: Database;
+  let kafka: Kafka;
+  const consumers: UsageConsumer[] = [];
+
+  function startConsumer(topic: string, groupId: string, database: Database = db, chunkSize = 1000): UsageConsumer {
+    const ingestor = new UsageIngestor(
+      new UsageEventsRepository(database.pool),
+      new PriceBookCache(new PriceBookRepository(database.pool)),
+    );
+    const consumer = new UsageConsumer(kafka, ingestor, { topic, dlqTopic: `${topic}.dlq`, groupId, chunkSize }, silent);
+    consumers.push(consumer);
+    return consumer;
+  }
+
+  const storedCount = async () => Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
+
+  beforeAll(() => {
+    db = openTestDatabase();
+    kafka = testKafka();
+  });
+  afterAll(() => db.close());
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await seedPriceBook(db);
+  });
+  afterEach(async () => {
+    await Promise.all(consumers.splice(0).map((c) => c.stop().catch(() => undefined)));
+  });
+
+  it('stores duplicates once, prices out-of-order events by their own time, dead-letters malformed ones', async () => {
+    const topic = uniqueName('usage');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 3);
+    // 300 distinct events spread over 30 days, published in shuffled (out-of-order) time.
+    const events = Array.from({ length: 300 }, (_, i) =>
+      aUsageEvent({ account_id: `acct_${i % 5}`, occurred_at: new Date(Date.UTC(2026, 10, 1 + ((i * 7) % 28), i % 24, i % 60)).toISOString() }),
+    );
+    const dupes = events.slice(0, 50);
+    const conflict = { ...events[60], usage: { input_tokens: 1, output_tokens: 1 } };
+    const malformed = [
+      { key: 'acct_0', value: '{"event_id": "evt_broken", ' },
+      { key: 'acct_0', value: JSON.stringify({ ...aUsageEvent(), event_id: 'evt with spaces' }) },
+      { key: 'acct_0', value: JSON.stringify({ ...aUsageEvent(), event_id: 'evt_reasoning', usage: openAiUsage(100, 0, 10, 11) }) },
+    ];
+    await produce(kafka, topic, [
+      ...events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })),
+      ...malformed,
+      ...dupes.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })),
+      { key: conflict.account_id, value: JSON.stringify(conflict) },
+    ]);
+
+    const groupId = uniqueName('group');
+    await startConsumer(topic, groupId).start();
+    const total = events.length + malformed.length + dupes.length + 1;
+    await waitFor('all messages committed', async () => {
+      const { rows } = await db.pool.query('SELECT coalesce(sum(next_offset), 0)::int AS n FROM ingest_progress WHERE topic = $1', [topic]);
+      return rows[0].n === total;
+    });
+
+    const t = await totals(db);
+    expect(t.raw).toEqual({ requests: '300', input_tokens: '300000', output_tokens: '150000', cache_read_tokens: '60000', cost_usd: times(PER_EVENT_COST, 300), unpriced: '0' });
+    expect(t.rollup).toEqual(t.raw);
+
+    const rejected = await db.pool.query('SELECT reason_code, reason FROM rejected_events ORDER BY "offset"');
+    expect(rejected.rows.map((r) => r.reason_code).sort()).toEqual(['invalid_json', 'invariant', 'schema']);
+    expect((await db.pool.query('SELECT event_id FROM event_conflicts')).rows).toEqual([{ event_id: events[60].event_id }]);
+
+    const dlq = await readTopic(kafka, `${topic}.dlq`, 3);
+    expect(dlq).toHaveLength(3);
+    expect(dlq.map((m) => m.headers['x-reject-code']).sort()).toEqual(['invalid_json', 'invariant', 'schema']);
+    expect(dlq.every((m) => m.headers['x-original-topic'] === topic && m.headers['x-reject-reason'].length > 0)).toBe(true);
+    expect(dlq.map((m) => m.value)).toContain('{"event_id": "evt_broken", ');
+
+    // Offsets were committed for everything, and only after the database had it.
+    const offsets = await committedOffsets(kafka, groupId, topic);
+    const progress = await db.pool.query('SELECT partition, next_offset::text FROM ingest_progress WHERE topic = $1', [topic]);
+    for (const row of progress.rows) expect(offsets[row.partition]).toBe(row.next_offset);
+  });
+
+  it('keeps usage of an unknown model as unpriced and prices it once a price exists', async () => {
+    const topic = uniqueName('usage');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 1);
+    const events = Array.from({ length: 40 }, (_, i) =>
+      aUsageEvent({ model: 'gpt-next', occurred_at: `2026-11-${String(10 + (i % 10)).padStart(2, '0')}T08:00:00.000Z`, usage: { input_tokens: 500_000, output_tokens: 250_000 } }),
+    );
+    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
+    await startConsumer(topic, uniqueName('group')).start();
+    await waitFor('40 events stored', async () => (await storedCount()) === 40);
+    expect((await totals(db)).raw).toMatchObject({ requests: '40', cost_usd: '0', unpriced: '40' });
+
+    const prices = new PriceBookRepository(db.pool);
+    await prices.upsertModel({ id: 'gpt-next', displayName: null, provider: 'openai', contextWindow: null, maxOutputTokens: null });
+    await prices.createPriceVersion({ modelId: 'gpt-next', effectiveFrom: new Date('2026-11-15T00:00:00Z'), inputPerMTok: '2', outputPerMTok: '8', cacheReadPerMTok: '0.5', cacheWritePerMTok: null });
+    const reprice = new RepriceService(new RepriceRepository(db.pool), new PriceBookCache(prices));
+    // Only events on or after Nov 15 have a price in force; the rest stay unpriced, not lost.
+    expect(await reprice.repriceUnpriced({ from: new Date('2026-11-01Z'), to: new Date('2026-12-01Z') })).toEqual({ examined: 40, priced: 20 });
+    const t = await totals(db);
+    // 20 x (0.5 x 2 + 0.25 x 8) = 60
+    expect(t.raw).toMatchObject({ requests: '40', cost_usd: '60', unpriced: '20' });
+    expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('pauses through a database outage and then stores everything exactly once', async () => {
+    const topic = uniqueName('usage');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 2);
+    const proxy = new TcpProxy('127.0.0.1', Number(new URL(TEST_DATABASE_URL).port || 5432));
+    await proxy.start();
+    const proxied = new URL(TEST_DATABASE_URL);
+    proxied.port = String(proxy.port);
+    const flakyDb = createDatabase(proxied.toString(), 4);
+    try {
+      const consumer = startConsumer(topic, uniqueName('group'), flakyDb, 200);
+      await consumer.start();
+      const first = Array.from({ length: 1000 }, () => aUsageEvent());
+      await produce(kafka, topic, first.map((e) => ({ key: e.event_id, value: JSON.stringify(e) })));
+      await waitFor('first events stored', async () => (await storedCount()) === 1000);
+
+      proxy.cut();
+      const second = Array.from({ length: 1000 }, () => aUsageEvent());
+      await produce(kafka, topic, second.map((e) => ({ key: e.event_id, value: JSON.stringify(e) })));
+      await waitFor('consumer noticed the outage', async () => consumer.stats.transientFailures > 0);
+      expect(await storedCount()).toBe(1000);
+
+      proxy.restore();
+      await waitFor('all events stored after the outage', async () => (await storedCount()) === 2000, 90_000);
+      const t = await totals(db);
+      expect(t.raw).toMatchObject({ requests: '2000', cost_usd: times(PER_EVENT_COST, 2000) });
+      expect(t.rollup).toEqual(t.raw);
+    } finally {
+      await Promise.all(consumers.splice(0).map((c) => c.stop().catch(() => undefined)));
+      await flakyDb.close().catch(() => undefined);
+      await proxy.stop();
+    }
+  });
+});

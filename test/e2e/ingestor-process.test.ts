@@ -1,0 +1,113 @@
+import type { Kafka } from 'kafkajs';
+import type { Database } from '@tokenmeter/db';
+import { aUsageEvent } from '../factories/usage-events';
+import { committedOffsets, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { startApp, stopApp, type AppProcess } from '../helpers/processes';
+import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+
+jest.setTimeout(240_000);
+
+const PER_EVENT_MICRO_CENTS = 175997n; // 0.00175997 USD, the factory default usage at deepseek-r1 rates
+
+function expectedCost(n: number): string {
+  const s = (PER_EVENT_MICRO_CENTS * BigInt(n)).toString().padStart(9, '0');
+  return `${s.slice(0, -8)}.${s.slice(-8)}`.replace(/0+$/, '').replace(/\.$/, '');
+}
+
+/** The ingestor as the separate process it is in production, so it can be killed for real. */
+describe('ingestor process', () => {
+  let db: Database;
+  let kafka: Kafka;
+  const apps: AppProcess[] = [];
+
+  const storedCount = async () => Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
+  const start = (topic: string, groupId: string) => {
+    const app = startApp('apps/ingestor/src/main.ts', {
+      DATABASE_URL: TEST_DATABASE_URL,
+      KAFKA_USAGE_TOPIC: topic,
+      KAFKA_GROUP_ID: groupId,
+      INGEST_CHUNK_SIZE: '250',
+      INGEST_PARTITION_CONCURRENCY: '1',
+      LOG_LEVEL: 'info',
+    });
+    apps.push(app);
+    return app;
+  };
+
+  async function publish(topic: string, n: number): Promise<void> {
+    const events = Array.from({ length: n }, (_, i) =>
+      aUsageEvent({ account_id: `acct_${i % 50}`, occurred_at: new Date(Date.UTC(2026, 10, 1 + (i % 27), i % 24)).toISOString() }),
+    );
+    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
+  }
+
+  beforeAll(() => {
+    db = openTestDatabase();
+    kafka = testKafka();
+  });
+  afterAll(() => db.close());
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await seedPriceBook(db);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => stopApp(a, 'SIGKILL')));
+  });
+
+  it('killed with SIGKILL mid-stream and restarted, it counts every event exactly once', async () => {
+    const topic = uniqueName('usage');
+    const groupId = uniqueName('group');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 4);
+    await publish(topic, 20_000);
+
+    const first = start(topic, groupId);
+    await waitFor('some events stored', async () => (await storedCount()) >= 2000, 60_000, 50);
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+    const atKill = await storedCount();
+    expect(atKill).toBeLessThan(20_000); // it really died mid-stream
+
+    start(topic, groupId);
+    await waitFor('all events stored', async () => (await storedCount()) === 20_000, 120_000);
+    await new Promise((r) => setTimeout(r, 1000)); // anything redelivered after the kill must still be a no-op
+    const t = await totals(db);
+    expect(t.raw).toMatchObject({ requests: '20000', cost_usd: expectedCost(20_000), unpriced: '0' });
+    expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('two ingestors in one consumer group share the partitions and count every event once', async () => {
+    const topic = uniqueName('usage');
+    const groupId = uniqueName('group');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 6);
+    const a = start(topic, groupId);
+    const b = start(topic, groupId);
+    await waitFor('both ingestors started', async () => a.output().includes('ingestor started') && b.output().includes('ingestor started'), 60_000);
+    await publish(topic, 12_000);
+    await waitFor('all events stored', async () => (await storedCount()) === 12_000, 120_000);
+
+    const t = await totals(db);
+    expect(t.raw).toMatchObject({ requests: '12000', cost_usd: expectedCost(12_000) });
+    expect(t.rollup).toEqual(t.raw);
+    // Both members did part of the work.
+    expect(a.output()).toContain('chunk stored');
+    expect(b.output()).toContain('chunk stored');
+  });
+
+  it('on SIGTERM finishes the chunk in flight, commits its offsets and exits cleanly', async () => {
+    const topic = uniqueName('usage');
+    const groupId = uniqueName('group');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 2);
+    await publish(topic, 20_000);
+    const app = start(topic, groupId);
+    await waitFor('some events stored', async () => (await storedCount()) >= 1000, 60_000, 50);
+    expect(await stopApp(app, 'SIGTERM')).toBe(0);
+
+    // Everything stored was committed, and nothing committed is missing from the database.
+    const offsets = await committedOffsets(kafka, groupId, topic);
+    const { rows } = await db.pool.query('SELECT partition, next_offset::text FROM ingest_progress WHERE topic = $1', [topic]);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(offsets[row.partition]).toBe(row.next_offset);
+    const committed = Object.values(offsets).reduce((sum, o) => sum + Math.max(0, Number(o)), 0);
+    expect(await storedCount()).toBe(committed);
+  });
+});

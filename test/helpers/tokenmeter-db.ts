@@ -1,0 +1,76 @@
+import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
+import { createDatabase, PriceBookRepository, type Database } from '@tokenmeter/db';
+
+export const TEST_DATABASE_URL =
+  process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test';
+
+/** The migrated test database (scripts/test.sh applies migrations before jest starts). */
+export function openTestDatabase(): Database {
+  return createDatabase(TEST_DATABASE_URL, 5);
+}
+
+const TABLES = [
+  'usage_events',
+  'usage_hourly',
+  'rejected_events',
+  'event_conflicts',
+  'ingest_progress',
+  'accounts',
+  'price_versions',
+  'models',
+];
+
+export async function resetDatabase(db: Database): Promise<void> {
+  await db.pool.query(`TRUNCATE ${TABLES.join(', ')} RESTART IDENTITY CASCADE`);
+}
+
+export async function seedPriceBook(db: Database): Promise<void> {
+  const repo = new PriceBookRepository(db.pool);
+  for (const m of SEED_MODELS) await repo.upsertModel(m);
+  for (const v of SEED_PRICE_VERSIONS) {
+    await repo.createPriceVersion({
+      modelId: v.modelId,
+      effectiveFrom: v.effectiveFrom,
+      inputPerMTok: v.inputPerMTok.toString(),
+      outputPerMTok: v.outputPerMTok.toString(),
+      cacheReadPerMTok: v.cacheReadPerMTok.toString(),
+      cacheWritePerMTok: v.cacheWritePerMTok === null ? null : v.cacheWritePerMTok.toString(),
+    });
+  }
+}
+
+export interface Totals {
+  requests: string;
+  input_tokens: string;
+  output_tokens: string;
+  cache_read_tokens: string;
+  cost_usd: string;
+  unpriced: string;
+}
+
+/** Totals straight from raw events, and from the hourly rollups: the two must always agree. */
+export async function totals(db: Database, accountId?: string): Promise<{ raw: Totals; rollup: Totals }> {
+  const where = accountId ? 'WHERE account_id = $1' : '';
+  const params = accountId ? [accountId] : [];
+  const raw = await db.pool.query<Totals>(
+    `SELECT count(*)::text AS requests, coalesce(sum(input_tokens),0)::text AS input_tokens,
+            coalesce(sum(output_tokens),0)::text AS output_tokens, coalesce(sum(cache_read_tokens),0)::text AS cache_read_tokens,
+            coalesce(sum(cost_usd),0)::text AS cost_usd, count(*) FILTER (WHERE price_version_id IS NULL)::text AS unpriced
+     FROM usage_events ${where}`,
+    params,
+  );
+  const rollup = await db.pool.query<Totals>(
+    `SELECT coalesce(sum(requests),0)::text AS requests, coalesce(sum(input_tokens),0)::text AS input_tokens,
+            coalesce(sum(output_tokens),0)::text AS output_tokens, coalesce(sum(cache_read_tokens),0)::text AS cache_read_tokens,
+            coalesce(sum(cost_usd),0)::text AS cost_usd, coalesce(sum(unpriced_requests),0)::text AS unpriced
+     FROM usage_hourly ${where}`,
+    params,
+  );
+  return { raw: normalise(raw.rows[0]), rollup: normalise(rollup.rows[0]) };
+}
+
+/** numeric sums come back with scale (e.g. 3.0857000000000000); compare values, not scales. */
+function normalise(t: Totals): Totals {
+  const trim = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+  return { ...t, cost_usd: trim(t.cost_usd) };
+}

@@ -1,0 +1,156 @@
+import { PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { aUsageEvent, deepseekUsage, type GatewayEvent } from '../factories/usage-events';
+import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
+
+const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
+
+describe('UsageIngestor against Postgres', () => {
+  let db: Database;
+  let ingestor: UsageIngestor;
+  let prices: PriceBookCache;
+  const now = new Date('2026-11-28T12:00:00Z');
+
+  beforeAll(() => {
+    db = openTestDatabase();
+  });
+  afterAll(() => db.close());
+
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await seedPriceBook(db);
+    prices = new PriceBookCache(new PriceBookRepository(db.pool));
+    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), prices, () => now);
+  });
+
+  it('stores each event once: redeliveries are duplicates, a changed payload is a conflict admins can list', async () => {
+    const e1 = aUsageEvent();
+    const e2 = aUsageEvent();
+    const e1Changed: GatewayEvent = { ...e1, usage: { input_tokens: 9999, output_tokens: 500, cache_read_tokens: 200 } };
+
+    const first = await ingestor.ingest(asMessages([e1, e2, e1, e1Changed]), 'http');
+    expect(first.map((o) => o.status)).toEqual(['accepted', 'accepted', 'duplicate', 'conflict']);
+
+    const again = await ingestor.ingest(asMessages([e2, e1Changed]), 'kafka');
+    expect(again.map((o) => o.status)).toEqual(['duplicate', 'conflict']);
+
+    const { rows: conflicts } = await db.pool.query('SELECT event_id FROM event_conflicts');
+    expect(conflicts).toEqual([{ event_id: e1.event_id }]);
+
+    // deepseek-r1: 1000 x 0.5714 + 500 x 2.2857 + 200 x 0.2286, per million = 0.00175997 per event
+    const t = await totals(db);
+    expect(t.raw).toEqual({ requests: '2', input_tokens: '2000', output_tokens: '1000', cache_read_tokens: '400', cost_usd: '0.00351994', unpriced: '0' });
+    expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('stores the exact cost per token type and the price version in force', async () => {
+    const e = aUsageEvent({ usage: deepseekUsage(1_234_567, 234_567, 7_654_321) });
+    await ingestor.ingest(asMessages([e]), 'kafka');
+    const { rows } = await db.pool.query(
+      `SELECT input_tokens::text, cache_read_tokens::text, input_cost_usd::text, output_cost_usd::text,
+              cache_read_cost_usd::text, cost_usd::text, v.input_per_mtok::text
+       FROM usage_events e JOIN price_versions v ON v.id = e.price_version_id`,
+    );
+    expect(rows[0]).toEqual({
+      input_tokens: '1000000', // prompt - cache hits
+      cache_read_tokens: '234567',
+      input_cost_usd: '0.5714000000000000',
+      output_cost_usd: '17.4954815097000000', // 7,654,321 x 2.2857 / 1e6
+      cache_read_cost_usd: '0.0536220162000000', // 234,567 x 0.2286 / 1e6
+      cost_usd: '18.1205035259000000',
+      input_per_mtok: '0.5714000000',
+    });
+  });
+
+  it('prices by occurred_at, with a price change at an exact instant', async () => {
+    await new PriceBookRepository(db.pool).createPriceVersion({
+      modelId: 'deepseek-r1',
+      effectiveFrom: new Date('2026-11-20T00:00:00.000Z'),
+      inputPerMTok: '1',
+      outputPerMTok: '2',
+      cacheReadPerMTok: '0.5',
+      cacheWritePerMTok: null,
+    });
+    const usage = { input_tokens: 1_000_000, output_tokens: 0, cache_read_tokens: 0 };
+    const before = aUsageEvent({ occurred_at: '2026-11-19T23:59:59.999Z', usage });
+    const at = aUsageEvent({ occurred_at: '2026-11-20T00:00:00.000Z', usage });
+    // Arrival order must not matter: the later event is ingested first.
+    await ingestor.ingest(asMessages([at, before]), 'kafka');
+    const { rows } = await db.pool.query('SELECT event_id, cost_usd::text FROM usage_events');
+    const cost = Object.fromEntries(rows.map((r) => [r.event_id, r.cost_usd]));
+    expect(cost[before.event_id]).toBe('0.5714000000000000');
+    expect(cost[at.event_id]).toBe('1.0000000000000000');
+  });
+
+  it('keeps usage of a model without a price as unpriced, then prices it on reprice', async () => {
+    const events = [1, 2, 3].map(() => aUsageEvent({ model: 'brand-new-model', usage: { input_tokens: 2_000_000, output_tokens: 1_000_000 } }));
+    const outcomes = await ingestor.ingest(asMessages(events), 'kafka');
+    expect(outcomes.every((o) => o.status === 'accepted' && !o.priced)).toBe(true);
+    let t = await totals(db);
+    expect(t.raw).toMatchObject({ requests: '3', cost_usd: '0', unpriced: '3' });
+    expect(t.rollup).toEqual(t.raw);
+
+    const repo = new PriceBookRepository(db.pool);
+    await repo.upsertModel({ id: 'brand-new-model', displayName: null, provider: null, contextWindow: null, maxOutputTokens: null });
+    await repo.createPriceVersion({
+      modelId: 'brand-new-model',
+      effectiveFrom: new Date('2026-11-01T00:00:00Z'),
+      inputPerMTok: '0.1',
+      outputPerMTok: '0.3',
+      cacheReadPerMTok: '0.01',
+      cacheWritePerMTok: null,
+    });
+    const reprice = new RepriceService(new RepriceRepository(db.pool), prices);
+    const result = await reprice.repriceUnpriced({ from: new Date('2026-11-01T00:00:00Z'), to: new Date('2026-12-01T00:00:00Z') });
+    expect(result).toEqual({ examined: 3, priced: 3 });
+
+    t = await totals(db);
+    // 3 x (2 x 0.1 + 1 x 0.3) = 1.5
+    expect(t.raw).toMatchObject({ requests: '3', cost_usd: '1.5', unpriced: '0' });
+    expect(t.rollup).toEqual(t.raw);
+    // Running it again finds nothing left to price.
+    expect(await reprice.repriceUnpriced({ from: new Date('2026-11-01T00:00:00Z'), to: new Date('2026-12-01T00:00:00Z') })).toEqual({ examined: 0, priced: 0 });
+  });
+
+  it('rejects malformed events with the reason and keeps the raw payload', async () => {
+    const good = aUsageEvent();
+    const outcomes = await ingestor.ingest(
+      [
+        { value: Buffer.from('{not json'), key: 'acct_x', kafka: { topic: 't', partition: 0, offset: '7' } },
+        { value: Buffer.from(JSON.stringify({ ...good, event_id: 'evt_bad', usage: deepseekUsage(100, 10, 5) })), key: null },
+        { value: Buffer.from(JSON.stringify({ ...aUsageEvent(), usage: { prompt_tokens: 100, completion_tokens: 1, prompt_cache_hit_tokens: 50, prompt_cache_miss_tokens: 40 } })), key: null },
+        { value: Buffer.from(JSON.stringify(good)), key: null },
+      ],
+      'kafka',
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'accepted', 'rejected', 'accepted']);
+    const { rows } = await db.pool.query('SELECT reason_code, reason, raw_payload, "offset"::text FROM rejected_events ORDER BY id');
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ reason_code: 'invalid_json', raw_payload: '{not json', offset: '7' });
+    expect(rows[1].reason_code).toBe('invariant');
+    expect(rows[1].reason).toMatch(/prompt_cache_hit_tokens/);
+  });
+
+  it('flags usage beyond the model context window but still stores and prices it', async () => {
+    const e = aUsageEvent({ usage: { input_tokens: 200_000, output_tokens: 10 } });
+    const [outcome] = await ingestor.ingest(asMessages([e]), 'http');
+    expect(outcome).toMatchObject({ status: 'accepted', priced: true, flags: ['exceeds_context_window'] });
+    const { rows } = await db.pool.query('SELECT flags, cost_usd IS NOT NULL AS priced FROM usage_events');
+    expect(rows[0]).toEqual({ flags: ['exceeds_context_window'], priced: true });
+  });
+
+  it('counts every event exactly once when batches with overlapping events run concurrently', async () => {
+    const pool = Array.from({ length: 2000 }, (_, i) =>
+      aUsageEvent({ account_id: `acct_${i % 7}`, occurred_at: new Date(Date.UTC(2026, 10, 1 + (i % 20), i % 24)).toISOString() }),
+    );
+    // Four writers, each with an overlapping slice of the same events, in a different order.
+    const slices = [pool.slice(0, 1200), pool.slice(400, 1600).reverse(), pool.slice(800, 2000), pool.filter((_, i) => i % 2 === 0)];
+    const results = await Promise.all(slices.map((s) => ingestor.ingest(asMessages(s), 'kafka')));
+    const accepted = results.flat().filter((o) => o.status === 'accepted').length;
+    expect(accepted).toBe(2000);
+    const t = await totals(db);
+    expect(t.raw.requests).toBe('2000');
+    expect(t.raw.cost_usd).toBe('3.51994'); // 2000 x 0.00175997
+    expect(t.rollup).toEqual(t.raw);
+  });
+});
