@@ -241,10 +241,12 @@ kafka_log_tail() {
   done
 }
 
-# Waits until a metadata request (kafkajs admin listTopics) succeeds, or, without kafkajs,
-# until the broker logs "Kafka Server started". $1 = deadline (epoch seconds).
+# Waits until a metadata request (kafkajs admin listTopics) succeeds, or, without kafkajs
+# (node_modules not installed yet), until the broker logs "Kafka Server started".
+# $1 = deadline (epoch seconds), $2 = broker pid (fail fast if it exits), $3 = number of lines
+# already in server.log before this start (older "started" lines do not count).
 kafka_wait_ready() {
-  local deadline="$1" pid="${2:-}"
+  local deadline="$1" pid="${2:-}" skip="${3:-0}"
   while ! port_open "$KAFKA_HOST" "$KAFKA_PORT"; do
     if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
       kafka_log_tail
@@ -275,7 +277,7 @@ kafka_wait_ready() {
         }
       })();' || return 1
   else
-    until grep -q 'Kafka Server started' "$KAFKA_DIR/logs/server.log" 2>/dev/null; do
+    until tail -n "+$((skip + 1))" "$KAFKA_DIR/logs/server.log" 2>/dev/null | grep -q 'Kafka Server started'; do
       [ "$(date +%s)" -lt "$deadline" ] || return 1
       sleep 1
     done
@@ -313,12 +315,14 @@ kafka_up() {
   fi
 
   say "kafka: starting broker on $KAFKA_HOST:$KAFKA_PORT (log: $KAFKA_DIR/logs/server.log)"
+  local log_lines=0
+  if [ -f "$KAFKA_DIR/logs/server.log" ]; then log_lines="$(wc -l <"$KAFKA_DIR/logs/server.log")"; fi
   nohup java "${KAFKA_JAVA_OPTS[@]}" -cp "$libs/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
     >>"$KAFKA_DIR/logs/stdout.log" 2>&1 </dev/null 9>&- &
   local pid=$!
   echo "$pid" >"$KAFKA_PID"
   local started=$SECONDS
-  if ! kafka_wait_ready "$(($(date +%s) + KAFKA_START_TIMEOUT))" "$pid"; then
+  if ! kafka_wait_ready "$(($(date +%s) + KAFKA_START_TIMEOUT))" "$pid" "$log_lines"; then
     kafka_log_tail
     kill "$pid" 2>/dev/null || true
     rm -f "$KAFKA_PID"
