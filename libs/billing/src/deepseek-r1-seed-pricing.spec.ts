@@ -1,5 +1,6 @@
 import { NOW, eventJson, parseOk } from './__fixtures__/usage-events';
 import { seedPriceBook, tokens } from './__fixtures__/price-book';
+import { usd } from './money';
 import { priceTokens, type TokenCosts } from './pricing';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from './seed-prices';
 
@@ -69,6 +70,13 @@ describe('deepseek-r1 at the seed rates is priced exactly', () => {
     expect(version.id).toBe(r1.id);
     // 1000 x 0.5714 + 1000 x 2.2857 + 2000 x 0.2286, / 1e6 = 0.0005714 + 0.0022857 + 0.0004572
     expect(priceTokens(event.tokens, version).costUsd.toString()).toBe('0.0033143');
+  });
+
+  it('a rates object that is given a new rate is priced at the new rate, never a remembered one', () => {
+    const rates = { ...r1 };
+    expect(priceTokens(tokens({ inputTokens: 1_000_000 }), rates).costUsd.toString()).toBe('0.5714');
+    rates.inputPerMTok = usd('0.6');
+    expect(priceTokens(tokens({ inputTokens: 1_000_000, cacheWriteTokens: 1_000_000 }), rates).costUsd.toString()).toBe('1.2');
   });
 
   it('every seeded price version has a seeded model, and the limits are set', () => {

@@ -63,4 +63,11 @@ describe('payloadHash identifies a redelivery and tells it from a changed payloa
     expect(canonicalJson(value)).toBe(JSON.stringify(value));
     expect(parseOk(eventJson({ metadata: value })).payloadHash).toMatch(/^[0-9a-f]{64}$/);
   });
+
+  it('sorts keys by UTF-16 code unit at every level, whatever order they arrive in', () => {
+    // Integer-like keys come out of Object.keys first and numerically; canonical order is textual.
+    const value = { b: 1, a: { z: [{ d: 1, c: 2 }], y: null }, '10': 1, '2': 1, B: 1, é: 1, '': 1, a_b: 1, 'a-b': 1 };
+    // Expected from Python: json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
+    expect(canonicalJson(value)).toBe('{"":1,"10":1,"2":1,"B":1,"a":{"y":null,"z":[{"c":2,"d":1}]},"a-b":1,"a_b":1,"b":1,"é":1}');
+  });
 });
