@@ -165,7 +165,7 @@ function validateEvent(parsed: unknown, now: Date): ParseResult {
       usageRaw,
       usageFormat: usage.format,
       metadata,
-      // Hashed last, and only for accepted events: it is the most expensive step.
+      // Hashed last, so only accepted events pay for it (it costs about as much as JSON.parse).
       payloadHash: canonicalHash(parsed),
     },
   };
