@@ -1,5 +1,6 @@
 import {
   type ArgumentsHost,
+  BadRequestException,
   Catch,
   type ExceptionFilter,
   HttpException,
@@ -38,6 +39,11 @@ export class ApiErrorFilter implements ExceptionFilter {
       res.status(exception.getStatus()).json(exception.getResponse());
       return;
     }
+    if (isBodyParseError(exception)) {
+      const detail = exception instanceof Error ? exception.message : '';
+      res.status(400).json({ error: { code: 'invalid_json', message: `request body is not valid JSON: ${detail}`, details: null } });
+      return;
+    }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
@@ -51,8 +57,7 @@ export class ApiErrorFilter implements ExceptionFilter {
     const status = (exception as { status?: unknown })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       const type = (exception as { type?: unknown }).type;
-      const message =
-        type === 'entity.parse.failed' ? 'request body is not valid JSON' : (exception as Error).message || 'bad request';
+      const message = type === 'entity.too.large' ? 'request body is too large' : (exception as Error).message || 'bad request';
       res.status(status).json({ error: { code: STATUS_CODES[status] ?? 'bad_request', message, details: null } });
       return;
     }
@@ -61,4 +66,14 @@ export class ApiErrorFilter implements ExceptionFilter {
       .status(HttpStatus.INTERNAL_SERVER_ERROR)
       .json({ error: { code: 'internal', message: 'internal error', details: null } });
   }
+}
+
+/**
+ * Malformed JSON: body-parser's SyntaxError (type 'entity.parse.failed'), which Nest's express
+ * adapter rethrows as a BadRequestException carrying only JSON.parse's message. Our own code
+ * never throws BadRequestException (it throws ApiError), so that combination is unambiguous.
+ */
+function isBodyParseError(exception: unknown): boolean {
+  if (exception instanceof BadRequestException) return /JSON/.test(exception.message);
+  return (exception as { type?: unknown } | null)?.type === 'entity.parse.failed';
 }

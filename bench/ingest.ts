@@ -1,0 +1,218 @@
+/**
+ * End-to-end ingestion benchmark: Kafka -> ingestor process -> Postgres (events + rollups).
+ *
+ *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000]
+ *
+ * 1. recreates a scratch database (tokenmeter_bench), migrates and seeds it;
+ * 2. publishes N realistic events (mixed models and usage shapes, 5% redeliveries) to a fresh topic;
+ * 3. starts the real ingestor (apps/ingestor) against that backlog and measures sustained events/s
+ *    from its first stored chunk until every message is committed and rolled up, and its peak RSS;
+ * 4. measures the COPY ceiling: the same rows COPY'd into an identical scratch table;
+ * 5. prints one final JSON line.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import { Client } from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
+import { applyMigrations, createDatabase, PriceBookRepository } from '@tokenmeter/db';
+
+const ROOT = path.resolve(__dirname, '..');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const EVENTS = arg('events', 1_000_000);
+const PARTITIONS = arg('partitions', 6);
+const ACCOUNTS = arg('accounts', 2000);
+const DUPLICATE_RATE = 0.05;
+const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+const BENCH_DB = 'tokenmeter_bench';
+const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+const log = (msg: string) => process.stderr.write(`[bench:ingest] ${msg}\n`);
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
+
+/** A realistic gateway event: provider-shaped usage, a few API keys per account, times across the month. */
+function makeEvent(i: number, monthStart: number): { key: string; value: string } {
+  const account = `acct_${(i * 7919) % ACCOUNTS}`;
+  const model = MODELS[i % MODELS.length];
+  const prompt = 200 + ((i * 131) % 6000);
+  const cached = (i % 3) * Math.floor(prompt / 4);
+  const completion = 50 + ((i * 17) % 2000);
+  let usage: Record<string, unknown>;
+  if (model.startsWith('deepseek')) {
+    usage = { prompt_tokens: prompt, completion_tokens: completion, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: prompt - cached, completion_tokens_details: { reasoning_tokens: Math.floor(completion / 2) } };
+  } else if (model.startsWith('gpt')) {
+    usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
+  } else {
+    usage = { input_tokens: prompt - cached, output_tokens: completion, cache_read_input_tokens: cached, cache_creation_input_tokens: i % 5 === 0 ? 1024 : 0 };
+  }
+  const event = {
+    event_id: `evt_bench_${i}`,
+    occurred_at: new Date(monthStart + ((i * 2_654_435) % (28 * 86_400_000))).toISOString(),
+    account_id: account,
+    api_key_id: `key_${account}_${i % 3}`,
+    model,
+    request_id: `req_${i}`,
+    usage,
+    metadata: { region: i % 2 ? 'eu-west-1' : 'us-east-1' },
+  };
+  return { key: account, value: JSON.stringify(event) };
+}
+
+async function prepareDatabase(): Promise<void> {
+  const admin = new Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DB} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${BENCH_DB}`);
+  await admin.end();
+  await applyMigrations(BENCH_URL, path.join(ROOT, 'prisma/migrations'), () => undefined);
+  const db = createDatabase(BENCH_URL, 2);
+  const repo = new PriceBookRepository(db.pool);
+  for (const m of SEED_MODELS) await repo.upsertModel(m);
+  for (const v of SEED_PRICE_VERSIONS) await repo.createPriceVersion(v);
+  await db.close();
+}
+
+async function publish(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const monthStart = Date.UTC(2026, 9, 1);
+  const batch = 5000;
+  let sent = 0;
+  let lastReport = Date.now();
+  const inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < EVENTS; i += batch) {
+    const messages = [];
+    for (let j = i; j < Math.min(EVENTS, i + batch); j++) {
+      messages.push(makeEvent(j, monthStart));
+      // Redeliveries, as a gateway retrying a publish would produce.
+      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, monthStart));
+    }
+    sent += messages.length;
+    inflight.push(producer.send({ topic, acks: 1, messages }));
+    if (inflight.length >= 4) await inflight.shift();
+    if (Date.now() - lastReport > 2000) {
+      log(`published ${i + batch} / ${EVENTS} events`);
+      lastReport = Date.now();
+    }
+  }
+  await Promise.all(inflight);
+  await producer.disconnect();
+  return sent;
+}
+
+function peakRssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    return hwm ? Math.round(Number(hwm[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function runIngestor(topic: string, messages: number): Promise<{ eventsPerS: number; seconds: number; peakRssMb: number }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register', 'apps/ingestor/src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: BENCH_URL, KAFKA_USAGE_TOPIC: topic, KAFKA_GROUP_ID: `${topic}.group`, LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '6' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const db = new Client({ connectionString: BENCH_URL });
+  await db.connect();
+  const committed = async () => Number((await db.query('SELECT coalesce(sum(next_offset), 0) AS n FROM ingest_progress WHERE topic = $1', [topic])).rows[0].n);
+  let firstAt = 0;
+  let firstCount = 0;
+  let peak = 0;
+  let lastReport = 0;
+  for (;;) {
+    const n = await committed();
+    const now = Date.now();
+    peak = Math.max(peak, peakRssMb(child.pid!));
+    if (n > 0 && firstAt === 0) {
+      firstAt = now;
+      firstCount = n;
+    }
+    if (now - lastReport > 2000) {
+      log(`committed ${n} / ${messages} messages${firstAt ? `, ${Math.round((n - firstCount) / ((now - firstAt) / 1000 || 1))}/s` : ''}, ingestor rss peak ${peak} MB`);
+      lastReport = now;
+    }
+    if (n >= messages) break;
+    if (child.exitCode !== null) throw new Error(`ingestor exited with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const seconds = (Date.now() - firstAt) / 1000;
+  peak = Math.max(peak, peakRssMb(child.pid!));
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  const { rows } = await db.query('SELECT (SELECT count(*) FROM usage_events) AS raw, (SELECT sum(requests) FROM usage_hourly) AS rolled');
+  await db.end();
+  if (Number(rows[0].raw) !== EVENTS || Number(rows[0].rolled) !== EVENTS) {
+    throw new Error(`stored ${rows[0].raw} events, rolled up ${rows[0].rolled}; expected ${EVENTS}`);
+  }
+  return { eventsPerS: Math.round((messages - firstCount) / seconds), seconds, peakRssMb: peak };
+}
+
+/** The ceiling: the same rows COPY'd into an identical table (same columns, indexes, constraints). */
+async function copyCeiling(): Promise<number> {
+  const file = path.join(os.tmpdir(), `tokenmeter-bench-${process.pid}.copy`);
+  const db = new Client({ connectionString: BENCH_URL });
+  await db.connect();
+  await db.query('DROP TABLE IF EXISTS usage_events_copy; CREATE TABLE usage_events_copy (LIKE usage_events INCLUDING ALL)');
+  await pipeline(db.query(copyTo('COPY usage_events TO STDOUT (FORMAT binary)')), createWriteStream(file));
+  log('measuring COPY ceiling');
+  const started = process.hrtime.bigint();
+  await pipeline(createReadStream(file), db.query(copyFrom('COPY usage_events_copy FROM STDIN (FORMAT binary)')));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const { rows } = await db.query('SELECT count(*) FROM usage_events_copy');
+  await db.query('DROP TABLE usage_events_copy');
+  await db.end();
+  rmSync(file, { force: true });
+  return Math.round(Number(rows[0].count) / seconds);
+}
+
+async function main(): Promise<void> {
+  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts`);
+  await prepareDatabase();
+  const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
+  const topic = `bench.usage.${Date.now().toString(36)}`;
+  const publishStarted = Date.now();
+  const messages = await publish(kafka, topic);
+  log(`published ${messages} messages (${messages - EVENTS} redeliveries) in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
+  const ingest = await runIngestor(topic, messages);
+  const copyRowsPerS = await copyCeiling();
+  const result = {
+    events: EVENTS,
+    messages,
+    seconds: Math.round(ingest.seconds * 10) / 10,
+    events_per_s: ingest.eventsPerS,
+    copy_rows_per_s: copyRowsPerS,
+    ratio: Math.round((ingest.eventsPerS / copyRowsPerS) * 100) / 100,
+    ingestor_peak_rss_mb: ingest.peakRssMb,
+  };
+  console.log(JSON.stringify(result));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
