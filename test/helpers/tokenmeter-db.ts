@@ -10,6 +10,11 @@ export function openTestDatabase(): Database {
 }
 
 const TABLES = [
+  'invoice_lines',
+  'invoices',
+  'stripe_webhook_events',
+  'account_price_overrides',
+  'api_keys',
   'usage_events',
   'usage_hourly',
   'rejected_events',
@@ -20,8 +25,12 @@ const TABLES = [
   'models',
 ];
 
+/**
+ * Empties every table a test can write. audit_log is append-only (a trigger refuses DELETE and
+ * UPDATE; TRUNCATE does not fire row triggers), so tests truncate it too.
+ */
 export async function resetDatabase(db: Database): Promise<void> {
-  await db.pool.query(`TRUNCATE ${TABLES.join(', ')} RESTART IDENTITY CASCADE`);
+  await db.pool.query(`TRUNCATE ${TABLES.join(', ')}, audit_log RESTART IDENTITY CASCADE`);
 }
 
 export async function seedPriceBook(db: Database): Promise<void> {
