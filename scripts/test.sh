@@ -17,13 +17,8 @@ export DATABASE_URL="${TEST_DATABASE_URL:-postgresql://tokenmeter:tokenmeter@127
 export KAFKA_BROKERS=127.0.0.1:9092
 export STRIPE_API_BASE=http://127.0.0.1:12111
 
-# scripts/migrate.ts is being written in parallel; until it lands there is nothing to run.
-if [ -f scripts/migrate.ts ]; then
-  echo "[test] applying migrations to ${DATABASE_URL#*@}"
-  npm run db:migrate
-else
-  echo "[test] scripts/migrate.ts not found yet; skipping migrations"
-fi
+echo "[test] applying migrations to ${DATABASE_URL#*@}"
+npm run --silent db:migrate
 
 echo "[test] jest --runInBand $*"
 npx jest --runInBand "$@"

@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+
+// The DLQ producer keeps kafkajs' default partitioner (keyed by account id); silence its v2 notice.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 import { NestFactory } from '@nestjs/core';
 import { IngestorModule } from './ingestor.module';
 
