@@ -4,4 +4,5 @@ export * from './canonical-json';
 export * from './usage-shapes';
 export * from './usage-event';
 export * from './pricing';
+export * from './overrides';
 export * from './seed-prices';
