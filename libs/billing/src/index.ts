@@ -6,3 +6,6 @@ export * from './usage-event';
 export * from './pricing';
 export * from './overrides';
 export * from './seed-prices';
+export * from './invoice-period';
+export * from './invoice';
+export * from './invoice-status';
