@@ -4,6 +4,11 @@ import { createDatabase, type Database } from './database';
 import { PriceBookRepository } from './price-book.repository';
 import { RepriceRepository } from './reprice.repository';
 import { UsageEventsRepository } from './usage-events.repository';
+import { AccountsRepository } from './accounts.repository';
+import { ApiKeysRepository } from './api-keys.repository';
+import { AuditLogRepository } from './audit-log.repository';
+import { PriceOverridesRepository } from './price-overrides.repository';
+import { Transactor } from './transactor';
 
 export const DATABASE = Symbol('Database');
 
@@ -18,8 +23,23 @@ export const DATABASE = Symbol('Database');
     { provide: UsageEventsRepository, useFactory: (db: Database) => new UsageEventsRepository(db.pool), inject: [DATABASE] },
     { provide: PriceBookRepository, useFactory: (db: Database) => new PriceBookRepository(db.pool), inject: [DATABASE] },
     { provide: RepriceRepository, useFactory: (db: Database) => new RepriceRepository(db.pool), inject: [DATABASE] },
+    { provide: Transactor, useFactory: (db: Database) => new Transactor(db.pool), inject: [DATABASE] },
+    { provide: AccountsRepository, useFactory: (db: Database) => new AccountsRepository(db.pool), inject: [DATABASE] },
+    { provide: ApiKeysRepository, useFactory: (db: Database) => new ApiKeysRepository(db.pool), inject: [DATABASE] },
+    { provide: AuditLogRepository, useFactory: (db: Database) => new AuditLogRepository(db.pool), inject: [DATABASE] },
+    { provide: PriceOverridesRepository, useFactory: (db: Database) => new PriceOverridesRepository(db.pool), inject: [DATABASE] },
   ],
-  exports: [DATABASE, UsageEventsRepository, PriceBookRepository, RepriceRepository],
+  exports: [
+    DATABASE,
+    UsageEventsRepository,
+    PriceBookRepository,
+    RepriceRepository,
+    Transactor,
+    AccountsRepository,
+    ApiKeysRepository,
+    AuditLogRepository,
+    PriceOverridesRepository,
+  ],
 })
 export class DatabaseModule implements OnApplicationShutdown {
   constructor(@Inject(DATABASE) private readonly db: Database) {}

@@ -4,3 +4,8 @@ export * from './usage-events.repository';
 export * from './price-book.repository';
 export * from './reprice.repository';
 export * from './database.module';
+export * from './transactor';
+export * from './accounts.repository';
+export * from './api-keys.repository';
+export * from './audit-log.repository';
+export * from './price-overrides.repository';

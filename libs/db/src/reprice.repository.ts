@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import type { Queryable } from './transactor';
 
 export interface RepriceFilter {
   from: Date;
@@ -18,9 +19,18 @@ export interface UnpricedEventRecord {
   cacheWriteTokens: number;
 }
 
+/** An event as it stands, with the price it has now (all null while unpriced). */
+export interface StoredEventPriceRecord extends UnpricedEventRecord {
+  priceVersionId: string | null;
+  priceOverrideId: string | null;
+  costUsd: string | null;
+}
+
 export interface EventPrice {
   eventId: string;
   priceVersionId: string;
+  /** The account override applied, if any. */
+  priceOverrideId: string | null;
   inputCostUsd: string;
   outputCostUsd: string;
   cacheReadCostUsd: string;
@@ -72,6 +82,69 @@ export class RepriceRepository {
     }
   }
 
+  /** Events of the range already on an invoice: a range containing any cannot be repriced. */
+  async countInvoiced(filter: RepriceFilter, q: Queryable = this.pool): Promise<number> {
+    const { rows } = await q.query<{ n: string }>(
+      `SELECT count(*) AS n FROM usage_events
+       WHERE invoice_id IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2 AND ($3::text IS NULL OR account_id = $3)`,
+      [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null],
+    );
+    return Number(rows[0].n);
+  }
+
+  /**
+   * Walks every not-invoiced event of a range (priced or not) in event_id order, CHUNK at a time,
+   * and hands each chunk to `visit`, which returns the new prices of the events whose price
+   * changes. With `apply`, the chunk's rows are locked (FOR UPDATE) and the new prices written with
+   * their rollup deltas; run it inside a Transactor so the whole range commits at once. Without
+   * `apply` nothing is locked or written (a dry run).
+   */
+  async repriceRange(
+    q: PoolClient,
+    filter: RepriceFilter,
+    visit: (events: StoredEventPriceRecord[]) => EventPrice[],
+    options: { apply: boolean },
+  ): Promise<{ examined: number; changed: number }> {
+    let examined = 0;
+    let changed = 0;
+    let after = '';
+    for (;;) {
+      const { rows } = await q.query(
+        `SELECT event_id, account_id, api_key_id, model, occurred_at,
+                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                price_version_id::text, price_override_id::text, cost_usd::text
+         FROM usage_events
+         WHERE invoice_id IS NULL
+           AND occurred_at >= $1 AND occurred_at < $2
+           AND ($3::text IS NULL OR account_id = $3)
+           AND event_id > $4
+         ORDER BY event_id
+         LIMIT $5${options.apply ? ' FOR UPDATE' : ''}`,
+        [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, after, CHUNK],
+      );
+      if (rows.length === 0) break;
+      examined += rows.length;
+      after = rows[rows.length - 1].event_id;
+      const prices = visit(
+        rows.map((r) => ({
+          ...toUnpricedRecord(r),
+          priceVersionId: r.price_version_id,
+          priceOverrideId: r.price_override_id,
+          costUsd: r.cost_usd,
+        })),
+      );
+      if (options.apply && prices.length > 0) changed += await this.applyNewPrices(q, prices);
+      else changed += prices.length;
+      if (rows.length < CHUNK) break;
+    }
+    return { examined, changed };
+  }
+
+  private async applyNewPrices(client: PoolClient, prices: EventPrice[]): Promise<number> {
+    const { rows } = await client.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
+    return Number(rows[0].changed);
+  }
+
   private async lockUnpricedChunk(
     client: PoolClient,
     filter: RepriceFilter,
@@ -91,48 +164,63 @@ export class RepriceRepository {
        FOR UPDATE`,
       [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, afterEventId, limit],
     );
-    return rows.map((r) => ({
-      eventId: r.event_id,
-      accountId: r.account_id,
-      apiKeyId: r.api_key_id,
-      model: r.model,
-      occurredAt: r.occurred_at,
-      inputTokens: Number(r.input_tokens),
-      outputTokens: Number(r.output_tokens),
-      cacheReadTokens: Number(r.cache_read_tokens),
-      cacheWriteTokens: Number(r.cache_write_tokens),
-    }));
+    return rows.map(toUnpricedRecord);
   }
 
   private async applyPrices(client: PoolClient, prices: EventPrice[]): Promise<number> {
-    const { rows } = await client.query<{ priced: string }>(APPLY_PRICES_SQL, [
-      prices.map((p) => p.eventId),
-      prices.map((p) => p.priceVersionId),
-      prices.map((p) => p.inputCostUsd),
-      prices.map((p) => p.outputCostUsd),
-      prices.map((p) => p.cacheReadCostUsd),
-      prices.map((p) => p.cacheWriteCostUsd),
-      prices.map((p) => p.costUsd),
-    ]);
+    const { rows } = await client.query<{ priced: string }>(APPLY_PRICES_SQL, priceParams(prices));
     return Number(rows[0].priced);
   }
 }
 
+function toUnpricedRecord(r: Record<string, any>): UnpricedEventRecord {
+  return {
+    eventId: r.event_id,
+    accountId: r.account_id,
+    apiKeyId: r.api_key_id,
+    model: r.model,
+    occurredAt: r.occurred_at,
+    inputTokens: Number(r.input_tokens),
+    outputTokens: Number(r.output_tokens),
+    cacheReadTokens: Number(r.cache_read_tokens),
+    cacheWriteTokens: Number(r.cache_write_tokens),
+  };
+}
+
+function priceParams(prices: EventPrice[]): unknown[] {
+  return [
+    prices.map((p) => p.eventId),
+    prices.map((p) => p.priceVersionId),
+    prices.map((p) => p.inputCostUsd),
+    prices.map((p) => p.outputCostUsd),
+    prices.map((p) => p.cacheReadCostUsd),
+    prices.map((p) => p.cacheWriteCostUsd),
+    prices.map((p) => p.costUsd),
+    prices.map((p) => p.priceOverrideId),
+  ];
+}
+
+const PRICES_CTE = `
+p AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[], $8::bigint[])
+    AS t(event_id, price_version_id, input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, price_override_id)
+)`;
+
 // The rollup row always exists for an unpriced event (it was counted when the event arrived),
-// so pricing it only moves it from unpriced_requests into the cost columns.
+// so pricing it only moves it from unpriced_requests into the cost columns. The rollup adds the
+// costs as STORED (RETURNING e.*, after the column's scale), so rollups equal the raw events even
+// for a discounted cost with more decimals than the column keeps.
 const APPLY_PRICES_SQL = `
-WITH p AS (
-  SELECT * FROM unnest($1::text[], $2::bigint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[])
-    AS t(event_id, price_version_id, input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
-), upd AS (
+WITH ${PRICES_CTE}, upd AS (
   UPDATE usage_events e SET
-    price_version_id = p.price_version_id, input_cost_usd = p.input_cost_usd, output_cost_usd = p.output_cost_usd,
+    price_version_id = p.price_version_id, price_override_id = p.price_override_id,
+    input_cost_usd = p.input_cost_usd, output_cost_usd = p.output_cost_usd,
     cache_read_cost_usd = p.cache_read_cost_usd, cache_write_cost_usd = p.cache_write_cost_usd,
     cost_usd = p.cost_usd, priced_at = now()
   FROM p
   WHERE e.event_id = p.event_id AND e.price_version_id IS NULL
-  RETURNING e.account_id, e.api_key_id, e.model, e.occurred_at, p.input_cost_usd, p.output_cost_usd,
-    p.cache_read_cost_usd, p.cache_write_cost_usd, p.cost_usd
+  RETURNING e.account_id, e.api_key_id, e.model, e.occurred_at, e.input_cost_usd, e.output_cost_usd,
+    e.cache_read_cost_usd, e.cache_write_cost_usd, e.cost_usd
 ), delta AS (
   SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC') AS hour, count(*) AS n,
     sum(input_cost_usd) AS input_cost_usd, sum(output_cost_usd) AS output_cost_usd,
@@ -151,3 +239,45 @@ WITH p AS (
   WHERE h.account_id = d.account_id AND h.api_key_id = d.api_key_id AND h.model = d.model AND h.hour = d.hour
 )
 SELECT count(*) AS priced FROM upd`;
+
+// Re-pricing priced events: the rollup moves by (new - old) per cost column, and unpriced_requests
+// drops by the events that had no price before. `old` reads the rows before the UPDATE (every
+// sub-statement of one WITH sees the same snapshot). The caller holds the rows FOR UPDATE.
+const APPLY_NEW_PRICES_SQL = `
+WITH ${PRICES_CTE}, old AS (
+  SELECT e.event_id, e.price_version_id, e.input_cost_usd, e.output_cost_usd, e.cache_read_cost_usd,
+    e.cache_write_cost_usd, e.cost_usd
+  FROM usage_events e JOIN p ON p.event_id = e.event_id
+), upd AS (
+  UPDATE usage_events e SET
+    price_version_id = p.price_version_id, price_override_id = p.price_override_id,
+    input_cost_usd = p.input_cost_usd, output_cost_usd = p.output_cost_usd,
+    cache_read_cost_usd = p.cache_read_cost_usd, cache_write_cost_usd = p.cache_write_cost_usd,
+    cost_usd = p.cost_usd, priced_at = now()
+  FROM p
+  WHERE e.event_id = p.event_id AND e.invoice_id IS NULL
+  RETURNING e.event_id, e.account_id, e.api_key_id, e.model, e.occurred_at, e.input_cost_usd, e.output_cost_usd,
+    e.cache_read_cost_usd, e.cache_write_cost_usd, e.cost_usd
+), delta AS (
+  SELECT u.account_id, u.api_key_id, u.model, date_trunc('hour', u.occurred_at, 'UTC') AS hour,
+    count(*) FILTER (WHERE o.price_version_id IS NULL) AS newly_priced,
+    sum(u.input_cost_usd - coalesce(o.input_cost_usd, 0)) AS input_cost_usd,
+    sum(u.output_cost_usd - coalesce(o.output_cost_usd, 0)) AS output_cost_usd,
+    sum(u.cache_read_cost_usd - coalesce(o.cache_read_cost_usd, 0)) AS cache_read_cost_usd,
+    sum(u.cache_write_cost_usd - coalesce(o.cache_write_cost_usd, 0)) AS cache_write_cost_usd,
+    sum(u.cost_usd - coalesce(o.cost_usd, 0)) AS cost_usd,
+    count(*) AS n
+  FROM upd u JOIN old o ON o.event_id = u.event_id
+  GROUP BY 1, 2, 3, 4
+), roll AS (
+  UPDATE usage_hourly h SET
+    unpriced_requests = h.unpriced_requests - d.newly_priced,
+    input_cost_usd = h.input_cost_usd + d.input_cost_usd,
+    output_cost_usd = h.output_cost_usd + d.output_cost_usd,
+    cache_read_cost_usd = h.cache_read_cost_usd + d.cache_read_cost_usd,
+    cache_write_cost_usd = h.cache_write_cost_usd + d.cache_write_cost_usd,
+    cost_usd = h.cost_usd + d.cost_usd
+  FROM delta d
+  WHERE h.account_id = d.account_id AND h.api_key_id = d.api_key_id AND h.model = d.model AND h.hour = d.hour
+)
+SELECT coalesce(sum(n), 0) AS changed FROM delta`;

@@ -21,6 +21,8 @@ export interface NewUsageEventRow {
   payloadHash: string;
   /** null: no price in force at occurredAt; all cost fields are then null too. */
   priceVersionId: string | null;
+  /** The account override that changed the list price, if any. */
+  priceOverrideId: string | null;
   inputCostUsd: string | null;
   outputCostUsd: string | null;
   cacheReadCostUsd: string | null;
@@ -152,37 +154,11 @@ export class UsageEventsRepository {
    * the rollup CTE reads the INSERT's RETURNING set, so duplicates can never be counted twice.
    */
   private async insertEventsAndRollups(client: PoolClient, events: NewUsageEventRow[]): Promise<Set<string>> {
-    const n = events.length;
-    const col = <T>(f: (e: NewUsageEventRow) => T): T[] => {
-      const out = new Array<T>(n);
-      for (let i = 0; i < n; i++) out[i] = f(events[i]);
-      return out;
-    };
-    const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL, [
-      col((e) => e.eventId),
-      col((e) => e.accountId),
-      col((e) => e.apiKeyId),
-      col((e) => e.model),
-      col((e) => e.requestId),
-      col((e) => e.occurredAt.toISOString()),
-      col((e) => e.inputTokens),
-      col((e) => e.outputTokens),
-      col((e) => e.cacheReadTokens),
-      col((e) => e.cacheWriteTokens),
-      col((e) => e.reasoningTokens),
-      col((e) => e.usageRawJson),
-      col((e) => e.usageFormat),
-      col((e) => e.metadataJson),
-      col((e) => e.payloadHash),
-      col((e) => e.priceVersionId),
-      col((e) => e.inputCostUsd),
-      col((e) => e.outputCostUsd),
-      col((e) => e.cacheReadCostUsd),
-      col((e) => e.cacheWriteCostUsd),
-      col((e) => e.costUsd),
-      col((e) => e.flags.join(',')),
-      col((e) => e.source),
-    ]);
+    // The whole chunk travels as ONE jsonb parameter expanded by jsonb_to_recordset: one native
+    // JSON.stringify here and one C-speed parse in Postgres, instead of node-pg escaping 23
+    // array literals element by element (which cost more than the insert itself).
+    const payload = JSON.stringify(events.map(toRecord));
+    const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL, [payload]);
     return new Set(rows.map((r) => r.event_id));
   }
 
@@ -247,6 +223,37 @@ function stripNul(s: string): string {
   return s.includes('\u0000') ? s.replace(/\u0000/g, '\\u0000') : s;
 }
 
+function toRecord(e: NewUsageEventRow) {
+  return {
+    event_id: e.eventId,
+    account_id: e.accountId,
+    api_key_id: e.apiKeyId,
+    model: e.model,
+    request_id: e.requestId,
+    occurred_at: e.occurredAt.toISOString(),
+    input_tokens: e.inputTokens,
+    output_tokens: e.outputTokens,
+    cache_read_tokens: e.cacheReadTokens,
+    cache_write_tokens: e.cacheWriteTokens,
+    reasoning_tokens: e.reasoningTokens,
+    // Embedded as JSON text (a string), so Postgres stores exactly the bytes the gateway sent.
+    usage_raw: e.usageRawJson,
+    usage_format: e.usageFormat,
+    metadata: e.metadataJson,
+    payload_hash: e.payloadHash,
+    price_version_id: e.priceVersionId,
+    price_override_id: e.priceOverrideId,
+    // Decimal strings stay strings in the JSON; the ::numeric cast below is exact.
+    input_cost_usd: e.inputCostUsd,
+    output_cost_usd: e.outputCostUsd,
+    cache_read_cost_usd: e.cacheReadCostUsd,
+    cache_write_cost_usd: e.cacheWriteCostUsd,
+    cost_usd: e.costUsd,
+    flags: e.flags,
+    source: e.source,
+  };
+}
+
 function conflictPayload(e: NewUsageEventRow): string {
   return JSON.stringify({
     event_id: e.eventId,
@@ -264,27 +271,23 @@ function conflictPayload(e: NewUsageEventRow): string {
 // ORDER BY in the rollup insert keeps lock order stable across concurrent consumers.
 const INSERT_EVENTS_SQL = `
 WITH input AS (
-  SELECT * FROM unnest(
-    $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-    $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
-    $12::json[], $13::text[], $14::json[], $15::text[], $16::bigint[],
-    $17::numeric[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::text[], $23::text[]
-  ) AS t(event_id, account_id, api_key_id, model, request_id, occurred_at,
-         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-         usage_raw, usage_format, metadata, payload_hash, price_version_id,
-         input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, flags, source)
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(event_id text, account_id text, api_key_id text, model text,
+    request_id text, occurred_at timestamptz, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
+    cache_write_tokens bigint, reasoning_tokens bigint, usage_raw text, usage_format text, metadata text,
+    payload_hash text, price_version_id bigint, input_cost_usd text, output_cost_usd text, cache_read_cost_usd text,
+    cache_write_cost_usd text, cost_usd text, flags text[], source text, price_override_id bigint)
 ), ins AS (
   INSERT INTO usage_events (event_id, account_id, api_key_id, model, request_id, occurred_at,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
     usage_raw, usage_format, metadata, payload_hash, price_version_id,
-    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source)
+    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source, price_override_id)
   SELECT event_id, account_id, api_key_id, model, request_id, occurred_at,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    usage_raw, usage_format, metadata, payload_hash, price_version_id,
-    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd,
+    usage_raw::json, usage_format, metadata::json, payload_hash, price_version_id,
+    input_cost_usd::numeric, output_cost_usd::numeric, cache_read_cost_usd::numeric,
+    cache_write_cost_usd::numeric, cost_usd::numeric,
     CASE WHEN price_version_id IS NULL THEN NULL ELSE now() END,
-    CASE WHEN flags = '' THEN ARRAY[]::text[] ELSE string_to_array(flags, ',') END,
-    source
+    flags, source, price_override_id
   FROM input
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id, account_id, api_key_id, model, occurred_at, price_version_id,

@@ -1,8 +1,10 @@
-import { PriceBook, usd, type ModelLimits, type PriceVersion } from '@tokenmeter/billing';
-import type { PriceBookRepository, PriceBookSnapshot } from '@tokenmeter/db';
+import { OverrideBook, PriceBook, usd, type ModelLimits, type PriceOverride, type PriceVersion } from '@tokenmeter/billing';
+import type { PriceBookRepository, PriceBookSnapshot, PriceOverrideRecord } from '@tokenmeter/db';
 
 export interface PricingContext {
   book: PriceBook;
+  /** Account overrides, part of the same snapshot and revision as the book. */
+  overrides: OverrideBook;
   limits: Map<string, ModelLimits>;
   revision: string;
 }
@@ -38,5 +40,25 @@ export function toPricingContext(snapshot: PriceBookSnapshot): PricingContext {
   for (const m of snapshot.models) {
     limits.set(m.id, { contextWindow: m.contextWindow, maxOutputTokens: m.maxOutputTokens });
   }
-  return { book: new PriceBook(versions), limits, revision: snapshot.revision };
+  return { book: new PriceBook(versions), overrides: new OverrideBook(snapshot.overrides.map(toPriceOverride)), limits, revision: snapshot.revision };
+}
+
+export function toPriceOverride(r: PriceOverrideRecord): PriceOverride {
+  const base = { id: r.id, accountId: r.accountId, effectiveFrom: r.effectiveFrom, effectiveTo: r.effectiveTo };
+  if (r.kind === 'rate_card') {
+    if (r.modelId === null || r.inputPerMTok === null || r.outputPerMTok === null || r.cacheReadPerMTok === null) {
+      throw new Error(`price override ${r.id}: a rate card needs a model and input, output and cache-read rates`);
+    }
+    return {
+      ...base,
+      kind: 'rate_card',
+      modelId: r.modelId,
+      inputPerMTok: usd(r.inputPerMTok),
+      outputPerMTok: usd(r.outputPerMTok),
+      cacheReadPerMTok: usd(r.cacheReadPerMTok),
+      cacheWritePerMTok: r.cacheWritePerMTok === null ? null : usd(r.cacheWritePerMTok),
+    };
+  }
+  if (r.discountPercent === null) throw new Error(`price override ${r.id}: a discount needs discount_percent`);
+  return { ...base, kind: 'discount', modelId: r.modelId, discountPercent: usd(r.discountPercent) };
 }

@@ -1,4 +1,4 @@
-import { auditFlags, parseUsageEvent, priceTokens, type Rejection, type UsageEvent } from '@tokenmeter/billing';
+import { auditFlags, parseUsageEvent, priceEvent, type Rejection, type UsageEvent } from '@tokenmeter/billing';
 import type {
   IngestProgressRow,
   NewUsageEventRow,
@@ -141,8 +141,9 @@ function toOutcomes(prepared: PreparedBatch, stored: StoredOutcome[]): IngestOut
 }
 
 function toRow(event: UsageEvent, source: IngestSource, pricing: PricingContext): NewUsageEventRow {
-  const version = pricing.book.versionAt(event.model, event.occurredAt);
-  const costs = version ? priceTokens(event.tokens, version) : undefined;
+  // Map lookups only: the book and every account's overrides are in memory (see PriceBookCache).
+  const priced = priceEvent(pricing.book, pricing.overrides, event);
+  const costs = priced?.costs;
   return {
     eventId: event.eventId,
     accountId: event.accountId,
@@ -159,7 +160,8 @@ function toRow(event: UsageEvent, source: IngestSource, pricing: PricingContext)
     usageFormat: event.usageFormat,
     metadataJson: event.metadata === null ? null : JSON.stringify(event.metadata),
     payloadHash: event.payloadHash,
-    priceVersionId: version ? version.id : null,
+    priceVersionId: priced ? priced.priceVersion.id : null,
+    priceOverrideId: priced?.override ? priced.override.id : null,
     inputCostUsd: costs ? costs.inputCostUsd.toString() : null,
     outputCostUsd: costs ? costs.outputCostUsd.toString() : null,
     cacheReadCostUsd: costs ? costs.cacheReadCostUsd.toString() : null,

@@ -1,0 +1,61 @@
+import type { Pool } from 'pg';
+import type { Queryable } from './transactor';
+
+export interface AccountRecord {
+  id: string;
+  name: string | null;
+  email: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const COLUMNS = 'id, name, email, created_at, updated_at';
+
+/** Accounts. Ingest also creates bare rows (id only) for accounts first seen in usage. */
+export class AccountsRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /** undefined when the id is taken (the caller answers 409). */
+  async createAccount(a: { id: string; name: string; email: string | null }, q: Queryable = this.pool): Promise<AccountRecord | undefined> {
+    const { rows } = await q.query(
+      `INSERT INTO accounts (id, name, email) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+      [a.id, a.name, a.email],
+    );
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  /** `forUpdate` locks the row until the transaction ends (read-modify-write with an audit entry). */
+  async getAccount(id: string, q: Queryable = this.pool, forUpdate = false): Promise<AccountRecord | undefined> {
+    const { rows } = await q.query(`SELECT ${COLUMNS} FROM accounts WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  /** Ordered by id; `afterId` is the previous page's last id. */
+  async listAccounts(page: { afterId?: string; limit: number }): Promise<AccountRecord[]> {
+    const { rows } = await this.pool.query(
+      `SELECT ${COLUMNS} FROM accounts WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2`,
+      [page.afterId ?? null, page.limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  async updateAccount(
+    id: string,
+    changes: { name?: string; email?: string | null },
+    q: Queryable = this.pool,
+  ): Promise<AccountRecord | undefined> {
+    const { rows } = await q.query(
+      `UPDATE accounts SET
+         name = CASE WHEN $2 THEN $3 ELSE name END,
+         email = CASE WHEN $4 THEN $5 ELSE email END,
+         updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}`,
+      [id, changes.name !== undefined, changes.name ?? null, changes.email !== undefined, changes.email ?? null],
+    );
+    return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+}
+
+function toRecord(r: Record<string, any>): AccountRecord {
+  return { id: r.id, name: r.name, email: r.email, createdAt: r.created_at, updatedAt: r.updated_at };
+}

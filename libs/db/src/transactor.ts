@@ -1,0 +1,33 @@
+import type { Pool, PoolClient } from 'pg';
+
+/** Anything that runs a query: the pool (autocommit) or a client inside a transaction. */
+export type Queryable = Pick<Pool | PoolClient, 'query'>;
+
+/**
+ * Runs a unit of work in one transaction. Repositories take an optional Queryable, so a
+ * service can make a write and its audit entry commit or roll back together.
+ */
+export class Transactor {
+  constructor(private readonly pool: Pool) {}
+
+  async run<T>(work: (q: PoolClient) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      // A read-only unit (a dry run) sees one consistent snapshot from start to end.
+      await client.query(options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/** Postgres unique_violation: the caller turns it into a domain ConflictError with a clear message. */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '23505';
+}
