@@ -15,6 +15,8 @@ describe('loadConfig', () => {
     ['KAFKA_BROKERS', 'not a broker'],
     ['DATABASE_URL', 'mysql://x'],
     ['TOKENMETER_INGEST_TOKEN', 'short'],
+    ['TOKENMETER_ADMIN_KEY', 'too-short-admin-key'],
+    ['TOKENMETER_ADMIN_KEY', 'has whitespace in it, long enough'],
   ])('a bad %s stops start-up naming the variable', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^Invalid configuration: ${variable}:`));
@@ -26,5 +28,13 @@ describe('loadConfig', () => {
 
   it('parses a broker list', () => {
     expect(loadConfig({ KAFKA_BROKERS: 'a:9092, b:9093' }).kafka.brokers).toEqual(['a:9092', 'b:9093']);
+  });
+});
+
+describe('TOKENMETER_ADMIN_KEY', () => {
+  it('is optional and passed through when set', () => {
+    expect(loadConfig({}).api.adminKey).toBeNull();
+    const key = 'tm_live_abcdEFGH_0123456789abcdefghijABCDEFGHIJ01';
+    expect(loadConfig({ TOKENMETER_ADMIN_KEY: key }).api.adminKey).toBe(key);
   });
 });

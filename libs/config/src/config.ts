@@ -27,6 +27,8 @@ export interface TokenmeterConfig {
   api: {
     port: number;
     ingestToken: string;
+    /** TOKENMETER_ADMIN_KEY: when set, an admin API key with exactly this secret exists after start-up. */
+    adminKey: string | null;
   };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -66,6 +68,13 @@ const envSchema = z.object({
   INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   PORT: port.default(3000),
   TOKENMETER_INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Normally a key from `npm run cli -- keys create` (tm_live_<8>_<32>); any other secret must be
+  // long enough not to be guessed.
+  TOKENMETER_ADMIN_KEY: z
+    .string()
+    .regex(/^\S+$/, 'must not contain whitespace')
+    .min(24, 'must be at least 24 characters (generate one with `npm run cli -- keys generate`)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -92,7 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       topicPartitions: e.KAFKA_USAGE_TOPIC_PARTITIONS,
     },
     ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY },
-    api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN },
+    api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN, adminKey: e.TOKENMETER_ADMIN_KEY ?? null },
     logLevel: e.LOG_LEVEL,
   };
 }
