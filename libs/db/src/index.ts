@@ -9,3 +9,5 @@ export * from './accounts.repository';
 export * from './api-keys.repository';
 export * from './audit-log.repository';
 export * from './price-overrides.repository';
+export * from './usage-read.repository';
+export * from './event-read.repository';

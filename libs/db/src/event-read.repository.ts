@@ -1,0 +1,378 @@
+import type { Pool } from 'pg';
+import QueryStream from 'pg-query-stream';
+import type { Readable } from 'node:stream';
+
+/** Filters shared by the account event list, the admin event list and the export. All optional. */
+export interface EventFilter {
+  accountId?: string;
+  model?: string;
+  /** '' matches events sent without an API key. */
+  apiKeyId?: string;
+  /** Inclusive. */
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+  eventId?: string;
+  requestId?: string;
+  /** true: only events with at least one audit flag. */
+  flagged?: boolean;
+}
+
+/** Keyset position: the (occurred_at, event_id) of the last row of the previous page. */
+export interface EventCursor {
+  occurredAt: Date;
+  eventId: string;
+}
+
+/** One stored event with what priced it: everything a receipt shows. Numbers are exact strings. */
+export interface EventReceiptRecord {
+  eventId: string;
+  accountId: string;
+  /** '' when the gateway sent no API key. */
+  apiKeyId: string;
+  model: string;
+  requestId: string | null;
+  occurredAt: Date;
+  receivedAt: Date;
+  source: string;
+  inputTokens: string;
+  outputTokens: string;
+  cacheReadTokens: string;
+  cacheWriteTokens: string;
+  reasoningTokens: string;
+  usageRaw: unknown;
+  usageFormat: string;
+  metadata: unknown;
+  priceVersion: {
+    id: string;
+    modelId: string;
+    effectiveFrom: Date;
+    inputPerMTok: string;
+    outputPerMTok: string;
+    cacheReadPerMTok: string;
+    cacheWritePerMTok: string | null;
+  } | null;
+  priceOverride: {
+    id: string;
+    kind: string;
+    modelId: string | null;
+    discountPercent: string | null;
+    inputPerMTok: string | null;
+    outputPerMTok: string | null;
+    cacheReadPerMTok: string | null;
+    cacheWritePerMTok: string | null;
+    effectiveFrom: Date;
+    effectiveTo: Date | null;
+  } | null;
+  /** All null while the event is unpriced. */
+  inputCostUsd: string | null;
+  outputCostUsd: string | null;
+  cacheReadCostUsd: string | null;
+  cacheWriteCostUsd: string | null;
+  costUsd: string | null;
+  pricedAt: Date | null;
+  flags: string[];
+  invoiceId: string | null;
+}
+
+/** A flat export row: what the CSV/NDJSON export writes, one per event. */
+export interface EventExportRow {
+  event_id: string;
+  account_id: string;
+  api_key_id: string;
+  model: string;
+  request_id: string | null;
+  occurred_at: Date;
+  received_at: Date;
+  source: string;
+  usage_format: string;
+  input_tokens: string;
+  output_tokens: string;
+  cache_read_tokens: string;
+  cache_write_tokens: string;
+  reasoning_tokens: string;
+  price_version_id: string | null;
+  price_override_id: string | null;
+  input_cost_usd: string | null;
+  output_cost_usd: string | null;
+  cache_read_cost_usd: string | null;
+  cache_write_cost_usd: string | null;
+  cost_usd: string | null;
+  flags: string[];
+  invoice_id: string | null;
+}
+
+export const EVENT_EXPORT_COLUMNS: readonly (keyof EventExportRow)[] = [
+  'event_id', 'account_id', 'api_key_id', 'model', 'request_id', 'occurred_at', 'received_at', 'source', 'usage_format',
+  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens',
+  'price_version_id', 'price_override_id', 'input_cost_usd', 'output_cost_usd', 'cache_read_cost_usd',
+  'cache_write_cost_usd', 'cost_usd', 'flags', 'invoice_id',
+];
+
+/** A streamed query holding a pooled connection until `release` (called on end, error or abort). */
+export interface EventExportStream {
+  rows: Readable;
+  release(): void;
+}
+
+export interface RejectedEventRecord {
+  id: string;
+  receivedAt: Date;
+  source: string;
+  topic: string | null;
+  partition: number | null;
+  offset: string | null;
+  messageKey: string | null;
+  eventId: string | null;
+  rawPayload: string;
+  reasonCode: string;
+  reason: string;
+}
+
+export interface EventConflictRecord {
+  id: string;
+  eventId: string;
+  existingHash: string;
+  payloadHash: string;
+  rawPayload: string;
+  source: string;
+  receivedAt: Date;
+}
+
+const RECEIPT_SELECT = `
+SELECT e.event_id, e.account_id, e.api_key_id, e.model, e.request_id, e.occurred_at, e.received_at, e.source,
+       e.input_tokens::text, e.output_tokens::text, e.cache_read_tokens::text, e.cache_write_tokens::text,
+       e.reasoning_tokens::text, e.usage_raw, e.usage_format, e.metadata,
+       e.price_version_id::text, pv.model_id AS pv_model_id, pv.effective_from AS pv_effective_from,
+       trim_scale(pv.input_per_mtok)::text AS pv_input, trim_scale(pv.output_per_mtok)::text AS pv_output,
+       trim_scale(pv.cache_read_per_mtok)::text AS pv_cache_read, trim_scale(pv.cache_write_per_mtok)::text AS pv_cache_write,
+       e.price_override_id::text, o.kind AS o_kind, o.model_id AS o_model_id, trim_scale(o.discount_percent)::text AS o_discount,
+       trim_scale(o.input_per_mtok)::text AS o_input, trim_scale(o.output_per_mtok)::text AS o_output,
+       trim_scale(o.cache_read_per_mtok)::text AS o_cache_read, trim_scale(o.cache_write_per_mtok)::text AS o_cache_write,
+       o.effective_from AS o_effective_from, o.effective_to AS o_effective_to,
+       trim_scale(e.input_cost_usd)::text AS input_cost_usd, trim_scale(e.output_cost_usd)::text AS output_cost_usd,
+       trim_scale(e.cache_read_cost_usd)::text AS cache_read_cost_usd, trim_scale(e.cache_write_cost_usd)::text AS cache_write_cost_usd,
+       trim_scale(e.cost_usd)::text AS cost_usd, e.priced_at, e.flags, e.invoice_id
+FROM usage_events e
+LEFT JOIN price_versions pv ON pv.id = e.price_version_id
+LEFT JOIN account_price_overrides o ON o.id = e.price_override_id`;
+
+const EXPORT_SELECT = `
+SELECT e.event_id, e.account_id, e.api_key_id, e.model, e.request_id, e.occurred_at, e.received_at, e.source, e.usage_format,
+       e.input_tokens::text, e.output_tokens::text, e.cache_read_tokens::text, e.cache_write_tokens::text, e.reasoning_tokens::text,
+       e.price_version_id::text, e.price_override_id::text,
+       trim_scale(e.input_cost_usd)::text AS input_cost_usd, trim_scale(e.output_cost_usd)::text AS output_cost_usd,
+       trim_scale(e.cache_read_cost_usd)::text AS cache_read_cost_usd, trim_scale(e.cache_write_cost_usd)::text AS cache_write_cost_usd,
+       trim_scale(e.cost_usd)::text AS cost_usd, e.flags, e.invoice_id
+FROM usage_events e`;
+
+/** Rows fetched per round trip by the export cursor: bounds memory, not the export size. */
+const EXPORT_BATCH_ROWS = 1000;
+
+export class EventReadRepository {
+  constructor(private readonly pool: Pool) {}
+
+  async getEvent(eventId: string): Promise<EventReceiptRecord | undefined> {
+    const { rows } = await this.pool.query(`${RECEIPT_SELECT} WHERE e.event_id = $1`, [eventId]);
+    return rows.length === 0 ? undefined : toReceipt(rows[0]);
+  }
+
+  /**
+   * Newest first, keyset-paginated on (occurred_at, event_id): stable under concurrent inserts
+   * (a page never repeats or skips a row that existed when the first page was read) and as cheap
+   * on page 1000 as on page 1. Fetch limit + 1 to learn whether there is a next page.
+   */
+  async listEvents(filter: EventFilter, limit: number, after?: EventCursor): Promise<EventReceiptRecord[]> {
+    const { where, params } = whereClause(filter);
+    if (after) {
+      params.push(after.occurredAt, after.eventId);
+      where.push(`(e.occurred_at, e.event_id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(limit);
+    const { rows } = await this.pool.query(
+      `${RECEIPT_SELECT} ${sqlWhere(where)} ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(toReceipt);
+  }
+
+  /**
+   * Every matching event, oldest first, through a server-side cursor: the connection is held for
+   * the whole export and rows are fetched only as fast as the consumer reads them (stream
+   * backpressure), so memory stays constant for any number of rows.
+   */
+  async streamEvents(filter: EventFilter): Promise<EventExportStream> {
+    const { where, params } = whereClause(filter);
+    const client = await this.pool.connect();
+    let released = false;
+    const release = (err?: Error) => {
+      if (released) return;
+      released = true;
+      // A connection whose cursor was abandoned mid-read may still be streaming: discard it.
+      client.release(err);
+    };
+    try {
+      const query = new QueryStream(`${EXPORT_SELECT} ${sqlWhere(where)} ORDER BY e.occurred_at, e.event_id`, params, {
+        batchSize: EXPORT_BATCH_ROWS,
+      });
+      const rows = client.query(query);
+      rows.once('end', () => release());
+      rows.once('error', (err: Error) => release(err));
+      rows.once('close', () => release(rows.readableEnded ? undefined : new Error('export stream closed early')));
+      return { rows, release: () => release() };
+    } catch (err) {
+      release(err as Error);
+      throw err;
+    }
+  }
+
+  /** Newest first, keyset on id (ids grow with insertion). */
+  async listRejectedEvents(
+    filter: { from?: Date; to?: Date; reasonCode?: string; source?: string; eventId?: string },
+    limit: number,
+    afterId?: string,
+  ): Promise<RejectedEventRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.from) add('received_at >= ?', filter.from);
+    if (filter.to) add('received_at < ?', filter.to);
+    if (filter.reasonCode !== undefined) add('reason_code = ?', filter.reasonCode);
+    if (filter.source !== undefined) add('source = ?', filter.source);
+    if (filter.eventId !== undefined) add('event_id = ?', filter.eventId);
+    if (afterId !== undefined) add('id < ?::bigint', afterId);
+    params.push(limit);
+    const { rows } = await this.pool.query(
+      `SELECT id::text, received_at, source, topic, partition, "offset"::text, message_key, event_id, raw_payload, reason_code, reason
+       FROM rejected_events ${sqlWhere(where)} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      receivedAt: r.received_at,
+      source: r.source,
+      topic: r.topic,
+      partition: r.partition,
+      offset: r.offset,
+      messageKey: r.message_key,
+      eventId: r.event_id,
+      rawPayload: r.raw_payload,
+      reasonCode: r.reason_code,
+      reason: r.reason,
+    }));
+  }
+
+  /** Newest first, keyset on id. */
+  async listEventConflicts(
+    filter: { from?: Date; to?: Date; eventId?: string },
+    limit: number,
+    afterId?: string,
+  ): Promise<EventConflictRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.from) add('received_at >= ?', filter.from);
+    if (filter.to) add('received_at < ?', filter.to);
+    if (filter.eventId !== undefined) add('event_id = ?', filter.eventId);
+    if (afterId !== undefined) add('id < ?::bigint', afterId);
+    params.push(limit);
+    const { rows } = await this.pool.query(
+      `SELECT id::text, event_id, existing_hash, payload_hash, raw_payload, source, received_at
+       FROM event_conflicts ${sqlWhere(where)} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      eventId: r.event_id,
+      existingHash: r.existing_hash,
+      payloadHash: r.payload_hash,
+      rawPayload: r.raw_payload,
+      source: r.source,
+      receivedAt: r.received_at,
+    }));
+  }
+}
+
+function whereClause(filter: EventFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (filter.accountId !== undefined) add('e.account_id = ?', filter.accountId);
+  if (filter.model !== undefined) add('e.model = ?', filter.model);
+  if (filter.apiKeyId !== undefined) add('e.api_key_id = ?', filter.apiKeyId);
+  if (filter.from !== undefined) add('e.occurred_at >= ?', filter.from);
+  if (filter.to !== undefined) add('e.occurred_at < ?', filter.to);
+  if (filter.eventId !== undefined) add('e.event_id = ?', filter.eventId);
+  if (filter.requestId !== undefined) add('e.request_id = ?', filter.requestId);
+  if (filter.flagged === true) where.push("e.flags <> '{}'");
+  return { where, params };
+}
+
+function sqlWhere(where: string[]): string {
+  return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+}
+
+function toReceipt(r: Record<string, any>): EventReceiptRecord {
+  return {
+    eventId: r.event_id,
+    accountId: r.account_id,
+    apiKeyId: r.api_key_id,
+    model: r.model,
+    requestId: r.request_id,
+    occurredAt: r.occurred_at,
+    receivedAt: r.received_at,
+    source: r.source,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    cacheReadTokens: r.cache_read_tokens,
+    cacheWriteTokens: r.cache_write_tokens,
+    reasoningTokens: r.reasoning_tokens,
+    usageRaw: r.usage_raw,
+    usageFormat: r.usage_format,
+    metadata: r.metadata,
+    priceVersion:
+      r.price_version_id === null || r.pv_model_id === null
+        ? null
+        : {
+            id: r.price_version_id,
+            modelId: r.pv_model_id,
+            effectiveFrom: r.pv_effective_from,
+            inputPerMTok: r.pv_input,
+            outputPerMTok: r.pv_output,
+            cacheReadPerMTok: r.pv_cache_read,
+            cacheWritePerMTok: r.pv_cache_write,
+          },
+    priceOverride:
+      r.price_override_id === null || r.o_kind === null
+        ? null
+        : {
+            id: r.price_override_id,
+            kind: r.o_kind,
+            modelId: r.o_model_id,
+            discountPercent: r.o_discount,
+            inputPerMTok: r.o_input,
+            outputPerMTok: r.o_output,
+            cacheReadPerMTok: r.o_cache_read,
+            cacheWritePerMTok: r.o_cache_write,
+            effectiveFrom: r.o_effective_from,
+            effectiveTo: r.o_effective_to,
+          },
+    inputCostUsd: r.input_cost_usd,
+    outputCostUsd: r.output_cost_usd,
+    cacheReadCostUsd: r.cache_read_cost_usd,
+    cacheWriteCostUsd: r.cache_write_cost_usd,
+    costUsd: r.cost_usd,
+    pricedAt: r.priced_at,
+    flags: r.flags,
+    invoiceId: r.invoice_id,
+  };
+}

@@ -1,0 +1,253 @@
+import type { Pool } from 'pg';
+
+/**
+ * Read side over the hourly rollups (usage_hourly): dashboards and per-account totals never scan
+ * raw events. Every number comes back as a string: bigint sums and numeric(30,16) costs are exact
+ * in Postgres and must not pass through a JS double here. Costs are trim_scale'd ("1.5", not
+ * "1.5000000000000000"), which changes the notation, never the value.
+ */
+export interface UsageTotalsRecord {
+  requests: string;
+  unpricedRequests: string;
+  inputTokens: string;
+  outputTokens: string;
+  cacheReadTokens: string;
+  cacheWriteTokens: string;
+  inputCostUsd: string;
+  outputCostUsd: string;
+  cacheReadCostUsd: string;
+  cacheWriteCostUsd: string;
+  costUsd: string;
+}
+
+export interface UsageSummaryRecord {
+  totals: UsageTotalsRecord;
+  byModel: (UsageTotalsRecord & { model: string })[];
+}
+
+export type BucketGranularity = 'hour' | 'day';
+export type BucketGroupBy = 'none' | 'model' | 'api_key';
+
+export interface UsageBucketRecord extends UsageTotalsRecord {
+  start: Date;
+  /** null for group_by=none, and for usage sent without an API key when grouped by api_key. */
+  group: string | null;
+}
+
+export interface AccountTotalsRecord extends UsageTotalsRecord {
+  accountId: string;
+}
+
+/** Keyset position in the "largest cost first" list of accounts. */
+export interface AccountTotalsCursor {
+  costUsd: string;
+  accountId: string;
+}
+
+export interface UnpricedUsageRecord {
+  model: string;
+  accountId: string;
+  events: string;
+  inputTokens: string;
+  outputTokens: string;
+  cacheReadTokens: string;
+  cacheWriteTokens: string;
+  firstOccurredAt: Date;
+  lastOccurredAt: Date;
+}
+
+export interface IngestProgressRecord {
+  topic: string;
+  partition: number;
+  nextOffset: string;
+  maxOccurredAt: Date | null;
+  updatedAt: Date;
+}
+
+const SUMS = `
+  sum(requests)::text AS requests,
+  sum(unpriced_requests)::text AS unpriced_requests,
+  sum(input_tokens)::text AS input_tokens,
+  sum(output_tokens)::text AS output_tokens,
+  sum(cache_read_tokens)::text AS cache_read_tokens,
+  sum(cache_write_tokens)::text AS cache_write_tokens,
+  trim_scale(sum(input_cost_usd))::text AS input_cost_usd,
+  trim_scale(sum(output_cost_usd))::text AS output_cost_usd,
+  trim_scale(sum(cache_read_cost_usd))::text AS cache_read_cost_usd,
+  trim_scale(sum(cache_write_cost_usd))::text AS cache_write_cost_usd,
+  trim_scale(sum(cost_usd))::text AS cost_usd`;
+
+// Whitelisted SQL for the group_by values: the only user input that shapes a statement.
+const GROUP_EXPR: Record<BucketGroupBy, string> = {
+  none: 'NULL::text',
+  model: 'model',
+  // '' is how the ingestor stores "no API key" (rollup keys avoid NULL); the API shows it as null.
+  api_key: "NULLIF(api_key_id, '')",
+};
+
+const ZERO_TOTALS: UsageTotalsRecord = {
+  requests: '0',
+  unpricedRequests: '0',
+  inputTokens: '0',
+  outputTokens: '0',
+  cacheReadTokens: '0',
+  cacheWriteTokens: '0',
+  inputCostUsd: '0',
+  outputCostUsd: '0',
+  cacheReadCostUsd: '0',
+  cacheWriteCostUsd: '0',
+  costUsd: '0',
+};
+
+export class UsageReadRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Totals and per-model sums of one account over [from, to), in one scan (GROUP BY ROLLUP).
+   * Rollup rows are keyed by the hour an event occurred in, so from/to must be whole hours for the
+   * answer to mean exactly "events with from <= occurred_at < to"; the API enforces that.
+   */
+  async summarizeAccount(accountId: string, from: Date, to: Date): Promise<UsageSummaryRecord> {
+    const { rows } = await this.pool.query(
+      `SELECT model, ${SUMS}
+       FROM usage_hourly
+       WHERE account_id = $1 AND hour >= $2 AND hour < $3
+       GROUP BY ROLLUP (model)
+       ORDER BY sum(cost_usd) DESC, model`,
+      [accountId, from, to],
+    );
+    const byModel = rows.filter((r) => r.model !== null).map((r) => ({ model: r.model as string, ...toTotals(r) }));
+    const total = rows.find((r) => r.model === null);
+    return { totals: total ? toTotals(total) : { ...ZERO_TOTALS }, byModel };
+  }
+
+  /** Non-empty buckets only, ordered by start then group. Day buckets are UTC days. */
+  async listBuckets(
+    accountId: string,
+    from: Date,
+    to: Date,
+    granularity: BucketGranularity,
+    groupBy: BucketGroupBy,
+  ): Promise<UsageBucketRecord[]> {
+    const { rows } = await this.pool.query(
+      `SELECT date_trunc($4, hour, 'UTC') AS start, ${GROUP_EXPR[groupBy]} AS grp, ${SUMS}
+       FROM usage_hourly
+       WHERE account_id = $1 AND hour >= $2 AND hour < $3
+       GROUP BY 1, 2
+       ORDER BY 1, 2 NULLS FIRST`,
+      [accountId, from, to, granularity],
+    );
+    return rows.map((r) => ({ start: r.start as Date, group: r.grp as string | null, ...toTotals(r) }));
+  }
+
+  /**
+   * Per-account totals over [from, to), largest cost first (ties by account id), keyset-paginated
+   * on (cost, account id). Scans every rollup row in the range: an admin report, not a dashboard.
+   */
+  async listAccountTotals(from: Date, to: Date, limit: number, after?: AccountTotalsCursor): Promise<AccountTotalsRecord[]> {
+    const params: unknown[] = [from, to, limit];
+    let having = '';
+    if (after) {
+      params.push(after.costUsd, after.accountId);
+      having = 'HAVING sum(cost_usd) < $4::numeric OR (sum(cost_usd) = $4::numeric AND account_id > $5)';
+    }
+    const { rows } = await this.pool.query(
+      `SELECT account_id, ${SUMS}
+       FROM usage_hourly
+       WHERE hour >= $1 AND hour < $2
+       GROUP BY account_id
+       ${having}
+       ORDER BY sum(cost_usd) DESC, account_id
+       LIMIT $3`,
+      params,
+    );
+    return rows.map((r) => ({ accountId: r.account_id as string, ...toTotals(r) }));
+  }
+
+  /**
+   * Unpriced events grouped by (model, account). The rollups say which (account, model, hour)
+   * cells hold unpriced events (reprice keeps unpriced_requests current), so only those hours of
+   * usage_events are read, through the (account_id, occurred_at) index, instead of every event.
+   */
+  async listUnpricedUsage(filter: { accountId?: string; model?: string; from?: Date; to?: Date }): Promise<UnpricedUsageRecord[]> {
+    const params: unknown[] = [];
+    const cell: string[] = ['unpriced_requests > 0'];
+    const event: string[] = ['e.price_version_id IS NULL'];
+    if (filter.accountId !== undefined) {
+      params.push(filter.accountId);
+      cell.push(`account_id = $${params.length}`);
+    }
+    if (filter.model !== undefined) {
+      params.push(filter.model);
+      cell.push(`model = $${params.length}`);
+    }
+    if (filter.from !== undefined) {
+      params.push(filter.from);
+      cell.push(`hour >= date_trunc('hour', $${params.length}::timestamptz, 'UTC')`);
+      event.push(`e.occurred_at >= $${params.length}`);
+    }
+    if (filter.to !== undefined) {
+      params.push(filter.to);
+      cell.push(`hour < $${params.length}`);
+      event.push(`e.occurred_at < $${params.length}`);
+    }
+    const { rows } = await this.pool.query(
+      `WITH cells AS (
+         SELECT DISTINCT account_id, model, hour FROM usage_hourly WHERE ${cell.join(' AND ')}
+       )
+       SELECT e.model, e.account_id, count(*)::text AS events,
+              sum(e.input_tokens)::text AS input_tokens, sum(e.output_tokens)::text AS output_tokens,
+              sum(e.cache_read_tokens)::text AS cache_read_tokens, sum(e.cache_write_tokens)::text AS cache_write_tokens,
+              min(e.occurred_at) AS first_occurred_at, max(e.occurred_at) AS last_occurred_at
+       FROM cells c
+       JOIN usage_events e ON e.account_id = c.account_id AND e.model = c.model
+        AND e.occurred_at >= c.hour AND e.occurred_at < c.hour + interval '1 hour'
+       WHERE ${event.join(' AND ')}
+       GROUP BY e.model, e.account_id
+       ORDER BY e.model, count(*) DESC, e.account_id`,
+      params,
+    );
+    return rows.map((r) => ({
+      model: r.model,
+      accountId: r.account_id,
+      events: r.events,
+      inputTokens: r.input_tokens,
+      outputTokens: r.output_tokens,
+      cacheReadTokens: r.cache_read_tokens,
+      cacheWriteTokens: r.cache_write_tokens,
+      firstOccurredAt: r.first_occurred_at,
+      lastOccurredAt: r.last_occurred_at,
+    }));
+  }
+
+  async listIngestProgress(topic: string): Promise<IngestProgressRecord[]> {
+    const { rows } = await this.pool.query(
+      `SELECT topic, partition, next_offset::text, max_occurred_at, updated_at
+       FROM ingest_progress WHERE topic = $1 ORDER BY partition`,
+      [topic],
+    );
+    return rows.map((r) => ({
+      topic: r.topic,
+      partition: r.partition,
+      nextOffset: r.next_offset,
+      maxOccurredAt: r.max_occurred_at,
+      updatedAt: r.updated_at,
+    }));
+  }
+}
+
+function toTotals(r: Record<string, string>): UsageTotalsRecord {
+  return {
+    requests: r.requests,
+    unpricedRequests: r.unpriced_requests,
+    inputTokens: r.input_tokens,
+    outputTokens: r.output_tokens,
+    cacheReadTokens: r.cache_read_tokens,
+    cacheWriteTokens: r.cache_write_tokens,
+    inputCostUsd: r.input_cost_usd,
+    outputCostUsd: r.output_cost_usd,
+    cacheReadCostUsd: r.cache_read_cost_usd,
+    cacheWriteCostUsd: r.cache_write_cost_usd,
+    costUsd: r.cost_usd,
+  };
+}
