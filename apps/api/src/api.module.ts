@@ -5,13 +5,24 @@ import { Kafka, logLevel } from 'kafkajs';
 import { CONFIG, ConfigModule, type TokenmeterConfig } from '@tokenmeter/config';
 import { DatabaseModule } from '@tokenmeter/db';
 import { IngestModule } from '@tokenmeter/ingest';
+import { AdminUsageModule } from './admin-usage/admin-usage.module';
 import { ApiErrorFilter } from './common/api-error';
 import { HealthController } from './health/health.controller';
 import { IngestController } from './ingest/ingest.controller';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
+import { ObservabilityModule } from './observability/observability.module';
+import { UsageModule } from './usage/usage.module';
 
 @Module({
-  imports: [ConfigModule, DatabaseModule, IngestModule, TerminusModule.forRoot({ logger: false })],
+  imports: [
+    ConfigModule,
+    DatabaseModule,
+    IngestModule,
+    TerminusModule.forRoot({ logger: false }),
+    ObservabilityModule,
+    UsageModule,
+    AdminUsageModule,
+  ],
   controllers: [IngestController, HealthController],
   providers: [
     IngestTokenGuard,

@@ -1,0 +1,90 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Kafka, type Admin } from 'kafkajs';
+import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
+import { UsageReadRepository } from '@tokenmeter/db';
+import { completeUpTo, type PartitionOffsets } from './complete-up-to';
+
+/** How long one computation of complete_up_to is reused: dashboards poll, the broker should not feel it. */
+const CACHE_MS = 5_000;
+const KAFKA_TIMEOUT_MS = 2_000;
+
+/**
+ * Serves complete_up_to from a cache refreshed in the background: a request never waits for the
+ * broker except the very first one after start-up (bounded by KAFKA_TIMEOUT_MS).
+ */
+@Injectable()
+export class FreshnessService implements OnApplicationShutdown {
+  private cached: { value: Date | null; computedAt: number } | undefined;
+  private refreshing: Promise<Date | null> | undefined;
+  private admin: Admin | undefined;
+
+  constructor(
+    private readonly usage: UsageReadRepository,
+    private readonly kafka: Kafka,
+    @Inject(CONFIG) private readonly config: TokenmeterConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  async getCompleteUpTo(): Promise<Date | null> {
+    const now = Date.now();
+    if (this.cached && now - this.cached.computedAt < CACHE_MS) return this.cached.value;
+    const refresh = this.refresh();
+    if (this.cached) {
+      refresh.catch(() => undefined);
+      return this.cached.value;
+    }
+    return refresh;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.refreshing?.catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
+  }
+
+  private refresh(): Promise<Date | null> {
+    this.refreshing ??= this.compute()
+      .then((value) => {
+        this.cached = { value, computedAt: Date.now() };
+        return value;
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    return this.refreshing;
+  }
+
+  private async compute(): Promise<Date | null> {
+    const topic = this.config.kafka.topic;
+    const [progress, offsets] = await Promise.all([this.usage.listIngestProgress(topic), this.fetchOffsets(topic)]);
+    return completeUpTo(progress, offsets, offsets === undefined ? new Date() : offsets.checkedAt);
+  }
+
+  private async fetchOffsets(topic: string): Promise<(PartitionOffsets[] & { checkedAt: Date }) | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const checkedAt = new Date();
+      const offsets = await Promise.race([
+        (async () => {
+          this.admin ??= this.kafka.admin();
+          await this.admin.connect();
+          return this.admin.fetchTopicOffsets(topic);
+        })(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out reading topic offsets')), KAFKA_TIMEOUT_MS);
+        }),
+      ]);
+      return Object.assign(
+        offsets.map((o) => ({ partition: o.partition, high: o.high, low: o.low })),
+        { checkedAt },
+      );
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, topic }, 'complete_up_to: topic offsets unavailable, using ingest progress only');
+      const admin = this.admin;
+      this.admin = undefined;
+      await admin?.disconnect().catch(() => undefined);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { Module } from '@nestjs/common';
+import { Kafka, logLevel } from 'kafkajs';
+import { CONFIG, type TokenmeterConfig } from '@tokenmeter/config';
+import { DATABASE, EventReadRepository, UsageReadRepository, type Database } from '@tokenmeter/db';
+import { IngestModule } from '@tokenmeter/ingest';
+import { PricesController } from '../prices/prices.controller';
+import { FreshnessService } from './freshness';
+import { UsageController } from './usage.controller';
+import { UsageService } from './usage.service';
+
+/** Account read routes: usage summary, time series, receipts, and the price list. */
+@Module({
+  imports: [IngestModule],
+  controllers: [UsageController, PricesController],
+  providers: [
+    { provide: UsageReadRepository, useFactory: (db: Database) => new UsageReadRepository(db.pool), inject: [DATABASE] },
+    { provide: EventReadRepository, useFactory: (db: Database) => new EventReadRepository(db.pool), inject: [DATABASE] },
+    {
+      // Its own client: complete_up_to reads topic offsets through one long-lived admin connection.
+      provide: Kafka,
+      useFactory: (config: TokenmeterConfig) =>
+        new Kafka({ clientId: `${config.kafka.clientId}-api`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }),
+      inject: [CONFIG],
+    },
+    FreshnessService,
+    UsageService,
+  ],
+  exports: [UsageReadRepository, EventReadRepository, UsageService],
+})
+export class UsageModule {}

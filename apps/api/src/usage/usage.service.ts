@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import {
+  EventReadRepository,
+  UsageReadRepository,
+  type BucketGranularity,
+  type BucketGroupBy,
+  type EventCursor,
+  type EventFilter,
+} from '@tokenmeter/db';
+import { FreshnessService } from './freshness';
+import { encodeEventCursor, type TimeRange } from './query-params';
+import { costBreakdownJson, count, instant, receiptJson, totalsJson, type ReceiptJson } from './usage-json';
+
+/** The account read side: dashboards from rollups, receipts from raw events. */
+@Injectable()
+export class UsageService {
+  constructor(
+    private readonly usage: UsageReadRepository,
+    private readonly events: EventReadRepository,
+    private readonly freshness: FreshnessService,
+  ) {}
+
+  async getSummary(accountId: string, range: TimeRange) {
+    const [summary, completeUpTo] = await Promise.all([
+      this.usage.summarizeAccount(accountId, range.from, range.to),
+      this.freshness.getCompleteUpTo(),
+    ]);
+    return {
+      account_id: accountId,
+      from: instant(range.from),
+      to: instant(range.to),
+      complete_up_to: instant(completeUpTo),
+      totals: totalsJson(summary.totals),
+      by_model: summary.byModel.map((m) => ({ model: m.model, ...totalsJson(m), ...costBreakdownJson(m) })),
+    };
+  }
+
+  async listBuckets(accountId: string, range: TimeRange, granularity: BucketGranularity, groupBy: BucketGroupBy) {
+    const buckets = await this.usage.listBuckets(accountId, range.from, range.to, granularity, groupBy);
+    return {
+      account_id: accountId,
+      from: instant(range.from),
+      to: instant(range.to),
+      granularity,
+      group_by: groupBy,
+      buckets: buckets.map((b) => ({
+        start: instant(b.start),
+        group: b.group,
+        requests: count(b.requests),
+        unpriced_requests: count(b.unpricedRequests),
+        input_tokens: count(b.inputTokens),
+        output_tokens: count(b.outputTokens),
+        cache_read_tokens: count(b.cacheReadTokens),
+        cache_write_tokens: count(b.cacheWriteTokens),
+        cost_usd: b.costUsd,
+      })),
+    };
+  }
+
+  async listReceipts(filter: EventFilter, limit: number, after?: EventCursor): Promise<{ data: ReceiptJson[]; next_cursor: string | null }> {
+    const rows = await this.events.listEvents(filter, limit + 1, after);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map(receiptJson),
+      next_cursor: rows.length > limit && last ? encodeEventCursor(last) : null,
+    };
+  }
+
+  /** Another account's event is undefined, exactly like a missing one: ids cannot be probed. */
+  async getReceipt(eventId: string, accountId: string): Promise<ReceiptJson | undefined> {
+    const event = await this.events.getEvent(eventId);
+    return event && event.accountId === accountId ? receiptJson(event) : undefined;
+  }
+}
