@@ -1,25 +1,33 @@
 import { Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { DatabaseModule } from '@tokenmeter/db';
 import { IngestModule, UsageIngestor } from '@tokenmeter/ingest';
+import { IngestorMetrics, startMetricsServer } from './ingestor-metrics';
 import { ensureTopics } from './topics';
 import { UsageConsumer } from './usage-consumer';
 
 class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private metricsServer: Server | undefined;
+
   constructor(
     private readonly consumer: UsageConsumer,
     private readonly kafka: Kafka,
     private readonly config: TokenmeterConfig,
+    private readonly metrics: IngestorMetrics,
+    private readonly log: Logger,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    this.metricsServer = await startMetricsServer(this.metrics.registry, this.config.ingest.metricsPort, this.log);
     await ensureTopics(this.kafka, this.config.kafka, this.config.kafka.topicPartitions);
     await this.consumer.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.consumer.stop();
+    await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
   }
 }
 
@@ -32,9 +40,10 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
         new Kafka({ clientId: `${config.kafka.clientId}-ingestor`, brokers: config.kafka.brokers, logLevel: logLevel.WARN }),
       inject: [CONFIG],
     },
+    { provide: IngestorMetrics, useFactory: () => new IngestorMetrics() },
     {
       provide: UsageConsumer,
-      useFactory: (kafka: Kafka, ingestor: UsageIngestor, config: TokenmeterConfig, log: Logger) =>
+      useFactory: (kafka: Kafka, ingestor: UsageIngestor, config: TokenmeterConfig, log: Logger, metrics: IngestorMetrics) =>
         new UsageConsumer(
           kafka,
           ingestor,
@@ -44,15 +53,17 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
             groupId: config.kafka.groupId,
             chunkSize: config.ingest.chunkSize,
             partitionsConsumedConcurrently: config.ingest.partitionConcurrency,
+            onChunkCommitted: (chunk) => metrics.recordChunk(chunk),
           },
           log,
         ),
-      inject: [Kafka, UsageIngestor, CONFIG, LOGGER],
+      inject: [Kafka, UsageIngestor, CONFIG, LOGGER, IngestorMetrics],
     },
     {
       provide: ConsumerLifecycle,
-      useFactory: (consumer: UsageConsumer, kafka: Kafka, config: TokenmeterConfig) => new ConsumerLifecycle(consumer, kafka, config),
-      inject: [UsageConsumer, Kafka, CONFIG],
+      useFactory: (consumer: UsageConsumer, kafka: Kafka, config: TokenmeterConfig, metrics: IngestorMetrics, log: Logger) =>
+        new ConsumerLifecycle(consumer, kafka, config, metrics, log),
+      inject: [UsageConsumer, Kafka, CONFIG, IngestorMetrics, LOGGER],
     },
   ],
 })

@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from '@tokenmeter/config';
 import { isTransientDbError } from '@tokenmeter/db';
-import type { IngestMessage, PreparedRejection, UsageIngestor } from '@tokenmeter/ingest';
+import type { IngestMessage, IngestOutcome, PreparedRejection, UsageIngestor } from '@tokenmeter/ingest';
 
 export interface UsageConsumerOptions {
   topic: string;
@@ -12,7 +12,23 @@ export interface UsageConsumerOptions {
   partitionsConsumedConcurrently?: number;
   maxBytesPerPartition?: number;
   /** Called after every committed chunk (tests and metrics). */
-  onChunkCommitted?: (info: { partition: number; messages: number; rejected: number }) => void;
+  onChunkCommitted?: (info: ChunkCommitted) => void;
+}
+
+export interface ChunkCommitted {
+  topic: string;
+  partition: number;
+  messages: number;
+  rejected: number;
+  /** One per message, in order. */
+  outcomes: IngestOutcome[];
+  /** Parse + price + database write of the chunk. */
+  seconds: number;
+  /**
+   * Messages left in the partition after this chunk, as of the fetch that returned it (the
+   * batch's high watermark): a lag figure that costs no extra broker round trip.
+   */
+  lag: bigint;
 }
 
 export interface UsageConsumerStats {
@@ -86,7 +102,7 @@ export class UsageConsumer {
       if (!payload.isRunning() || payload.isStale()) return;
       const chunk = batch.messages.slice(start, start + chunkSize);
       try {
-        await this.processChunk(batch.topic, batch.partition, chunk);
+        await this.processChunk(batch.topic, batch.partition, chunk, batch.highWatermark);
       } catch (err) {
         if (isTransient(err)) {
           this.pauseAfterTransientFailure(payload, err);
@@ -96,7 +112,9 @@ export class UsageConsumer {
         // Find it, dead-letter it, and store the rest, instead of retrying forever.
         this.log.error({ err, partition: batch.partition }, 'chunk failed permanently, isolating messages');
         try {
-          for (const message of chunk) await this.processSingleOrDeadLetter(batch.topic, batch.partition, message);
+          for (const message of chunk) {
+            await this.processSingleOrDeadLetter(batch.topic, batch.partition, message, batch.highWatermark);
+          }
         } catch (isolationErr) {
           if (isTransient(isolationErr)) {
             this.pauseAfterTransientFailure(payload, isolationErr);
@@ -125,7 +143,7 @@ export class UsageConsumer {
     setTimeout(resume, this.backoffMs).unref();
   }
 
-  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
+  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[], highWatermark: string): Promise<void> {
     const startedAt = process.hrtime.bigint();
     const messages = chunk.map((m) => toIngestMessage(topic, partition, m));
     const pricing = await this.ingestor.pricingContext();
@@ -134,11 +152,19 @@ export class UsageConsumer {
     // on the DLQ) but a rejected message can never be committed past without being published.
     if (prepared.rejections.length > 0) await this.publishDeadLetters(topic, partition, chunk, prepared.rejections);
     const nextOffset = (BigInt(chunk[chunk.length - 1].offset) + 1n).toString();
-    await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: prepared.maxOccurredAt }]);
+    const outcomes = await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: prepared.maxOccurredAt }]);
     this.stats.chunks++;
     this.stats.messages += chunk.length;
     this.stats.rejected += prepared.rejections.length;
-    this.options.onChunkCommitted?.({ partition, messages: chunk.length, rejected: prepared.rejections.length });
+    this.options.onChunkCommitted?.({
+      topic,
+      partition,
+      messages: chunk.length,
+      rejected: prepared.rejections.length,
+      outcomes,
+      seconds: Number(process.hrtime.bigint() - startedAt) / 1e9,
+      lag: BigInt(highWatermark) - BigInt(nextOffset),
+    });
     this.log.info(
       {
         partition,
@@ -151,9 +177,15 @@ export class UsageConsumer {
     );
   }
 
-  private async processSingleOrDeadLetter(topic: string, partition: number, message: KafkaMessage): Promise<void> {
+  private async processSingleOrDeadLetter(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    highWatermark: string,
+  ): Promise<void> {
+    const startedAt = process.hrtime.bigint();
     try {
-      await this.processChunk(topic, partition, [message]);
+      await this.processChunk(topic, partition, [message], highWatermark);
     } catch (err) {
       if (isTransient(err)) throw err;
       const rejection = {
@@ -164,8 +196,17 @@ export class UsageConsumer {
       const prepared = this.ingestor.prepareRejected([toIngestMessage(topic, partition, message)], 'kafka', rejection);
       await this.publishDeadLetters(topic, partition, [message], prepared.rejections);
       const nextOffset = (BigInt(message.offset) + 1n).toString();
-      await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: null }]);
+      const outcomes = await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: null }]);
       this.stats.rejected++;
+      this.options.onChunkCommitted?.({
+        topic,
+        partition,
+        messages: 1,
+        rejected: 1,
+        outcomes,
+        seconds: Number(process.hrtime.bigint() - startedAt) / 1e9,
+        lag: BigInt(highWatermark) - BigInt(nextOffset),
+      });
     }
   }
 

@@ -23,6 +23,8 @@ export interface TokenmeterConfig {
     chunkSize: number;
     /** Partitions processed in parallel by one ingestor. */
     partitionConcurrency: number;
+    /** Port of the ingestor's Prometheus endpoint (GET /metrics); 0 lets the OS choose one. */
+    metricsPort: number;
   };
   api: {
     port: number;
@@ -66,6 +68,7 @@ const envSchema = z.object({
   KAFKA_USAGE_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
   INGEST_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000),
   INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  INGESTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   PORT: port.default(3000),
   TOKENMETER_INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Normally a key from `npm run cli -- keys create` (tm_live_<8>_<32>); any other secret must be
@@ -100,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       dlqTopic: e.KAFKA_DLQ_TOPIC ?? `${e.KAFKA_USAGE_TOPIC}.dlq`,
       topicPartitions: e.KAFKA_USAGE_TOPIC_PARTITIONS,
     },
-    ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY },
+    ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY, metricsPort: e.INGESTOR_METRICS_PORT },
     api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN, adminKey: e.TOKENMETER_ADMIN_KEY ?? null },
     logLevel: e.LOG_LEVEL,
   };
