@@ -33,6 +33,18 @@ export interface TokenmeterConfig {
     adminKey: string | null;
   };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  invoicing: {
+    /** A month is closed only once ingestion has passed its end by this many minutes. */
+    closeGraceMinutes: number;
+  };
+  stripe: {
+    apiKey: string;
+    /** Base URL of the Stripe API (stripe-mock in development and tests). */
+    apiBase: string;
+    webhookSecret: string;
+    /** Stripe requests in flight at once, across all invoices being pushed. */
+    maxInFlight: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -79,6 +91,11 @@ const envSchema = z.object({
     .min(24, 'must be at least 24 characters (generate one with `npm run cli -- keys generate`)')
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
+  STRIPE_API_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'expected a Stripe secret key (sk_test_...)').optional(),
+  STRIPE_API_BASE: z.string().url().default('http://127.0.0.1:12111'),
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  STRIPE_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(50).default(10),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConfig {
@@ -90,6 +107,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
   const e = parsed.data;
   if (e.NODE_ENV === 'production' && !e.TOKENMETER_INGEST_TOKEN) {
     throw new ConfigError('TOKENMETER_INGEST_TOKEN', 'required when NODE_ENV=production');
+  }
+  if (e.NODE_ENV === 'production' && (!e.STRIPE_API_KEY || !e.STRIPE_WEBHOOK_SECRET)) {
+    throw new ConfigError(e.STRIPE_API_KEY ? 'STRIPE_WEBHOOK_SECRET' : 'STRIPE_API_KEY', 'required when NODE_ENV=production');
   }
   return {
     env: e.NODE_ENV,
@@ -106,5 +126,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
     ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY, metricsPort: e.INGESTOR_METRICS_PORT },
     api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN, adminKey: e.TOKENMETER_ADMIN_KEY ?? null },
     logLevel: e.LOG_LEVEL,
+    invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
+    stripe: {
+      apiKey: e.STRIPE_API_KEY ?? 'sk_test_tokenmeter',
+      apiBase: e.STRIPE_API_BASE,
+      webhookSecret: e.STRIPE_WEBHOOK_SECRET ?? 'whsec_tokenmeter_dev',
+      maxInFlight: e.STRIPE_MAX_IN_FLIGHT,
+    },
   };
 }

@@ -11,3 +11,4 @@ export * from './audit-log.repository';
 export * from './price-overrides.repository';
 export * from './usage-read.repository';
 export * from './event-read.repository';
+export * from './invoices.repository';

@@ -1,0 +1,227 @@
+import { randomBytes } from 'node:crypto';
+import { buildInvoiceLines, parsePeriod, type InvoiceDraft } from '@tokenmeter/billing';
+import type { InvoicesRepository } from '@tokenmeter/db';
+import { checkIngestionComplete, type CompletenessReport, type IngestLagProbe } from './completeness';
+import { IngestionIncompleteError } from './errors';
+import type { InvoiceSyncService, SyncOutcome } from './sync.service';
+import { toInvoiceUsageRows } from './usage-rows';
+
+export type AccountCloseOutcome = 'created' | 'updated' | 'already_final' | 'no_usage';
+
+export interface AccountCloseResult {
+  accountId: string;
+  outcome: AccountCloseOutcome;
+  invoiceId: string | null;
+  status: string | null;
+  /** Events newly claimed by this run. */
+  claimedEvents: number;
+  totalMinor: string;
+  totalExactUsd: string;
+  lines: number;
+  sync?: SyncOutcome;
+}
+
+export interface CloseOptions {
+  accountId?: string;
+  /** Compute everything, write nothing (the transaction is rolled back; nothing goes to Stripe). */
+  dryRun?: boolean;
+  /** Close even though ingestion is not complete past the grace period. Audited. */
+  force?: boolean;
+  /** Push the drafts to Stripe and finalize them (default true). false leaves drafts. */
+  finalize?: boolean;
+  /** Who asked (API key id), for the audit log. */
+  actorKeyId?: string | null;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface CloseSummary {
+  period: string;
+  dryRun: boolean;
+  forced: boolean;
+  completeness: CompletenessReport;
+  accounts: number;
+  created: number;
+  updated: number;
+  alreadyFinal: number;
+  noUsage: number;
+  finalized: number;
+  syncFailed: number;
+  totalMinor: string;
+  results: AccountCloseResult[];
+}
+
+export interface CloseServiceOptions {
+  graceMinutes: number;
+  /** Kafka topic whose ingest progress counts for completeness (undefined: every topic). */
+  topic?: string;
+  lagProbe?: IngestLagProbe;
+  /** Accounts closed in parallel (each is one short DB transaction). */
+  dbConcurrency?: number;
+  clock?: () => Date;
+  newInvoiceId?: () => string;
+}
+
+export function newInvoiceId(): string {
+  return `inv_${randomBytes(12).toString('hex')}`;
+}
+
+/**
+ * Closes a billing period: for each account with usage, (re)builds its draft invoice from the
+ * events it claims, then (unless told not to) pushes drafts to Stripe and finalizes them.
+ * Safe to run twice, or twice at once: see InvoicesRepository.withInvoiceLock / claimEvents.
+ */
+export class InvoiceCloseService {
+  private readonly clock: () => Date;
+  private readonly newId: () => string;
+
+  constructor(
+    private readonly invoices: InvoicesRepository,
+    private readonly sync: InvoiceSyncService | undefined,
+    private readonly options: CloseServiceOptions,
+  ) {
+    this.clock = options.clock ?? (() => new Date());
+    this.newId = options.newInvoiceId ?? newInvoiceId;
+  }
+
+  async checkComplete(period: string): Promise<CompletenessReport> {
+    const bounds = parsePeriod(period);
+    return checkIngestionComplete(this.invoices, bounds.end, this.options.graceMinutes, this.clock(), this.options.topic, this.options.lagProbe);
+  }
+
+  async close(period: string, opts: CloseOptions = {}): Promise<CloseSummary> {
+    const bounds = parsePeriod(period);
+    const dryRun = opts.dryRun ?? false;
+    const completeness = await this.checkComplete(period);
+    if (!completeness.complete && !opts.force) {
+      throw new IngestionIncompleteError(period, completeness.requiredUntil, completeness.lagging);
+    }
+    const forced = !completeness.complete && !!opts.force;
+    if (forced && !dryRun) {
+      await this.invoices.recordAudit({
+        actorKeyId: opts.actorKeyId ?? null,
+        action: 'invoices.close.forced',
+        targetType: 'period',
+        targetId: opts.accountId ? `${period}/${opts.accountId}` : period,
+        after: { lagging: completeness.lagging, requiredUntil: completeness.requiredUntil.toISOString() },
+      });
+    }
+
+    const accounts = await this.invoices.listAccountsToClose(bounds, opts.accountId);
+    const results: AccountCloseResult[] = [];
+    let done = 0;
+    const total = accounts.length;
+    await forEachLimited(accounts, this.options.dbConcurrency ?? 4, async (accountId) => {
+      results.push(await this.closeAccount(accountId, period, dryRun));
+      opts.onProgress?.(++done, total);
+    });
+
+    if (!dryRun && (opts.finalize ?? true) && this.sync) {
+      // Drafts from this run, plus any push a crash interrupted (status finalizing).
+      const toPush = await this.invoices.listInvoices({ period, accountId: opts.accountId, statuses: ['draft', 'finalizing'], limit: 1_000_000 });
+      const byId = new Map(results.map((r) => [r.invoiceId, r]));
+      const outcomes = await this.sync.pushMany(toPush.map((i) => i.id), opts.onProgress);
+      for (const o of outcomes) {
+        const r = byId.get(o.invoiceId);
+        if (r) {
+          r.sync = o;
+          r.status = o.status;
+        }
+      }
+    }
+
+    results.sort((a, b) => (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
+    const count = (o: AccountCloseOutcome) => results.filter((r) => r.outcome === o).length;
+    return {
+      period,
+      dryRun,
+      forced,
+      completeness,
+      accounts: accounts.length,
+      created: count('created'),
+      updated: count('updated'),
+      alreadyFinal: count('already_final'),
+      noUsage: count('no_usage'),
+      finalized: results.filter((r) => r.sync?.status === 'finalized').length,
+      syncFailed: results.filter((r) => r.sync?.status === 'sync_failed').length,
+      totalMinor: results.reduce((sum, r) => sum + BigInt(r.totalMinor), 0n).toString(),
+      results,
+    };
+  }
+
+  /** One account's invoice for the period, in one transaction under the (account, period) lock. */
+  async closeAccount(accountId: string, period: string, dryRun: boolean): Promise<AccountCloseResult> {
+    const bounds = parsePeriod(period);
+    return this.invoices.withInvoiceLock<AccountCloseResult>(accountId, bounds, async (tx) => {
+      const existing = await tx.getInvoice();
+      if (existing && existing.status !== 'draft') {
+        // Final: late events for this month go on the next month's invoice instead.
+        return {
+          commit: false,
+          result: {
+            accountId,
+            outcome: 'already_final',
+            invoiceId: existing.id,
+            status: existing.status,
+            claimedEvents: 0,
+            totalMinor: existing.totalMinor,
+            totalExactUsd: existing.totalExactUsd,
+            lines: 0,
+          },
+        };
+      }
+      const invoiceId = existing?.id ?? this.newId();
+      if (!existing) await tx.createDraft(invoiceId);
+      const claimedEvents = await tx.claimEvents(invoiceId);
+      const usage = await tx.listClaimedUsage(invoiceId);
+      if (usage.length === 0) {
+        // No usage, no invoice (and the draft row we just inserted is rolled back).
+        return {
+          commit: false,
+          result: { accountId, outcome: 'no_usage', invoiceId: null, status: null, claimedEvents: 0, totalMinor: '0', totalExactUsd: '0', lines: 0 },
+        };
+      }
+      const draft: InvoiceDraft = buildInvoiceLines(period, toInvoiceUsageRows(usage));
+      await tx.replaceLines(
+        invoiceId,
+        draft.lines.map((l) => ({
+          lineKey: l.lineKey,
+          model: l.model,
+          tokenType: l.tokenType,
+          servicePeriod: l.servicePeriod,
+          quantity: l.quantity.toString(),
+          unitPricePerMTok: l.unitPricePerMTok.toFixed(),
+          amountExactUsd: l.amountExactUsd.toFixed(),
+          amountMinor: l.amountMinor.toString(),
+          description: l.description,
+        })),
+        draft.totalExactUsd.toFixed(),
+        draft.totalMinor.toString(),
+      );
+      return {
+        commit: !dryRun,
+        result: {
+          accountId,
+          outcome: existing ? 'updated' : 'created',
+          invoiceId: dryRun && !existing ? null : invoiceId,
+          status: 'draft',
+          claimedEvents,
+          totalMinor: draft.totalMinor.toString(),
+          totalExactUsd: draft.totalExactUsd.toFixed(),
+          lines: draft.lines.length,
+        },
+      };
+    });
+  }
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}

@@ -1,0 +1,3 @@
+export * from './stripe-gateway';
+export * from './limits';
+export * from './sdk-stripe-gateway';

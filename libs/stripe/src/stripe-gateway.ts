@@ -1,0 +1,78 @@
+/**
+ * What Tokenmeter needs from Stripe, as plain data. The invoicing services depend on this
+ * interface only; `SdkStripeGateway` is the one implementation that talks to Stripe (through the
+ * official SDK), and tests can put a fake or a fault-injecting proxy behind it.
+ *
+ * Every mutating call takes an idempotency key derived from our own ids, so repeating a call
+ * after a crash or a lost response returns the object Stripe already created.
+ */
+export interface StripeInvoiceResult {
+  id: string;
+  status: string | null;
+  totalMinor: bigint;
+  hostedInvoiceUrl: string | null;
+}
+
+export interface CreateCustomerParams {
+  accountId: string;
+  name?: string | null;
+  email?: string | null;
+}
+
+export interface CreateInvoiceParams {
+  customerId: string;
+  description: string;
+  metadata: Record<string, string>;
+}
+
+export interface CreateInvoiceItemParams {
+  customerId: string;
+  stripeInvoiceId: string;
+  /** Integer cents; negative for discount lines. */
+  amountMinor: bigint;
+  currency: 'usd';
+  description: string;
+  /** The service period, shown by Stripe on the line. */
+  period: { start: Date; end: Date };
+  metadata: Record<string, string>;
+}
+
+export interface StripeWebhookEvent {
+  id: string;
+  type: string;
+  /** data.object */
+  object: { id?: string; object?: string; metadata?: Record<string, string> | null } & Record<string, unknown>;
+}
+
+export interface StripeGateway {
+  createCustomer(params: CreateCustomerParams, idempotencyKey: string): Promise<{ id: string }>;
+  createInvoice(params: CreateInvoiceParams, idempotencyKey: string): Promise<{ id: string }>;
+  createInvoiceItem(params: CreateInvoiceItemParams, idempotencyKey: string): Promise<{ id: string }>;
+  finalizeInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult>;
+  voidInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult>;
+  retrieveInvoice(stripeInvoiceId: string): Promise<StripeInvoiceResult>;
+  /** Verifies the Stripe-Signature header against the raw body; throws WebhookSignatureError. */
+  verifyWebhook(rawBody: Buffer | string, signatureHeader: string | undefined): StripeWebhookEvent;
+  /** Requests sent to Stripe so far, retries included (for benchmarks and logs). */
+  readonly requestCount: number;
+}
+
+export class WebhookSignatureError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebhookSignatureError';
+  }
+}
+
+/** A Stripe call that failed for good (after retries, or not retriable). */
+export class StripeCallError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly retriable: boolean,
+    readonly statusCode: number | undefined,
+    message: string,
+  ) {
+    super(`${operation}: ${message}`);
+    this.name = 'StripeCallError';
+  }
+}
