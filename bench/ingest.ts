@@ -19,7 +19,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
-import { applyMigrations, createDatabase, PriceBookRepository } from '@tokenmeter/db';
+import { createDatabase, PriceBookRepository } from '@tokenmeter/db';
+import { applyMigrations } from '@tokenmeter/db/migrations';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -47,13 +48,29 @@ function withDatabase(url: string, db: string): string {
 
 const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
 
-/** A realistic gateway event: provider-shaped usage, a few API keys per account, times across the month. */
-function makeEvent(i: number, monthStart: number): { key: string; value: string } {
-  const account = `acct_${(i * 7919) % ACCOUNTS}`;
-  const model = MODELS[i % MODELS.length];
-  const prompt = 200 + ((i * 131) % 6000);
-  const cached = (i % 3) * Math.floor(prompt / 4);
-  const completion = 50 + ((i * 17) % 2000);
+/** Deterministic pseudo-random in [0, 1) from an integer (no Math.random: runs are repeatable). */
+function rand(i: number, salt: number): number {
+  let x = (i * 2_654_435_761 + salt * 40_503) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0;
+  x = Math.imul(x, 0x45d9f3b) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0;
+  return x / 4_294_967_296;
+}
+
+/**
+ * A realistic gateway event, as the gateway publishes them in real time: occurred_at increases
+ * (with up to a few seconds of jitter, so some arrive out of order) over WINDOW_MS; traffic is
+ * skewed (a few heavy accounts send most requests, as with real API customers); each account uses
+ * one to three API keys and mostly one or two models; usage comes in the provider's own shape.
+ */
+const WINDOW_MS = 6 * 3_600_000;
+function makeEvent(i: number, windowStart: number): { key: string; value: string } {
+  const accountN = Math.floor(ACCOUNTS * rand(i, 1) ** 3);
+  const account = `acct_${accountN}`;
+  const model = MODELS[(accountN + (rand(i, 2) < 0.8 ? 0 : 1 + Math.floor(rand(i, 3) * 6))) % MODELS.length];
+  const prompt = 200 + Math.floor(rand(i, 4) * 6000);
+  const cached = Math.floor(prompt * rand(i, 5) * 0.6);
+  const completion = 50 + Math.floor(rand(i, 6) * 2000);
   let usage: Record<string, unknown>;
   if (model.startsWith('deepseek')) {
     usage = { prompt_tokens: prompt, completion_tokens: completion, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: prompt - cached, completion_tokens_details: { reasoning_tokens: Math.floor(completion / 2) } };
@@ -62,15 +79,16 @@ function makeEvent(i: number, monthStart: number): { key: string; value: string 
   } else {
     usage = { input_tokens: prompt - cached, output_tokens: completion, cache_read_input_tokens: cached, cache_creation_input_tokens: i % 5 === 0 ? 1024 : 0 };
   }
+  const jitterMs = Math.floor(rand(i, 7) * 3000);
   const event = {
     event_id: `evt_bench_${i}`,
-    occurred_at: new Date(monthStart + ((i * 2_654_435) % (28 * 86_400_000))).toISOString(),
+    occurred_at: new Date(windowStart + Math.floor((i / EVENTS) * WINDOW_MS) - jitterMs).toISOString(),
     account_id: account,
-    api_key_id: `key_${account}_${i % 3}`,
+    api_key_id: `key_${account}_${Math.floor(rand(i, 8) * (1 + (accountN % 3)))}`,
     model,
     request_id: `req_${i}`,
     usage,
-    metadata: { region: i % 2 ? 'eu-west-1' : 'us-east-1' },
+    metadata: { region: rand(i, 9) < 0.5 ? 'eu-west-1' : 'us-east-1' },
   };
   return { key: account, value: JSON.stringify(event) };
 }
@@ -96,7 +114,7 @@ async function publish(kafka: Kafka, topic: string): Promise<number> {
   await admin.disconnect();
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
-  const monthStart = Date.UTC(2026, 9, 1);
+  const windowStart = Date.now() - WINDOW_MS - 60_000;
   const batch = 5000;
   let sent = 0;
   let lastReport = Date.now();
@@ -104,9 +122,9 @@ async function publish(kafka: Kafka, topic: string): Promise<number> {
   for (let i = 0; i < EVENTS; i += batch) {
     const messages = [];
     for (let j = i; j < Math.min(EVENTS, i + batch); j++) {
-      messages.push(makeEvent(j, monthStart));
+      messages.push(makeEvent(j, windowStart));
       // Redeliveries, as a gateway retrying a publish would produce.
-      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, monthStart));
+      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart));
     }
     sent += messages.length;
     inflight.push(producer.send({ topic, acks: 1, messages }));
@@ -132,7 +150,7 @@ function peakRssMb(pid: number): number {
 }
 
 async function runIngestor(topic: string, messages: number): Promise<{ eventsPerS: number; seconds: number; peakRssMb: number }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register', 'apps/ingestor/src/main.ts'], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), '-r', 'ts-node/register', 'apps/ingestor/src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: BENCH_URL, KAFKA_USAGE_TOPIC: topic, KAFKA_GROUP_ID: `${topic}.group`, LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '6' },
     stdio: ['ignore', 'inherit', 'inherit'],
