@@ -6,6 +6,8 @@ import { CONFIG, ConfigModule, type TokenmeterConfig } from '@tokenmeter/config'
 import { DatabaseModule } from '@tokenmeter/db';
 import { IngestModule } from '@tokenmeter/ingest';
 import { AdminUsageModule } from './admin-usage/admin-usage.module';
+import { AdminModule } from './admin/admin.module';
+import { AuthModule } from './auth/auth.module';
 import { ApiErrorFilter } from './common/api-error';
 import { HealthController } from './health/health.controller';
 import { IngestController } from './ingest/ingest.controller';
@@ -19,6 +21,8 @@ import { UsageModule } from './usage/usage.module';
     DatabaseModule,
     IngestModule,
     TerminusModule.forRoot({ logger: false }),
+    AuthModule,
+    AdminModule,
     ObservabilityModule,
     UsageModule,
     AdminUsageModule,

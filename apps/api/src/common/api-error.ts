@@ -8,6 +8,7 @@ import {
   Inject,
 } from '@nestjs/common';
 import type { Response } from 'express';
+import { DomainError, NotFoundError, ValidationError } from '@tokenmeter/billing';
 import { LOGGER, type Logger } from '@tokenmeter/config';
 
 /** The one error shape of the API: `{ "error": { "code", "message", "details" } }`. */
@@ -37,6 +38,11 @@ export class ApiErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     if (exception instanceof ApiError) {
       res.status(exception.getStatus()).json(exception.getResponse());
+      return;
+    }
+    if (exception instanceof DomainError) {
+      const { status, body } = domainErrorResponse(exception);
+      res.status(status).json(body);
       return;
     }
     if (isBodyParseError(exception)) {
@@ -76,4 +82,25 @@ export class ApiErrorFilter implements ExceptionFilter {
 function isBodyParseError(exception: unknown): boolean {
   if (exception instanceof BadRequestException) return /JSON/.test(exception.message);
   return (exception as { type?: unknown } | null)?.type === 'entity.parse.failed';
+}
+
+/**
+ * Services throw plain domain errors (they are also called from the CLI and consumers); this is
+ * the one place they become HTTP. Validation names the field, as every 400 does.
+ */
+export function domainErrorResponse(err: DomainError): { status: number; body: { error: { code: string; message: string; details: unknown } } } {
+  if (err instanceof ValidationError) {
+    return { status: 400, body: { error: { code: 'validation_failed', message: err.message, details: { field: err.field } } } };
+  }
+  if (err instanceof NotFoundError) {
+    return { status: 404, body: { error: { code: 'not_found', message: err.message, details: { entity: err.entity, id: err.key } } } };
+  }
+  switch (err.code) {
+    case 'not_found':
+      return { status: 404, body: { error: { code: 'not_found', message: err.message, details: null } } };
+    case 'validation':
+      return { status: 400, body: { error: { code: 'validation_failed', message: err.message, details: null } } };
+    case 'conflict':
+      return { status: 409, body: { error: { code: 'conflict', message: err.message, details: null } } };
+  }
 }

@@ -3,8 +3,10 @@ import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { Kafka } from 'kafkajs';
 import { DATABASE, type Database } from '@tokenmeter/db';
+import { Public } from '../auth/principal';
 
 @ApiTags('health')
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(

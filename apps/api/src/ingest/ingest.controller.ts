@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { UsageIngestor, type IngestOutcome } from '@tokenmeter/ingest';
+import { Public } from '../auth/principal';
 import { ApiError } from '../common/api-error';
 import { IngestTokenGuard } from './ingest-token.guard';
 
@@ -18,6 +19,8 @@ export interface IngestResultItem {
 
 @ApiTags('ingest')
 @ApiBearerAuth()
+// The gateway authenticates with the ingest token (IngestTokenGuard), not with an API key.
+@Public()
 @Controller('v1/events')
 @UseGuards(IngestTokenGuard)
 export class IngestController {

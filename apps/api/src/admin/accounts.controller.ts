@@ -1,0 +1,88 @@
+import { Body, Controller, Get, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { Roles } from '../auth/principal';
+import { type Actor, CurrentActor } from '../common/actor';
+import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
+import { cursor, encodeCursor, identifier, pageLimit, parseInput } from '../common/validation';
+import { accountJson } from './admin-json';
+import { AccountsService } from './accounts.service';
+
+const name = z.string({ invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const email = z.string({ invalid_type_error: 'must be a string' }).email('must be an email address').max(320);
+
+const createBody = z.object({ id: identifier, name, email: email.nullish() }).strict();
+const patchBody = z
+  .object({ name: name.optional(), email: email.nullable().optional() })
+  .strict()
+  .refine((b) => b.name !== undefined || b.email !== undefined, { message: 'give name and/or email', path: ['body'] });
+const listQuery = z.object({ limit: pageLimit, cursor: cursor(1) });
+
+const ACCOUNT_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', example: 'acct_1' },
+    name: { type: 'string', nullable: true },
+    email: { type: 'string', nullable: true },
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+  },
+};
+
+@ApiTags('admin: accounts')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('admin/accounts')
+export class AccountsController {
+  constructor(private readonly accounts: AccountsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create an account', description: '409 if the id exists (usage for an unknown account creates a bare one: PATCH it instead).' })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['id', 'name'],
+      additionalProperties: false,
+      properties: { id: { type: 'string', maxLength: 128 }, name: { type: 'string', maxLength: 200 }, email: { type: 'string', format: 'email', nullable: true } },
+    },
+  })
+  @ApiResponse({ status: 201, schema: ACCOUNT_SCHEMA })
+  @errorResponses(...ADMIN_ERRORS, 409)
+  async create(@Body() body: unknown, @CurrentActor() actor: Actor) {
+    const input = parseInput(createBody, body, 'body');
+    return accountJson(await this.accounts.createAccount({ id: input.id, name: input.name, email: input.email ?? null }, actor));
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List accounts by id (cursor pagination)' })
+  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } })
+  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
+  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: ACCOUNT_SCHEMA }, next_cursor: { type: 'string', nullable: true } } } })
+  @errorResponses(...ADMIN_ERRORS)
+  async list(@Query() query: unknown) {
+    const q = parseInput(listQuery, query, 'query');
+    const accounts = await this.accounts.listAccounts({ afterId: q.cursor?.[0], limit: q.limit });
+    const last = accounts.length === q.limit ? accounts[accounts.length - 1] : undefined;
+    return { data: accounts.map(accountJson), next_cursor: last ? encodeCursor([last.id]) : null };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One account' })
+  @ApiResponse({ status: 200, schema: ACCOUNT_SCHEMA })
+  @errorResponses(...ADMIN_ERRORS, 404)
+  async get(@Param('id') id: string) {
+    return accountJson(await this.accounts.getAccountOrFail(id));
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: 'Change an account name and/or email (email null clears it)' })
+  @ApiBody({
+    schema: { type: 'object', additionalProperties: false, properties: { name: { type: 'string', maxLength: 200 }, email: { type: 'string', format: 'email', nullable: true } } },
+  })
+  @ApiResponse({ status: 200, schema: ACCOUNT_SCHEMA })
+  @errorResponses(...ADMIN_ERRORS, 404)
+  async update(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
+    const changes = parseInput(patchBody, body, 'body');
+    return accountJson(await this.accounts.updateAccount(id, changes, actor));
+  }
+}

@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { IngestModule } from '@tokenmeter/ingest';
+import { AccountsController } from './accounts.controller';
+import { AccountsService } from './accounts.service';
+import { AdminRepriceService } from './admin-reprice.service';
+import { AuditLogController } from './audit-log.controller';
+import { ModelsController } from './models.controller';
+import { ModelsService } from './models.service';
+import { PriceOverridesController } from './price-overrides.controller';
+import { PriceOverridesService } from './price-overrides.service';
+import { RepriceController } from './reprice.controller';
+
+/** Admin writes (accounts, price book, overrides, reprice) and the audit trail they leave. */
+@Module({
+  imports: [IngestModule],
+  controllers: [AccountsController, ModelsController, PriceOverridesController, RepriceController, AuditLogController],
+  providers: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService],
+})
+export class AdminModule {}

@@ -1,0 +1,141 @@
+import { Body, Controller, Get, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { Roles } from '../auth/principal';
+import { type Actor, CurrentActor } from '../common/actor';
+import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
+import { identifier, instant, parseInput, rateString } from '../common/validation';
+import { priceOverrideJson } from './admin-json';
+import { PriceOverridesService } from './price-overrides.service';
+
+// A percentage, not money: a decimal string or a JSON number, at most 4 decimals (DECIMAL(7,4)).
+const percent = z
+  .union([z.string(), z.number()], { invalid_type_error: 'must be a decimal such as "12.5"' })
+  .transform((v) => String(v))
+  .refine((v) => /^\d{1,3}(\.\d{1,4})?$/.test(v) && Number(v) > 0 && Number(v) <= 100, {
+    message: 'must be a percentage in (0, 100] with at most 4 decimals',
+  });
+
+const common = { effective_from: instant, effective_to: instant.nullish() };
+
+const body = z
+  .discriminatedUnion(
+    'kind',
+    [
+      z
+        .object({
+          kind: z.literal('rate_card'),
+          model_id: identifier,
+          input_per_mtok: rateString,
+          output_per_mtok: rateString,
+          cache_read_per_mtok: rateString,
+          cache_write_per_mtok: rateString.nullish(),
+          ...common,
+        })
+        .strict(),
+      z.object({ kind: z.literal('discount'), model_id: identifier.nullish(), discount_percent: percent, ...common }).strict(),
+    ],
+    { errorMap: () => ({ message: 'must be "rate_card" or "discount"' }) },
+  )
+  .refine((b) => !b.effective_to || b.effective_to.getTime() > b.effective_from.getTime(), {
+    message: 'must be after effective_from',
+    path: ['effective_to'],
+  });
+
+const RATE = { type: 'string', pattern: '^\\d{1,10}(\\.\\d{1,10})?$', example: '2.00' };
+const OVERRIDE_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    account_id: { type: 'string' },
+    kind: { type: 'string', enum: ['rate_card', 'discount'] },
+    model_id: { type: 'string', nullable: true, description: 'null: every model (discounts only)' },
+    discount_percent: { type: 'string', nullable: true, example: '12.5' },
+    input_per_mtok: { ...RATE, nullable: true },
+    output_per_mtok: { ...RATE, nullable: true },
+    cache_read_per_mtok: { ...RATE, nullable: true },
+    cache_write_per_mtok: { ...RATE, nullable: true },
+    effective_from: { type: 'string', format: 'date-time' },
+    effective_to: { type: 'string', format: 'date-time', nullable: true, description: 'exclusive; null = open-ended' },
+    created_at: { type: 'string', format: 'date-time' },
+  },
+};
+
+@ApiTags('admin: price book')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('admin/accounts/:id/price-overrides')
+export class PriceOverridesController {
+  constructor(private readonly overrides: PriceOverridesService) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Add a rate card or a discount for an account',
+    description: [
+      'Applied at pricing time to usage at effective_from <= occurred_at < effective_to (ingest picks it up from its next batch; use POST /admin/reprice for usage already priced).',
+      '`rate_card` (model_id and input/output/cache_read rates required; cache_write null = input rate) replaces the list rates for that model.',
+      'Otherwise a `discount` in force applies (a model-specific one beats an all-models one, model_id null): each per-type cost x (1 - percent/100), exactly.',
+      'Among overlapping overrides of the same kind the latest effective_from wins; they never stack. The event still records the list price version in force, plus price_override_id.',
+      'Rates are decimal strings ("2.50"), never JSON numbers.',
+    ].join(' '),
+  })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['kind', 'effective_from'],
+      properties: {
+        kind: { type: 'string', enum: ['rate_card', 'discount'] },
+        model_id: { type: 'string', nullable: true },
+        discount_percent: { type: 'string', example: '12.5' },
+        input_per_mtok: RATE,
+        output_per_mtok: RATE,
+        cache_read_per_mtok: RATE,
+        cache_write_per_mtok: { ...RATE, nullable: true },
+        effective_from: { type: 'string', format: 'date-time' },
+        effective_to: { type: 'string', format: 'date-time', nullable: true },
+      },
+    },
+  })
+  @ApiResponse({ status: 201, schema: OVERRIDE_SCHEMA })
+  @errorResponses(...ADMIN_ERRORS, 404)
+  async create(@Param('id') accountId: string, @Body() raw: unknown, @CurrentActor() actor: Actor) {
+    const b = parseInput(body, raw, 'body');
+    const created = await this.overrides.createPriceOverride(
+      b.kind === 'rate_card'
+        ? {
+            accountId,
+            kind: 'rate_card',
+            modelId: b.model_id,
+            discountPercent: null,
+            inputPerMTok: b.input_per_mtok,
+            outputPerMTok: b.output_per_mtok,
+            cacheReadPerMTok: b.cache_read_per_mtok,
+            cacheWritePerMTok: b.cache_write_per_mtok ?? null,
+            effectiveFrom: b.effective_from,
+            effectiveTo: b.effective_to ?? null,
+          }
+        : {
+            accountId,
+            kind: 'discount',
+            modelId: b.model_id ?? null,
+            discountPercent: b.discount_percent,
+            inputPerMTok: null,
+            outputPerMTok: null,
+            cacheReadPerMTok: null,
+            cacheWritePerMTok: null,
+            effectiveFrom: b.effective_from,
+            effectiveTo: b.effective_to ?? null,
+          },
+      actor,
+    );
+    return priceOverrideJson(created);
+  }
+
+  @Get()
+  @ApiOperation({ summary: "An account's overrides, by effective_from" })
+  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: OVERRIDE_SCHEMA } } } })
+  @errorResponses(...ADMIN_ERRORS, 404)
+  async list(@Param('id') accountId: string) {
+    return { data: (await this.overrides.listPriceOverrides(accountId)).map(priceOverrideJson) };
+  }
+}

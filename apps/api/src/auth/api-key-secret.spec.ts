@@ -1,0 +1,33 @@
+import { generateApiKey, hashApiKey, hashesEqual, prefixOfApiKey, randomBase62 } from './api-key-secret';
+
+describe('API key secrets', () => {
+  it('generates tm_live_<8>_<32> base62 keys whose prefix is visible and whose hash is sha256 hex', () => {
+    const { key, prefix, secretHash } = generateApiKey();
+    expect(key).toMatch(/^tm_live_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/);
+    expect(key.startsWith(`${prefix}_`)).toBe(true);
+    expect(secretHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(secretHash).not.toContain(key.slice(-32));
+    expect(prefixOfApiKey(key)).toBe(prefix);
+    expect(hashesEqual(hashApiKey(key), secretHash)).toBe(true);
+  });
+
+  it('never generates the same key twice in a large sample', () => {
+    const keys = new Set(Array.from({ length: 5000 }, () => generateApiKey().key));
+    expect(keys.size).toBe(5000);
+  });
+
+  it('uses every base62 character (no modulo bias towards the start of the alphabet)', () => {
+    const sample = randomBase62(62 * 400);
+    const counts = new Map<string, number>();
+    for (const c of sample) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(62);
+    for (const n of counts.values()) expect(n).toBeGreaterThan(250);
+  });
+
+  it('derives a prefix for a long foreign secret (TOKENMETER_ADMIN_KEY) and refuses short or odd ones', () => {
+    expect(prefixOfApiKey('a-long-enough-admin-secret-1234')).toMatch(/^tm_sha_[0-9a-f]{16}$/);
+    expect(prefixOfApiKey('short')).toBeUndefined();
+    expect(prefixOfApiKey('has whitespace but is long enough')).toBeUndefined();
+    expect(prefixOfApiKey('x'.repeat(1000))).toBeUndefined();
+  });
+});
