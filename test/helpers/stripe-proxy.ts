@@ -103,24 +103,8 @@ export class StripeProxy {
     const key = header(req, 'idempotency-key');
     const params = body.toString('utf8');
 
-    if (key && method === 'POST') {
-      const prior = this.stored.get(key);
-      if (prior) {
-        if (prior.params !== params) {
-          return json(res, 400, {
-            error: { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters (${key})` },
-          });
-        }
-        this.replays++;
-        res.writeHead(prior.status, { ...pick(prior.headers), 'idempotent-replayed': 'true' });
-        res.end(prior.body);
-        return;
-      }
-      if (this.inFlight.has(key)) {
-        return json(res, 409, { error: { type: 'invalid_request_error', code: 'idempotency_key_in_use', message: 'in flight' } });
-      }
-    }
-
+    // Faults are decided first, so "Stripe processed it but the response was lost" also hits
+    // replays: that is what a client that keeps crashing after the call would see.
     const fault = this.takeFault(method, path);
     if (fault?.mode === 'before_503') return json(res, 503, { error: { type: 'api_error', message: 'injected: unavailable' } });
     if (fault?.mode === 'rate_limit') return json(res, 429, { error: { type: 'rate_limit_error', message: 'injected: too many requests' } });
@@ -129,27 +113,43 @@ export class StripeProxy {
       return;
     }
 
-    if (key && method === 'POST') this.inFlight.add(key);
-    try {
-      const upstream = await forward(this.upstream, req, body);
-      let responseId: string | undefined;
+    let response: { status: number; headers: http.IncomingHttpHeaders; body: Buffer; replayed: boolean };
+    const prior = key && method === 'POST' ? this.stored.get(key) : undefined;
+    if (prior) {
+      if (prior.params !== params) {
+        return json(res, 400, {
+          error: { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters (${key})` },
+        });
+      }
+      this.replays++;
+      response = { ...prior, replayed: true };
+    } else {
+      if (key && method === 'POST' && this.inFlight.has(key)) {
+        return json(res, 409, { error: { type: 'invalid_request_error', code: 'idempotency_key_in_use', message: 'in flight' } });
+      }
+      if (key && method === 'POST') this.inFlight.add(key);
       try {
-        responseId = (JSON.parse(upstream.body.toString('utf8')) as { id?: string }).id;
-      } catch {
-        responseId = undefined;
+        const upstream = await forward(this.upstream, req, body);
+        let responseId: string | undefined;
+        try {
+          responseId = (JSON.parse(upstream.body.toString('utf8')) as { id?: string }).id;
+        } catch {
+          responseId = undefined;
+        }
+        this.ledger.push({ method, path, idempotencyKey: key, params, status: upstream.status, responseId });
+        // Stripe stores the outcome of every request that reached it, errors other than 5xx included.
+        if (key && method === 'POST' && upstream.status < 500) this.stored.set(key, { params, ...upstream });
+        response = { ...upstream, replayed: false };
+      } finally {
+        if (key) this.inFlight.delete(key);
       }
-      this.ledger.push({ method, path, idempotencyKey: key, params, status: upstream.status, responseId });
-      // Stripe stores the outcome of every request that reached it, errors other than 5xx included.
-      if (key && method === 'POST' && upstream.status < 500) this.stored.set(key, { params, ...upstream });
-      if (fault?.mode === 'after_drop') {
-        req.socket.destroy();
-        return;
-      }
-      res.writeHead(upstream.status, pick(upstream.headers));
-      res.end(upstream.body);
-    } finally {
-      if (key) this.inFlight.delete(key);
     }
+    if (fault?.mode === 'after_drop') {
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(response.status, { ...pick(response.headers), ...(response.replayed ? { 'idempotent-replayed': 'true' } : {}) });
+    res.end(response.body);
   }
 }
 

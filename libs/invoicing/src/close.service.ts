@@ -6,7 +6,7 @@ import { IngestionIncompleteError } from './errors';
 import type { InvoiceSyncService, SyncOutcome } from './sync.service';
 import { toInvoiceUsageRows } from './usage-rows';
 
-export type AccountCloseOutcome = 'created' | 'updated' | 'already_final' | 'no_usage';
+export type AccountCloseOutcome = 'created' | 'updated' | 'already_final' | 'no_usage' | 'resumed';
 
 export interface AccountCloseResult {
   accountId: string;
@@ -125,6 +125,20 @@ export class InvoiceCloseService {
         if (r) {
           r.sync = o;
           r.status = o.status;
+        } else {
+          // A push an earlier run left half done (it crashed while the invoice was finalizing).
+          const invoice = toPush.find((i) => i.id === o.invoiceId)!;
+          results.push({
+            accountId: invoice.accountId,
+            outcome: 'resumed',
+            invoiceId: invoice.id,
+            status: o.status,
+            claimedEvents: 0,
+            totalMinor: invoice.totalMinor,
+            totalExactUsd: invoice.totalExactUsd,
+            lines: 0,
+            sync: o,
+          });
         }
       }
     }
