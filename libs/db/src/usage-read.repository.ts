@@ -64,18 +64,19 @@ export interface IngestProgressRecord {
   updatedAt: Date;
 }
 
+// coalesce: a ROLLUP over no rows still returns its grand-total row, with NULL sums.
 const SUMS = `
-  sum(requests)::text AS requests,
-  sum(unpriced_requests)::text AS unpriced_requests,
-  sum(input_tokens)::text AS input_tokens,
-  sum(output_tokens)::text AS output_tokens,
-  sum(cache_read_tokens)::text AS cache_read_tokens,
-  sum(cache_write_tokens)::text AS cache_write_tokens,
-  trim_scale(sum(input_cost_usd))::text AS input_cost_usd,
-  trim_scale(sum(output_cost_usd))::text AS output_cost_usd,
-  trim_scale(sum(cache_read_cost_usd))::text AS cache_read_cost_usd,
-  trim_scale(sum(cache_write_cost_usd))::text AS cache_write_cost_usd,
-  trim_scale(sum(cost_usd))::text AS cost_usd`;
+  coalesce(sum(requests), 0)::text AS requests,
+  coalesce(sum(unpriced_requests), 0)::text AS unpriced_requests,
+  coalesce(sum(input_tokens), 0)::text AS input_tokens,
+  coalesce(sum(output_tokens), 0)::text AS output_tokens,
+  coalesce(sum(cache_read_tokens), 0)::text AS cache_read_tokens,
+  coalesce(sum(cache_write_tokens), 0)::text AS cache_write_tokens,
+  trim_scale(coalesce(sum(input_cost_usd), 0))::text AS input_cost_usd,
+  trim_scale(coalesce(sum(output_cost_usd), 0))::text AS output_cost_usd,
+  trim_scale(coalesce(sum(cache_read_cost_usd), 0))::text AS cache_read_cost_usd,
+  trim_scale(coalesce(sum(cache_write_cost_usd), 0))::text AS cache_write_cost_usd,
+  trim_scale(coalesce(sum(cost_usd), 0))::text AS cost_usd`;
 
 // Whitelisted SQL for the group_by values: the only user input that shapes a statement.
 const GROUP_EXPR: Record<BucketGroupBy, string> = {

@@ -1,0 +1,77 @@
+/**
+ * Helpers for the read-side API tests: API keys inserted as rows (as the admin routes would
+ * create them), an app listening on port 0, and a tiny typed fetch wrapper.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Database } from '@tokenmeter/db';
+import { createApiApp } from '../../apps/api/src/app';
+import { TEST_DATABASE_URL } from './tokenmeter-db';
+
+export const INGEST_TOKEN = 'test-ingest-token-0123456789';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const base62 = (n: number) => [...randomBytes(n)].map((b) => BASE62[b % 62]).join('');
+
+/** An API key row with a random secret; returns the bearer key (`tm_live_<8>_<32>`). */
+export async function insertApiKey(db: Database, role: 'admin' | 'account', accountId: string | null = null): Promise<string> {
+  const prefix = `tm_live_${base62(8)}`;
+  const key = `${prefix}_${base62(32)}`;
+  await db.pool.query('INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ($1, $2, $3, $4, $5)', [
+    `key_${base62(16)}`,
+    prefix,
+    createHash('sha256').update(key).digest('hex'),
+    role,
+    accountId,
+  ]);
+  return key;
+}
+
+/** The API in this process; request logs only at `logLevel` and above (tests keep them quiet). */
+export async function startApi(logLevel = 'warn'): Promise<{ app: NestExpressApplication; base: string }> {
+  process.env.LOG_LEVEL = logLevel;
+  process.env.TOKENMETER_INGEST_TOKEN = INGEST_TOKEN;
+  process.env.DATABASE_URL = TEST_DATABASE_URL;
+  const app = await createApiApp();
+  await app.listen(0, '127.0.0.1');
+  return { app, base: await app.getUrl() };
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  // Tests assert on shapes; `any` keeps them readable.
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function client(base: string) {
+  return {
+    async get(path: string, key?: string | null): Promise<JsonResponse> {
+      const res = await fetch(`${base}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON (exports): keep the text
+      }
+      return { status: res.status, headers: res.headers, body };
+    },
+    /** HTTP ingest, the same path as Kafka. Returns the per-event results. */
+    async ingest(events: unknown[]): Promise<any> {
+      const res = await fetch(`${base}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },
+        body: JSON.stringify({ events }),
+      });
+      if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
+      return res.json();
+    },
+  };
+}
+
+/** Query string from an object, skipping undefined values. */
+export function qs(params: Record<string, string | number | undefined>): string {
+  const entries = Object.entries(params).filter(([, v]) => v !== undefined) as [string, string | number][];
+  return entries.length === 0 ? '' : `?${new URLSearchParams(entries.map(([k, v]) => [k, String(v)])).toString()}`;
+}
