@@ -1,0 +1,112 @@
+import 'reflect-metadata';
+import { DomainError } from '@tokenmeter/billing';
+import { loadConfig } from '@tokenmeter/config';
+import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, Transactor } from '@tokenmeter/db';
+import { generateApiKey } from '../../api/src/auth/api-key-secret';
+import { ApiKeysService } from '../../api/src/auth/api-keys.service';
+
+const USAGE = `Usage: npm run cli -- <command>
+
+  keys create --role admin|account [--account <account_id>] [--name <name>]
+      Creates a key and prints it ONCE on stdout (only its hash is stored).
+  keys list [--account <account_id>]
+  keys revoke <key_id>
+      Other API processes stop accepting it within 5 seconds.
+  keys generate
+      Prints a fresh key without storing it (e.g. for TOKENMETER_ADMIN_KEY).
+`;
+
+class UsageError extends Error {}
+
+/** A deliberately tiny argv parser: positionals plus --flag value / --flag=value. */
+export function parseArgs(argv: string[]): { positionals: string[]; flags: Map<string, string> } {
+  const positionals: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+    } else {
+      const value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
+      flags.set(arg.slice(2), value);
+      i++;
+    }
+  }
+  return { positionals, flags };
+}
+
+function onlyFlags(flags: Map<string, string>, allowed: string[]): void {
+  for (const name of flags.keys()) if (!allowed.includes(name)) throw new UsageError(`unknown option --${name}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, flags } = parseArgs(argv);
+  const [group, command, ...rest] = positionals;
+  if (group !== 'keys' || !command) throw new UsageError(group ? `unknown command: ${positionals.join(' ')}` : 'no command given');
+
+  if (command === 'generate') {
+    onlyFlags(flags, []);
+    process.stdout.write(`${generateApiKey().key}\n`);
+    return 0;
+  }
+
+  const db = createDatabase(loadConfig().databaseUrl, 2);
+  try {
+    const keys = new ApiKeysRepository(db.pool);
+    const service = new ApiKeysService(keys, new AccountsRepository(db.pool), new AuditLogRepository(db.pool), new Transactor(db.pool));
+    // The CLI acts with the database's authority, not a key's: audit entries carry no actor key.
+    const actor = { keyId: null, requestId: `cli:${process.pid}` };
+    switch (command) {
+      case 'create': {
+        onlyFlags(flags, ['role', 'account', 'name']);
+        const role = flags.get('role');
+        if (role !== 'admin' && role !== 'account') throw new UsageError('--role must be admin or account');
+        const { key, record } = await service.createApiKey({ role, accountId: flags.get('account') ?? null, name: flags.get('name') ?? null }, actor);
+        process.stderr.write(
+          `Created ${record.role} key ${record.id} (prefix ${record.prefix}${record.accountId ? `, account ${record.accountId}` : ''}).\n` +
+            'Store it now: it is not shown again.\n',
+        );
+        process.stdout.write(`${key}\n`);
+        return 0;
+      }
+      case 'list': {
+        onlyFlags(flags, ['account']);
+        const list = await service.listApiKeys({ accountId: flags.get('account'), limit: 1000 });
+        const rows = list.map((k) => [k.id, k.prefix, k.role, k.accountId ?? '-', k.name ?? '-', k.createdAt.toISOString(), k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active']);
+        const header = ['ID', 'PREFIX', 'ROLE', 'ACCOUNT', 'NAME', 'CREATED', 'STATUS'];
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+        for (const r of [header, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+        return 0;
+      }
+      case 'revoke': {
+        onlyFlags(flags, []);
+        if (rest.length !== 1) throw new UsageError('keys revoke takes exactly one key id');
+        const revoked = await service.revokeApiKey(rest[0], actor);
+        process.stdout.write(`Revoked ${revoked.id} (${revoked.prefix}) at ${revoked.revokedAt!.toISOString()}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command: keys ${command}`);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    process.stderr.write(`error: ${err instanceof DomainError || err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
