@@ -1,0 +1,77 @@
+import { PriceBookRepository, PriceOverridesRepository, RepriceRepository, Transactor, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
+import { aUsageEvent } from '../factories/usage-events';
+import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
+
+describe('account price overrides in the ingest path', () => {
+  let db: Database;
+  let prices: PriceBookCache;
+  let ingestor: UsageIngestor;
+  let overrides: PriceOverridesRepository;
+
+  beforeAll(() => {
+    db = openTestDatabase();
+  });
+  afterAll(() => db.close());
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await seedPriceBook(db);
+    prices = new PriceBookCache(new PriceBookRepository(db.pool));
+    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), prices, () => new Date('2026-11-28T12:00:00Z'));
+    overrides = new PriceOverridesRepository(db.pool);
+  });
+
+  const discount = (accountId: string, percent: string, modelId: string | null = null) =>
+    overrides.createPriceOverride({
+      accountId,
+      modelId,
+      kind: 'discount',
+      discountPercent: percent,
+      inputPerMTok: null,
+      outputPerMTok: null,
+      cacheReadPerMTok: null,
+      cacheWritePerMTok: null,
+      effectiveFrom: new Date('2026-11-01T00:00:00Z'),
+      effectiveTo: null,
+    });
+
+  it('a new override changes the cached price book revision and prices the very next batch', async () => {
+    const before = (await prices.current()).revision;
+    const created = await discount('acct_test', '12.5');
+    expect((await prices.current()).revision).not.toBe(before);
+
+    // 1000 x 0.5714 + 500 x 2.2857 + 200 x 0.2286 per million = 0.00175997 list, x 0.875
+    await ingestor.ingest([{ value: aUsageEvent(), key: null }, { value: aUsageEvent({ account_id: 'acct_other' }), key: null }], 'kafka');
+    const { rows } = await db.pool.query('SELECT account_id, cost_usd::text, price_override_id::text FROM usage_events ORDER BY account_id');
+    expect(rows).toEqual([
+      { account_id: 'acct_other', cost_usd: '0.0017599700000000', price_override_id: null },
+      { account_id: 'acct_test', cost_usd: '0.0015399737500000', price_override_id: created.id },
+    ]);
+    const t = await totals(db);
+    expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('repriceUnpriced applies overrides too', async () => {
+    await ingestor.ingest([{ value: aUsageEvent({ model: 'later-model' }), key: null }], 'kafka');
+    await new PriceBookRepository(db.pool).upsertModel({ id: 'later-model', displayName: null, provider: null, contextWindow: null, maxOutputTokens: null });
+    await new PriceBookRepository(db.pool).createPriceVersion({
+      modelId: 'later-model',
+      effectiveFrom: new Date('2026-01-01T00:00:00Z'),
+      inputPerMTok: '1',
+      outputPerMTok: '1',
+      cacheReadPerMTok: '1',
+      cacheWritePerMTok: null,
+    });
+    const created = await discount('acct_test', '50', 'later-model');
+    const reprice = new RepriceService(new RepriceRepository(db.pool), prices);
+    expect(await reprice.repriceUnpriced({ from: new Date('2026-11-01Z'), to: new Date('2026-12-01Z') })).toEqual({ examined: 1, priced: 1 });
+    const { rows } = await db.pool.query('SELECT cost_usd::text, price_override_id::text FROM usage_events');
+    expect(rows).toEqual([{ cost_usd: '0.0008500000000000', price_override_id: created.id }]); // 1700 tokens x $1/M x 0.5
+    const t = await totals(db);
+    expect(t.rollup).toEqual(t.raw);
+
+    // A range reprice right after finds nothing to change.
+    const again = await reprice.repriceRange(new Transactor(db.pool), { from: new Date('2026-11-01Z'), to: new Date('2026-12-01Z') }, { dryRun: false });
+    expect(again.totals).toMatchObject({ events: 1, eventsChanged: 0 });
+  });
+});
