@@ -12,6 +12,7 @@ import { ApiErrorFilter } from './common/api-error';
 import { HealthController } from './health/health.controller';
 import { IngestController } from './ingest/ingest.controller';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
+import { InvoicesModule } from './invoices/invoices.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
 
@@ -26,6 +27,7 @@ import { UsageModule } from './usage/usage.module';
     ObservabilityModule,
     UsageModule,
     AdminUsageModule,
+    InvoicesModule,
   ],
   controllers: [IngestController, HealthController],
   providers: [

@@ -6,7 +6,9 @@ import { ApiModule } from './api.module';
 
 /** Builds the HTTP application (used by main.ts and by the e2e tests, which listen on port 0). */
 export async function createApiApp(): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule, { logger: ['error', 'warn'], bodyParser: false });
+  // rawBody: the JSON parser also keeps the exact bytes on req.rawBody (the same buffer, no copy):
+  // Stripe webhook signatures are computed over them.
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule, { logger: ['error', 'warn'], bodyParser: false, rawBody: true });
   // 1000 events with up to 4 KiB of metadata each.
   app.useBodyParser('json', { limit: '8mb' });
   const document = SwaggerModule.createDocument(
