@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { Decimal } from '@tokenmeter/billing';
 
 /**
  * Read side over the hourly rollups (usage_hourly): dashboards and per-account totals never scan
@@ -28,7 +29,9 @@ export interface UsageSummaryRecord {
 export type BucketGranularity = 'hour' | 'day';
 export type BucketGroupBy = 'none' | 'model' | 'api_key';
 
-export interface UsageBucketRecord extends UsageTotalsRecord {
+/** A time bucket: counts and the total cost (the per-type costs are not summed, to keep it cheap). */
+export interface UsageBucketRecord
+  extends Pick<UsageTotalsRecord, 'requests' | 'unpricedRequests' | 'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'costUsd'> {
   start: Date;
   /** null for group_by=none, and for usage sent without an API key when grouped by api_key. */
   group: string | null;
@@ -64,7 +67,7 @@ export interface IngestProgressRecord {
   updatedAt: Date;
 }
 
-// coalesce: a ROLLUP over no rows still returns its grand-total row, with NULL sums.
+// coalesce: a sum over no rows is NULL, and a count must never reach the API as null.
 const SUMS = `
   coalesce(sum(requests), 0)::text AS requests,
   coalesce(sum(unpriced_requests), 0)::text AS unpriced_requests,
@@ -77,6 +80,15 @@ const SUMS = `
   trim_scale(coalesce(sum(cache_read_cost_usd), 0))::text AS cache_read_cost_usd,
   trim_scale(coalesce(sum(cache_write_cost_usd), 0))::text AS cache_write_cost_usd,
   trim_scale(coalesce(sum(cost_usd), 0))::text AS cost_usd`;
+
+const BUCKET_SUMS = `
+  sum(requests)::text AS requests,
+  sum(unpriced_requests)::text AS unpriced_requests,
+  sum(input_tokens)::text AS input_tokens,
+  sum(output_tokens)::text AS output_tokens,
+  sum(cache_read_tokens)::text AS cache_read_tokens,
+  sum(cache_write_tokens)::text AS cache_write_tokens,
+  trim_scale(sum(cost_usd))::text AS cost_usd`;
 
 // Whitelisted SQL for the group_by values: the only user input that shapes a statement.
 const GROUP_EXPR: Record<BucketGroupBy, string> = {
@@ -109,20 +121,26 @@ export class UsageReadRepository {
    * answer to mean exactly "events with from <= occurred_at < to"; the API enforces that.
    */
   async summarizeAccount(accountId: string, from: Date, to: Date): Promise<UsageSummaryRecord> {
-    const { rows } = await this.pool.query(
-      `SELECT model, ${SUMS}
-       FROM usage_hourly
-       WHERE account_id = $1 AND hour >= $2 AND hour < $3
-       GROUP BY ROLLUP (model)
-       ORDER BY sum(cost_usd) DESC, model`,
-      [accountId, from, to],
-    );
-    const byModel = rows.filter((r) => r.model !== null).map((r) => ({ model: r.model as string, ...toTotals(r) }));
-    const total = rows.find((r) => r.model === null);
-    return { totals: total ? toTotals(total) : { ...ZERO_TOTALS }, byModel };
+    // Named: the two dashboard statements are prepared once per connection (no re-planning).
+    const { rows } = await this.pool.query({
+      name: 'usage_summary_by_model',
+      text: `SELECT model, ${SUMS}
+             FROM usage_hourly
+             WHERE account_id = $1 AND hour >= $2 AND hour < $3
+             GROUP BY model
+             ORDER BY sum(cost_usd) DESC, model`,
+      values: [accountId, from, to],
+    });
+    const byModel = rows.map((r) => ({ model: r.model as string, ...toTotals(r) }));
+    // Totals from the handful of per-model rows, exactly (bigint, Decimal), rather than a second
+    // aggregation pass over every rollup row in SQL (GROUP BY ROLLUP doubles the numeric sums).
+    return { totals: addTotals(byModel), byModel };
   }
 
-  /** Non-empty buckets only, ordered by start then group. Day buckets are UTC days. */
+  /**
+   * Non-empty buckets only, ordered by start then group. Day buckets are UTC days: date_bin from a
+   * UTC midnight origin is plain arithmetic, unlike date_trunc(..., 'UTC'), which converts time zones per row.
+   */
   async listBuckets(
     accountId: string,
     from: Date,
@@ -130,15 +148,26 @@ export class UsageReadRepository {
     granularity: BucketGranularity,
     groupBy: BucketGroupBy,
   ): Promise<UsageBucketRecord[]> {
-    const { rows } = await this.pool.query(
-      `SELECT date_trunc($4, hour, 'UTC') AS start, ${GROUP_EXPR[groupBy]} AS grp, ${SUMS}
-       FROM usage_hourly
-       WHERE account_id = $1 AND hour >= $2 AND hour < $3
-       GROUP BY 1, 2
-       ORDER BY 1, 2 NULLS FIRST`,
-      [accountId, from, to, granularity],
-    );
-    return rows.map((r) => ({ start: r.start as Date, group: r.grp as string | null, ...toTotals(r) }));
+    const { rows } = await this.pool.query({
+      name: `usage_buckets_by_${groupBy}`,
+      text: `SELECT date_bin($4::interval, hour, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
+             FROM usage_hourly
+             WHERE account_id = $1 AND hour >= $2 AND hour < $3
+             GROUP BY 1, 2
+             ORDER BY 1, 2 NULLS FIRST`,
+      values: [accountId, from, to, granularity === 'day' ? '1 day' : '1 hour'],
+    });
+    return rows.map((r) => ({
+      start: r.start as Date,
+      group: r.grp as string | null,
+      requests: r.requests,
+      unpricedRequests: r.unpriced_requests,
+      inputTokens: r.input_tokens,
+      outputTokens: r.output_tokens,
+      cacheReadTokens: r.cache_read_tokens,
+      cacheWriteTokens: r.cache_write_tokens,
+      costUsd: r.cost_usd,
+    }));
   }
 
   /**
@@ -236,6 +265,18 @@ export class UsageReadRepository {
     }));
   }
 }
+
+function addTotals(rows: UsageTotalsRecord[]): UsageTotalsRecord {
+  const total = { ...ZERO_TOTALS };
+  for (const r of rows) {
+    for (const k of COUNT_FIELDS) total[k] = (BigInt(total[k]) + BigInt(r[k])).toString();
+    for (const k of COST_FIELDS) total[k] = new Decimal(total[k]).plus(r[k]).toString();
+  }
+  return total;
+}
+
+const COUNT_FIELDS = ['requests', 'unpricedRequests', 'inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens'] as const;
+const COST_FIELDS = ['inputCostUsd', 'outputCostUsd', 'cacheReadCostUsd', 'cacheWriteCostUsd', 'costUsd'] as const;
 
 function toTotals(r: Record<string, string>): UsageTotalsRecord {
   return {
