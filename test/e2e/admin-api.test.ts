@@ -304,7 +304,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
     const usage = { input_tokens: 1_000_000, output_tokens: 1_000_000, cache_read_tokens: 0 };
     const range = { from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z' };
     const costOf = async (accountId: string) =>
-      (await db.pool.query('SELECT cost_usd::numeric::text AS c, price_override_id::text AS o FROM usage_events WHERE account_id = $1 ORDER BY event_id', [accountId])).rows;
+      (await db.pool.query('SELECT trim_scale(cost_usd)::text AS c, price_override_id::text AS o FROM usage_events WHERE account_id = $1 ORDER BY event_id', [accountId])).rows;
 
     it('ingest prices with a rate card or a discount in force, records both ids, and rollups equal raw events', async () => {
       expect(
@@ -327,15 +327,15 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       ]);
       expect(res.body.summary.accepted).toBe(4);
       const { rows } = await db.pool.query(
-        `SELECT event_id, cost_usd::numeric::text AS cost, price_override_id::text AS override, v.input_per_mtok::numeric::text AS list_input
+        `SELECT event_id, trim_scale(cost_usd)::text AS cost, price_override_id::text AS override, v.input_per_mtok::numeric::text AS list_input
          FROM usage_events e JOIN price_versions v ON v.id = e.price_version_id ORDER BY event_id`,
       );
       const cardId = listed.body.data[1].id;
       expect(rows).toEqual([
-        { event_id: 'e1', cost: '10.0000000000000000', override: cardId, list_input: '2.5000000000' },
-        { event_id: 'e2', cost: '10.9375000000000000', override: discount.body.id, list_input: '2.5000000000' },
-        { event_id: 'e3', cost: '0.6562500000000000', override: discount.body.id, list_input: '0.1500000000' },
-        { event_id: 'e4', cost: '12.5000000000000000', override: null, list_input: '2.5000000000' },
+        { event_id: 'e1', cost: '10', override: cardId, list_input: '2.5000000000' },
+        { event_id: 'e2', cost: '10.9375', override: discount.body.id, list_input: '2.5000000000' },
+        { event_id: 'e3', cost: '0.65625', override: discount.body.id, list_input: '0.1500000000' },
+        { event_id: 'e4', cost: '12.5', override: null, list_input: '2.5000000000' },
       ]);
       const t = await totals(db);
       expect(t.rollup).toEqual(t.raw);
@@ -393,7 +393,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
         expect(refused.status).toBe(409);
         expect(refused.body.error.message).toMatch(/already invoiced.*corrected on the next invoice/);
       }
-      expect((await costOf('acct_a'))[0].c).toBe('12.5000000000000000');
+      expect((await costOf('acct_a'))[0].c).toBe('12.5');
       const other = await call('POST', '/admin/reprice', { body: { ...range, account_id: 'acct_b', dry_run: false } });
       expect(other.status).toBe(200);
       expect(other.body.totals.events).toBe(1);

@@ -42,10 +42,10 @@ describe('account price overrides in the ingest path', () => {
 
     // 1000 x 0.5714 + 500 x 2.2857 + 200 x 0.2286 per million = 0.00175997 list, x 0.875
     await ingestor.ingest([{ value: aUsageEvent(), key: null }, { value: aUsageEvent({ account_id: 'acct_other' }), key: null }], 'kafka');
-    const { rows } = await db.pool.query('SELECT account_id, cost_usd::text, price_override_id::text FROM usage_events ORDER BY account_id');
+    const { rows } = await db.pool.query('SELECT account_id, trim_scale(cost_usd)::text AS cost_usd, price_override_id::text FROM usage_events ORDER BY account_id');
     expect(rows).toEqual([
-      { account_id: 'acct_other', cost_usd: '0.0017599700000000', price_override_id: null },
-      { account_id: 'acct_test', cost_usd: '0.0015399737500000', price_override_id: created.id },
+      { account_id: 'acct_other', cost_usd: '0.00175997', price_override_id: null },
+      { account_id: 'acct_test', cost_usd: '0.00153997375', price_override_id: created.id },
     ]);
     const t = await totals(db);
     expect(t.rollup).toEqual(t.raw);
@@ -65,8 +65,8 @@ describe('account price overrides in the ingest path', () => {
     const created = await discount('acct_test', '50', 'later-model');
     const reprice = new RepriceService(new RepriceRepository(db.pool), prices);
     expect(await reprice.repriceUnpriced({ from: new Date('2026-11-01Z'), to: new Date('2026-12-01Z') })).toEqual({ examined: 1, priced: 1 });
-    const { rows } = await db.pool.query('SELECT cost_usd::text, price_override_id::text FROM usage_events');
-    expect(rows).toEqual([{ cost_usd: '0.0008500000000000', price_override_id: created.id }]); // 1700 tokens x $1/M x 0.5
+    const { rows } = await db.pool.query('SELECT trim_scale(cost_usd)::text AS cost_usd, price_override_id::text FROM usage_events');
+    expect(rows).toEqual([{ cost_usd: '0.00085', price_override_id: created.id }]); // 1700 tokens x $1/M x 0.5
     const t = await totals(db);
     expect(t.rollup).toEqual(t.raw);
 
