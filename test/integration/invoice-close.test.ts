@@ -30,7 +30,7 @@ describe('closing a billing period', () => {
 
   const svc = () => invoicingFor(db, proxy.url, () => now);
   const invoiceRows = async () =>
-    (await db.pool.query(`SELECT account_id, period, status, total_minor::text, total_exact_usd::text FROM invoices ORDER BY account_id, period`)).rows;
+    (await db.pool.query(`SELECT account_id, period, status, total_minor::text, trim_scale(total_exact_usd)::text AS total_exact_usd FROM invoices ORDER BY account_id, period`)).rows;
   const linesOf = async (invoiceId: string) =>
     (await db.pool.query(`SELECT line_key, description, amount_minor::text, stripe_invoice_item_id FROM invoice_lines WHERE invoice_id = $1 ORDER BY id`, [invoiceId])).rows;
 
@@ -45,8 +45,8 @@ describe('closing a billing period', () => {
     const summary = await svc().closer.close('2026-11', { finalize: false });
     expect(summary).toMatchObject({ accounts: 2, created: 2, noUsage: 0 });
     expect(await invoiceRows()).toEqual([
-      { account_id: 'acct_a', period: '2026-11', status: 'draft', total_minor: '3246', total_exact_usd: '32.4515031690000000' },
-      { account_id: 'acct_b', period: '2026-11', status: 'draft', total_minor: '57', total_exact_usd: '0.5714000000000000' },
+      { account_id: 'acct_a', period: '2026-11', status: 'draft', total_minor: '3246', total_exact_usd: '32.451503169' },
+      { account_id: 'acct_b', period: '2026-11', status: 'draft', total_minor: '57', total_exact_usd: '0.5714' },
     ]);
     const a = summary.results.find((r) => r.accountId === 'acct_a')!;
     expect((await linesOf(a.invoiceId!)).map((l) => l.description)).toEqual([
@@ -121,7 +121,7 @@ describe('closing a billing period', () => {
        VALUES ('acct_a', 'deepseek-r1', 'discount', 10, '2026-01-01T00:00:00Z')`,
     );
     await ingest(db, [aUsageEvent({ account_id: 'acct_a', usage: { input_tokens: 1_000_000, output_tokens: 1_000_000 } })]);
-    const { rows: ev } = await db.pool.query(`SELECT cost_usd::text, price_override_id FROM usage_events`);
+    const { rows: ev } = await db.pool.query(`SELECT trim_scale(cost_usd)::text AS cost_usd, price_override_id FROM usage_events`);
     const summary = await svc().closer.close('2026-11', { finalize: false });
     const lines = await linesOf(summary.results[0].invoiceId!);
     expect(ev[0].price_override_id).not.toBeNull();
