@@ -20,5 +20,12 @@ export STRIPE_API_BASE=http://127.0.0.1:12111
 echo "[test] applying migrations to ${DATABASE_URL#*@}"
 npm run --silent db:migrate
 
+# Type errors fail the run too (ts-jest and ts-node only transpile). Skipped when a subset of
+# tests is asked for, to keep the edit-test loop fast.
+if [ "$#" -eq 0 ]; then
+  echo "[test] type-checking (tsc --noEmit)"
+  npx tsc -p tsconfig.json --noEmit
+fi
+
 echo "[test] jest --runInBand $*"
 npx jest --runInBand "$@"
