@@ -2,7 +2,7 @@
  * Dashboard API benchmark: p50/p99 of the usage summary and the daily time series of one account's
  * month, under concurrent load, over a month of 10 million events from 5,000 accounts.
  *
- *   npm run bench:api [-- --events 10000000] [--accounts 5000] [--concurrency 16] [--seconds 20] [--reseed]
+ *   npm run bench:api [-- --events 10000000] [--accounts 5000] [--concurrency 8] [--seconds 20] [--reseed]
  *
  * 1. seeds a scratch database (tokenmeter_bench_api) FAST, in SQL: usage_events from
  *    INSERT ... SELECT FROM generate_series (time-ordered, skewed accounts: account i gets a share
@@ -39,7 +39,7 @@ function arg(name: string, fallback: number): number {
 
 const EVENTS = Math.floor(arg('events', 10_000_000));
 const ACCOUNTS = Math.floor(arg('accounts', 5_000));
-const CONCURRENCY = Math.floor(arg('concurrency', 16));
+const CONCURRENCY = Math.floor(arg('concurrency', 8));
 const SECONDS = arg('seconds', 20);
 const WARMUP_SECONDS = 3;
 const RESEED = process.argv.includes('--reseed');
