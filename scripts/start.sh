@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: brings up Postgres, Kafka and stripe-mock, applies migrations, seeds the price
-# book, then runs the ingestor and the API (and the invoicer, once it exists) until Ctrl-C.
+# book, then runs the ingestor, the API and the invoicer until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,7 +23,7 @@ trap cleanup INT TERM EXIT
 
 npm run --silent start:ingestor & pids+=($!)
 npm run --silent start:api & pids+=($!)
-if grep -q '"start:invoicer"' package.json; then npm run --silent start:invoicer & pids+=($!); fi
+npm run --silent start:invoicer & pids+=($!)
 
 cat <<INFO
 [start] Tokenmeter is starting:
