@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { Transactor } from './transactor';
 
 /**
  * invoices, invoice_lines, usage_events.invoice_id (the claim), stripe_webhook_events, and the
@@ -210,22 +211,13 @@ export class InvoicesRepository {
     bounds: PeriodBounds,
     fn: (tx: InvoiceCloseTx) => Promise<{ result: T; commit: boolean }>,
   ): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return new Transactor(this.pool).runWithOutcome(async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('tokenmeter:invoice:' || $1 || ':' || $2, 0))`, [
         accountId,
         bounds.period,
       ]);
-      const { result, commit } = await fn(new InvoiceCloseTx(client, accountId, bounds));
-      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+      return fn(new InvoiceCloseTx(client, accountId, bounds));
+    });
   }
 
   /**
@@ -353,26 +345,15 @@ export class InvoicesRepository {
     type: string,
     apply: (client: PoolClient) => Promise<void>,
   ): Promise<boolean> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return new Transactor(this.pool).run(async (client) => {
       const { rowCount } = await client.query(
         'INSERT INTO stripe_webhook_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
         [eventId, type],
       );
-      if (!rowCount) {
-        await client.query('ROLLBACK');
-        return false;
-      }
+      if (!rowCount) return false; // already handled: nothing was written, committing is a no-op
       await apply(client);
-      await client.query('COMMIT');
       return true;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Inside recordWebhookEvent: moves the invoice with this Stripe id if its status allows it. */

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { PRICE_OVERRIDE_COLUMNS, toPriceOverrideRecord, type PriceOverrideRecord } from './price-overrides.repository';
-import type { Queryable } from './transactor';
+import { Transactor, type Queryable } from './transactor';
 
 export interface PriceVersionRecord {
   id: string;
@@ -48,10 +48,8 @@ export class PriceBookRepository {
   }
 
   async loadSnapshot(): Promise<PriceBookSnapshot> {
-    const client = await this.pool.connect();
-    try {
-      // One snapshot for all three reads, so the revision describes exactly what was loaded.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // One snapshot for all the reads, so the revision describes exactly what was loaded.
+    return new Transactor(this.pool).run(async (client) => {
       const revision = (await client.query<{ revision: string }>(REVISION_SQL)).rows[0].revision;
       const models = await client.query(
         'SELECT id, display_name, provider, context_window, max_output_tokens FROM models ORDER BY id',
@@ -62,7 +60,6 @@ export class PriceBookRepository {
          FROM price_versions ORDER BY model_id, effective_from`,
       );
       const overrides = await client.query(`SELECT ${PRICE_OVERRIDE_COLUMNS} FROM account_price_overrides ORDER BY id`);
-      await client.query('COMMIT');
       return {
         revision,
         overrides: overrides.rows.map(toPriceOverrideRecord),
@@ -75,12 +72,7 @@ export class PriceBookRepository {
         })),
         versions: versions.rows.map(toVersionRecord),
       };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    }, { readOnly: true });
   }
 
   async upsertModel(model: ModelRecord): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import type { Queryable } from './transactor';
+import { Transactor, type Queryable } from './transactor';
 
 export interface RepriceFilter {
   from: Date;
@@ -57,11 +57,9 @@ export class RepriceRepository {
     filter: RepriceFilter,
     price: (events: UnpricedEventRecord[]) => EventPrice[],
   ): Promise<RepriceResult> {
-    const client = await this.pool.connect();
     let examined = 0;
     let priced = 0;
-    try {
-      await client.query('BEGIN');
+    return new Transactor(this.pool).run(async (client) => {
       let after = '';
       for (;;) {
         const chunk = await this.lockUnpricedChunk(client, filter, after, CHUNK);
@@ -72,14 +70,8 @@ export class RepriceRepository {
         if (prices.length > 0) priced += await this.applyPrices(client, prices);
         if (chunk.length < CHUNK) break;
       }
-      await client.query('COMMIT');
       return { examined, priced };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Events of the range already on an invoice: a range containing any cannot be repriced. */

@@ -11,12 +11,20 @@ export class Transactor {
   constructor(private readonly pool: Pool) {}
 
   async run<T>(work: (q: PoolClient) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+    return this.runWithOutcome(async (client) => ({ result: await work(client), commit: true }), options);
+  }
+
+  /** Like run, but the unit decides whether to commit (`commit: false` rolls back, e.g. a dry run). */
+  async runWithOutcome<T>(
+    work: (q: PoolClient) => Promise<{ result: T; commit: boolean }>,
+    options: { readOnly?: boolean } = {},
+  ): Promise<T> {
     const client = await this.pool.connect();
     try {
       // A read-only unit (a dry run) sees one consistent snapshot from start to end.
       await client.query(options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
+      const { result, commit } = await work(client);
+      await client.query(commit ? 'COMMIT' : 'ROLLBACK');
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

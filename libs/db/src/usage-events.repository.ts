@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { Transactor } from './transactor';
 
 /** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
 export interface NewUsageEventRow {
@@ -65,22 +66,15 @@ export interface RecordBatchInput {
  * constant number of statements per batch whatever its size (set-based, via unnest).
  */
 export class UsageEventsRepository {
-  constructor(private readonly pool: Pool) {}
+  private readonly transactor: Transactor;
+
+  constructor(pool: Pool) {
+    this.transactor = new Transactor(pool);
+  }
 
   /** Returns one outcome per input event, in input order. */
   async recordBatch(input: RecordBatchInput): Promise<StoredOutcome[]> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const outcomes = await this.recordInTransaction(client, input);
-      await client.query('COMMIT');
-      return outcomes;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    return this.transactor.run((client) => this.recordInTransaction(client, input));
   }
 
   private async recordInTransaction(client: PoolClient, input: RecordBatchInput): Promise<StoredOutcome[]> {
