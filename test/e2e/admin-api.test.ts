@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
-import { createApiApp } from '../../apps/api/src/app';
+import { INGEST_TOKEN, startApi } from '../helpers/api-app';
 import { ApiKeyAuthenticator } from '../../apps/api/src/auth/api-key-authenticator';
 import { generateApiKey, hashApiKey, prefixOfApiKey } from '../../apps/api/src/auth/api-key-secret';
 import { ApiKeysService } from '../../apps/api/src/auth/api-keys.service';
@@ -8,7 +8,6 @@ import { aUsageEvent } from '../factories/usage-events';
 import { spawnSync } from 'node:child_process';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
-const INGEST_TOKEN = 'test-ingest-token-0123456789';
 const ADMIN_KEY = generateApiKey().key;
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -49,13 +48,9 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
   }
 
   beforeAll(async () => {
-    process.env.TOKENMETER_INGEST_TOKEN = INGEST_TOKEN;
     process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
-    process.env.DATABASE_URL = TEST_DATABASE_URL;
     db = openTestDatabase();
-    app = await createApiApp();
-    await app.listen(0, '127.0.0.1');
-    base = await app.getUrl();
+    ({ app, base } = await startApi());
   });
   afterAll(async () => {
     await app.close();
@@ -181,13 +176,12 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       process.env.TOKENMETER_ADMIN_KEY = foreign;
       try {
         for (let boot = 0; boot < 2; boot++) {
-          const other = await createApiApp();
-          await other.listen(0, '127.0.0.1');
+          const other = await startApi();
           try {
-            const res = await fetch(`${await other.getUrl()}/admin/accounts`, { headers: { authorization: `Bearer ${foreign}` } });
+            const res = await fetch(`${other.base}/admin/accounts`, { headers: { authorization: `Bearer ${foreign}` } });
             expect(res.status).toBe(200);
           } finally {
-            await other.close();
+            await other.app.close();
           }
         }
       } finally {

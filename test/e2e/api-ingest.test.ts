@@ -1,10 +1,9 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
-import { createApiApp } from '../../apps/api/src/app';
+import { INGEST_TOKEN as TOKEN, startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
 
-const TOKEN = 'test-ingest-token-0123456789';
 
 describe('HTTP API: ingest and health', () => {
   let app: NestExpressApplication;
@@ -19,12 +18,8 @@ describe('HTTP API: ingest and health', () => {
     });
 
   beforeAll(async () => {
-    process.env.TOKENMETER_INGEST_TOKEN = TOKEN;
-    process.env.DATABASE_URL = TEST_DATABASE_URL;
     db = openTestDatabase();
-    app = await createApiApp();
-    await app.listen(0, '127.0.0.1');
-    base = await app.getUrl();
+    ({ app, base } = await startApi());
   });
   afterAll(async () => {
     await app.close();

@@ -2,10 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import Stripe from 'stripe';
 import type { Database } from '@tokenmeter/db';
-import { createApiApp } from '../../apps/api/src/app';
+import { startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
 import { ingest, setIngestProgress, WEBHOOK_SECRET } from '../helpers/invoicing';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
 
@@ -50,13 +50,9 @@ describe('invoices over HTTP: admin close, account reads, Stripe webhooks', () =
   };
 
   beforeAll(async () => {
-    process.env.DATABASE_URL = TEST_DATABASE_URL;
     process.env.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET;
-    process.env.LOG_LEVEL = 'warn';
     db = openTestDatabase();
-    app = await createApiApp();
-    await app.listen(0, '127.0.0.1');
-    base = await app.getUrl();
+    ({ app, base } = await startApi());
   });
   afterAll(async () => {
     await app.close();

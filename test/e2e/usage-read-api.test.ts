@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, deepseekUsage, openAiUsage, type GatewayEvent } from '../factories/usage-events';
-import { client, insertApiKey, qs, startApi } from '../helpers/read-api';
+import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);

@@ -1,5 +1,5 @@
 /**
- * Helpers for the read-side API tests: API keys inserted as rows (as the admin routes would
+^ * Helpers for the API tests: API keys inserted as rows (as the admin routes would
  * create them), an app listening on port 0, and a tiny typed fetch wrapper.
  */
 import { createHash, randomBytes } from 'node:crypto';
