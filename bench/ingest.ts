@@ -17,10 +17,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
+import { recreateSeededDatabase } from './scratch-database';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
-import { createDatabase, PriceBookRepository } from '@tokenmeter/db';
-import { applyMigrations } from '@tokenmeter/db/migrations';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -94,17 +92,7 @@ function makeEvent(i: number, windowStart: number): { key: string; value: string
 }
 
 async function prepareDatabase(): Promise<void> {
-  const admin = new Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DB} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${BENCH_DB}`);
-  await admin.end();
-  await applyMigrations(BENCH_URL, path.join(ROOT, 'prisma/migrations'), () => undefined);
-  const db = createDatabase(BENCH_URL, 2);
-  const repo = new PriceBookRepository(db.pool);
-  for (const m of SEED_MODELS) await repo.upsertModel(m);
-  for (const v of SEED_PRICE_VERSIONS) await repo.createPriceVersion(v);
-  await db.close();
+  await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
 }
 
 async function publish(kafka: Kafka, topic: string): Promise<number> {

@@ -9,17 +9,13 @@
  *    drafts, Stripe customer + invoice + one item per line + finalize for every account;
  * 4. prints progress on stderr and a final JSON line on stdout.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
-import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
+import { recreateSeededDatabase } from './scratch-database';
 import { loadConfig } from '@tokenmeter/config';
-import { createDatabase, PriceBookRepository } from '@tokenmeter/db';
-import { applyMigrations } from '@tokenmeter/db/migrations';
 import { progressBar } from '../apps/invoicer/src/progress';
 import { createInvoicer } from '../apps/invoicer/src/wiring';
 
-const ROOT = path.join(__dirname, '..');
 const BENCH_DB = 'tokenmeter_bench_invoices';
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const BENCH_URL = (() => {
@@ -35,17 +31,7 @@ const ACCOUNTS = Number(values.accounts);
 const EVENTS_PER_ACCOUNT = Number(values['events-per-account']);
 
 async function prepareDatabase(): Promise<void> {
-  const admin = new Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${BENCH_DB} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${BENCH_DB}`);
-  await admin.end();
-  await applyMigrations(BENCH_URL, path.join(ROOT, 'prisma/migrations'), () => undefined);
-  const db = createDatabase(BENCH_URL, 2);
-  const repo = new PriceBookRepository(db.pool);
-  for (const m of SEED_MODELS) await repo.upsertModel(m);
-  for (const v of SEED_PRICE_VERSIONS) await repo.createPriceVersion(v);
-  await db.close();
+  await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
 }
 
 /** N accounts x E events in October, spread over 3 models; costs exact from the price book. */

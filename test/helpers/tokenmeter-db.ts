@@ -1,5 +1,4 @@
-import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
-import { createDatabase, PriceBookRepository, type Database } from '@tokenmeter/db';
+import { createDatabase, seedPriceBook as seedPriceBookRows, type Database } from '@tokenmeter/db';
 
 export const TEST_DATABASE_URL =
   process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test';
@@ -34,18 +33,7 @@ export async function resetDatabase(db: Database): Promise<void> {
 }
 
 export async function seedPriceBook(db: Database): Promise<void> {
-  const repo = new PriceBookRepository(db.pool);
-  for (const m of SEED_MODELS) await repo.upsertModel(m);
-  for (const v of SEED_PRICE_VERSIONS) {
-    await repo.createPriceVersion({
-      modelId: v.modelId,
-      effectiveFrom: v.effectiveFrom,
-      inputPerMTok: v.inputPerMTok.toString(),
-      outputPerMTok: v.outputPerMTok.toString(),
-      cacheReadPerMTok: v.cacheReadPerMTok.toString(),
-      cacheWritePerMTok: v.cacheWritePerMTok === null ? null : v.cacheWritePerMTok.toString(),
-    });
-  }
+  await seedPriceBookRows(db.pool);
 }
 
 export interface Totals {

@@ -12,3 +12,4 @@ export * from './price-overrides.repository';
 export * from './usage-read.repository';
 export * from './event-read.repository';
 export * from './invoices.repository';
+export * from './seed';
