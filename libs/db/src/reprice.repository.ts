@@ -67,7 +67,7 @@ export class RepriceRepository {
         examined += chunk.length;
         after = chunk[chunk.length - 1].eventId;
         const prices = price(chunk);
-        if (prices.length > 0) priced += await this.applyPrices(client, prices);
+        if (prices.length > 0) priced += await this.applyNewPrices(client, prices);
         if (chunk.length < CHUNK) break;
       }
       return { examined, priced };
@@ -158,11 +158,6 @@ export class RepriceRepository {
     );
     return rows.map(toUnpricedRecord);
   }
-
-  private async applyPrices(client: PoolClient, prices: EventPrice[]): Promise<number> {
-    const { rows } = await client.query<{ priced: string }>(APPLY_PRICES_SQL, priceParams(prices));
-    return Number(rows[0].priced);
-  }
 }
 
 function toUnpricedRecord(r: Record<string, any>): UnpricedEventRecord {
@@ -198,42 +193,11 @@ p AS (
     AS t(event_id, price_version_id, input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, price_override_id)
 )`;
 
-// The rollup row always exists for an unpriced event (it was counted when the event arrived),
-// so pricing it only moves it from unpriced_requests into the cost columns. The rollup adds the
-// costs as STORED (RETURNING e.*, after the column's scale), so rollups equal the raw events even
-// for a discounted cost with more decimals than the column keeps.
-const APPLY_PRICES_SQL = `
-WITH ${PRICES_CTE}, upd AS (
-  UPDATE usage_events e SET
-    price_version_id = p.price_version_id, price_override_id = p.price_override_id,
-    input_cost_usd = p.input_cost_usd, output_cost_usd = p.output_cost_usd,
-    cache_read_cost_usd = p.cache_read_cost_usd, cache_write_cost_usd = p.cache_write_cost_usd,
-    cost_usd = p.cost_usd, priced_at = now()
-  FROM p
-  WHERE e.event_id = p.event_id AND e.price_version_id IS NULL
-  RETURNING e.account_id, e.api_key_id, e.model, e.occurred_at, e.input_cost_usd, e.output_cost_usd,
-    e.cache_read_cost_usd, e.cache_write_cost_usd, e.cost_usd
-), delta AS (
-  SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC') AS hour, count(*) AS n,
-    sum(input_cost_usd) AS input_cost_usd, sum(output_cost_usd) AS output_cost_usd,
-    sum(cache_read_cost_usd) AS cache_read_cost_usd, sum(cache_write_cost_usd) AS cache_write_cost_usd,
-    sum(cost_usd) AS cost_usd
-  FROM upd GROUP BY 1, 2, 3, 4
-), roll AS (
-  UPDATE usage_hourly h SET
-    unpriced_requests = h.unpriced_requests - d.n,
-    input_cost_usd = h.input_cost_usd + d.input_cost_usd,
-    output_cost_usd = h.output_cost_usd + d.output_cost_usd,
-    cache_read_cost_usd = h.cache_read_cost_usd + d.cache_read_cost_usd,
-    cache_write_cost_usd = h.cache_write_cost_usd + d.cache_write_cost_usd,
-    cost_usd = h.cost_usd + d.cost_usd
-  FROM delta d
-  WHERE h.account_id = d.account_id AND h.api_key_id = d.api_key_id AND h.model = d.model AND h.hour = d.hour
-)
-SELECT count(*) AS priced FROM upd`;
-
-// Re-pricing priced events: the rollup moves by (new - old) per cost column, and unpriced_requests
-// drops by the events that had no price before. `old` reads the rows before the UPDATE (every
+// One statement prices both unpriced events and already-priced ones: the rollup moves by
+// (new - old) per cost column (old is 0 for an unpriced event; its rollup row exists since it was
+// counted on arrival), and unpriced_requests drops by the events that had no price before. The
+// rollup adds costs as STORED (RETURNING e.*), so rollups equal raw events whatever the scale.
+// `old` reads the rows before the UPDATE (every
 // sub-statement of one WITH sees the same snapshot). The caller holds the rows FOR UPDATE.
 const APPLY_NEW_PRICES_SQL = `
 WITH ${PRICES_CTE}, old AS (
