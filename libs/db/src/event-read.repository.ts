@@ -1,3 +1,4 @@
+import { SqlFilter } from './sql-filter';
 import type { Pool } from 'pg';
 import QueryStream from 'pg-query-stream';
 import type { Readable } from 'node:stream';
@@ -183,15 +184,11 @@ export class EventReadRepository {
    * on page 1000 as on page 1. Fetch limit + 1 to learn whether there is a next page.
    */
   async listEvents(filter: EventFilter, limit: number, after?: EventCursor): Promise<EventReceiptRecord[]> {
-    const { where, params } = whereClause(filter);
-    if (after) {
-      params.push(after.occurredAt, after.eventId);
-      where.push(`(e.occurred_at, e.event_id) < ($${params.length - 1}, $${params.length})`);
-    }
-    params.push(limit);
+    const f = eventFilter(filter);
+    if (after) f.addRaw(`(e.occurred_at, e.event_id) < (${f.param(after.occurredAt)}, ${f.param(after.eventId)})`);
     const { rows } = await this.pool.query(
-      `${RECEIPT_SELECT} ${sqlWhere(where)} ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT $${params.length}`,
-      params,
+      `${RECEIPT_SELECT} ${f.where} ORDER BY e.occurred_at DESC, e.event_id DESC LIMIT ${f.param(limit)}`,
+      f.params,
     );
     return rows.map(toReceipt);
   }
@@ -202,7 +199,7 @@ export class EventReadRepository {
    * backpressure), so memory stays constant for any number of rows.
    */
   async streamEvents(filter: EventFilter): Promise<EventExportStream> {
-    const { where, params } = whereClause(filter);
+    const f = eventFilter(filter);
     const client = await this.pool.connect();
     let released = false;
     const release = (err?: Error) => {
@@ -212,7 +209,7 @@ export class EventReadRepository {
       client.release(err);
     };
     try {
-      const query = new QueryStream(`${EXPORT_SELECT} ${sqlWhere(where)} ORDER BY e.occurred_at, e.event_id`, params, {
+      const query = new QueryStream(`${EXPORT_SELECT} ${f.where} ORDER BY e.occurred_at, e.event_id`, f.params, {
         batchSize: EXPORT_BATCH_ROWS,
       });
       const rows = client.query(query);
@@ -232,23 +229,17 @@ export class EventReadRepository {
     limit: number,
     afterId?: string,
   ): Promise<RejectedEventRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (filter.from) add('received_at >= ?', filter.from);
-    if (filter.to) add('received_at < ?', filter.to);
-    if (filter.reasonCode !== undefined) add('reason_code = ?', filter.reasonCode);
-    if (filter.source !== undefined) add('source = ?', filter.source);
-    if (filter.eventId !== undefined) add('event_id = ?', filter.eventId);
-    if (afterId !== undefined) add('id < ?::bigint', afterId);
-    params.push(limit);
+    const f = new SqlFilter();
+    if (filter.from) f.add('received_at >= ?', filter.from);
+    if (filter.to) f.add('received_at < ?', filter.to);
+    if (filter.reasonCode !== undefined) f.add('reason_code = ?', filter.reasonCode);
+    if (filter.source !== undefined) f.add('source = ?', filter.source);
+    if (filter.eventId !== undefined) f.add('event_id = ?', filter.eventId);
+    if (afterId !== undefined) f.add('id < ?::bigint', afterId);
     const { rows } = await this.pool.query(
       `SELECT id::text, received_at, source, topic, partition, "offset"::text, message_key, event_id, raw_payload, reason_code, reason
-       FROM rejected_events ${sqlWhere(where)} ORDER BY id DESC LIMIT $${params.length}`,
-      params,
+       FROM rejected_events ${f.where} ORDER BY id DESC LIMIT ${f.param(limit)}`,
+      f.params,
     );
     return rows.map((r) => ({
       id: r.id,
@@ -271,21 +262,15 @@ export class EventReadRepository {
     limit: number,
     afterId?: string,
   ): Promise<EventConflictRecord[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (filter.from) add('received_at >= ?', filter.from);
-    if (filter.to) add('received_at < ?', filter.to);
-    if (filter.eventId !== undefined) add('event_id = ?', filter.eventId);
-    if (afterId !== undefined) add('id < ?::bigint', afterId);
-    params.push(limit);
+    const f = new SqlFilter();
+    if (filter.from) f.add('received_at >= ?', filter.from);
+    if (filter.to) f.add('received_at < ?', filter.to);
+    if (filter.eventId !== undefined) f.add('event_id = ?', filter.eventId);
+    if (afterId !== undefined) f.add('id < ?::bigint', afterId);
     const { rows } = await this.pool.query(
       `SELECT id::text, event_id, existing_hash, payload_hash, raw_payload, source, received_at
-       FROM event_conflicts ${sqlWhere(where)} ORDER BY id DESC LIMIT $${params.length}`,
-      params,
+       FROM event_conflicts ${f.where} ORDER BY id DESC LIMIT ${f.param(limit)}`,
+      f.params,
     );
     return rows.map((r) => ({
       id: r.id,
@@ -299,26 +284,17 @@ export class EventReadRepository {
   }
 }
 
-function whereClause(filter: EventFilter): { where: string[]; params: unknown[] } {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    where.push(sql.replace('?', `$${params.length}`));
-  };
-  if (filter.accountId !== undefined) add('e.account_id = ?', filter.accountId);
-  if (filter.model !== undefined) add('e.model = ?', filter.model);
-  if (filter.apiKeyId !== undefined) add('e.api_key_id = ?', filter.apiKeyId);
-  if (filter.from !== undefined) add('e.occurred_at >= ?', filter.from);
-  if (filter.to !== undefined) add('e.occurred_at < ?', filter.to);
-  if (filter.eventId !== undefined) add('e.event_id = ?', filter.eventId);
-  if (filter.requestId !== undefined) add('e.request_id = ?', filter.requestId);
-  if (filter.flagged === true) where.push("e.flags <> '{}'");
-  return { where, params };
-}
-
-function sqlWhere(where: string[]): string {
-  return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+function eventFilter(filter: EventFilter): SqlFilter {
+  const f = new SqlFilter();
+  if (filter.accountId !== undefined) f.add('e.account_id = ?', filter.accountId);
+  if (filter.model !== undefined) f.add('e.model = ?', filter.model);
+  if (filter.apiKeyId !== undefined) f.add('e.api_key_id = ?', filter.apiKeyId);
+  if (filter.from !== undefined) f.add('e.occurred_at >= ?', filter.from);
+  if (filter.to !== undefined) f.add('e.occurred_at < ?', filter.to);
+  if (filter.eventId !== undefined) f.add('e.event_id = ?', filter.eventId);
+  if (filter.requestId !== undefined) f.add('e.request_id = ?', filter.requestId);
+  if (filter.flagged === true) f.addRaw("e.flags <> '{}'");
+  return f;
 }
 
 function toReceipt(r: Record<string, any>): EventReceiptRecord {
