@@ -132,6 +132,18 @@ describe('UsageIngestor against Postgres', () => {
     expect(rows[1].reason).toMatch(/prompt_cache_hit_tokens/);
   });
 
+  it('stores free text byte for byte: tabs, newlines, backslashes and quotes survive the bulk path', async () => {
+    const tricky = 'tab\there, newline\nthere, backslash \\ and \\N, "quotes", \r, unicode \u00e9\u{1F600}';
+    const e = aUsageEvent({ request_id: tricky, metadata: { note: tricky, nested: { also: tricky } } });
+    await ingestor.ingest(asMessages([e]), 'kafka');
+    const { rows } = await db.pool.query('SELECT request_id, metadata::text, usage_raw::text FROM usage_events');
+    expect(rows[0].request_id).toBe(tricky);
+    expect(JSON.parse(rows[0].metadata)).toEqual({ note: tricky, nested: { also: tricky } });
+    expect(JSON.parse(rows[0].usage_raw)).toEqual(e.usage);
+    // A redelivery hashes the same: the stored payload is the one that was sent.
+    expect((await ingestor.ingest(asMessages([e]), 'kafka'))[0].status).toBe('duplicate');
+  });
+
   it('flags usage beyond the model context window but still stores and prices it', async () => {
     const e = aUsageEvent({ usage: { input_tokens: 200_000, output_tokens: 10 } });
     const [outcome] = await ingestor.ingest(asMessages([e]), 'http');

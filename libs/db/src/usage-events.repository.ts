@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { Transactor } from './transactor';
 
 /** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
@@ -148,11 +151,16 @@ export class UsageEventsRepository {
    * the rollup CTE reads the INSERT's RETURNING set, so duplicates can never be counted twice.
    */
   private async insertEventsAndRollups(client: PoolClient, events: NewUsageEventRow[]): Promise<Set<string>> {
-    // The whole chunk travels as ONE jsonb parameter expanded by jsonb_to_recordset: one native
-    // JSON.stringify here and one C-speed parse in Postgres, instead of node-pg escaping 23
-    // array literals element by element (which cost more than the insert itself).
-    const payload = JSON.stringify(events.map(toRecord));
-    const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL, [payload]);
+    // The chunk is COPY'd into a per-connection temporary table (emptied at commit), then moved
+    // into usage_events and the rollups by one statement. COPY's text format is the cheapest way
+    // into Postgres: cheaper than a jsonb parameter, far cheaper than node-pg array parameters.
+    if (!stagedClients.has(client)) {
+      await client.query(STAGING_DDL);
+      stagedClients.add(client);
+    }
+    const stream = client.query(copyFrom('COPY usage_events_staging FROM STDIN'));
+    await pipeline(Readable.from([toCopyText(events)]), stream);
+    const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL);
     return new Set(rows.map((r) => r.event_id));
   }
 
@@ -217,35 +225,61 @@ function stripNul(s: string): string {
   return s.includes('\u0000') ? s.replace(/\u0000/g, '\\u0000') : s;
 }
 
-function toRecord(e: NewUsageEventRow) {
-  return {
-    event_id: e.eventId,
-    account_id: e.accountId,
-    api_key_id: e.apiKeyId,
-    model: e.model,
-    request_id: e.requestId,
-    occurred_at: e.occurredAt.toISOString(),
-    input_tokens: e.inputTokens,
-    output_tokens: e.outputTokens,
-    cache_read_tokens: e.cacheReadTokens,
-    cache_write_tokens: e.cacheWriteTokens,
-    reasoning_tokens: e.reasoningTokens,
-    // Embedded as JSON text (a string), so Postgres stores exactly the bytes the gateway sent.
-    usage_raw: e.usageRawJson,
-    usage_format: e.usageFormat,
-    metadata: e.metadataJson,
-    payload_hash: e.payloadHash,
-    price_version_id: e.priceVersionId,
-    price_override_id: e.priceOverrideId,
-    // Decimal strings stay strings in the JSON; the ::numeric cast below is exact.
-    input_cost_usd: e.inputCostUsd,
-    output_cost_usd: e.outputCostUsd,
-    cache_read_cost_usd: e.cacheReadCostUsd,
-    cache_write_cost_usd: e.cacheWriteCostUsd,
-    cost_usd: e.costUsd,
-    flags: e.flags,
-    source: e.source,
-  };
+const stagedClients = new WeakSet<PoolClient>();
+
+const STAGING_DDL = `
+CREATE TEMP TABLE IF NOT EXISTS usage_events_staging (
+  event_id text COLLATE "C", account_id text COLLATE "C", api_key_id text COLLATE "C", model text COLLATE "C",
+  request_id text, occurred_at timestamptz, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
+  cache_write_tokens bigint, reasoning_tokens bigint, usage_raw json, usage_format text, metadata json,
+  payload_hash text, price_version_id bigint, input_cost_usd numeric, output_cost_usd numeric,
+  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric, flags text[], source text,
+  price_override_id bigint
+) ON COMMIT DELETE ROWS`;
+
+/** COPY text format: tab-separated, \N for NULL, backslash escapes for \\, tab, newline, CR. */
+function copyField(v: string | number | null): string {
+  if (v === null) return '\\N';
+  if (typeof v === 'number') return String(v);
+  return NEEDS_ESCAPE.test(v) ? v.replace(ESCAPES, (c) => ESCAPED[c]) : v;
+}
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+const ESCAPES = /[\\\t\n\r]/g;
+const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+function toCopyText(events: NewUsageEventRow[]): string {
+  const lines = new Array<string>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i];
+    lines[i] = [
+      copyField(e.eventId),
+      copyField(e.accountId),
+      copyField(e.apiKeyId),
+      copyField(e.model),
+      copyField(e.requestId),
+      e.occurredAt.toISOString(),
+      e.inputTokens,
+      e.outputTokens,
+      e.cacheReadTokens,
+      e.cacheWriteTokens,
+      e.reasoningTokens,
+      copyField(e.usageRawJson),
+      copyField(e.usageFormat),
+      copyField(e.metadataJson),
+      e.payloadHash,
+      copyField(e.priceVersionId),
+      copyField(e.inputCostUsd),
+      copyField(e.outputCostUsd),
+      copyField(e.cacheReadCostUsd),
+      copyField(e.cacheWriteCostUsd),
+      copyField(e.costUsd),
+      // Flags come from a fixed vocabulary of [a-z_] words: a bare array literal is safe.
+      `{${e.flags.join(',')}}`,
+      e.source,
+      copyField(e.priceOverrideId),
+    ].join('\t');
+  }
+  return lines.join('\n') + '\n';
 }
 
 function conflictPayload(e: NewUsageEventRow): string {
@@ -265,11 +299,7 @@ function conflictPayload(e: NewUsageEventRow): string {
 // ORDER BY in the rollup insert keeps lock order stable across concurrent consumers.
 const INSERT_EVENTS_SQL = `
 WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(event_id text, account_id text, api_key_id text, model text,
-    request_id text, occurred_at timestamptz, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
-    cache_write_tokens bigint, reasoning_tokens bigint, usage_raw text, usage_format text, metadata text,
-    payload_hash text, price_version_id bigint, input_cost_usd text, output_cost_usd text, cache_read_cost_usd text,
-    cache_write_cost_usd text, cost_usd text, flags text[], source text, price_override_id bigint)
+  SELECT * FROM usage_events_staging
 ), ins AS (
   INSERT INTO usage_events (event_id, account_id, api_key_id, model, request_id, occurred_at,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
@@ -277,9 +307,8 @@ WITH input AS (
     input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source, price_override_id)
   SELECT event_id, account_id, api_key_id, model, request_id, occurred_at,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    usage_raw::json, usage_format, metadata::json, payload_hash, price_version_id,
-    input_cost_usd::numeric, output_cost_usd::numeric, cache_read_cost_usd::numeric,
-    cache_write_cost_usd::numeric, cost_usd::numeric,
+    usage_raw, usage_format, metadata, payload_hash, price_version_id,
+    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd,
     CASE WHEN price_version_id IS NULL THEN NULL ELSE now() END,
     flags, source, price_override_id
   FROM input
