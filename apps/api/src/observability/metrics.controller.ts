@@ -1,16 +1,19 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/principal';
 import { HttpMetrics } from './http-metrics';
 
 /** Prometheus scrape endpoint for the API process (the ingestor serves its own, see apps/ingestor). */
-@ApiExcludeController()
+@ApiTags('health')
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: HttpMetrics) {}
 
   @Get()
   @Public()
+  @ApiOperation({ summary: 'Prometheus metrics of the API process (HTTP latency by route, ...); no key needed' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @Header('Cache-Control', 'no-store')
   scrape(): Promise<string> {

@@ -1,5 +1,5 @@
 import { Controller, Headers, HttpCode, Inject, Post, Req } from '@nestjs/common';
-import { ApiExcludeEndpoint } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { StripeWebhookService } from '@tokenmeter/invoicing';
 import { WebhookSignatureError } from '@tokenmeter/stripe';
@@ -10,6 +10,7 @@ import { Public } from '../auth/principal';
  * Stripe -> us. The signature covers the exact bytes Stripe sent, so it is checked against
  * req.rawBody (kept by the JSON body parser, see app.ts), never a re-serialised req.body.
  */
+@ApiTags('webhooks')
 @Controller('webhooks')
 export class StripeWebhookController {
   constructor(@Inject(StripeWebhookService) private readonly webhooks: StripeWebhookService) {}
@@ -17,7 +18,13 @@ export class StripeWebhookController {
   @Post('stripe')
   @Public()
   @HttpCode(200)
-  @ApiExcludeEndpoint()
+  @ApiOperation({
+    summary: 'Stripe webhook: invoice.paid, invoice.voided, invoice.marked_uncollectible move the invoice; other types are ignored',
+  })
+  @ApiHeader({ name: 'stripe-signature', required: true, description: 'Checked against STRIPE_WEBHOOK_SECRET' })
+  @ApiBody({ description: 'A Stripe Event object, exactly as Stripe sent it', schema: { type: 'object' } })
+  @ApiOkResponse({ description: '{ received: true, outcome } (also for a redelivered event id, handled once)' })
+  @ApiBadRequestResponse({ description: 'Missing or invalid signature, or no JSON body' })
   async receive(@Req() req: Request & { rawBody?: Buffer }, @Headers('stripe-signature') signature?: string) {
     if (!req.rawBody) throw new ApiError(400, 'invalid_payload', 'expected a JSON body');
     try {
