@@ -1,0 +1,84 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { Database } from '@tokenmeter/db';
+import { insertApiKey, startApi } from '../helpers/api-app';
+import { openTestDatabase, resetDatabase } from '../helpers/tokenmeter-db';
+
+/**
+ * Every route the API registers, discovered from the router (so a new route is covered the day it
+ * is added): without a key it answers 401 unless it is one of the few public routes; an account
+ * key gets 403 on every admin route; an account key naming another account gets 404 on every
+ * account route that takes account_id. The per-area suites check the happy paths and the details.
+ */
+const PUBLIC = new Set(['GET /health/live', 'GET /health/ready', 'GET /metrics', 'POST /webhooks/stripe', 'POST /v1/events']);
+
+describe('authorisation of every route', () => {
+  let app: NestExpressApplication;
+  let base: string;
+  let db: Database;
+  let routes: { method: string; path: string }[];
+  let accountKey: string;
+
+  beforeAll(async () => {
+    db = openTestDatabase();
+    ({ app, base } = await startApi());
+    type Layer = { route?: { path: string; methods: Record<string, boolean> } };
+    const express = app.getHttpAdapter().getInstance() as { _router?: { stack: Layer[] }; router?: { stack: Layer[] } };
+    routes = (express.router ?? express._router)!.stack
+      .filter((l) => l.route && !l.route.path.startsWith('/docs') && l.route.path !== '/openapi.json' && !l.route.path.includes('*'))
+      .flatMap((l) => Object.keys(l.route!.methods).map((m) => ({ method: m.toUpperCase(), path: l.route!.path })));
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.close();
+  });
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await db.pool.query("INSERT INTO accounts (id) VALUES ('acct_mine'), ('acct_other')");
+    accountKey = await insertApiKey(db, 'account', 'acct_mine');
+  });
+
+  const call = (method: string, path: string, key?: string) =>
+    fetch(`${base}${path.replace(/:[A-Za-z_]+/g, 'x')}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: method === 'GET' || method === 'DELETE' ? undefined : '{}',
+    });
+
+  it('finds the routes', () => {
+    expect(routes.length).toBeGreaterThan(30);
+  });
+
+  it('answers 401 without a key, or a wrong one, on every non-public route', async () => {
+    const wrong: string[] = [];
+    for (const { method, path } of routes) {
+      if (PUBLIC.has(`${method} ${path}`)) continue;
+      for (const key of [undefined, 'tm_live_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB']) {
+        const res = await call(method, path, key);
+        if (res.status !== 401) wrong.push(`${method} ${path} (${key ? 'bad key' : 'no key'}) -> ${res.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('answers 403 to an account key on every admin route', async () => {
+    const wrong: string[] = [];
+    for (const { method, path } of routes.filter((r) => r.path.startsWith('/admin'))) {
+      const res = await call(method, path, accountKey);
+      if (res.status !== 403) wrong.push(`${method} ${path} -> ${res.status}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it("answers 404 to an account key asking for another account's data on every account route", async () => {
+    const accountRoutes = routes.filter((r) => r.method === 'GET' && r.path.startsWith('/v1/') && !PUBLIC.has(`${r.method} ${r.path}`));
+    expect(accountRoutes.length).toBeGreaterThan(4);
+    const wrong: string[] = [];
+    for (const { method, path } of accountRoutes) {
+      if (path === '/v1/prices') continue; // the public price list is the same for everyone
+      const query = 'account_id=acct_other&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z';
+      const res = await call(method, `${path}?${query}`, accountKey);
+      if (res.status !== 404) wrong.push(`${method} ${path} -> ${res.status}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+});
