@@ -1,4 +1,4 @@
-import { CONFIG, type TokenmeterConfig } from '@tokenmeter/config';
+import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { createApiApp } from './app';
 
 async function bootstrap(): Promise<void> {
@@ -8,7 +8,7 @@ async function bootstrap(): Promise<void> {
   const shutdown = () => void app.close().then(() => process.exit(0), () => process.exit(1));
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-  console.log(JSON.stringify({ level: 30, msg: 'api listening', url: `http://127.0.0.1:${config.api.port}`, docs: `http://127.0.0.1:${config.api.port}/docs` }));
+  app.get<Logger>(LOGGER).info({ url: `http://127.0.0.1:${config.api.port}`, docs: `http://127.0.0.1:${config.api.port}/docs` }, 'api listening');
 }
 
 bootstrap().catch((err) => {

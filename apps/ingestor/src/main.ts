@@ -3,6 +3,7 @@ import 'reflect-metadata';
 // The DLQ producer keeps kafkajs' default partitioner (keyed by account id); silence its v2 notice.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 import { NestFactory } from '@nestjs/core';
+import { LOGGER, type Logger } from '@tokenmeter/config';
 import { IngestorModule } from './ingestor.module';
 
 /**
@@ -11,22 +12,23 @@ import { IngestorModule } from './ingestor.module';
  */
 async function bootstrap(): Promise<void> {
   const app = await NestFactory.createApplicationContext(IngestorModule, { logger: ['error', 'warn'] });
+  const log = app.get<Logger>(LOGGER);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    console.log(JSON.stringify({ level: 30, msg: 'ingestor stopping', signal }));
+    log.info({ signal }, 'ingestor stopping');
     app
       .close()
       .then(() => process.exit(0))
       .catch((err) => {
-        console.error(err);
+        log.error({ err }, 'ingestor did not stop cleanly');
         process.exit(1);
       });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  console.log(JSON.stringify({ level: 30, msg: 'ingestor started', pid: process.pid }));
+  log.info({ pid: process.pid }, 'ingestor started');
 }
 
 bootstrap().catch((err) => {
