@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { createLogger, loadConfig } from '@tokenmeter/config';
-import { DomainError, usd } from '@tokenmeter/billing';
+import { DomainError, minorUnitsToUsdString } from '@tokenmeter/billing';
 import { progressBar } from './progress';
 import { CloseScheduler } from './scheduler';
 import { createInvoicer } from './wiring';
@@ -69,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(
         `${summary.period}: ${summary.accounts} accounts, ${summary.created} created, ${summary.updated} updated, ` +
           `${summary.alreadyFinal} already final, ${summary.finalized} finalized in Stripe, ${summary.syncFailed} sync_failed, ` +
-          `total $${usd(String(summary.totalMinor)).dividedBy(100).toFixed(2)}${summary.dryRun ? ' (dry run: nothing written)' : ''}` +
+          `total $${minorUnitsToUsdString(summary.totalMinor)}${summary.dryRun ? ' (dry run: nothing written)' : ''}` +
           `${summary.forced ? ' (FORCED before ingestion was complete)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
       );
       for (const f of failed) process.stderr.write(`  sync_failed ${f.invoiceId} (${f.accountId}): ${f.sync?.error}\n`);

@@ -71,3 +71,8 @@ export function toMinorUnits(amountUsd: Decimal): bigint {
   // for this clone, so BigInt() parses it exactly.
   return BigInt(roundToCents(amountUsd).times(100).toString());
 }
+
+/** Integer cents as a dollar string with exactly two decimals: 123456n -> "1234.56", -5n -> "-0.05". */
+export function minorUnitsToUsdString(amountMinor: bigint | string): string {
+  return new Decimal(String(amountMinor)).dividedBy(100).toFixed(2);
+}

@@ -1,6 +1,6 @@
 import { Decimal as ForeignDecimal } from 'decimal.js';
 import { ValidationError } from './errors';
-import { Decimal, TOKENS_PER_MTOK, ZERO, roundToCents, toMinorUnits, usd } from './money';
+import { Decimal, TOKENS_PER_MTOK, ZERO, minorUnitsToUsdString, roundToCents, toMinorUnits, usd } from './money';
 
 describe('invoice lines round half away from zero to cents, once', () => {
   it.each([
@@ -81,5 +81,17 @@ describe('usd() accepts exact decimal strings and finite Decimals only', () => {
     expect(wrapped.toString()).toBe('1.5');
     const own = usd('2');
     expect(usd(own)).toBe(own);
+  });
+});
+
+describe('minorUnitsToUsdString', () => {
+  it.each([
+    [123456n, '1234.56'],
+    [5n, '0.05'],
+    [-5n, '-0.05'],
+    [0n, '0.00'],
+    ['900719925474099312', '9007199254740993.12'], // beyond 2^53: no JS number on the way
+  ])('%s cents -> %s', (minor, expected) => {
+    expect(minorUnitsToUsdString(minor)).toBe(expected);
   });
 });

@@ -1,4 +1,4 @@
-import { usd } from '@tokenmeter/billing';
+import { minorUnitsToUsdString, usd } from '@tokenmeter/billing';
 import type { InvoiceLineRow, InvoiceRow } from '@tokenmeter/db';
 
 /** Integer JSON numbers while exact (always, for cents and token counts in practice), else strings. */
@@ -16,7 +16,7 @@ export function invoiceJson(invoice: InvoiceRow, lines: InvoiceLineRow[] | null,
     status: invoice.status,
     currency: invoice.currency,
     total_minor: int(invoice.totalMinor),
-    total_usd: usd(invoice.totalMinor).dividedBy(100).toFixed(2),
+    total_usd: minorUnitsToUsdString(invoice.totalMinor),
     total_exact_usd: dec(invoice.totalExactUsd),
     ...(lines === null
       ? {}
