@@ -103,7 +103,9 @@ async function publish(kafka: Kafka, topic: string): Promise<number> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const windowStart = Date.now() - WINDOW_MS - 60_000;
-  const batch = 5000;
+  // A send is one record batch per partition; keep each well under the broker's 1 MB message limit
+  // even with few partitions.
+  const batch = 1000;
   let sent = 0;
   let lastReport = Date.now();
   const inflight: Promise<unknown>[] = [];
