@@ -3,24 +3,14 @@ import pino from 'pino';
 import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
-import { aUsageEvent, openAiUsage } from '../factories/usage-events';
+import { aUsageEvent, defaultEventsCostUsd, openAiUsage } from '../factories/usage-events';
 import { committedOffsets, createTopics, produce, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
 const silent = pino({ level: 'silent' });
-const PER_EVENT_COST = '0.00175997'; // factory default usage priced at deepseek-r1 seed rates
-
-/** Sum of a decimal string repeated n times, done with BigInt to keep the test free of floats. */
-function times(cost: string, n: number): string {
-  const [int, frac = ''] = cost.split('.');
-  const scaled = BigInt(int + frac) * BigInt(n);
-  const s = scaled.toString().padStart(frac.length + 1, '0');
-  const out = `${s.slice(0, s.length - frac.length)}.${s.slice(s.length - frac.length)}`;
-  return out.replace(/0+$/, '').replace(/\.$/, '');
-}
 
 describe('ingestor against a real Kafka broker and Postgres', () => {
   let db: Database;
@@ -37,7 +27,7 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
     return consumer;
   }
 
-  const storedCount = async () => Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
+  const storedCount = () => storedEventCount(db);
 
   beforeAll(() => {
     db = openTestDatabase();
@@ -82,7 +72,7 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
     });
 
     const t = await totals(db);
-    expect(t.raw).toEqual({ requests: '300', input_tokens: '300000', output_tokens: '150000', cache_read_tokens: '60000', cost_usd: times(PER_EVENT_COST, 300), unpriced: '0' });
+    expect(t.raw).toEqual({ requests: '300', input_tokens: '300000', output_tokens: '150000', cache_read_tokens: '60000', cost_usd: defaultEventsCostUsd(300), unpriced: '0' });
     expect(t.rollup).toEqual(t.raw);
 
     const rejected = await db.pool.query('SELECT reason_code, reason FROM rejected_events ORDER BY "offset"');
@@ -148,7 +138,7 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
       proxy.restore();
       await waitFor('all events stored after the outage', async () => (await storedCount()) === 2000, 90_000);
       const t = await totals(db);
-      expect(t.raw).toMatchObject({ requests: '2000', cost_usd: times(PER_EVENT_COST, 2000) });
+      expect(t.raw).toMatchObject({ requests: '2000', cost_usd: defaultEventsCostUsd(2000) });
       expect(t.rollup).toEqual(t.raw);
     } finally {
       await Promise.all(consumers.splice(0).map((c) => c.stop().catch(() => undefined)));

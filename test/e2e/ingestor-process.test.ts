@@ -1,18 +1,11 @@
 import type { Kafka } from 'kafkajs';
 import type { Database } from '@tokenmeter/db';
-import { aUsageEvent } from '../factories/usage-events';
+import { aUsageEvent, defaultEventsCostUsd } from '../factories/usage-events';
 import { committedOffsets, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { startApp, stopApp, type AppProcess } from '../helpers/processes';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(240_000);
-
-const PER_EVENT_MICRO_CENTS = 175997n; // 0.00175997 USD, the factory default usage at deepseek-r1 rates
-
-function expectedCost(n: number): string {
-  const s = (PER_EVENT_MICRO_CENTS * BigInt(n)).toString().padStart(9, '0');
-  return `${s.slice(0, -8)}.${s.slice(-8)}`.replace(/0+$/, '').replace(/\.$/, '');
-}
 
 /** The ingestor as the separate process it is in production, so it can be killed for real. */
 describe('ingestor process', () => {
@@ -20,7 +13,7 @@ describe('ingestor process', () => {
   let kafka: Kafka;
   const apps: AppProcess[] = [];
 
-  const storedCount = async () => Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
+  const storedCount = () => storedEventCount(db);
   const start = (topic: string, groupId: string) => {
     const app = startApp('apps/ingestor/src/main.ts', {
       DATABASE_URL: TEST_DATABASE_URL,
@@ -71,7 +64,7 @@ describe('ingestor process', () => {
     await waitFor('all events stored', async () => (await storedCount()) === 20_000, 120_000);
     await new Promise((r) => setTimeout(r, 1000)); // anything redelivered after the kill must still be a no-op
     const t = await totals(db);
-    expect(t.raw).toMatchObject({ requests: '20000', cost_usd: expectedCost(20_000), unpriced: '0' });
+    expect(t.raw).toMatchObject({ requests: '20000', cost_usd: defaultEventsCostUsd(20_000), unpriced: '0' });
     expect(t.rollup).toEqual(t.raw);
   });
 
@@ -86,7 +79,7 @@ describe('ingestor process', () => {
     await waitFor('all events stored', async () => (await storedCount()) === 12_000, 120_000);
 
     const t = await totals(db);
-    expect(t.raw).toMatchObject({ requests: '12000', cost_usd: expectedCost(12_000) });
+    expect(t.raw).toMatchObject({ requests: '12000', cost_usd: defaultEventsCostUsd(12_000) });
     expect(t.rollup).toEqual(t.raw);
     // Both members did part of the work.
     expect(a.output()).toContain('chunk stored');

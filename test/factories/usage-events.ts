@@ -1,3 +1,5 @@
+import { usd } from '@tokenmeter/billing';
+
 /**
  * Builders for gateway usage events as the gateway would publish them (snake_case JSON).
  * Deterministic by default so totals in tests can be computed by hand.
@@ -47,4 +49,12 @@ export function openAiUsage(promptTokens: number, cachedTokens: number, completi
     prompt_tokens_details: { cached_tokens: cachedTokens },
     completion_tokens_details: { reasoning_tokens: reasoningTokens },
   };
+}
+
+/** The default usage (1000 input, 500 output, 200 cache read) at the seed deepseek-r1 rates, exactly. */
+export const DEFAULT_EVENT_COST_USD = '0.00175997';
+
+/** Exact cost of n default events, as totals() prints it (no trailing zeros). */
+export function defaultEventsCostUsd(n: number): string {
+  return usd(DEFAULT_EVENT_COST_USD).times(n).toString();
 }

@@ -71,3 +71,7 @@ function normalise(t: Totals): Totals {
   const trim = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
   return { ...t, cost_usd: trim(t.cost_usd) };
 }
+
+export async function storedEventCount(db: Database): Promise<number> {
+  return Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
+}

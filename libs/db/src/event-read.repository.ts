@@ -1,7 +1,10 @@
-import { SqlFilter } from './sql-filter';
+import type { Readable } from 'node:stream';
 import type { Pool } from 'pg';
 import QueryStream from 'pg-query-stream';
-import type { Readable } from 'node:stream';
+import type { PriceVersionRecord } from './price-book.repository';
+import type { PriceOverrideRecord } from './price-overrides.repository';
+import { SqlFilter } from './sql-filter';
+import type { RejectedEventRow } from './usage-events.repository';
 
 /** Filters shared by the account event list, the admin event list and the export. All optional. */
 export interface EventFilter {
@@ -44,27 +47,8 @@ export interface EventReceiptRecord {
   usageRaw: unknown;
   usageFormat: string;
   metadata: unknown;
-  priceVersion: {
-    id: string;
-    modelId: string;
-    effectiveFrom: Date;
-    inputPerMTok: string;
-    outputPerMTok: string;
-    cacheReadPerMTok: string;
-    cacheWritePerMTok: string | null;
-  } | null;
-  priceOverride: {
-    id: string;
-    kind: string;
-    modelId: string | null;
-    discountPercent: string | null;
-    inputPerMTok: string | null;
-    outputPerMTok: string | null;
-    cacheReadPerMTok: string | null;
-    cacheWritePerMTok: string | null;
-    effectiveFrom: Date;
-    effectiveTo: Date | null;
-  } | null;
+  priceVersion: PriceVersionRecord | null;
+  priceOverride: Omit<PriceOverrideRecord, 'accountId' | 'createdAt'> | null;
   /** All null while the event is unpriced. */
   inputCostUsd: string | null;
   outputCostUsd: string | null;
@@ -116,18 +100,10 @@ export interface EventExportStream {
   release(): void;
 }
 
-export interface RejectedEventRecord {
+/** A stored rejection: what the ingest path wrote, plus its id and arrival time. */
+export interface RejectedEventRecord extends RejectedEventRow {
   id: string;
   receivedAt: Date;
-  source: string;
-  topic: string | null;
-  partition: number | null;
-  offset: string | null;
-  messageKey: string | null;
-  eventId: string | null;
-  rawPayload: string;
-  reasonCode: string;
-  reason: string;
 }
 
 export interface EventConflictRecord {

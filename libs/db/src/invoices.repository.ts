@@ -29,21 +29,6 @@ export interface InvoiceRow {
   updatedAt: Date;
 }
 
-export interface InvoiceLineRow {
-  id: string;
-  invoiceId: string;
-  lineKey: string;
-  model: string;
-  tokenType: string;
-  servicePeriod: string;
-  quantity: string;
-  unitPricePerMTok: string;
-  amountExactUsd: string;
-  amountMinor: string;
-  description: string;
-  stripeInvoiceItemId: string | null;
-}
-
 export interface NewInvoiceLine {
   lineKey: string;
   model: string;
@@ -54,6 +39,13 @@ export interface NewInvoiceLine {
   amountExactUsd: string;
   amountMinor: string;
   description: string;
+}
+
+/** A stored line: the new line plus its ids and, once pushed, its Stripe invoice item. */
+export interface InvoiceLineRow extends NewInvoiceLine {
+  id: string;
+  invoiceId: string;
+  stripeInvoiceItemId: string | null;
 }
 
 /** Claimed usage of one invoice, summed per (model, price version, override, service period). */
