@@ -9,6 +9,7 @@ describe('UsageIngestor against Postgres', () => {
   let db: Database;
   let ingestor: UsageIngestor;
   let prices: PriceBookCache;
+  let events: UsageEventsRepository;
   const now = new Date('2026-11-28T12:00:00Z');
 
   beforeAll(() => {
@@ -20,7 +21,8 @@ describe('UsageIngestor against Postgres', () => {
     await resetDatabase(db);
     await seedPriceBook(db);
     prices = new PriceBookCache(new PriceBookRepository(db.pool));
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), prices, () => now);
+    events = new UsageEventsRepository(db.pool);
+    ingestor = new UsageIngestor(events, prices, () => now);
   });
 
   it('stores each event once: redeliveries are duplicates, a changed payload is a conflict admins can list', async () => {
@@ -40,6 +42,23 @@ describe('UsageIngestor against Postgres', () => {
     // deepseek-r1: 1000 x 0.5714 + 500 x 2.2857 + 200 x 0.2286, per million = 0.00175997 per event
     const t = await totals(db);
     expect(t.raw).toEqual({ requests: '2', input_tokens: '2000', output_tokens: '1000', cache_read_tokens: '400', cost_usd: '0.00351994', unpriced: '0' });
+    expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('a chunk mixing new and already stored events stores only the new ones and rolls up only those', async () => {
+    // The first write is all new (bulk COPY path); the second hits the unique index on its stored
+    // events, so it must fall back to the set-based path without losing its new events.
+    const stored = Array.from({ length: 30 }, (_, i) => aUsageEvent({ account_id: `acct_${i % 3}` }));
+    const fresh = Array.from({ length: 20 }, (_, i) => aUsageEvent({ account_id: `acct_${i % 4}`, model: i % 5 === 0 ? 'no-such-model' : 'deepseek-r1' }));
+    await ingestor.ingest(asMessages(stored), 'kafka');
+    expect(events.writePaths).toEqual({ bulk: 1, setBased: 0 });
+    const mixed = await ingestor.ingest(asMessages([...fresh.slice(0, 10), ...stored.slice(0, 5), ...fresh.slice(10)]), 'kafka');
+    expect(mixed.map((o) => o.status)).toEqual([...Array(10).fill('accepted'), ...Array(5).fill('duplicate'), ...Array(10).fill('accepted')]);
+    expect(events.writePaths).toEqual({ bulk: 1, setBased: 1 });
+    const t = await totals(db);
+    expect(t.raw.requests).toBe('50');
+    expect(t.raw.unpriced).toBe('4');
+    expect(t.raw.cost_usd).toBe('0.08095862'); // 46 priced x 0.00175997
     expect(t.rollup).toEqual(t.raw);
   });
 

@@ -2,7 +2,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { Transactor } from './transactor';
+import type { TokenCosts } from '@tokenmeter/billing';
+import { hourlyRollups } from './hourly-rollups';
+import { Transactor, isUniqueViolation } from './transactor';
 
 /** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
 export interface NewUsageEventRow {
@@ -27,11 +29,8 @@ export interface NewUsageEventRow {
   priceVersionId: string | null;
   /** The account override that changed the list price, if any. */
   priceOverrideId: string | null;
-  inputCostUsd: string | null;
-  outputCostUsd: string | null;
-  cacheReadCostUsd: string | null;
-  cacheWriteCostUsd: string | null;
-  costUsd: string | null;
+  /** Exact costs; null exactly when priceVersionId is null. */
+  costs: TokenCosts | null;
   flags: string[];
   source: 'kafka' | 'http';
 }
@@ -70,6 +69,12 @@ export interface RecordBatchInput {
  */
 export class UsageEventsRepository {
   private readonly transactor: Transactor;
+  /**
+   * How chunks of events were written: `bulk` (COPY straight into usage_events, all new) or
+   * `setBased` (after the unique index refused the COPY: redeliveries, conflicts, races).
+   * A high setBased share means the consumer is re-reading already stored events.
+   */
+  readonly writePaths = { bulk: 0, setBased: 0 };
 
   constructor(pool: Pool) {
     this.transactor = new Transactor(pool);
@@ -96,8 +101,11 @@ export class UsageEventsRepository {
     // Inserting in event_id order means two concurrent writers with overlapping events wait on
     // each other in one direction only, instead of deadlocking on the unique index.
     candidates.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
-    if (candidates.length > 0) await this.ensureAccounts(client, candidates);
-    const inserted = candidates.length > 0 ? await this.insertEventsAndRollups(client, candidates) : new Set<string>();
+    let inserted = new Set<string>();
+    if (candidates.length > 0) {
+      const pricedAt = await this.ensureAccounts(client, candidates);
+      inserted = (await this.copyNewEvents(client, candidates, pricedAt)) ?? (await this.insertEventsAndRollups(client, candidates, pricedAt));
+    }
 
     const storedHash = new Map<string, string>();
     for (const e of candidates) if (inserted.has(e.eventId)) storedHash.set(e.eventId, e.payloadHash);
@@ -137,20 +145,48 @@ export class UsageEventsRepository {
     return outcomes;
   }
 
-  private async ensureAccounts(client: PoolClient, events: NewUsageEventRow[]): Promise<void> {
+  /** Creates accounts seen for the first time; returns the transaction's timestamp (priced_at). */
+  private async ensureAccounts(client: PoolClient, events: NewUsageEventRow[]): Promise<string> {
     // Sorted so that concurrent batches take row locks in the same order (no deadlocks).
     const ids = [...new Set(events.map((e) => e.accountId))].sort();
-    await client.query(
-      'INSERT INTO accounts (id) SELECT id FROM unnest($1::text[]) AS t(id) ORDER BY id ON CONFLICT (id) DO NOTHING',
+    const { rows } = await client.query<{ now: string }>(
+      `WITH created AS (
+         INSERT INTO accounts (id) SELECT id FROM unnest($1::text[]) AS t(id) ORDER BY id ON CONFLICT (id) DO NOTHING
+       )
+       SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now`,
       [ids],
     );
+    return rows[0].now;
+  }
+
+  /**
+   * The fast path, for the usual chunk whose events are all new: COPY straight into
+   * usage_events (Postgres's bulk insert, the cheapest write there is) and add the chunk's
+   * rollups, aggregated here, with one small upsert. If any event_id is already stored (a
+   * redelivery, or another consumer racing us), the unique index refuses the COPY: the
+   * savepoint undoes it and the caller takes the set-based path, which sorts out new rows from
+   * duplicates and conflicts. Returns null in that case.
+   */
+  private async copyNewEvents(client: PoolClient, events: NewUsageEventRow[], pricedAt: string): Promise<Set<string> | null> {
+    await client.query('SAVEPOINT copy_events');
+    try {
+      await copyRows(client, `COPY usage_events (${EVENT_COLUMNS}) FROM STDIN`, events, pricedAt);
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT copy_events');
+      this.writePaths.setBased++;
+      return null;
+    }
+    this.writePaths.bulk++;
+    await client.query(UPSERT_ROLLUPS_SQL, [JSON.stringify(hourlyRollups(events))]);
+    return new Set(events.map((e) => e.eventId));
   }
 
   /**
    * Inserts new events and adds exactly those rows to the hourly rollup in the same statement:
    * the rollup CTE reads the INSERT's RETURNING set, so duplicates can never be counted twice.
    */
-  private async insertEventsAndRollups(client: PoolClient, events: NewUsageEventRow[]): Promise<Set<string>> {
+  private async insertEventsAndRollups(client: PoolClient, events: NewUsageEventRow[], pricedAt: string): Promise<Set<string>> {
     // The chunk is COPY'd into a per-connection temporary table (emptied at commit), then moved
     // into usage_events and the rollups by one statement. COPY's text format is the cheapest way
     // into Postgres: cheaper than a jsonb parameter, far cheaper than node-pg array parameters.
@@ -158,8 +194,7 @@ export class UsageEventsRepository {
       await client.query(STAGING_DDL);
       stagedClients.add(client);
     }
-    const stream = client.query(copyFrom('COPY usage_events_staging FROM STDIN'));
-    await pipeline(Readable.from([toCopyText(events)]), stream);
+    await copyRows(client, `COPY usage_events_staging (${EVENT_COLUMNS}) FROM STDIN`, events, pricedAt);
     const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL);
     return new Set(rows.map((r) => r.event_id));
   }
@@ -233,9 +268,19 @@ CREATE TEMP TABLE IF NOT EXISTS usage_events_staging (
   request_id text, occurred_at timestamptz, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
   cache_write_tokens bigint, reasoning_tokens bigint, usage_raw json, usage_format text, metadata json,
   payload_hash text, price_version_id bigint, input_cost_usd numeric, output_cost_usd numeric,
-  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric, flags text[], source text,
-  price_override_id bigint
+  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric, priced_at timestamptz, flags text[],
+  source text, price_override_id bigint
 ) ON COMMIT DELETE ROWS`;
+
+/** The columns both COPYs write, in the order toCopyText writes them. */
+const EVENT_COLUMNS = `event_id, account_id, api_key_id, model, request_id, occurred_at,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+  usage_raw, usage_format, metadata, payload_hash, price_version_id,
+  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source, price_override_id`;
+
+async function copyRows(client: PoolClient, copySql: string, events: NewUsageEventRow[], pricedAt: string): Promise<void> {
+  await pipeline(Readable.from([toCopyText(events, pricedAt)]), client.query(copyFrom(copySql)));
+}
 
 /** COPY text format: tab-separated, \N for NULL, backslash escapes for \\, tab, newline, CR. */
 function copyField(v: string | number | null): string {
@@ -247,10 +292,12 @@ const NEEDS_ESCAPE = /[\\\t\n\r]/;
 const ESCAPES = /[\\\t\n\r]/g;
 const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-function toCopyText(events: NewUsageEventRow[]): string {
+/** `pricedAt` (ISO text) is written for priced events; unpriced ones get NULL. */
+function toCopyText(events: NewUsageEventRow[], pricedAt: string): string {
   const lines = new Array<string>(events.length);
   for (let i = 0; i < events.length; i++) {
     const e = events[i];
+    const c = e.costs;
     lines[i] = [
       copyField(e.eventId),
       copyField(e.accountId),
@@ -268,11 +315,12 @@ function toCopyText(events: NewUsageEventRow[]): string {
       copyField(e.metadataJson),
       e.payloadHash,
       copyField(e.priceVersionId),
-      copyField(e.inputCostUsd),
-      copyField(e.outputCostUsd),
-      copyField(e.cacheReadCostUsd),
-      copyField(e.cacheWriteCostUsd),
-      copyField(e.costUsd),
+      c === null ? '\\N' : c.inputCostUsd.toString(),
+      c === null ? '\\N' : c.outputCostUsd.toString(),
+      c === null ? '\\N' : c.cacheReadCostUsd.toString(),
+      c === null ? '\\N' : c.cacheWriteCostUsd.toString(),
+      c === null ? '\\N' : c.costUsd.toString(),
+      c === null ? '\\N' : pricedAt,
       // Flags come from a fixed vocabulary of [a-z_] words: a bare array literal is safe.
       `{${e.flags.join(',')}}`,
       e.source,
@@ -295,22 +343,29 @@ function conflictPayload(e: NewUsageEventRow): string {
   });
 }
 
+/** Rollups only ever grow by the rows just inserted; the same clause serves both write paths. */
+const ROLLUP_CONFLICT_SQL = `ON CONFLICT (account_id, api_key_id, model, hour) DO UPDATE SET
+    requests = h.requests + EXCLUDED.requests,
+    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
+    input_tokens = h.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = h.output_tokens + EXCLUDED.output_tokens,
+    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+    cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
+    reasoning_tokens = h.reasoning_tokens + EXCLUDED.reasoning_tokens,
+    input_cost_usd = h.input_cost_usd + EXCLUDED.input_cost_usd,
+    output_cost_usd = h.output_cost_usd + EXCLUDED.output_cost_usd,
+    cache_read_cost_usd = h.cache_read_cost_usd + EXCLUDED.cache_read_cost_usd,
+    cache_write_cost_usd = h.cache_write_cost_usd + EXCLUDED.cache_write_cost_usd,
+    cost_usd = h.cost_usd + EXCLUDED.cost_usd`;
+
 // Hours are truncated in UTC explicitly: date_trunc on timestamptz otherwise uses the session time zone.
 // ORDER BY in the rollup insert keeps lock order stable across concurrent consumers.
 const INSERT_EVENTS_SQL = `
 WITH input AS (
   SELECT * FROM usage_events_staging
 ), ins AS (
-  INSERT INTO usage_events (event_id, account_id, api_key_id, model, request_id, occurred_at,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    usage_raw, usage_format, metadata, payload_hash, price_version_id,
-    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source, price_override_id)
-  SELECT event_id, account_id, api_key_id, model, request_id, occurred_at,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    usage_raw, usage_format, metadata, payload_hash, price_version_id,
-    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd,
-    CASE WHEN price_version_id IS NULL THEN NULL ELSE now() END,
-    flags, source, price_override_id
+  INSERT INTO usage_events (${EVENT_COLUMNS})
+  SELECT ${EVENT_COLUMNS}
   FROM input
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id, account_id, api_key_id, model, occurred_at, price_version_id,
@@ -328,18 +383,21 @@ WITH input AS (
   FROM ins
   GROUP BY 1, 2, 3, 4
   ORDER BY 1, 2, 3, 4
-  ON CONFLICT (account_id, api_key_id, model, hour) DO UPDATE SET
-    requests = h.requests + EXCLUDED.requests,
-    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
-    input_tokens = h.input_tokens + EXCLUDED.input_tokens,
-    output_tokens = h.output_tokens + EXCLUDED.output_tokens,
-    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
-    cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
-    reasoning_tokens = h.reasoning_tokens + EXCLUDED.reasoning_tokens,
-    input_cost_usd = h.input_cost_usd + EXCLUDED.input_cost_usd,
-    output_cost_usd = h.output_cost_usd + EXCLUDED.output_cost_usd,
-    cache_read_cost_usd = h.cache_read_cost_usd + EXCLUDED.cache_read_cost_usd,
-    cache_write_cost_usd = h.cache_write_cost_usd + EXCLUDED.cache_write_cost_usd,
-    cost_usd = h.cost_usd + EXCLUDED.cost_usd
+  ${ROLLUP_CONFLICT_SQL}
 )
 SELECT event_id FROM ins`;
+
+/** Adds a chunk's rollup rows (aggregated by hourlyRollups) to usage_hourly, in key order. */
+const UPSERT_ROLLUPS_SQL = `
+INSERT INTO usage_hourly AS h (account_id, api_key_id, model, hour, requests, unpriced_requests,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
+SELECT account_id, api_key_id, model, hour, requests, unpriced_requests,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd
+FROM json_to_recordset($1::json) AS r(account_id text, api_key_id text, model text, hour timestamptz,
+  requests bigint, unpriced_requests bigint, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
+  cache_write_tokens bigint, reasoning_tokens bigint, input_cost_usd numeric, output_cost_usd numeric,
+  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric)
+ORDER BY account_id COLLATE "C", api_key_id COLLATE "C", model COLLATE "C", hour
+${ROLLUP_CONFLICT_SQL}`;

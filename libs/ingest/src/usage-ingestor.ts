@@ -143,7 +143,6 @@ function toOutcomes(prepared: PreparedBatch, stored: StoredOutcome[]): IngestOut
 function toRow(event: UsageEvent, source: IngestSource, pricing: PricingContext): NewUsageEventRow {
   // Map lookups only: the book and every account's overrides are in memory (see PriceBookCache).
   const priced = priceEvent(pricing.book, pricing.overrides, event);
-  const costs = priced?.costs;
   return {
     eventId: event.eventId,
     accountId: event.accountId,
@@ -162,11 +161,7 @@ function toRow(event: UsageEvent, source: IngestSource, pricing: PricingContext)
     payloadHash: event.payloadHash,
     priceVersionId: priced ? priced.priceVersion.id : null,
     priceOverrideId: priced?.override ? priced.override.id : null,
-    inputCostUsd: costs ? costs.inputCostUsd.toString() : null,
-    outputCostUsd: costs ? costs.outputCostUsd.toString() : null,
-    cacheReadCostUsd: costs ? costs.cacheReadCostUsd.toString() : null,
-    cacheWriteCostUsd: costs ? costs.cacheWriteCostUsd.toString() : null,
-    costUsd: costs ? costs.costUsd.toString() : null,
+    costs: priced ? priced.costs : null,
     flags: auditFlags(event.tokens, pricing.limits.get(event.model)),
     source,
   };
