@@ -1,7 +1,7 @@
 /**
  * End-to-end ingestion benchmark: Kafka -> ingestor process -> Postgres (events + rollups).
  *
- *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000]
+ *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000] [--ingestors 1]
  *
  * 1. recreates a scratch database (tokenmeter_bench), migrates and seeds it;
  * 2. publishes N realistic events (mixed models and usage shapes, 5% redeliveries) to a fresh topic;
@@ -30,6 +30,7 @@ function arg(name: string, fallback: number): number {
 const EVENTS = arg('events', 1_000_000);
 const PARTITIONS = arg('partitions', 6);
 const ACCOUNTS = arg('accounts', 2000);
+const INGESTORS = arg('ingestors', 1);
 const DUPLICATE_RATE = 0.05;
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const BENCH_DB = 'tokenmeter_bench';
@@ -143,11 +144,15 @@ async function runIngestor(
   topic: string,
   messages: number,
 ): Promise<{ messagesPerS: number; eventsPerS: number; seconds: number; peakRssMb: number }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), '-r', 'ts-node/register', 'apps/ingestor/src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: BENCH_URL, KAFKA_USAGE_TOPIC: topic, KAFKA_GROUP_ID: `${topic}.group`, LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '6' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  // Several processes join one consumer group, as a deployment would scale the ingestor out.
+  const children = Array.from({ length: INGESTORS }, () =>
+    spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), '-r', 'ts-node/register', 'apps/ingestor/src/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: BENCH_URL, KAFKA_USAGE_TOPIC: topic, KAFKA_GROUP_ID: `${topic}.group`, LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '6' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
+  );
+  const peakRss = () => children.reduce((sum, c) => sum + peakRssMb(c.pid!), 0);
   const db = new Client({ connectionString: BENCH_URL });
   await db.connect();
   const committed = async () => Number((await db.query('SELECT coalesce(sum(next_offset), 0) AS n FROM ingest_progress WHERE topic = $1', [topic])).rows[0].n);
@@ -158,7 +163,7 @@ async function runIngestor(
   for (;;) {
     const n = await committed();
     const now = Date.now();
-    peak = Math.max(peak, peakRssMb(child.pid!));
+    peak = Math.max(peak, peakRss());
     if (n > 0 && firstAt === 0) {
       firstAt = now;
       firstCount = n;
@@ -168,13 +173,13 @@ async function runIngestor(
       lastReport = now;
     }
     if (n >= messages) break;
-    if (child.exitCode !== null) throw new Error(`ingestor exited with ${child.exitCode}`);
+    const exited = children.find((c) => c.exitCode !== null);
+    if (exited) throw new Error(`ingestor exited with ${exited.exitCode}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const seconds = (Date.now() - firstAt) / 1000;
-  peak = Math.max(peak, peakRssMb(child.pid!));
-  child.kill('SIGTERM');
-  await new Promise((r) => child.on('exit', r));
+  peak = Math.max(peak, peakRss());
+  await Promise.all(children.map((c) => new Promise((r) => { c.on('exit', r); c.kill('SIGTERM'); })));
   const { rows } = await db.query('SELECT (SELECT count(*) FROM usage_events) AS raw, (SELECT sum(requests) FROM usage_hourly) AS rolled');
   await db.end();
   if (Number(rows[0].raw) !== EVENTS || Number(rows[0].rolled) !== EVENTS) {
@@ -205,7 +210,7 @@ async function copyCeiling(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts`);
+  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts, ${INGESTORS} ingestor process(es)`);
   await prepareDatabase();
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.usage.${Date.now().toString(36)}`;

@@ -9,3 +9,4 @@ export * from './seed-prices';
 export * from './invoice-period';
 export * from './invoice';
 export * from './invoice-status';
+export * from './cost-units';

@@ -1,4 +1,4 @@
-import { Decimal, ZERO } from '@tokenmeter/billing';
+import { costUnitsToString } from '@tokenmeter/billing';
 import type { NewUsageEventRow } from './usage-events.repository';
 
 /** One usage_hourly delta, shaped for json_to_recordset (costs as exact decimal strings). */
@@ -36,19 +36,19 @@ interface Sums {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   reasoningTokens: number;
-  inputCost: Decimal;
-  outputCost: Decimal;
-  cacheReadCost: Decimal;
-  cacheWriteCost: Decimal;
-  cost: Decimal;
+  inputCost: bigint;
+  outputCost: bigint;
+  cacheReadCost: bigint;
+  cacheWriteCost: bigint;
+  cost: bigint;
 }
 
 /**
  * What a set of NEW events adds to usage_hourly, per (account, api key, model, UTC hour): the
  * same GROUP BY the set-based write path runs in SQL, done here when every event of a chunk is
  * known to be new. Token sums stay exact as JS numbers (a chunk holds at most a few thousand
- * events of < 10^9 tokens each, far below 2^53); costs are summed as exact Decimals, which
- * numeric(38,22) stores without rounding (event costs have at most 22 decimal places).
+ * events of < 10^9 tokens each, far below 2^53); costs are summed exactly as bigint cost units
+ * (10^-22 USD, the scale of the numeric(38,22) columns).
  */
 export function hourlyRollups(events: readonly NewUsageEventRow[]): HourlyRollupRow[] {
   const groups = new Map<string, Sums>();
@@ -70,11 +70,11 @@ export function hourlyRollups(events: readonly NewUsageEventRow[]): HourlyRollup
         cacheReadTokens: 0,
         cacheWriteTokens: 0,
         reasoningTokens: 0,
-        inputCost: ZERO,
-        outputCost: ZERO,
-        cacheReadCost: ZERO,
-        cacheWriteCost: ZERO,
-        cost: ZERO,
+        inputCost: 0n,
+        outputCost: 0n,
+        cacheReadCost: 0n,
+        cacheWriteCost: 0n,
+        cost: 0n,
       };
       groups.set(key, g);
     }
@@ -89,11 +89,11 @@ export function hourlyRollups(events: readonly NewUsageEventRow[]): HourlyRollup
       g.unpriced++;
       continue;
     }
-    g.inputCost = g.inputCost.plus(c.inputCostUsd);
-    g.outputCost = g.outputCost.plus(c.outputCostUsd);
-    g.cacheReadCost = g.cacheReadCost.plus(c.cacheReadCostUsd);
-    g.cacheWriteCost = g.cacheWriteCost.plus(c.cacheWriteCostUsd);
-    g.cost = g.cost.plus(c.costUsd);
+    g.inputCost += c.input;
+    g.outputCost += c.output;
+    g.cacheReadCost += c.cacheRead;
+    g.cacheWriteCost += c.cacheWrite;
+    g.cost += c.total;
   }
   return [...groups.values()].map((g) => ({
     account_id: g.accountId,
@@ -107,10 +107,10 @@ export function hourlyRollups(events: readonly NewUsageEventRow[]): HourlyRollup
     cache_read_tokens: g.cacheReadTokens,
     cache_write_tokens: g.cacheWriteTokens,
     reasoning_tokens: g.reasoningTokens,
-    input_cost_usd: g.inputCost.toString(),
-    output_cost_usd: g.outputCost.toString(),
-    cache_read_cost_usd: g.cacheReadCost.toString(),
-    cache_write_cost_usd: g.cacheWriteCost.toString(),
-    cost_usd: g.cost.toString(),
+    input_cost_usd: costUnitsToString(g.inputCost),
+    output_cost_usd: costUnitsToString(g.outputCost),
+    cache_read_cost_usd: costUnitsToString(g.cacheReadCost),
+    cache_write_cost_usd: costUnitsToString(g.cacheWriteCost),
+    cost_usd: costUnitsToString(g.cost),
   }));
 }

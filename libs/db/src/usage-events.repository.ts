@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { TokenCosts } from '@tokenmeter/billing';
+import { costUnitsToString, type TokenCostUnits } from '@tokenmeter/billing';
 import { hourlyRollups } from './hourly-rollups';
 import { Transactor, isUniqueViolation } from './transactor';
 
@@ -29,8 +29,8 @@ export interface NewUsageEventRow {
   priceVersionId: string | null;
   /** The account override that changed the list price, if any. */
   priceOverrideId: string | null;
-  /** Exact costs; null exactly when priceVersionId is null. */
-  costs: TokenCosts | null;
+  /** Exact costs in 10^-22 USD (the cost columns' scale); null exactly when priceVersionId is null. */
+  costs: TokenCostUnits | null;
   flags: string[];
   source: 'kafka' | 'http';
 }
@@ -315,11 +315,11 @@ function toCopyText(events: NewUsageEventRow[], pricedAt: string): string {
       copyField(e.metadataJson),
       e.payloadHash,
       copyField(e.priceVersionId),
-      c === null ? '\\N' : c.inputCostUsd.toString(),
-      c === null ? '\\N' : c.outputCostUsd.toString(),
-      c === null ? '\\N' : c.cacheReadCostUsd.toString(),
-      c === null ? '\\N' : c.cacheWriteCostUsd.toString(),
-      c === null ? '\\N' : c.costUsd.toString(),
+      c === null ? '\\N' : costUnitsToString(c.input),
+      c === null ? '\\N' : costUnitsToString(c.output),
+      c === null ? '\\N' : costUnitsToString(c.cacheRead),
+      c === null ? '\\N' : costUnitsToString(c.cacheWrite),
+      c === null ? '\\N' : costUnitsToString(c.total),
       c === null ? '\\N' : pricedAt,
       // Flags come from a fixed vocabulary of [a-z_] words: a bare array literal is safe.
       `{${e.flags.join(',')}}`,

@@ -1,4 +1,4 @@
-import { auditFlags, parseUsageEvent, priceEvent, type Rejection, type UsageEvent } from '@tokenmeter/billing';
+import { auditFlags, parseUsageEvent, priceEventUnits, type Rejection, type UsageEvent } from '@tokenmeter/billing';
 import type {
   IngestProgressRow,
   NewUsageEventRow,
@@ -142,7 +142,7 @@ function toOutcomes(prepared: PreparedBatch, stored: StoredOutcome[]): IngestOut
 
 function toRow(event: UsageEvent, source: IngestSource, pricing: PricingContext): NewUsageEventRow {
   // Map lookups only: the book and every account's overrides are in memory (see PriceBookCache).
-  const priced = priceEvent(pricing.book, pricing.overrides, event);
+  const priced = priceEventUnits(pricing.book, pricing.overrides, event);
   return {
     eventId: event.eventId,
     accountId: event.accountId,
