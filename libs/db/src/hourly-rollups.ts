@@ -1,7 +1,7 @@
 import { costUnitsToString } from '@tokenmeter/billing';
 import type { NewUsageEventRow } from './usage-events.repository';
 
-/** One usage_hourly delta, shaped for json_to_recordset (costs as exact decimal strings). */
+/** One usage_hourly delta (costs as exact decimal strings). */
 export interface HourlyRollupRow {
   account_id: string;
   api_key_id: string;

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { costUnitsToString, type TokenCostUnits } from '@tokenmeter/billing';
-import { hourlyRollups } from './hourly-rollups';
+import { hourlyRollups, type HourlyRollupRow } from './hourly-rollups';
 import { Transactor, isUniqueViolation } from './transactor';
 
 /** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
@@ -178,7 +178,10 @@ export class UsageEventsRepository {
       return null;
     }
     this.writePaths.bulk++;
-    await client.query(UPSERT_ROLLUPS_SQL, [JSON.stringify(hourlyRollups(events))]);
+    await ensureStagingTables(client);
+    const rollups = hourlyRollups(events);
+    await pipeline(Readable.from([toRollupCopyText(rollups)]), client.query(copyFrom('COPY usage_hourly_staging FROM STDIN')));
+    await client.query(UPSERT_ROLLUPS_SQL);
     return new Set(events.map((e) => e.eventId));
   }
 
@@ -190,10 +193,7 @@ export class UsageEventsRepository {
     // The chunk is COPY'd into a per-connection temporary table (emptied at commit), then moved
     // into usage_events and the rollups by one statement. COPY's text format is the cheapest way
     // into Postgres: cheaper than a jsonb parameter, far cheaper than node-pg array parameters.
-    if (!stagedClients.has(client)) {
-      await client.query(STAGING_DDL);
-      stagedClients.add(client);
-    }
+    await ensureStagingTables(client);
     await copyRows(client, `COPY usage_events_staging (${EVENT_COLUMNS}) FROM STDIN`, events, pricedAt);
     const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL);
     return new Set(rows.map((r) => r.event_id));
@@ -261,6 +261,31 @@ function stripNul(s: string): string {
 }
 
 const stagedClients = new WeakSet<PoolClient>();
+
+/** The per-connection temporary tables both write paths COPY into (emptied at every commit). */
+async function ensureStagingTables(client: PoolClient): Promise<void> {
+  if (stagedClients.has(client)) return;
+  await client.query(STAGING_DDL);
+  await client.query(ROLLUP_STAGING_DDL);
+  stagedClients.add(client);
+}
+
+const ROLLUP_STAGING_DDL = `
+CREATE TEMP TABLE IF NOT EXISTS usage_hourly_staging (
+  account_id text COLLATE "C", api_key_id text COLLATE "C", model text COLLATE "C", hour timestamptz,
+  requests bigint, unpriced_requests bigint, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
+  cache_write_tokens bigint, reasoning_tokens bigint, input_cost_usd numeric, output_cost_usd numeric,
+  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric
+) ON COMMIT DELETE ROWS`;
+
+/** Rollup rows as COPY text, columns in usage_hourly_staging order. */
+function toRollupCopyText(rows: HourlyRollupRow[]): string {
+  let text = '';
+  for (const r of rows) {
+    text += `${copyField(r.account_id)}\t${copyField(r.api_key_id)}\t${copyField(r.model)}\t${r.hour}\t${r.requests}\t${r.unpriced_requests}\t${r.input_tokens}\t${r.output_tokens}\t${r.cache_read_tokens}\t${r.cache_write_tokens}\t${r.reasoning_tokens}\t${r.input_cost_usd}\t${r.output_cost_usd}\t${r.cache_read_cost_usd}\t${r.cache_write_cost_usd}\t${r.cost_usd}\n`;
+  }
+  return text;
+}
 
 const STAGING_DDL = `
 CREATE TEMP TABLE IF NOT EXISTS usage_events_staging (
@@ -395,9 +420,6 @@ INSERT INTO usage_hourly AS h (account_id, api_key_id, model, hour, requests, un
 SELECT account_id, api_key_id, model, hour, requests, unpriced_requests,
   input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
   input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd
-FROM json_to_recordset($1::json) AS r(account_id text, api_key_id text, model text, hour timestamptz,
-  requests bigint, unpriced_requests bigint, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
-  cache_write_tokens bigint, reasoning_tokens bigint, input_cost_usd numeric, output_cost_usd numeric,
-  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric)
-ORDER BY account_id COLLATE "C", api_key_id COLLATE "C", model COLLATE "C", hour
+FROM usage_hourly_staging
+ORDER BY account_id, api_key_id, model, hour
 ${ROLLUP_CONFLICT_SQL}`;
