@@ -79,7 +79,7 @@ const envSchema = z.object({
   KAFKA_DLQ_TOPIC: z.string().min(1).optional(),
   KAFKA_USAGE_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
   INGEST_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000),
-  INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
   INGESTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   PORT: port.default(3000),
   TOKENMETER_INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
