@@ -31,3 +31,15 @@ describe('ingestor metrics', () => {
     expect(text).toContain('tokenmeter_ingest_batch_duration_seconds_count 1');
   });
 });
+
+describe('ingestor write-path metric', () => {
+  it("reports the repository's running counts of bulk and set-based chunk writes", async () => {
+    const paths = { bulk: 0, setBased: 0 };
+    const metrics = new IngestorMetrics(() => paths);
+    paths.bulk = 7;
+    paths.setBased = 2;
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('tokenmeter_ingest_write_path_chunks_total{path="bulk"} 7');
+    expect(text).toContain('tokenmeter_ingest_write_path_chunks_total{path="set_based"} 2');
+  });
+});

@@ -51,8 +51,23 @@ export class IngestorMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  /** `writePaths`: the repository's running counts of how chunks of events were written. */
+  constructor(writePaths?: () => { bulk: number; setBased: number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tokenmeter_ingestor_' });
+    if (writePaths) {
+      new Counter({
+        name: 'tokenmeter_ingest_write_path_chunks_total',
+        help: 'Chunks of new events by how they were written: bulk (COPY, all new) or set_based (the unique index refused the COPY: redeliveries, conflicts or a racing consumer). A rising set_based share means the consumer is re-reading stored events.',
+        labelNames: ['path'] as const,
+        registers: [this.registry],
+        collect() {
+          const counts = writePaths();
+          this.reset();
+          this.inc({ path: 'bulk' }, counts.bulk);
+          this.inc({ path: 'set_based' }, counts.setBased);
+        },
+      });
+    }
   }
 
   recordChunk(chunk: ChunkCommitted): void {

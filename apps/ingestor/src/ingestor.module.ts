@@ -2,7 +2,7 @@ import { Module, type OnApplicationBootstrap, type OnApplicationShutdown } from 
 import type { Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
-import { DatabaseModule } from '@tokenmeter/db';
+import { DatabaseModule, UsageEventsRepository } from '@tokenmeter/db';
 import { IngestModule, UsageIngestor } from '@tokenmeter/ingest';
 import { IngestorMetrics, startMetricsServer } from './ingestor-metrics';
 import { ensureTopics } from './topics';
@@ -40,7 +40,11 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
         new Kafka({ clientId: `${config.kafka.clientId}-ingestor`, brokers: config.kafka.brokers, logLevel: logLevel.WARN }),
       inject: [CONFIG],
     },
-    { provide: IngestorMetrics, useFactory: () => new IngestorMetrics() },
+    {
+      provide: IngestorMetrics,
+      useFactory: (events: UsageEventsRepository) => new IngestorMetrics(() => events.writePaths),
+      inject: [UsageEventsRepository],
+    },
     {
       provide: UsageConsumer,
       useFactory: (kafka: Kafka, ingestor: UsageIngestor, config: TokenmeterConfig, log: Logger, metrics: IngestorMetrics) =>
