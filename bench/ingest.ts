@@ -6,7 +6,7 @@
  * 1. recreates a scratch database (tokenmeter_bench), migrates and seeds it;
  * 2. publishes N realistic events (mixed models and usage shapes, 5% redeliveries) to a fresh topic;
  * 3. starts the real ingestor (apps/ingestor) against that backlog and measures sustained events/s
- *    from its first stored chunk until every message is committed and rolled up, and its peak RSS;
+ *    from the moment a tenth of the backlog is committed until every message is committed and rolled up, and its peak RSS;
  * 4. measures the COPY ceiling: the same rows COPY'd into an identical scratch table;
  * 5. prints one final JSON line.
  */
@@ -19,6 +19,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { recreateSeededDatabase } from './scratch-database';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { WINDOW_MS, makeEvent } from './usage-events';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -45,53 +46,6 @@ function withDatabase(url: string, db: string): string {
   return u.toString();
 }
 
-const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
-
-/** Deterministic pseudo-random in [0, 1) from an integer (no Math.random: runs are repeatable). */
-function rand(i: number, salt: number): number {
-  let x = (i * 2_654_435_761 + salt * 40_503) >>> 0;
-  x = (x ^ (x >>> 16)) >>> 0;
-  x = Math.imul(x, 0x45d9f3b) >>> 0;
-  x = (x ^ (x >>> 16)) >>> 0;
-  return x / 4_294_967_296;
-}
-
-/**
- * A realistic gateway event, as the gateway publishes them in real time: occurred_at increases
- * (with up to a few seconds of jitter, so some arrive out of order) over WINDOW_MS; traffic is
- * skewed (a few heavy accounts send most requests, as with real API customers); each account uses
- * one to three API keys and mostly one or two models; usage comes in the provider's own shape.
- */
-const WINDOW_MS = 6 * 3_600_000;
-function makeEvent(i: number, windowStart: number): { key: string; value: string } {
-  const accountN = Math.floor(ACCOUNTS * rand(i, 1) ** 3);
-  const account = `acct_${accountN}`;
-  const model = MODELS[(accountN + (rand(i, 2) < 0.8 ? 0 : 1 + Math.floor(rand(i, 3) * 6))) % MODELS.length];
-  const prompt = 200 + Math.floor(rand(i, 4) * 6000);
-  const cached = Math.floor(prompt * rand(i, 5) * 0.6);
-  const completion = 50 + Math.floor(rand(i, 6) * 2000);
-  let usage: Record<string, unknown>;
-  if (model.startsWith('deepseek')) {
-    usage = { prompt_tokens: prompt, completion_tokens: completion, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: prompt - cached, completion_tokens_details: { reasoning_tokens: Math.floor(completion / 2) } };
-  } else if (model.startsWith('gpt')) {
-    usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
-  } else {
-    usage = { input_tokens: prompt - cached, output_tokens: completion, cache_read_input_tokens: cached, cache_creation_input_tokens: i % 5 === 0 ? 1024 : 0 };
-  }
-  const jitterMs = Math.floor(rand(i, 7) * 3000);
-  const event = {
-    event_id: `evt_bench_${i}`,
-    occurred_at: new Date(windowStart + Math.floor((i / EVENTS) * WINDOW_MS) - jitterMs).toISOString(),
-    account_id: account,
-    api_key_id: `key_${account}_${Math.floor(rand(i, 8) * (1 + (accountN % 3)))}`,
-    model,
-    request_id: `req_${i}`,
-    usage,
-    metadata: { region: rand(i, 9) < 0.5 ? 'eu-west-1' : 'us-east-1' },
-  };
-  return { key: account, value: JSON.stringify(event) };
-}
-
 async function prepareDatabase(): Promise<void> {
   await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
 }
@@ -113,9 +67,9 @@ async function publish(kafka: Kafka, topic: string): Promise<number> {
   for (let i = 0; i < EVENTS; i += batch) {
     const messages = [];
     for (let j = i; j < Math.min(EVENTS, i + batch); j++) {
-      messages.push(makeEvent(j, windowStart));
+      messages.push(makeEvent(j, windowStart, EVENTS, ACCOUNTS));
       // Redeliveries, as a gateway retrying a publish would produce.
-      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart));
+      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, EVENTS, ACCOUNTS));
     }
     sent += messages.length;
     inflight.push(producer.send({ topic, acks: 1, messages }));
@@ -164,7 +118,10 @@ async function runIngestor(
     const n = await committed();
     const now = Date.now();
     peak = Math.max(peak, peakRss());
-    if (n > 0 && firstAt === 0) {
+    // The clock starts once a tenth of the backlog is committed, not at the first commit: by then
+    // every lane is in steady state, and the chunks that were already in flight when the first
+    // one landed (up to one per lane) do not flatter the rate.
+    if (n >= messages / 10 && firstAt === 0) {
       firstAt = now;
       firstCount = n;
     }

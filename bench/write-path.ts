@@ -1,0 +1,76 @@
+/**
+ * The ingest write path without Kafka: where a chunk's time goes, per event.
+ *
+ *   npm run bench:write-path -- --events 100000 [--chunk 5000]
+ *
+ * Recreates a scratch database (tokenmeter_write_path), builds N benchmark events in memory, then
+ * for each chunk runs UsageIngestor.prepare (parse, validate, hash, price) and record (one
+ * transaction) on a single connection, and prints microseconds per event: prepare (ingestor
+ * CPU), record (wall time), and the Postgres backend's own CPU time during record (from /proc,
+ * so Postgres must run on this machine).
+ */
+import { readFileSync } from 'node:fs';
+import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tokenmeter/db';
+import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { recreateSeededDatabase } from './scratch-database';
+import { WINDOW_MS, makeEvent } from './usage-events';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const EVENTS = arg('events', 100_000);
+const CHUNK = arg('chunk', 5000);
+const ACCOUNTS = 2000;
+const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+
+/** user + system CPU of a local process, in milliseconds (clock ticks are 10 ms here). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function main(): Promise<void> {
+  const url = await recreateSeededDatabase(ADMIN_URL, 'tokenmeter_write_path');
+  const db = createDatabase(url, 1);
+  const repository = new UsageEventsRepository(db.pool);
+  const ingestor = new UsageIngestor(repository, new PriceBookCache(new PriceBookRepository(db.pool)));
+  const { rows } = await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const backendPid = rows[0].pid;
+  const windowStart = Date.now() - WINDOW_MS;
+  // The full run, as in bench:ingest, is 1M events over the window; take its first N.
+  const messages = Array.from({ length: EVENTS }, (_, i) => ({ value: Buffer.from(makeEvent(i, windowStart, 1_000_000, ACCOUNTS).value), key: null }));
+  const pricing = await ingestor.pricingContext();
+  let prepareMs = 0;
+  let recordMs = 0;
+  let postgresMs = 0;
+  for (let start = 0; start < EVENTS; start += CHUNK) {
+    const t0 = performance.now();
+    const prepared = ingestor.prepare(messages.slice(start, start + CHUNK), 'kafka', pricing);
+    const t1 = performance.now();
+    const cpu0 = cpuMs(backendPid);
+    await ingestor.record(prepared);
+    recordMs += performance.now() - t1;
+    postgresMs += cpuMs(backendPid) - cpu0;
+    prepareMs += t1 - t0;
+    if ((start / CHUNK) % 10 === 9) process.stderr.write(`[bench:write-path] ${start + CHUNK} / ${EVENTS} events\n`);
+  }
+  const perEvent = (ms: number) => Math.round((ms * 10_000) / EVENTS) / 10;
+  console.log(
+    JSON.stringify({
+      events: EVENTS,
+      chunk: CHUNK,
+      prepare_us_per_event: perEvent(prepareMs),
+      record_wall_us_per_event: perEvent(recordMs),
+      postgres_cpu_us_per_event: perEvent(postgresMs),
+      write_paths: repository.writePaths,
+    }),
+  );
+  await db.close();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
