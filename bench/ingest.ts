@@ -84,11 +84,14 @@ async function publish(kafka: Kafka, topic: string): Promise<number> {
   return sent;
 }
 
+/** Peak RSS (VmHWM) of a process plus its child processes (INGESTOR_PROCESSES > 1 forks them). */
 function peakRssMb(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    return hwm ? Math.round(Number(hwm[1]) / 1024) : 0;
+    const own = hwm ? Math.round(Number(hwm[1]) / 1024) : 0;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return own + children.reduce((sum, child) => sum + peakRssMb(child), 0);
   } catch {
     return 0;
   }

@@ -2,10 +2,11 @@ import type { Kafka } from 'kafkajs';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, defaultEventsCostUsd } from '../factories/usage-events';
 import { committedOffsets, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { startApp, stopApp, type AppProcess } from '../helpers/processes';
+import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(240_000);
+
 
 /** The ingestor as the separate process it is in production, so it can be killed for real. */
 describe('ingestor process', () => {
@@ -14,7 +15,7 @@ describe('ingestor process', () => {
   const apps: AppProcess[] = [];
 
   const storedCount = () => storedEventCount(db);
-  const start = (topic: string, groupId: string) => {
+  const start = (topic: string, groupId: string, env: Record<string, string> = {}) => {
     const app = startApp('apps/ingestor/src/main.ts', {
       DATABASE_URL: TEST_DATABASE_URL,
       KAFKA_USAGE_TOPIC: topic,
@@ -22,6 +23,7 @@ describe('ingestor process', () => {
       INGEST_CHUNK_SIZE: '250',
       INGEST_PARTITION_CONCURRENCY: '1',
       LOG_LEVEL: 'info',
+      ...env,
     });
     apps.push(app);
     return app;
@@ -84,6 +86,33 @@ describe('ingestor process', () => {
     // Both members did part of the work.
     expect(a.output()).toContain('chunk stored');
     expect(b.output()).toContain('chunk stored');
+  });
+
+  it('with INGESTOR_PROCESSES=2 one ingestor runs two group members, sums their metrics, and stops cleanly', async () => {
+    const topic = uniqueName('usage');
+    const groupId = uniqueName('group');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 6);
+    const port = await freePort();
+    const app = start(topic, groupId, { INGESTOR_PROCESSES: '2', INGESTOR_METRICS_PORT: String(port) });
+    await waitFor('both processes started', async () => app.output().split('ingestor process started').length - 1 === 2, 60_000);
+    await publish(topic, 12_000);
+    await waitFor('all events stored', async () => (await storedCount()) === 12_000, 120_000);
+
+    const t = await totals(db);
+    expect(t.raw).toMatchObject({ requests: '12000', cost_usd: defaultEventsCostUsd(12_000) });
+    expect(t.rollup).toEqual(t.raw);
+    // Two different processes stored chunks...
+    const pids = new Set([...app.output().matchAll(/"pid":(\d+)[^\n]*"msg":"chunk stored"/g)].map((m) => m[1]));
+    expect(pids.size).toBe(2);
+    // ...and the one metrics endpoint counts every accepted event once, whoever stored it.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('tokenmeter_ingest_events_total{outcome="accepted"} 12000');
+
+    expect(await stopApp(app, 'SIGTERM')).toBe(0);
+    expect(app.output().split('ingestor process stopped').length - 1).toBe(2);
+    const offsets = await committedOffsets(kafka, groupId, topic);
+    const committed = Object.values(offsets).reduce((sum, o) => sum + Math.max(0, Number(o)), 0);
+    expect(committed).toBe(12_000);
   });
 
   it('on SIGTERM finishes the chunk in flight, commits its offsets and exits cleanly', async () => {

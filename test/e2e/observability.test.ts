@@ -1,25 +1,14 @@
-import { createServer } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
 import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { startApp, stopApp, type AppProcess } from '../helpers/processes';
+import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(180_000);
 
 const ADMIN_SECRET = 'observability-admin-secret-0123456789';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** JSON log lines of a process's output (other lines, e.g. Nest's, are skipped). */
 function logLines(app: AppProcess): Record<string, unknown>[] {

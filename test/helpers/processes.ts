@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -27,4 +28,16 @@ export function startApp(entry: string, env: Record<string, string>): AppProcess
 export async function stopApp(app: AppProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
   if (app.child.exitCode === null && app.child.signalCode === null) app.child.kill(signal);
   return app.exited;
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child process's metrics or HTTP port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

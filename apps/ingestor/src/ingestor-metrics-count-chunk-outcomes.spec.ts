@@ -43,3 +43,16 @@ describe('ingestor write-path metric', () => {
     expect(text).toContain('tokenmeter_ingest_write_path_chunks_total{path="set_based"} 2');
   });
 });
+
+describe('ingestor lag metric after a rebalance', () => {
+  it('forgets the lag of partitions this process no longer owns', async () => {
+    const metrics = new IngestorMetrics();
+    for (const partition of [0, 1]) {
+      metrics.recordChunk({ topic: 't', partition, messages: 1, rejected: 0, seconds: 0.01, lag: 50n, outcomes: [] });
+    }
+    metrics.retainPartitions({ t: [1, 2] });
+    const text = await metrics.registry.metrics();
+    expect(text).not.toContain('tokenmeter_ingest_consumer_lag_messages{topic="t",partition="0"}');
+    expect(text).toContain('tokenmeter_ingest_consumer_lag_messages{topic="t",partition="1"} 50');
+  });
+});

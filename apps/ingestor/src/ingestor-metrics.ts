@@ -51,6 +51,23 @@ export class IngestorMetrics {
     registers: [this.registry],
   });
 
+  private readonly lagPartitions = new Set<string>();
+
+  /**
+   * After a rebalance, forgets the lag of partitions this process no longer owns: their new
+   * owner reports it, and a stale figure here would be summed into the total (several ingestor
+   * processes share one metrics endpoint) or simply mislead.
+   */
+  retainPartitions(assignment: Record<string, number[]>): void {
+    for (const key of [...this.lagPartitions]) {
+      const [topic, partition] = key.split('\u0000');
+      if (!(assignment[topic] ?? []).includes(Number(partition))) {
+        this.lag.remove({ topic, partition });
+        this.lagPartitions.delete(key);
+      }
+    }
+  }
+
   /** `writePaths`: the repository's running counts of how chunks of events were written. */
   constructor(writePaths?: () => { bulk: number; setBased: number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tokenmeter_ingestor_' });
@@ -87,6 +104,7 @@ export class IngestorMetrics {
     if (unpriced > 0) this.unpriced.inc(unpriced);
     if (flagged > 0) this.flagged.inc(flagged);
     this.lag.set({ topic: chunk.topic, partition: String(chunk.partition) }, Number(chunk.lag > 0n ? chunk.lag : 0n));
+    this.lagPartitions.add(`${chunk.topic}\u0000${chunk.partition}`);
     this.batchSeconds.observe(chunk.seconds);
     this.batchMessages.observe(chunk.messages);
   }
@@ -97,7 +115,11 @@ export class IngestorMetrics {
  * (port taken, e.g. two ingestors on one host) is logged and ingestion goes on without metrics:
  * losing a scrape target must never stop billing data from flowing.
  */
-export async function startMetricsServer(registry: Registry, port: number, log: Logger): Promise<Server | undefined> {
+export async function startMetricsServer(
+  registry: { metrics(): Promise<string>; readonly contentType: string },
+  port: number,
+  log: Logger,
+): Promise<Server | undefined> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' || path !== '/metrics') {

@@ -1,6 +1,8 @@
 import { Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
+import { AggregatorRegistry } from 'prom-client';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { DatabaseModule, UsageEventsRepository } from '@tokenmeter/db';
 import { IngestModule, UsageIngestor } from '@tokenmeter/ingest';
@@ -20,7 +22,14 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.metricsServer = await startMetricsServer(this.metrics.registry, this.config.ingest.metricsPort, this.log);
+    if (cluster.isWorker) {
+      // One of several processes: the supervisor serves the sum of everyone's metrics. Only
+      // constructing an AggregatorRegistry makes prom-client answer the supervisor's requests.
+      AggregatorRegistry.setRegistries(this.metrics.registry);
+      new AggregatorRegistry();
+    } else {
+      this.metricsServer = await startMetricsServer(this.metrics.registry, this.config.ingest.metricsPort, this.log);
+    }
     await ensureTopics(this.kafka, this.config.kafka, this.config.kafka.topicPartitions);
     await this.consumer.start();
   }
@@ -58,6 +67,7 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
             chunkSize: config.ingest.chunkSize,
             partitionsConsumedConcurrently: config.ingest.partitionConcurrency,
             onChunkCommitted: (chunk) => metrics.recordChunk(chunk),
+            onAssignment: (assignment) => metrics.retainPartitions(assignment),
           },
           log,
         ),

@@ -13,6 +13,8 @@ export interface UsageConsumerOptions {
   maxBytesPerPartition?: number;
   /** Called after every committed chunk (tests and metrics). */
   onChunkCommitted?: (info: ChunkCommitted) => void;
+  /** Called when a (re)join of the group hands this member its partitions, by topic. */
+  onAssignment?: (assignment: Record<string, number[]>) => void;
 }
 
 export interface ChunkCommitted {
@@ -79,6 +81,7 @@ export class UsageConsumer {
         void this.stop().finally(() => process.exit(1));
       }
     });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.options.onAssignment?.(payload.memberAssignment));
     await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,

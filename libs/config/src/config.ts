@@ -25,6 +25,12 @@ export interface TokenmeterConfig {
     partitionConcurrency: number;
     /** Port of the ingestor's Prometheus endpoint (GET /metrics); 0 lets the OS choose one. */
     metricsPort: number;
+    /**
+     * Ingestor processes run by one `start:ingestor` (node:cluster), all in the same consumer
+     * group: one Node main thread parses and prices for every lane, so a second process is what
+     * puts a second core to work. Metrics are aggregated on the one metrics port.
+     */
+    processes: number;
   };
   api: {
     port: number;
@@ -81,6 +87,7 @@ const envSchema = z.object({
   INGEST_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000),
   INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
   INGESTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  INGESTOR_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
   PORT: port.default(3000),
   TOKENMETER_INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Normally a key from `npm run cli -- keys create` (tm_live_<8>_<32>); any other secret must be
@@ -123,7 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       dlqTopic: e.KAFKA_DLQ_TOPIC ?? `${e.KAFKA_USAGE_TOPIC}.dlq`,
       topicPartitions: e.KAFKA_USAGE_TOPIC_PARTITIONS,
     },
-    ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY, metricsPort: e.INGESTOR_METRICS_PORT },
+    ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY, metricsPort: e.INGESTOR_METRICS_PORT, processes: e.INGESTOR_PROCESSES },
     api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN, adminKey: e.TOKENMETER_ADMIN_KEY ?? null },
     logLevel: e.LOG_LEVEL,
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
