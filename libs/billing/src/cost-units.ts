@@ -9,11 +9,10 @@ import type { TokenCounts } from './usage-shapes';
  *
  * Why: pricing a million events a minute with decimal.js objects (multiply, then print, then
  * sum into rollups) was a fifth of the ingestor's CPU. The same exact arithmetic on bigint is a
- * few times cheaper. Why 10^-22: it is the scale of every stored cost column (numeric(38,22)),
- * and every rate the schema can hold prices exactly at it: a rate per million tokens has at
- * most 10 decimals (DECIMAL(20,10)), so per token at most 16, and a discount percent has at
- * most 4 (DECIMAL(7,4)), so (1 - percent/100) has at most 6: 16 + 6 = 22. A rate that does not
- * fit is refused (ValidationError), never rounded.
+ * few times cheaper. Why 10^-22: every rate the schema can hold prices exactly at it: a rate per
+ * million tokens has at most 10 decimals (DECIMAL(20,10)), so per token at most 16, and a
+ * discount percent has at most 4 (DECIMAL(7,4)), so (1 - percent/100) has at most 6: 16 + 6 = 22.
+ * A rate that does not fit is refused (ValidationError), never rounded.
  *
  * These are the same numbers priceEvent computes with Decimal (a property test holds them
  * equal); Decimal remains the type for everything else (invoices, reprice, the API).

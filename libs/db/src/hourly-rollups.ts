@@ -48,7 +48,7 @@ interface Sums {
  * same GROUP BY the set-based write path runs in SQL, done here when every event of a chunk is
  * known to be new. Token sums stay exact as JS numbers (a chunk holds at most a few thousand
  * events of < 10^9 tokens each, far below 2^53); costs are summed exactly as bigint cost units
- * (10^-22 USD, the scale of the numeric(38,22) columns).
+ * (10^-22 USD, see libs/billing cost-units.ts).
  */
 export function hourlyRollups(events: readonly NewUsageEventRow[]): HourlyRollupRow[] {
   const groups = new Map<string, Sums>();

@@ -1,0 +1,13 @@
+-- AlterTable
+ALTER TABLE "usage_events" ALTER COLUMN "input_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "output_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "cache_read_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "cache_write_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "cost_usd" SET DATA TYPE DECIMAL;
+
+-- AlterTable
+ALTER TABLE "usage_hourly" ALTER COLUMN "input_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "output_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "cache_read_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "cache_write_cost_usd" SET DATA TYPE DECIMAL,
+ALTER COLUMN "cost_usd" SET DATA TYPE DECIMAL;
