@@ -1,6 +1,6 @@
 import { ValidationError } from './errors';
 import { Decimal, TOKENS_PER_MTOK } from './money';
-import type { OverrideBook, PriceOverride } from './overrides';
+import { ratesFor, type DiscountOverride, type OverrideBook, type PriceOverride } from './overrides';
 import type { PriceBook, PriceRates, PriceVersion } from './pricing';
 import type { TokenCounts } from './usage-shapes';
 
@@ -88,7 +88,7 @@ interface UnitRates {
 const UNIT_RATES = new WeakMap<PriceRates, WeakMap<object, UnitRates>>();
 const NO_DISCOUNT = {};
 
-function unitRates(rates: PriceRates, discount: (PriceOverride & { kind: 'discount' }) | null): UnitRates {
+function unitRates(rates: PriceRates, discount: DiscountOverride | null): UnitRates {
   let byDiscount = UNIT_RATES.get(rates);
   if (byDiscount === undefined) {
     byDiscount = new WeakMap();
@@ -128,19 +128,14 @@ export function priceEventUnits(
   overrides: OverrideBook,
   event: { accountId: string; model: string; occurredAt: Date; tokens: TokenCounts },
 ): EventPricingUnits | undefined {
-  const priceVersion = book.versionAt(event.model, event.occurredAt);
-  if (priceVersion === undefined) return undefined;
-  const override = overrides.overrideAt(event.accountId, event.model, event.occurredAt);
-  const rates =
-    override === undefined
-      ? unitRates(priceVersion, null)
-      : override.kind === 'rate_card'
-        ? unitRates(override, null)
-        : unitRates(priceVersion, override);
+  const chosen = ratesFor(book, overrides, event);
+  if (chosen === undefined) return undefined;
+  const rates = unitRates(chosen.rates, chosen.discount);
   const { tokens } = event;
   const input = times(tokens.inputTokens, rates.input, 'inputTokens');
   const output = times(tokens.outputTokens, rates.output, 'outputTokens');
   const cacheRead = times(tokens.cacheReadTokens, rates.cacheRead, 'cacheReadTokens');
   const cacheWrite = times(tokens.cacheWriteTokens, rates.cacheWrite, 'cacheWriteTokens');
-  return { priceVersion, override, costs: { input, output, cacheRead, cacheWrite, total: input + output + cacheRead + cacheWrite } };
+  const costs = { input, output, cacheRead, cacheWrite, total: input + output + cacheRead + cacheWrite };
+  return { priceVersion: chosen.priceVersion, override: chosen.override, costs };
 }

@@ -167,21 +167,46 @@ export function applyDiscount(costs: TokenCosts, discountPercent: Decimal): Toke
   };
 }
 
+/** What prices one event: the list version in force, and the rates and discount that apply. */
+export interface EventRates {
+  /** Always the LIST price version in force, even when an override changed the rates. */
+  priceVersion: PriceVersion;
+  override: PriceOverride | undefined;
+  /** The list version's rates, or the account's rate card for the model. */
+  rates: PriceRates;
+  /** A percentage discount on `rates`, if the account has one in force. */
+  discount: DiscountOverride | null;
+}
+
 /**
- * Prices one event for an account: the list version in force at `at`, then the account's
- * override. undefined when no list version is in force: the event is unpriced, even if the
- * account has a rate card for the model, because every priced event records the list version
- * in force (receipts show list vs. agreed price, and rollups count "unpriced" by it).
+ * Which rates price one event of an account: the list version in force at `occurredAt`, then
+ * the account's override. undefined when no list version is in force: the event is unpriced,
+ * even if the account has a rate card for the model, because every priced event records the
+ * list version in force (receipts show list vs. agreed price, and rollups count "unpriced" by it).
+ * The one place this choice is made, for both priceEvent and priceEventUnits (cost-units.ts).
  */
+export function ratesFor(
+  book: PriceBook,
+  overrides: OverrideBook,
+  event: { accountId: string; model: string; occurredAt: Date },
+): EventRates | undefined {
+  const priceVersion = book.versionAt(event.model, event.occurredAt);
+  if (priceVersion === undefined) return undefined;
+  const override = overrides.overrideAt(event.accountId, event.model, event.occurredAt);
+  if (override === undefined) return { priceVersion, override, rates: priceVersion, discount: null };
+  if (override.kind === 'rate_card') return { priceVersion, override, rates: override, discount: null };
+  return { priceVersion, override, rates: priceVersion, discount: override };
+}
+
+/** Prices one event for an account, exactly (see ratesFor for which rates apply). */
 export function priceEvent(
   book: PriceBook,
   overrides: OverrideBook,
   event: { accountId: string; model: string; occurredAt: Date; tokens: TokenCounts },
 ): EventPricing | undefined {
-  const priceVersion = book.versionAt(event.model, event.occurredAt);
-  if (priceVersion === undefined) return undefined;
-  const override = overrides.overrideAt(event.accountId, event.model, event.occurredAt);
-  if (override === undefined) return { priceVersion, override, costs: priceTokens(event.tokens, priceVersion) };
-  if (override.kind === 'rate_card') return { priceVersion, override, costs: priceTokens(event.tokens, override) };
-  return { priceVersion, override, costs: applyDiscount(priceTokens(event.tokens, priceVersion), override.discountPercent) };
+  const chosen = ratesFor(book, overrides, event);
+  if (chosen === undefined) return undefined;
+  const listCosts = priceTokens(event.tokens, chosen.rates);
+  const costs = chosen.discount === null ? listCosts : applyDiscount(listCosts, chosen.discount.discountPercent);
+  return { priceVersion: chosen.priceVersion, override: chosen.override, costs };
 }
