@@ -1,7 +1,7 @@
-import { PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
 import { aUsageEvent, deepseekUsage, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
+import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
 const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
 
@@ -60,6 +60,28 @@ describe('UsageIngestor against Postgres', () => {
     expect(t.raw.unpriced).toBe('4');
     expect(t.raw.cost_usd).toBe('0.08095862'); // 46 priced x 0.00175997
     expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('a transaction rolled back after creating its staging tables does not break the next one on that connection', async () => {
+    // The temp tables are created on first use inside a transaction; if that transaction rolls
+    // back they are gone, and the next chunk on the same connection must create them again
+    // instead of failing (which would dead-letter valid events as storage errors).
+    const single = createDatabase(TEST_DATABASE_URL, 1);
+    await db.pool.query(`CREATE FUNCTION test_fail_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.account_id = 'acct_poison' THEN RAISE EXCEPTION 'injected rollup failure'; END IF; RETURN NEW; END $$`);
+    await db.pool.query('CREATE TRIGGER test_fail_rollup BEFORE INSERT ON usage_hourly FOR EACH ROW EXECUTE FUNCTION test_fail_rollup()');
+    try {
+      const onOneConnection = new UsageIngestor(new UsageEventsRepository(single.pool), prices, () => now);
+      await expect(onOneConnection.ingest(asMessages([aUsageEvent({ account_id: 'acct_poison' })]), 'kafka')).rejects.toThrow(/injected rollup failure/);
+      const next = await onOneConnection.ingest(asMessages([aUsageEvent(), aUsageEvent()]), 'kafka');
+      expect(next.map((o) => o.status)).toEqual(['accepted', 'accepted']);
+      const t = await totals(db);
+      expect(t.raw.requests).toBe('2');
+      expect(t.rollup).toEqual(t.raw);
+    } finally {
+      await db.pool.query('DROP TRIGGER test_fail_rollup ON usage_hourly; DROP FUNCTION test_fail_rollup()');
+      await single.close();
+    }
   });
 
   it('stores the exact cost per token type and the price version in force', async () => {

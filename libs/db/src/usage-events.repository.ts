@@ -29,7 +29,7 @@ export interface NewUsageEventRow {
   priceVersionId: string | null;
   /** The account override that changed the list price, if any. */
   priceOverrideId: string | null;
-  /** Exact costs in 10^-22 USD (the cost columns' scale); null exactly when priceVersionId is null. */
+  /** Exact costs in 10^-22 USD (libs/billing cost-units.ts); null exactly when priceVersionId is null. */
   costs: TokenCostUnits | null;
   flags: string[];
   source: 'kafka' | 'http';
@@ -82,7 +82,16 @@ export class UsageEventsRepository {
 
   /** Returns one outcome per input event, in input order. */
   async recordBatch(input: RecordBatchInput): Promise<StoredOutcome[]> {
-    return this.transactor.run((client) => this.recordInTransaction(client, input));
+    return this.transactor.run(async (client) => {
+      try {
+        return await this.recordInTransaction(client, input);
+      } catch (err) {
+        // The transaction is about to roll back, taking with it any staging table it created:
+        // the next transaction on this connection must check again.
+        stagedClients.delete(client);
+        throw err;
+      }
+    });
   }
 
   private async recordInTransaction(client: PoolClient, input: RecordBatchInput): Promise<StoredOutcome[]> {
@@ -262,7 +271,12 @@ function stripNul(s: string): string {
 
 const stagedClients = new WeakSet<PoolClient>();
 
-/** The per-connection temporary tables both write paths COPY into (emptied at every commit). */
+/**
+ * The per-connection temporary tables both write paths COPY into (emptied at every commit).
+ * Created inside the chunk's transaction, so a rollback removes them: recordBatch then forgets
+ * the connection here, and the next chunk creates them again (IF NOT EXISTS covers the case
+ * where they had been committed earlier).
+ */
 async function ensureStagingTables(client: PoolClient): Promise<void> {
   if (stagedClients.has(client)) return;
   await client.query(STAGING_DDL);
