@@ -382,6 +382,11 @@ function conflictPayload(e: NewUsageEventRow): string {
   });
 }
 
+/** usage_hourly's columns, in usage_hourly_staging's order (toRollupCopyText writes them so). */
+const ROLLUP_COLUMNS = `account_id, api_key_id, model, hour, requests, unpriced_requests,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd`;
+
 /** Rollups only ever grow by the rows just inserted; the same clause serves both write paths. */
 const ROLLUP_CONFLICT_SQL = `ON CONFLICT (account_id, api_key_id, model, hour) DO UPDATE SET
     requests = h.requests + EXCLUDED.requests,
@@ -411,9 +416,7 @@ WITH input AS (
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
     input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd
 ), rollup AS (
-  INSERT INTO usage_hourly AS h (account_id, api_key_id, model, hour, requests, unpriced_requests,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
+  INSERT INTO usage_hourly AS h (${ROLLUP_COLUMNS})
   SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
     count(*), count(*) FILTER (WHERE price_version_id IS NULL),
     sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
@@ -428,12 +431,8 @@ SELECT event_id FROM ins`;
 
 /** Adds a chunk's rollup rows (aggregated by hourlyRollups) to usage_hourly, in key order. */
 const UPSERT_ROLLUPS_SQL = `
-INSERT INTO usage_hourly AS h (account_id, api_key_id, model, hour, requests, unpriced_requests,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
-SELECT account_id, api_key_id, model, hour, requests, unpriced_requests,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd
+INSERT INTO usage_hourly AS h (${ROLLUP_COLUMNS})
+SELECT ${ROLLUP_COLUMNS}
 FROM usage_hourly_staging
 ORDER BY account_id, api_key_id, model, hour
 ${ROLLUP_CONFLICT_SQL}`;
