@@ -1,6 +1,6 @@
 import { ValidationError } from './errors';
 import { Decimal, usd } from './money';
-import { priceTokens, type PriceBook, type PriceRates, type PriceVersion, type TokenCosts } from './pricing';
+import { priceTokens, tokenCosts, type PriceBook, type PriceRates, type PriceVersion, type TokenCosts } from './pricing';
 import type { TokenCounts } from './usage-shapes';
 
 /**
@@ -154,17 +154,12 @@ export function normaliseOverride(o: PriceOverride): PriceOverride {
  */
 export function applyDiscount(costs: TokenCosts, discountPercent: Decimal): TokenCosts {
   const factor = new Decimal(1).minus(new Decimal(discountPercent).dividedBy(100));
-  const inputCostUsd = costs.inputCostUsd.times(factor);
-  const outputCostUsd = costs.outputCostUsd.times(factor);
-  const cacheReadCostUsd = costs.cacheReadCostUsd.times(factor);
-  const cacheWriteCostUsd = costs.cacheWriteCostUsd.times(factor);
-  return {
-    inputCostUsd,
-    outputCostUsd,
-    cacheReadCostUsd,
-    cacheWriteCostUsd,
-    costUsd: inputCostUsd.plus(outputCostUsd).plus(cacheReadCostUsd).plus(cacheWriteCostUsd),
-  };
+  return tokenCosts(
+    costs.inputCostUsd.times(factor),
+    costs.outputCostUsd.times(factor),
+    costs.cacheReadCostUsd.times(factor),
+    costs.cacheWriteCostUsd.times(factor),
+  );
 }
 
 /** What prices one event: the list version in force, and the rates and discount that apply. */

@@ -98,6 +98,11 @@ export function priceTokens(tokens: TokenCounts, rates: PriceRates): TokenCosts 
   const outputCostUsd = bucketCostUsd(tokens.outputTokens, perToken.outputUsd, 'outputTokens');
   const cacheReadCostUsd = bucketCostUsd(tokens.cacheReadTokens, perToken.cacheReadUsd, 'cacheReadTokens');
   const cacheWriteCostUsd = bucketCostUsd(tokens.cacheWriteTokens, perToken.cacheWriteUsd, 'cacheWriteTokens');
+  return tokenCosts(inputCostUsd, outputCostUsd, cacheReadCostUsd, cacheWriteCostUsd);
+}
+
+/** Per-type costs and their exact total (the one place the total is formed). */
+export function tokenCosts(inputCostUsd: Decimal, outputCostUsd: Decimal, cacheReadCostUsd: Decimal, cacheWriteCostUsd: Decimal): TokenCosts {
   return {
     inputCostUsd,
     outputCostUsd,
