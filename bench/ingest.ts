@@ -84,6 +84,19 @@ async function publish(kafka: Kafka, topic: string): Promise<number> {
   return sent;
 }
 
+// /proc/stat counts in USER_HZ ticks: 100 on every Linux architecture Node runs on (getconf CLK_TCK).
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * Busy CPU time of the whole machine so far, in microseconds (user + nice + system + irq +
+ * softirq + steal from /proc/stat; idle and iowait excluded). Ingestor, Postgres and the broker
+ * share this box, so busy time per message is what bounds throughput: at saturation events/s is
+ * about cores / (busy us per event).
+ */
+function machineBusyUs(): number {
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return ((user + nice + system + irq + softirq + steal) * 1e6) / CLOCK_TICKS_PER_S;
+}
 /** Peak RSS (VmHWM) of a process plus its child processes (INGESTOR_PROCESSES > 1 forks them). */
 function peakRssMb(pid: number): number {
   try {
@@ -100,7 +113,7 @@ function peakRssMb(pid: number): number {
 async function runIngestor(
   topic: string,
   messages: number,
-): Promise<{ messagesPerS: number; eventsPerS: number; seconds: number; peakRssMb: number }> {
+): Promise<{ messagesPerS: number; eventsPerS: number; seconds: number; peakRssMb: number; busyUsPerMessage: number; busyCores: number }> {
   // Several processes join one consumer group, as a deployment would scale the ingestor out.
   const children = Array.from({ length: INGESTORS }, () =>
     spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), '-r', 'ts-node/register', 'apps/ingestor/src/main.ts'], {
@@ -115,6 +128,7 @@ async function runIngestor(
   const committed = async () => Number((await db.query('SELECT coalesce(sum(next_offset), 0) AS n FROM ingest_progress WHERE topic = $1', [topic])).rows[0].n);
   let firstAt = 0;
   let firstCount = 0;
+  let firstBusyUs = 0;
   let peak = 0;
   let lastReport = 0;
   for (;;) {
@@ -127,6 +141,7 @@ async function runIngestor(
     if (n >= messages / 10 && firstAt === 0) {
       firstAt = now;
       firstCount = n;
+      firstBusyUs = machineBusyUs();
     }
     if (now - lastReport > 2000) {
       log(`committed ${n} / ${messages} messages${firstAt ? `, ${Math.round((n - firstCount) / ((now - firstAt) / 1000 || 1))}/s` : ''}, ingestor rss peak ${peak} MB`);
@@ -138,6 +153,7 @@ async function runIngestor(
     await new Promise((r) => setTimeout(r, 100));
   }
   const seconds = (Date.now() - firstAt) / 1000;
+  const busyUs = machineBusyUs() - firstBusyUs;
   peak = Math.max(peak, peakRss());
   await Promise.all(children.map((c) => new Promise((r) => { c.on('exit', r); c.kill('SIGTERM'); })));
   const { rows } = await db.query('SELECT (SELECT count(*) FROM usage_events) AS raw, (SELECT sum(requests) FROM usage_hourly) AS rolled');
@@ -148,7 +164,14 @@ async function runIngestor(
   // Messages include the 5% redeliveries; events/s counts distinct events only, so duplicates
   // (cheap no-ops) do not flatter the figure.
   const messagesPerS = (messages - firstCount) / seconds;
-  return { messagesPerS: Math.round(messagesPerS), eventsPerS: Math.round((messagesPerS * EVENTS) / messages), seconds, peakRssMb: peak };
+  return {
+    messagesPerS: Math.round(messagesPerS),
+    eventsPerS: Math.round((messagesPerS * EVENTS) / messages),
+    seconds,
+    peakRssMb: peak,
+    busyUsPerMessage: busyUs / (messages - firstCount),
+    busyCores: busyUs / 1e6 / seconds,
+  };
 }
 
 /** The ceiling: the same rows COPY'd into an identical table (same columns, indexes, constraints). */
@@ -188,6 +211,8 @@ async function main(): Promise<void> {
     copy_rows_per_s: copyRowsPerS,
     ratio: Math.round((ingest.eventsPerS / copyRowsPerS) * 100) / 100,
     ingestor_peak_rss_mb: ingest.peakRssMb,
+    machine_busy_cores: Math.round(ingest.busyCores * 100) / 100,
+    machine_busy_us_per_message: Math.round(ingest.busyUsPerMessage * 10) / 10,
   };
   console.log(JSON.stringify(result));
 }
