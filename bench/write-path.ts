@@ -6,8 +6,9 @@
  * Recreates a scratch database (tokenmeter_write_path), builds N benchmark events in memory, then
  * for each chunk runs UsageIngestor.prepare (parse, validate, hash, price) and record (one
  * transaction) on a single connection, and prints microseconds per event: prepare (ingestor
- * CPU), record (wall time), and the Postgres backend's own CPU time during record (from /proc,
- * so Postgres must run on this machine).
+ * CPU), record (wall time), this process's CPU during record (COPY text, rollup sums, protocol;
+ * all threads, so garbage collection too), and the Postgres backend's own CPU time during record
+ * (from /proc, so Postgres must run on this machine).
  */
 import { readFileSync } from 'node:fs';
 import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tokenmeter/db';
@@ -44,13 +45,17 @@ async function main(): Promise<void> {
   const pricing = await ingestor.pricingContext();
   let prepareMs = 0;
   let recordMs = 0;
+  let recordCpuUs = 0;
   let postgresMs = 0;
   for (let start = 0; start < EVENTS; start += CHUNK) {
     const t0 = performance.now();
     const prepared = ingestor.prepare(messages.slice(start, start + CHUNK), 'kafka', pricing);
     const t1 = performance.now();
     const cpu0 = cpuMs(backendPid);
+    const ownCpu0 = process.cpuUsage();
     await ingestor.record(prepared);
+    const ownCpu = process.cpuUsage(ownCpu0);
+    recordCpuUs += ownCpu.user + ownCpu.system;
     recordMs += performance.now() - t1;
     postgresMs += cpuMs(backendPid) - cpu0;
     prepareMs += t1 - t0;
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
       chunk: CHUNK,
       prepare_us_per_event: perEvent(prepareMs),
       record_wall_us_per_event: perEvent(recordMs),
+      record_ingestor_cpu_us_per_event: perEvent(recordCpuUs / 1000),
       postgres_cpu_us_per_event: perEvent(postgresMs),
       write_paths: repository.writePaths,
     }),

@@ -1,0 +1,101 @@
+/**
+ * The floor under the ingestor: what kafkajs alone costs per message, with nothing done to it.
+ *
+ *   npm run bench:kafka-consume -- --events 500000 [--partitions 6]
+ *
+ * Publishes N benchmark events (the same generator as bench:ingest) to a fresh topic, then reads
+ * the whole backlog twice with a fresh consumer group each time, using the ingestor's consumer
+ * settings (eachBatch, 6 partitions in flight, 4 MiB per partition, 16 MiB per fetch, no
+ * Postgres): once doing nothing with the messages ("consume"), once decoding and JSON.parse-ing
+ * each value ("consume_parse"). Prints messages/s and this process's CPU time per message (user +
+ * system, all threads) measured after the first tenth of the backlog.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { WINDOW_MS, makeEvent } from './usage-events';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const EVENTS = arg('events', 500_000);
+const PARTITIONS = arg('partitions', 6);
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+const log = (msg: string) => process.stderr.write(`[bench:kafka-consume] ${msg}\n`);
+
+async function publish(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const windowStart = Date.now() - WINDOW_MS - 60_000;
+  for (let i = 0; i < EVENTS; i += 1000) {
+    const messages = [];
+    for (let j = i; j < Math.min(EVENTS, i + 1000); j++) messages.push(makeEvent(j, windowStart, EVENTS, 2000));
+    await producer.send({ topic, acks: 1, messages });
+    if (i % 100_000 === 0) log(`published ${i} / ${EVENTS}`);
+  }
+  await producer.disconnect();
+}
+
+async function consume(kafka: Kafka, topic: string, parse: boolean): Promise<{ messagesPerS: number; cpuUsPerMessage: number }> {
+  const consumer = kafka.consumer({ groupId: `${topic}.${parse ? 'parse' : 'none'}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let keptLength = 0;
+  let start: { at: number; cpu: NodeJS.CpuUsage; seen: number } | null = null;
+  const result = await new Promise<{ messagesPerS: number; cpuUsPerMessage: number }>((resolve, reject) => {
+    consumer
+      .run({
+        partitionsConsumedConcurrently: 6,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset }) => {
+          if (parse) {
+            for (const m of batch.messages) keptLength += (JSON.parse(m.value!.toString('utf8')) as { event_id: string }).event_id.length;
+          }
+          resolveOffset(batch.lastOffset());
+          seen += batch.messages.length;
+          if (start === null && seen >= EVENTS / 10) start = { at: performance.now(), cpu: process.cpuUsage(), seen };
+          if (start !== null && seen >= EVENTS) {
+            const cpu = process.cpuUsage(start.cpu);
+            const n = seen - start.seen;
+            resolve({ messagesPerS: Math.round((n * 1000) / (performance.now() - start.at)), cpuUsPerMessage: Math.round(((cpu.user + cpu.system) / n) * 100) / 100 });
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  if (parse && keptLength === 0) throw new Error('parsed nothing');
+  return result;
+}
+
+async function main(): Promise<void> {
+  const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
+  const topic = `bench.consume.${Date.now().toString(36)}`;
+  await publish(kafka, topic);
+  const bare = await consume(kafka, topic, false);
+  log(`consume: ${JSON.stringify(bare)}`);
+  const parsed = await consume(kafka, topic, true);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic] });
+  await admin.disconnect();
+  console.log(
+    JSON.stringify({
+      events: EVENTS,
+      consume_messages_per_s: bare.messagesPerS,
+      consume_cpu_us_per_message: bare.cpuUsPerMessage,
+      consume_parse_messages_per_s: parsed.messagesPerS,
+      consume_parse_cpu_us_per_message: parsed.cpuUsPerMessage,
+    }),
+  );
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
