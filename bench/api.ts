@@ -27,20 +27,14 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
+import { numberArg } from './args';
 
 const ROOT = path.resolve(__dirname, '..');
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-
-const EVENTS = Math.floor(arg('events', 10_000_000));
-const ACCOUNTS = Math.floor(arg('accounts', 5_000));
-const CONCURRENCY = Math.floor(arg('concurrency', 8));
-const SECONDS = arg('seconds', 20);
+const EVENTS = Math.floor(numberArg('events', 10_000_000));
+const ACCOUNTS = Math.floor(numberArg('accounts', 5_000));
+const CONCURRENCY = Math.floor(numberArg('concurrency', 8));
+const SECONDS = numberArg('seconds', 20);
 const WARMUP_SECONDS = 3;
 const RESEED = process.argv.includes('--reseed');
 const CHUNK = 500_000;

@@ -20,18 +20,14 @@ import { Client } from 'pg';
 import { recreateSeededDatabase } from './scratch-database';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { WINDOW_MS, makeEvent } from './usage-events';
+import { numberArg } from './args';
 
 const ROOT = path.resolve(__dirname, '..');
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const EVENTS = arg('events', 1_000_000);
-const PARTITIONS = arg('partitions', 6);
-const ACCOUNTS = arg('accounts', 2000);
-const INGESTORS = arg('ingestors', 1);
+const EVENTS = numberArg('events', 1_000_000);
+const PARTITIONS = numberArg('partitions', 6);
+const ACCOUNTS = numberArg('accounts', 2000);
+const INGESTORS = numberArg('ingestors', 1);
 const DUPLICATE_RATE = 0.05;
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const BENCH_DB = 'tokenmeter_bench';

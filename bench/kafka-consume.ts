@@ -12,14 +12,13 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { WINDOW_MS, makeEvent } from './usage-events';
+import { numberArg } from './args';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const EVENTS = arg('events', 500_000);
-const PARTITIONS = arg('partitions', 6);
+const EVENTS = numberArg('events', 500_000);
+// A fetch returns up to 16 MiB (~35,000 of these messages): fewer than ~200,000 leaves too few
+// fetch rounds after the first tenth for a rate to mean anything.
+const MIN_EVENTS = 200_000;
+const PARTITIONS = numberArg('partitions', 6);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const log = (msg: string) => process.stderr.write(`[bench:kafka-consume] ${msg}\n`);
 
@@ -74,6 +73,7 @@ async function consume(kafka: Kafka, topic: string, parse: boolean): Promise<{ m
 }
 
 async function main(): Promise<void> {
+  if (EVENTS < MIN_EVENTS) throw new Error(`--events must be at least ${MIN_EVENTS} for a meaningful rate`);
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.consume.${Date.now().toString(36)}`;
   await publish(kafka, topic);

@@ -15,14 +15,10 @@ import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tok
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { recreateSeededDatabase } from './scratch-database';
 import { WINDOW_MS, makeEvent } from './usage-events';
+import { numberArg } from './args';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const EVENTS = arg('events', 100_000);
-const CHUNK = arg('chunk', 5000);
+const EVENTS = numberArg('events', 100_000);
+const CHUNK = numberArg('chunk', 5000);
 const ACCOUNTS = 2000;
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 
