@@ -19,7 +19,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { recreateSeededDatabase } from './scratch-database';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { WINDOW_MS, makeEvent } from './usage-events';
+import { publishEvents } from './usage-events';
 import { numberArg } from './args';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -28,7 +28,6 @@ const EVENTS = numberArg('events', 1_000_000);
 const PARTITIONS = numberArg('partitions', 6);
 const ACCOUNTS = numberArg('accounts', 2000);
 const INGESTORS = numberArg('ingestors', 1);
-const DUPLICATE_RATE = 0.05;
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const BENCH_DB = 'tokenmeter_bench';
 const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
@@ -44,40 +43,6 @@ function withDatabase(url: string, db: string): string {
 
 async function prepareDatabase(): Promise<void> {
   await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
-}
-
-async function publish(kafka: Kafka, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] });
-  await admin.disconnect();
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const windowStart = Date.now() - WINDOW_MS - 60_000;
-  // A send is one record batch per partition; keep each well under the broker's 1 MB message limit
-  // even with few partitions.
-  const batch = 1000;
-  let sent = 0;
-  let lastReport = Date.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < EVENTS; i += batch) {
-    const messages = [];
-    for (let j = i; j < Math.min(EVENTS, i + batch); j++) {
-      messages.push(makeEvent(j, windowStart, EVENTS, ACCOUNTS));
-      // Redeliveries, as a gateway retrying a publish would produce.
-      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, EVENTS, ACCOUNTS));
-    }
-    sent += messages.length;
-    inflight.push(producer.send({ topic, acks: 1, messages }));
-    if (inflight.length >= 4) await inflight.shift();
-    if (Date.now() - lastReport > 2000) {
-      log(`published ${i + batch} / ${EVENTS} events`);
-      lastReport = Date.now();
-    }
-  }
-  await Promise.all(inflight);
-  await producer.disconnect();
-  return sent;
 }
 
 // /proc/stat counts in USER_HZ ticks: 100 on every Linux architecture Node runs on (getconf CLK_TCK).
@@ -194,7 +159,7 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.usage.${Date.now().toString(36)}`;
   const publishStarted = Date.now();
-  const messages = await publish(kafka, topic);
+  const messages = await publishEvents(kafka, topic, { events: EVENTS, partitions: PARTITIONS, accounts: ACCOUNTS, log });
   log(`published ${messages} messages (${messages - EVENTS} redeliveries) in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
   const ingest = await runIngestor(topic, messages);
   const copyRowsPerS = await copyCeiling();

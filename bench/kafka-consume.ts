@@ -3,15 +3,15 @@
  *
  *   npm run bench:kafka-consume -- --events 500000 [--partitions 6]
  *
- * Publishes N benchmark events (the same generator as bench:ingest) to a fresh topic, then reads
- * the whole backlog twice with a fresh consumer group each time, using the ingestor's consumer
- * settings (eachBatch, 6 partitions in flight, 4 MiB per partition, 16 MiB per fetch, no
+ * Publishes N benchmark events to a fresh topic exactly as bench:ingest does (publishEvents: the
+ * same events and 5% redeliveries), then reads the whole backlog twice with a fresh consumer group
+ * each time, using the ingestor's consumer settings (eachBatch, 6 partitions in flight, 4 MiB per partition, 16 MiB per fetch, no
  * Postgres): once doing nothing with the messages ("consume"), once decoding and JSON.parse-ing
  * each value ("consume_parse"). Prints messages/s and this process's CPU time per message (user +
  * system, all threads) measured after the first tenth of the backlog.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { WINDOW_MS, makeEvent } from './usage-events';
+import { publishEvents } from './usage-events';
 import { numberArg } from './args';
 
 const EVENTS = numberArg('events', 500_000);
@@ -22,24 +22,7 @@ const PARTITIONS = numberArg('partitions', 6);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const log = (msg: string) => process.stderr.write(`[bench:kafka-consume] ${msg}\n`);
 
-async function publish(kafka: Kafka, topic: string): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] });
-  await admin.disconnect();
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const windowStart = Date.now() - WINDOW_MS - 60_000;
-  for (let i = 0; i < EVENTS; i += 1000) {
-    const messages = [];
-    for (let j = i; j < Math.min(EVENTS, i + 1000); j++) messages.push(makeEvent(j, windowStart, EVENTS, 2000));
-    await producer.send({ topic, acks: 1, messages });
-    if (i % 100_000 === 0) log(`published ${i} / ${EVENTS}`);
-  }
-  await producer.disconnect();
-}
-
-async function consume(kafka: Kafka, topic: string, parse: boolean): Promise<{ messagesPerS: number; cpuUsPerMessage: number }> {
+async function consume(kafka: Kafka, topic: string, messages: number, parse: boolean): Promise<{ messagesPerS: number; cpuUsPerMessage: number }> {
   const consumer = kafka.consumer({ groupId: `${topic}.${parse ? 'parse' : 'none'}`, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -57,8 +40,8 @@ async function consume(kafka: Kafka, topic: string, parse: boolean): Promise<{ m
           }
           resolveOffset(batch.lastOffset());
           seen += batch.messages.length;
-          if (start === null && seen >= EVENTS / 10) start = { at: performance.now(), cpu: process.cpuUsage(), seen };
-          if (start !== null && seen >= EVENTS) {
+          if (start === null && seen >= messages / 10) start = { at: performance.now(), cpu: process.cpuUsage(), seen };
+          if (start !== null && seen >= messages) {
             const cpu = process.cpuUsage(start.cpu);
             const n = seen - start.seen;
             resolve({ messagesPerS: Math.round((n * 1000) / (performance.now() - start.at)), cpuUsPerMessage: Math.round(((cpu.user + cpu.system) / n) * 100) / 100 });
@@ -76,17 +59,18 @@ async function main(): Promise<void> {
   if (EVENTS < MIN_EVENTS) throw new Error(`--events must be at least ${MIN_EVENTS} for a meaningful rate`);
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.consume.${Date.now().toString(36)}`;
-  await publish(kafka, topic);
-  const bare = await consume(kafka, topic, false);
+  const messages = await publishEvents(kafka, topic, { events: EVENTS, partitions: PARTITIONS, accounts: 2000, log });
+  const bare = await consume(kafka, topic, messages, false);
   log(`consume: ${JSON.stringify(bare)}`);
-  const parsed = await consume(kafka, topic, true);
+  const parsed = await consume(kafka, topic, messages, true);
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic] });
+  await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] });
   await admin.disconnect();
   console.log(
     JSON.stringify({
       events: EVENTS,
+      messages,
       consume_messages_per_s: bare.messagesPerS,
       consume_cpu_us_per_message: bare.cpuUsPerMessage,
       consume_parse_messages_per_s: parsed.messagesPerS,

@@ -1,4 +1,5 @@
 /** Realistic gateway usage events for the benchmarks, deterministic (the same i gives the same event). */
+import type { Kafka } from 'kafkajs';
 
 const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
 
@@ -45,4 +46,50 @@ export function makeEvent(i: number, windowStart: number, events: number, accoun
     metadata: { region: rand(i, 9) < 0.5 ? 'eu-west-1' : 'us-east-1' },
   };
   return { key: account, value: JSON.stringify(event) };
+}
+
+/** Share of events published twice, as a gateway retrying a publish would produce. */
+export const DUPLICATE_RATE = 0.05;
+
+/**
+ * Creates `topic` (and its `.dlq`, which the ingestor publishes to) and publishes `events` events
+ * to it the way a gateway does, with DUPLICATE_RATE of them delivered twice. Returns the number of
+ * messages sent (events + redeliveries).
+ */
+export async function publishEvents(
+  kafka: Kafka,
+  topic: string,
+  options: { events: number; partitions: number; accounts: number; log: (msg: string) => void },
+): Promise<number> {
+  const { events, partitions, accounts, log } = options;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const windowStart = Date.now() - WINDOW_MS - 60_000;
+  // A send is one record batch per partition; keep each well under the broker's 1 MB message limit
+  // even with few partitions.
+  const batch = 1000;
+  let sent = 0;
+  let lastReport = Date.now();
+  const inflight: Promise<unknown>[] = [];
+  for (let i = 0; i < events; i += batch) {
+    const messages = [];
+    for (let j = i; j < Math.min(events, i + batch); j++) {
+      messages.push(makeEvent(j, windowStart, events, accounts));
+      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, events, accounts));
+    }
+    sent += messages.length;
+    inflight.push(producer.send({ topic, acks: 1, messages }));
+    if (inflight.length >= 4) await inflight.shift();
+    if (Date.now() - lastReport > 2000) {
+      log(`published ${Math.min(events, i + batch)} / ${events} events`);
+      lastReport = Date.now();
+    }
+  }
+  await Promise.all(inflight);
+  await producer.disconnect();
+  return sent;
 }
