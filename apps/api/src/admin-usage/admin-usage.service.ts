@@ -6,7 +6,7 @@ import {
   type EventExportStream,
   type EventFilter,
 } from '@tokenmeter/db';
-import { encodeCursor, type TimeRange } from '../usage/query-params';
+import { encodeCursor, type TimeRange } from '../common/validation';
 import { costBreakdownJson, count, instant, totalsJson } from '../usage/usage-json';
 
 /** Admin audits: everything across accounts, read-only. */

@@ -1,10 +1,10 @@
-import { Body, Controller, Get, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { identifier, instant, parseInput, rateString } from '../common/validation';
+import { DECIMAL_RATE, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
 import { modelJson, priceVersionJson } from './admin-json';
 import { ModelsService } from './models.service';
 
@@ -25,7 +25,7 @@ const priceBody = z
   })
   .strict();
 
-const RATE = { type: 'string', pattern: '^\\d{1,10}(\\.\\d{1,10})?$', example: '2.50', description: 'USD per million tokens, a decimal STRING (numbers are refused)' };
+const RATE = { type: 'string', pattern: DECIMAL_RATE.source, example: '2.50', description: 'USD per million tokens, a decimal STRING (numbers are refused)' };
 const VERSION_SCHEMA = {
   type: 'object',
   properties: {
@@ -60,24 +60,9 @@ export class ModelsController {
 
   @Post()
   @ApiOperation({ summary: 'Add a model (409 if it exists)' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['id'],
-      additionalProperties: false,
-      properties: {
-        id: { type: 'string', maxLength: 128 },
-        display_name: { type: 'string' },
-        provider: { type: 'string' },
-        context_window: { type: 'integer', minimum: 1 },
-        max_output_tokens: { type: 'integer', minimum: 1 },
-      },
-    },
-  })
   @ApiResponse({ status: 201, schema: MODEL_SCHEMA })
   @errorResponses(...ADMIN_ERRORS, 409)
-  async create(@Body() body: unknown, @CurrentActor() actor: Actor) {
-    const m = parseInput(modelBody, body, 'body');
+  async create(@ValidBody(modelBody) m: z.output<typeof modelBody>, @CurrentActor() actor: Actor) {
     const created = await this.models.createModel(
       { id: m.id, displayName: m.display_name ?? null, provider: m.provider ?? null, contextWindow: m.context_window ?? null, maxOutputTokens: m.max_output_tokens ?? null },
       actor,
@@ -99,24 +84,9 @@ export class ModelsController {
     description:
       'Rates are USD per million tokens as decimal STRINGS ("2.50"; at most 10 decimals, >= 0); JSON numbers are refused so no float ever touches money. Versions are immutable: the same (model, effective_from) again is a 409, and a correction is a new version. New usage is priced with it from the next ingest batch; already priced usage changes only via POST /admin/reprice.',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['effective_from', 'input_per_mtok', 'output_per_mtok', 'cache_read_per_mtok'],
-      additionalProperties: false,
-      properties: {
-        effective_from: { type: 'string', format: 'date-time' },
-        input_per_mtok: RATE,
-        output_per_mtok: RATE,
-        cache_read_per_mtok: RATE,
-        cache_write_per_mtok: { ...RATE, nullable: true },
-      },
-    },
-  })
   @ApiResponse({ status: 201, schema: VERSION_SCHEMA })
   @errorResponses(...ADMIN_ERRORS, 404, 409)
-  async addPrice(@Param('id') modelId: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    const p = parseInput(priceBody, body, 'body');
+  async addPrice(@ValidParam('id', idFilter) modelId: string, @ValidBody(priceBody) p: z.output<typeof priceBody>, @CurrentActor() actor: Actor) {
     const version = await this.models.createPriceVersion(
       {
         modelId,

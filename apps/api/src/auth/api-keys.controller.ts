@@ -1,9 +1,10 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { cursor, encodeCursor, identifier, pageLimit, parseInput } from '../common/validation';
+import { cursor, encodeCursor, idFilter, pageLimit, ValidBody, ValidParam, ValidQuery } from '../common/validation';
+import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
 import { apiKeyJson } from './api-key-json';
 import { ApiKeysService } from './api-keys.service';
 import { Roles } from './principal';
@@ -11,12 +12,12 @@ import { Roles } from './principal';
 const createBody = z
   .object({
     role: z.enum(['admin', 'account'], { errorMap: () => ({ message: 'must be "admin" or "account"' }) }),
-    account_id: identifier.nullish(),
+    account_id: idFilter.nullish(),
     name: z.string().max(200, 'must be at most 200 characters').nullish(),
   })
   .strict();
 
-const listQuery = z.object({ account_id: identifier.optional(), limit: pageLimit, cursor: cursor(2, ([at]) => !Number.isNaN(Date.parse(at))) });
+const listQuery = z.object({ account_id: idFilter.optional(), limit: pageLimit, cursor: cursor(2, ([at]) => parseRfc3339Ms(at) !== null) });
 
 const KEY_SCHEMA = {
   type: 'object',
@@ -46,18 +47,9 @@ export class ApiKeysController {
     description:
       'Answers the key itself (`key`) exactly once: only its sha256 is stored. `prefix` identifies the key in lists and logs. An `account` key needs an existing `account_id` (404 otherwise) and can only read that account.',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['role'],
-      additionalProperties: false,
-      properties: { role: { type: 'string', enum: ['admin', 'account'] }, account_id: { type: 'string' }, name: { type: 'string', maxLength: 200 } },
-    },
-  })
   @ApiResponse({ status: 201, schema: { ...KEY_SCHEMA, properties: { key: { type: 'string', example: 'tm_live_Xa81kPq0_...' }, ...KEY_SCHEMA.properties } } })
   @errorResponses(...ADMIN_ERRORS, 404)
-  async create(@Body() body: unknown, @CurrentActor() actor: Actor) {
-    const input = parseInput(createBody, body, 'body');
+  async create(@ValidBody(createBody) input: z.output<typeof createBody>, @CurrentActor() actor: Actor) {
     const { key, record } = await this.keys.createApiKey(
       { role: input.role, accountId: input.account_id ?? null, name: input.name ?? null },
       actor,
@@ -67,13 +59,9 @@ export class ApiKeysController {
 
   @Get()
   @ApiOperation({ summary: 'List API keys, newest first (never their secrets or hashes)' })
-  @ApiQuery({ name: 'account_id', required: false })
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } })
-  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
   @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: KEY_SCHEMA }, next_cursor: { type: 'string', nullable: true } } } })
   @errorResponses(...ADMIN_ERRORS)
-  async list(@Query() query: unknown) {
-    const q = parseInput(listQuery, query, 'query');
+  async list(@ValidQuery(listQuery) q: z.output<typeof listQuery>) {
     const before = q.cursor ? { createdAt: new Date(q.cursor[0]), id: q.cursor[1] } : undefined;
     const keys = await this.keys.listApiKeys({ accountId: q.account_id, limit: q.limit, before });
     const last = keys.length === q.limit ? keys[keys.length - 1] : undefined;
@@ -85,7 +73,7 @@ export class ApiKeysController {
   @ApiOperation({ summary: 'Revoke an API key', description: 'Idempotent. Takes effect within a few seconds in every API process (at once in this one).' })
   @ApiResponse({ status: 200, schema: KEY_SCHEMA })
   @errorResponses(...ADMIN_ERRORS, 404)
-  async revoke(@Param('id') id: string, @CurrentActor() actor: Actor) {
+  async revoke(@ValidParam('id', idFilter) id: string, @CurrentActor() actor: Actor) {
     return apiKeyJson(await this.keys.revokeApiKey(id, actor));
   }
 }

@@ -1,11 +1,22 @@
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
 import { UsageIngestor, type IngestOutcome } from '@tokenmeter/ingest';
 import { Public } from '../auth/principal';
-import { ApiError } from '../common/api-error';
+import { ValidBody } from '../common/validation';
 import { IngestTokenGuard } from './ingest-token.guard';
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
+
+// Each event is judged on its own by the event contract (a bad one is `rejected` in the results,
+// never a 400 for the batch); the batch itself must be 1 to 1000 of them.
+const ingestBody = z.object({
+  events: z
+    .array(z.unknown(), { invalid_type_error: 'must be an array of events' })
+    .min(1, `must hold 1 to ${MAX_EVENTS_PER_REQUEST} events`)
+    .max(MAX_EVENTS_PER_REQUEST, `must hold 1 to ${MAX_EVENTS_PER_REQUEST} events`)
+    .describe('Usage events as in docs/event-contract.md'),
+});
 
 export interface IngestResultItem {
   index: number;
@@ -33,19 +44,8 @@ export class IngestController {
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest a batch of up to 1000 usage events' })
-  @ApiBody({ schema: { type: 'object', required: ['events'], properties: { events: { type: 'array', maxItems: 1000, items: { type: 'object' } } } } })
   @ApiOkResponse({ description: 'One result per event, in request order' })
-  async ingest(@Body() body: unknown): Promise<{ results: IngestResultItem[]; summary: Record<string, number> }> {
-    const events = (body as { events?: unknown } | null)?.events;
-    if (!Array.isArray(events)) {
-      throw new ApiError(400, 'validation_failed', 'body must be an object with an "events" array', { field: 'events' });
-    }
-    if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
-      throw new ApiError(400, 'validation_failed', `"events" must hold 1 to ${MAX_EVENTS_PER_REQUEST} events`, {
-        field: 'events',
-        count: events.length,
-      });
-    }
+  async ingest(@ValidBody(ingestBody) { events }: z.output<typeof ingestBody>): Promise<{ results: IngestResultItem[]; summary: Record<string, number> }> {
     const outcomes = await this.ingestor.ingest(
       events.map((value) => ({ value, key: null })),
       'http',

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { InvoicesRepository } from '@tokenmeter/db';
@@ -6,25 +6,23 @@ import { InvoiceCloseService, InvoiceSyncService, ReconciliationService, type Cl
 import { ApiError } from '../common/api-error';
 import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
 import { invoiceJson } from './invoice-json';
-import { mapInvoicingErrors } from './invoice-errors';
+import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 
+const flag = z.boolean({ invalid_type_error: 'must be true or false' });
 const closeBody = z
   .object({
-    period: z.string(),
-    account_id: z.string().min(1).max(128).optional(),
-    dry_run: z.boolean().optional(),
-    force: z.boolean().optional(),
-    finalize: z.boolean().optional(),
+    period,
+    account_id: idFilter.optional().describe('close only this account'),
+    dry_run: flag.optional().describe('build and report, change nothing'),
+    force: flag.optional().describe('close even though ingestion is not complete past the period end'),
+    finalize: flag.optional().describe('false: leave the drafts, push nothing to Stripe'),
   })
   .strict();
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue.path.join('.') || 'body';
-  throw new ApiError(400, 'validation_failed', `${field}: ${issue.message}`, { field });
-}
+const reconcileQuery = z.object({
+  period,
+  account_id: idFilter.optional(),
+  stripe: z.enum(['true', 'false'], { errorMap: () => ({ message: 'must be true or false' }) }).default('true').describe('false: skip the Stripe totals'),
+});
 
 /** Admin-only (no @Roles): closing, finalizing, voiding, re-syncing and reconciling invoices. */
 @ApiTags('admin: invoices')
@@ -41,17 +39,14 @@ export class AdminInvoicesController {
   @Post('invoices/close')
   @HttpCode(200)
   @ApiOperation({ summary: 'Close a month: build drafts from usage and (unless finalize=false) push them to Stripe. 409 while ingestion is incomplete, unless force.' })
-  async close(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
-    const input = parseBody(closeBody, body);
-    const summary = await mapInvoicingErrors(() =>
-      this.closer.close(input.period, {
-        accountId: input.account_id,
-        dryRun: input.dry_run,
-        force: input.force,
-        finalize: input.finalize,
-        actorKeyId: principal.keyId,
-      }),
-    );
+  async close(@ValidBody(closeBody) input: z.output<typeof closeBody>, @CurrentPrincipal() principal: Principal) {
+    const summary = await this.closer.close(input.period, {
+      accountId: input.account_id,
+      dryRun: input.dry_run,
+      force: input.force,
+      finalize: input.finalize,
+      actorKeyId: principal.keyId,
+    });
     if (!summary.dryRun) {
       await this.invoices.recordAudit({
         actorKeyId: principal.keyId,
@@ -67,35 +62,34 @@ export class AdminInvoicesController {
   @Post('invoices/:id/finalize')
   @HttpCode(200)
   @ApiOperation({ summary: 'Push a draft to Stripe and finalize it (status sync_failed with the reason if Stripe keeps failing)' })
-  finalize(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+  finalize(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.finalize', id, principal, () => this.sync.finalize(id));
   }
 
   @Post('invoices/:id/retry-sync')
   @HttpCode(200)
   @ApiOperation({ summary: 'Resume a failed or interrupted Stripe push from its last stored step' })
-  retrySync(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+  retrySync(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.retry_sync', id, principal, () => this.sync.retrySync(id));
   }
 
   @Post('invoices/:id/void')
   @HttpCode(200)
   @ApiOperation({ summary: 'Void an invoice (in Stripe too once finalized there); its usage is not billed again' })
-  void(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+  void(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.void', id, principal, () => this.sync.void(id));
   }
 
   @Get('reconciliation')
   @ApiOperation({ summary: 'Per account: raw events vs rollups (must agree exactly), invoice header vs lines vs claimed events, Stripe total' })
-  async reconcile(@Query('period') period?: string, @Query('account_id') accountId?: string, @Query('stripe') stripe?: string) {
-    if (!period) throw new ApiError(400, 'validation_failed', 'period: required, e.g. 2026-11', { field: 'period' });
-    return mapInvoicingErrors(() => this.reconciliation.reconcile(period, { accountId, withStripe: stripe !== 'false' }));
+  async reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
+    return this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' });
   }
 
   private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>) {
     const before = await this.invoices.getInvoice(id);
     if (!before) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    await mapInvoicingErrors(fn);
+    await fn();
     const after = (await this.invoices.getInvoice(id))!;
     await this.invoices.recordAudit({
       actorKeyId: principal.keyId,

@@ -8,7 +8,7 @@ import {
   type EventFilter,
 } from '@tokenmeter/db';
 import { FreshnessService } from './freshness';
-import { encodeEventCursor, type TimeRange } from './query-params';
+import { encodeEventCursor, type TimeRange } from '../common/validation';
 import { costBreakdownJson, count, instant, receiptJson, totalsJson, type ReceiptJson } from './usage-json';
 
 /** The account read side: dashboards from rollups, receipts from raw events. */
