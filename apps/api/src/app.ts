@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ApiModule } from './api.module';
+import { documentCommonErrors } from './common/openapi';
 
 /** Builds the HTTP application (used by main.ts and by the e2e tests, which listen on port 0). */
 export async function createApiApp(): Promise<NestExpressApplication> {
@@ -11,9 +12,8 @@ export async function createApiApp(): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule, { logger: ['error', 'warn'], bodyParser: false, rawBody: true });
   // 1000 events with up to 4 KiB of metadata each.
   app.useBodyParser('json', { limit: '8mb' });
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder().setTitle('Tokenmeter').setVersion('1').addBearerAuth().build(),
+  const document = documentCommonErrors(
+    SwaggerModule.createDocument(app, new DocumentBuilder().setTitle('Tokenmeter').setVersion('1').addBearerAuth().build()),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json' });
   return app;
