@@ -4,12 +4,12 @@ import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { DECIMAL_RATE, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
+import { DECIMAL_RATE, freeText, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
 import { modelJson, priceVersionJson } from './admin-json';
 import { ModelsService } from './models.service';
 
 const positiveInt = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').max(1_000_000_000);
-const text = z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty').max(200);
+const text = freeText(200);
 
 const modelBody = z
   .object({ id: identifier, display_name: text.nullish(), provider: text.nullish(), context_window: positiveInt.nullish(), max_output_tokens: positiveInt.nullish() })

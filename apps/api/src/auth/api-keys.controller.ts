@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagg
 import { z } from 'zod';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { cursor, encodeCursor, idFilter, pageLimit, ValidBody, ValidParam, ValidQuery } from '../common/validation';
+import { cursor, encodeCursor, freeText, idFilter, pageLimit, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
 import { apiKeyJson } from './api-key-json';
 import { ApiKeysService } from './api-keys.service';
@@ -13,7 +13,7 @@ const createBody = z
   .object({
     role: z.enum(['admin', 'account'], { errorMap: () => ({ message: 'must be "admin" or "account"' }) }),
     account_id: idFilter.nullish(),
-    name: z.string().max(200, 'must be at most 200 characters').nullish(),
+    name: freeText(200).nullish(),
   })
   .strict();
 

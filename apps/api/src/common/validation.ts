@@ -136,13 +136,13 @@ const RFC3339_PATTERN = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?
 // A whole UTC hour: minutes and seconds zero in an offset of whole hours.
 const HOUR_PATTERN = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:00:00(\\.0+)?([Zz]|[+-]\\d{2}:00)$';
 
-function instantOf(pattern: string, rule: string, example: string) {
+function instantOf(pattern: string, rule: string, example: string, extras: Record<string, unknown>) {
   const text = withExtras(
     z
       .string({ invalid_type_error: `must be given once, as an RFC 3339 date-time string such as "${example}"` })
       .max(64, 'must be at most 64 characters')
       .regex(new RegExp(pattern), `must be ${rule} such as "${example}"`),
-    { format: 'date-time', example },
+    { example, ...extras },
   );
   return text.transform((value, ctx) => {
     const ms = parseRfc3339Ms(value);
@@ -155,10 +155,12 @@ function instantOf(pattern: string, rule: string, example: string) {
 }
 
 /** RFC 3339 with an explicit offset (the event contract's rule), normalised to a Date. */
-export const instant = instantOf(RFC3339_PATTERN, 'an RFC 3339 date-time with an offset', '2026-11-01T00:00:00Z');
+export const instant = instantOf(RFC3339_PATTERN, 'an RFC 3339 date-time with an offset', '2026-11-01T00:00:00Z', { format: 'date-time' });
 
 /** An instant that is a whole UTC hour (rollup-backed ranges; usage is aggregated per hour). */
-export const hourInstant = instantOf(HOUR_PATTERN, 'a whole UTC hour in RFC 3339', '2026-11-01T00:00:00Z');
+// No `format: date-time` here: the pattern is the whole rule, and a generator asked for both
+// draws date-times and throws away all but the 1 in 3,600 on the hour.
+export const hourInstant = instantOf(HOUR_PATTERN, 'a whole UTC hour in RFC 3339', '2026-11-01T00:00:00Z', {});
 
 /** Ids we mint or accept (accounts, models): printable, no spaces, bounded. */
 export const identifier = z
@@ -174,6 +176,19 @@ export const identifier = z
 export const idFilter = z
   .string({ invalid_type_error: 'must be given once, as a string' })
   .regex(/^[A-Za-z0-9._:\-/]{1,128}$/, 'must be 1-128 characters from [A-Za-z0-9._:-/]');
+
+/**
+ * Free text people type (names, descriptions): bounded, and without NUL, which a Postgres text
+ * column cannot hold (it was a 500). Other control characters are allowed: they are data.
+ */
+export function freeText(max: number) {
+  return z
+    .string({ invalid_type_error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .regex(/^[^\u0000]*$/, 'must not contain NUL (\\u0000) characters');
+}
 
 /** A free-text filter (model names, request ids, reason codes): bounded, no control characters. */
 export function textFilter(max: number) {
