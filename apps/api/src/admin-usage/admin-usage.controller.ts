@@ -1,12 +1,15 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import type { EventFilter } from '@tokenmeter/db';
+import { EVENT_EXPORT_COLUMNS, type EventFilter } from '@tokenmeter/db';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { ApiAnswer } from '../common/openapi';
 import { booleanFlag, choice, cursor, eventCursor, idCursor, idFilter, pageLimit, rangeQuery, textFilter, ValidQuery } from '../common/validation';
+import { ReceiptPageSchema } from '../usage/usage-json';
 import { UsageService } from '../usage/usage.service';
+import { AccountTotalsPageSchema, EventConflictPageSchema, RejectedEventPageSchema, UnpricedUsageSchema } from './admin-usage-responses';
 import { AdminUsageService } from './admin-usage.service';
 import { EXPORT_CONTENT_TYPES, exportEncoder } from './event-export';
 
@@ -61,6 +64,7 @@ export class AdminUsageController {
 
   @Get('events')
   @ApiOperation({ summary: 'Events across accounts with filters, newest first, cursor-paginated (receipts)' })
+  @ApiAnswer(ReceiptPageSchema)
   events(@CurrentPrincipal() _principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
     return this.usage.listReceipts(eventFilter(q), q.limit, q.cursor);
   }
@@ -72,7 +76,14 @@ export class AdminUsageController {
    */
   @Get('events/export')
   @ApiOperation({ summary: 'Export matching events as CSV or NDJSON, streamed' })
-  @ApiProduces('text/csv', 'application/x-ndjson')
+  @ApiResponse({
+    status: 200,
+    description: `format=csv: RFC 4180 CSV with a header line (${EVENT_EXPORT_COLUMNS.join(', ')}; flags ';'-joined). format=ndjson: one JSON object per line with the same fields. Streamed; an export cut short by a failure ends without its final chunk (an incomplete response), never as a shorter complete one.`,
+    content: {
+      'text/csv': { schema: { type: 'string' } },
+      'application/x-ndjson': { schema: { type: 'string' } },
+    },
+  })
   async export(@CurrentPrincipal() _principal: Principal, @ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @Res() res: Response): Promise<void> {
     const format = q.format;
     const stream = await this.admin.streamEvents(eventFilter(q));
@@ -92,6 +103,7 @@ export class AdminUsageController {
 
   @Get('rejected-events')
   @ApiOperation({ summary: 'Events refused at ingest, with the raw payload and the reason, newest first' })
+  @ApiAnswer(RejectedEventPageSchema)
   rejectedEvents(@CurrentPrincipal() _principal: Principal, @ValidQuery(rejectedQuery) q: z.output<typeof rejectedQuery>) {
     const filter = { from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id };
     return this.admin.listRejectedEvents(filter, q.limit, q.cursor);
@@ -99,18 +111,21 @@ export class AdminUsageController {
 
   @Get('event-conflicts')
   @ApiOperation({ summary: 'Reused event ids with a different payload (the first stands), newest first' })
+  @ApiAnswer(EventConflictPageSchema)
   eventConflicts(@CurrentPrincipal() _principal: Principal, @ValidQuery(conflictsQuery) q: z.output<typeof conflictsQuery>) {
     return this.admin.listEventConflicts({ from: q.from, to: q.to, eventId: q.event_id }, q.limit, q.cursor);
   }
 
   @Get('unpriced-usage')
   @ApiOperation({ summary: 'Events with no price in force, grouped by model and account' })
+  @ApiAnswer(UnpricedUsageSchema)
   unpricedUsage(@CurrentPrincipal() _principal: Principal, @ValidQuery(unpricedQuery) q: z.output<typeof unpricedQuery>) {
     return this.admin.listUnpricedUsage({ from: q.from, to: q.to, accountId: q.account_id, model: q.model });
   }
 
   @Get('usage/accounts')
   @ApiOperation({ summary: 'Per-account totals over [from, to) from rollups, largest cost first' })
+  @ApiAnswer(AccountTotalsPageSchema)
   accountTotals(@CurrentPrincipal() _principal: Principal, @ValidQuery(accountTotalsQuery) q: z.output<typeof accountTotalsQuery>) {
     return this.admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor);
   }

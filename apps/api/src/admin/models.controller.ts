@@ -1,11 +1,11 @@
 import { Controller, Get, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { DECIMAL_RATE, freeText, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
-import { modelJson, priceVersionJson } from './admin-json';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
+import { freeText, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
+import { ModelListSchema, ModelSchema, modelJson, PriceVersionSchema, priceVersionJson } from './admin-json';
 import { ModelsService } from './models.service';
 
 const positiveInt = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').max(1_000_000_000);
@@ -25,32 +25,6 @@ const priceBody = z
   })
   .strict();
 
-const RATE = { type: 'string', pattern: DECIMAL_RATE.source, example: '2.50', description: 'USD per million tokens, a decimal STRING (numbers are refused)' };
-const VERSION_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    model_id: { type: 'string' },
-    effective_from: { type: 'string', format: 'date-time' },
-    input_per_mtok: RATE,
-    output_per_mtok: RATE,
-    cache_read_per_mtok: RATE,
-    cache_write_per_mtok: { ...RATE, nullable: true, description: 'null: cache writes cost the input rate' },
-  },
-};
-const MODEL_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', example: 'gpt-4o' },
-    display_name: { type: 'string', nullable: true },
-    provider: { type: 'string', nullable: true },
-    context_window: { type: 'integer', nullable: true },
-    max_output_tokens: { type: 'integer', nullable: true },
-    created_at: { type: 'string', format: 'date-time' },
-    prices: { type: 'array', items: VERSION_SCHEMA },
-  },
-};
-
 @ApiTags('admin: price book')
 @ApiBearerAuth()
 @Roles('admin')
@@ -60,7 +34,7 @@ export class ModelsController {
 
   @Post()
   @ApiOperation({ summary: 'Add a model (409 if it exists)' })
-  @ApiResponse({ status: 201, schema: MODEL_SCHEMA })
+  @ApiAnswer(ModelSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 409)
   async create(@ValidBody(modelBody) m: z.output<typeof modelBody>, @CurrentActor() actor: Actor) {
     const created = await this.models.createModel(
@@ -72,7 +46,7 @@ export class ModelsController {
 
   @Get()
   @ApiOperation({ summary: 'All models with their price versions (oldest first)' })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: MODEL_SCHEMA } } } })
+  @ApiAnswer(ModelListSchema)
   @errorResponses(...ADMIN_ERRORS)
   async list() {
     return { data: (await this.models.listModels()).map(modelJson) };
@@ -84,7 +58,7 @@ export class ModelsController {
     description:
       'Rates are USD per million tokens as decimal STRINGS ("2.50"; at most 10 decimals, >= 0); JSON numbers are refused so no float ever touches money. Versions are immutable: the same (model, effective_from) again is a 409, and a correction is a new version. New usage is priced with it from the next ingest batch; already priced usage changes only via POST /admin/reprice.',
   })
-  @ApiResponse({ status: 201, schema: VERSION_SCHEMA })
+  @ApiAnswer(PriceVersionSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
   async addPrice(@ValidParam('id', idFilter) modelId: string, @ValidBody(priceBody) p: z.output<typeof priceBody>, @CurrentActor() actor: Actor) {
     const version = await this.models.createPriceVersion(

@@ -1,11 +1,11 @@
 import { Controller, Get, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { DECIMAL_RATE, identifier, idFilter, instant, rateString, ValidBody, ValidParam, whenValid } from '../common/validation';
-import { priceOverrideJson } from './admin-json';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
+import { identifier, idFilter, instant, rateString, ValidBody, ValidParam, whenValid } from '../common/validation';
+import { PriceOverrideListSchema, PriceOverrideSchema, priceOverrideJson } from './admin-json';
 import { PriceOverridesService } from './price-overrides.service';
 
 // A percentage, not money: a decimal string (or, as it is not money, a JSON number), in (0, 100]
@@ -46,25 +46,6 @@ const body = whenValid(overrideBody, (b, ctx) => {
   }
 });
 
-const RATE = { type: 'string', pattern: DECIMAL_RATE.source, example: '2.00' };
-const OVERRIDE_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    account_id: { type: 'string' },
-    kind: { type: 'string', enum: ['rate_card', 'discount'] },
-    model_id: { type: 'string', nullable: true, description: 'null: every model (discounts only)' },
-    discount_percent: { type: 'string', nullable: true, example: '12.5' },
-    input_per_mtok: { ...RATE, nullable: true },
-    output_per_mtok: { ...RATE, nullable: true },
-    cache_read_per_mtok: { ...RATE, nullable: true },
-    cache_write_per_mtok: { ...RATE, nullable: true },
-    effective_from: { type: 'string', format: 'date-time' },
-    effective_to: { type: 'string', format: 'date-time', nullable: true, description: 'exclusive; null = open-ended' },
-    created_at: { type: 'string', format: 'date-time' },
-  },
-};
-
 @ApiTags('admin: price book')
 @ApiBearerAuth()
 @Roles('admin')
@@ -83,7 +64,7 @@ export class PriceOverridesController {
       'Rates are decimal strings ("2.50"), never JSON numbers.',
     ].join(' '),
   })
-  @ApiResponse({ status: 201, schema: OVERRIDE_SCHEMA })
+  @ApiAnswer(PriceOverrideSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404)
   async create(@ValidParam('id', idFilter) accountId: string, @ValidBody(body) b: z.output<typeof body>, @CurrentActor() actor: Actor) {
     const created = await this.overrides.createPriceOverride(
@@ -119,7 +100,7 @@ export class PriceOverridesController {
 
   @Get()
   @ApiOperation({ summary: "An account's overrides, by effective_from" })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: OVERRIDE_SCHEMA } } } })
+  @ApiAnswer(PriceOverrideListSchema)
   @errorResponses(...ADMIN_ERRORS, 404)
   async list(@ValidParam('id', idFilter) accountId: string) {
     return { data: (await this.overrides.listPriceOverrides(accountId)).map(priceOverrideJson) };

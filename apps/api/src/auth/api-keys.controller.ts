@@ -1,11 +1,11 @@
 import { Controller, Delete, Get, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { cursor, encodeCursor, freeText, idFilter, pageLimit, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
-import { apiKeyJson } from './api-key-json';
+import { ApiKeyPageSchema, ApiKeySchema, apiKeyJson, CreatedApiKeySchema } from './api-key-json';
 import { ApiKeysService } from './api-keys.service';
 import { Roles } from './principal';
 
@@ -18,21 +18,6 @@ const createBody = z
   .strict();
 
 const listQuery = z.object({ account_id: idFilter.optional(), limit: pageLimit, cursor: cursor(2, ([at]) => parseRfc3339Ms(at) !== null) });
-
-const KEY_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', example: 'key_3Xq9...' },
-    prefix: { type: 'string', example: 'tm_live_Xa81kPq0' },
-    role: { type: 'string', enum: ['admin', 'account'] },
-    account_id: { type: 'string', nullable: true },
-    name: { type: 'string', nullable: true },
-    created_by_key_id: { type: 'string', nullable: true },
-    created_at: { type: 'string', format: 'date-time' },
-    revoked_at: { type: 'string', format: 'date-time', nullable: true },
-    last_used_at: { type: 'string', format: 'date-time', nullable: true, description: 'Updated at most once a minute' },
-  },
-};
 
 @ApiTags('admin: api keys')
 @ApiBearerAuth()
@@ -47,21 +32,21 @@ export class ApiKeysController {
     description:
       'Answers the key itself (`key`) exactly once: only its sha256 is stored. `prefix` identifies the key in lists and logs. An `account` key needs an existing `account_id` (404 otherwise) and can only read that account.',
   })
-  @ApiResponse({ status: 201, schema: { ...KEY_SCHEMA, properties: { key: { type: 'string', example: 'tm_live_Xa81kPq0_...' }, ...KEY_SCHEMA.properties } } })
-  @errorResponses(...ADMIN_ERRORS, 404)
+  @ApiAnswer(CreatedApiKeySchema, 201, 'Created')
+  @errorResponses(...ADMIN_ERRORS, 404, 409)
   async create(@ValidBody(createBody) input: z.output<typeof createBody>, @CurrentActor() actor: Actor) {
     const { key, record } = await this.keys.createApiKey(
       { role: input.role, accountId: input.account_id ?? null, name: input.name ?? null },
       actor,
     );
-    return { key, ...apiKeyJson(record) };
+    return { key, ...apiKeyJson(record) } satisfies z.input<typeof CreatedApiKeySchema>;
   }
 
   @Get()
   @ApiOperation({ summary: 'List API keys, newest first (never their secrets or hashes)' })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: KEY_SCHEMA }, next_cursor: { type: 'string', nullable: true } } } })
+  @ApiAnswer(ApiKeyPageSchema)
   @errorResponses(...ADMIN_ERRORS)
-  async list(@ValidQuery(listQuery) q: z.output<typeof listQuery>) {
+  async list(@ValidQuery(listQuery) q: z.output<typeof listQuery>): Promise<z.input<typeof ApiKeyPageSchema>> {
     const before = q.cursor ? { createdAt: new Date(q.cursor[0]), id: q.cursor[1] } : undefined;
     const keys = await this.keys.listApiKeys({ accountId: q.account_id, limit: q.limit, before });
     const last = keys.length === q.limit ? keys[keys.length - 1] : undefined;
@@ -71,7 +56,7 @@ export class ApiKeysController {
   @Delete(':id')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke an API key', description: 'Idempotent. Takes effect within a few seconds in every API process (at once in this one).' })
-  @ApiResponse({ status: 200, schema: KEY_SCHEMA })
+  @ApiAnswer(ApiKeySchema)
   @errorResponses(...ADMIN_ERRORS, 404)
   async revoke(@ValidParam('id', idFilter) id: string, @CurrentActor() actor: Actor) {
     return apiKeyJson(await this.keys.revokeApiKey(id, actor));

@@ -1,8 +1,9 @@
 import { Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { UsageIngestor, type IngestOutcome } from '@tokenmeter/ingest';
 import { Public } from '../auth/principal';
+import { ApiAnswer } from '../common/openapi';
 import { ValidBody } from '../common/validation';
 import { IngestTokenGuard } from './ingest-token.guard';
 
@@ -18,15 +19,46 @@ const ingestBody = z.object({
     .describe('Usage events as in docs/event-contract.md'),
 });
 
-export interface IngestResultItem {
-  index: number;
-  event_id: string | null;
-  status: 'accepted' | 'duplicate' | 'conflict' | 'rejected';
-  priced?: boolean;
-  flags?: string[];
-  code?: string;
-  reason?: string;
-}
+const eventId = z.string().describe('The event_id of the event');
+const IngestResultSchema = z.discriminatedUnion('status', [
+  z
+    .object({
+      index: z.number().int().nonnegative().describe('Position of the event in the request'),
+      event_id: eventId,
+      status: z.literal('accepted'),
+      priced: z.boolean().describe('false: no price in force at occurred_at (stored unpriced; POST /admin/reprice prices it later)'),
+      flags: z.array(z.string()).describe('Audit flags, e.g. exceeds_context_window, exceeds_max_output'),
+    })
+    .strict(),
+  z.object({ index: z.number().int().nonnegative(), event_id: eventId, status: z.literal('duplicate').describe('Already stored, same payload: not counted twice') }).strict(),
+  z
+    .object({
+      index: z.number().int().nonnegative(),
+      event_id: eventId,
+      status: z.literal('conflict').describe('event_id already stored with a different payload: the first one stands, this one is kept in GET /admin/event-conflicts'),
+      reason: z.string(),
+    })
+    .strict(),
+  z
+    .object({
+      index: z.number().int().nonnegative(),
+      event_id: z.string().nullable().describe('null when the event has no usable event_id'),
+      status: z.literal('rejected').describe('Refused by the event contract; kept in GET /admin/rejected-events'),
+      code: z.string().describe('invalid_json, schema, invariant, too_far_in_future, metadata_too_large or storage_error'),
+      reason: z.string(),
+    })
+    .strict(),
+]);
+export type IngestResultItem = z.input<typeof IngestResultSchema>;
+
+const IngestAnswerSchema = z
+  .object({
+    results: z.array(IngestResultSchema).describe('One result per event, in request order'),
+    summary: z
+      .object({ accepted: z.number().int().nonnegative(), duplicate: z.number().int().nonnegative(), conflict: z.number().int().nonnegative(), rejected: z.number().int().nonnegative() })
+      .strict(),
+  })
+  .strict();
 
 @ApiTags('ingest')
 @ApiBearerAuth()
@@ -44,8 +76,8 @@ export class IngestController {
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: 'Ingest a batch of up to 1000 usage events' })
-  @ApiOkResponse({ description: 'One result per event, in request order' })
-  async ingest(@ValidBody(ingestBody) { events }: z.output<typeof ingestBody>): Promise<{ results: IngestResultItem[]; summary: Record<string, number> }> {
+  @ApiAnswer(IngestAnswerSchema, 200, 'One result per event, in request order')
+  async ingest(@ValidBody(ingestBody) { events }: z.output<typeof ingestBody>): Promise<z.input<typeof IngestAnswerSchema>> {
     const outcomes = await this.ingestor.ingest(
       events.map((value) => ({ value, key: null })),
       'http',

@@ -2,10 +2,11 @@ import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { InvoicesRepository } from '@tokenmeter/db';
-import { InvoiceCloseService, InvoiceSyncService, ReconciliationService, type CloseSummary } from '@tokenmeter/invoicing';
+import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { ApiError } from '../common/api-error';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
-import { invoiceJson } from './invoice-json';
+import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
 import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 
 const flag = z.boolean({ invalid_type_error: 'must be true or false' });
@@ -39,6 +40,8 @@ export class AdminInvoicesController {
   @Post('invoices/close')
   @HttpCode(200)
   @ApiOperation({ summary: 'Close a month: build drafts from usage and (unless finalize=false) push them to Stripe. 409 while ingestion is incomplete, unless force.' })
+  @ApiAnswer(CloseSummarySchema)
+  @errorResponses(...ADMIN_ERRORS, 409)
   async close(@ValidBody(closeBody) input: z.output<typeof closeBody>, @CurrentPrincipal() principal: Principal) {
     const summary = await this.closer.close(input.period, {
       accountId: input.account_id,
@@ -62,6 +65,8 @@ export class AdminInvoicesController {
   @Post('invoices/:id/finalize')
   @HttpCode(200)
   @ApiOperation({ summary: 'Push a draft to Stripe and finalize it (status sync_failed with the reason if Stripe keeps failing)' })
+  @ApiAnswer(InvoiceSchema, 200, 'The invoice after the push (finalized, or sync_failed with sync_error)')
+  @errorResponses(...ADMIN_ERRORS, 404, 409)
   finalize(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.finalize', id, principal, () => this.sync.finalize(id));
   }
@@ -69,6 +74,8 @@ export class AdminInvoicesController {
   @Post('invoices/:id/retry-sync')
   @HttpCode(200)
   @ApiOperation({ summary: 'Resume a failed or interrupted Stripe push from its last stored step' })
+  @ApiAnswer(InvoiceSchema, 200, 'The invoice after the push (finalized, or sync_failed with sync_error)')
+  @errorResponses(...ADMIN_ERRORS, 404, 409)
   retrySync(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.retry_sync', id, principal, () => this.sync.retrySync(id));
   }
@@ -76,17 +83,21 @@ export class AdminInvoicesController {
   @Post('invoices/:id/void')
   @HttpCode(200)
   @ApiOperation({ summary: 'Void an invoice (in Stripe too once finalized there); its usage is not billed again' })
+  @ApiAnswer(InvoiceSchema, 200, 'The voided invoice')
+  @errorResponses(...ADMIN_ERRORS, 404, 409, 502)
   void(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.void', id, principal, () => this.sync.void(id));
   }
 
   @Get('reconciliation')
   @ApiOperation({ summary: 'Per account: raw events vs rollups (must agree exactly), invoice header vs lines vs claimed events, Stripe total' })
+  @ApiAnswer(ReconciliationSchema)
+  @errorResponses(...ADMIN_ERRORS)
   async reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
-    return this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' });
+    return reconciliationJson(await this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' }));
   }
 
-  private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>) {
+  private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>): Promise<InvoiceJson> {
     const before = await this.invoices.getInvoice(id);
     if (!before) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
     await fn();
@@ -101,30 +112,4 @@ export class AdminInvoicesController {
     });
     return invoiceJson(after, await this.invoices.listLines(id), { admin: true });
   }
-}
-
-function closeSummaryJson(s: CloseSummary) {
-  return {
-    period: s.period,
-    dry_run: s.dryRun,
-    forced: s.forced,
-    accounts: s.accounts,
-    created: s.created,
-    updated: s.updated,
-    already_final: s.alreadyFinal,
-    finalized: s.finalized,
-    sync_failed: s.syncFailed,
-    total_minor: Number(s.totalMinor),
-    invoices: s.results.map((r) => ({
-      account_id: r.accountId,
-      outcome: r.outcome,
-      invoice_id: r.invoiceId,
-      status: r.status,
-      claimed_events: r.claimedEvents,
-      lines: r.lines,
-      total_minor: Number(r.totalMinor),
-      total_exact_usd: r.totalExactUsd,
-      sync_error: r.sync?.error ?? null,
-    })),
-  };
 }

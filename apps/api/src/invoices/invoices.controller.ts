@@ -4,9 +4,10 @@ import { z } from 'zod';
 import { INVOICE_STATUSES, type InvoiceStatus } from '@tokenmeter/billing';
 import { InvoicesRepository } from '@tokenmeter/db';
 import { ApiError } from '../common/api-error';
+import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/principal';
 import { idFilter, period, ValidParam, ValidQuery } from '../common/validation';
-import { invoiceJson } from './invoice-json';
+import { InvoiceListSchema, InvoiceSchema, invoiceJson } from './invoice-json';
 
 const listQuery = z.object({
   account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read'),
@@ -23,6 +24,7 @@ export class InvoicesController {
   @Get()
   @Roles('account', 'admin')
   @ApiOperation({ summary: "An account's invoices, newest period first (admins name the account with account_id)" })
+  @ApiAnswer(InvoiceListSchema, 200, 'At most 240 invoices (20 years of months), without their lines; sync_error and sync_attempts for admin keys only')
   async list(@CurrentPrincipal() principal: Principal, @ValidQuery(listQuery) q: z.output<typeof listQuery>) {
     const account = scopeAccount(principal, q.account_id);
     const rows = await this.invoices.listInvoices({ accountId: account, period: q.period, statuses: q.status ? [q.status] : undefined, limit: 240 });
@@ -32,6 +34,7 @@ export class InvoicesController {
   @Get(':id')
   @Roles('account', 'admin')
   @ApiOperation({ summary: 'One invoice with its lines; another account\'s invoice answers 404' })
+  @ApiAnswer(InvoiceSchema, 200, 'sync_error and sync_attempts for admin keys only')
   async get(@CurrentPrincipal() principal: Principal, @ValidParam('id', idFilter) id: string) {
     const invoice = await this.invoices.getInvoice(id);
     // Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.

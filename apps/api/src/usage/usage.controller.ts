@@ -2,8 +2,10 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ApiError } from '../common/api-error';
+import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/principal';
 import { choice, eventCursor, idFilter, pageLimit, rangeQuery, textFilter, ValidParam, ValidQuery } from '../common/validation';
+import { ReceiptPageSchema, ReceiptSchema, UsageSummarySchema, UsageTimeseriesSchema } from './usage-json';
 import { UsageService } from './usage.service';
 
 // account_id is for admin keys (required for them); an account key reads its own account.
@@ -30,18 +32,21 @@ export class UsageController {
 
   @Get('summary')
   @ApiOperation({ summary: 'Totals and per-model usage and cost over [from, to), from hourly rollups' })
+  @ApiAnswer(UsageSummarySchema)
   summary(@CurrentPrincipal() principal: Principal, @ValidQuery(summaryQuery) q: z.output<typeof summaryQuery>) {
     return this.usage.getSummary(scopeAccount(principal, q.account_id), q);
   }
 
   @Get('timeseries')
   @ApiOperation({ summary: 'Usage and cost per hour or UTC day, optionally per model or API key (non-empty buckets only)' })
+  @ApiAnswer(UsageTimeseriesSchema)
   timeseries(@CurrentPrincipal() principal: Principal, @ValidQuery(timeseriesQuery) q: z.output<typeof timeseriesQuery>) {
     return this.usage.listBuckets(scopeAccount(principal, q.account_id), q, q.granularity, q.group_by);
   }
 
   @Get('events')
   @ApiOperation({ summary: 'Receipts of individual events, newest first, cursor-paginated' })
+  @ApiAnswer(ReceiptPageSchema)
   events(@CurrentPrincipal() principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
     const filter = { accountId: scopeAccount(principal, q.account_id), from: q.from, to: q.to, model: q.model, apiKeyId: q.api_key_id };
     return this.usage.listReceipts(filter, q.limit, q.cursor);
@@ -49,6 +54,7 @@ export class UsageController {
 
   @Get('events/:event_id')
   @ApiOperation({ summary: 'One receipt: tokens as received and normalised, price version and rates, cost per type, invoice' })
+  @ApiAnswer(ReceiptSchema)
   async event(
     @CurrentPrincipal() principal: Principal,
     @ValidParam('event_id', idFilter) eventId: string,
