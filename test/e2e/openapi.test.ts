@@ -26,4 +26,22 @@ describe('OpenAPI document', () => {
     expect(served.length).toBeGreaterThan(30);
     expect(served.filter((r) => !documented.includes(r))).toEqual([]);
   });
+
+  it('documents exactly one success answer per operation, with the schema of its body', async () => {
+    type Responses = Record<string, { content?: Record<string, { schema?: unknown }> }>;
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Responses }>> };
+    const problems: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const successes = Object.entries(operation.responses).filter(([status]) => /^2\d\d$/.test(status));
+        const name = `${method.toUpperCase()} ${path}`;
+        if (successes.length !== 1) problems.push(`${name}: ${successes.length} success answers`);
+        for (const [status, response] of successes) {
+          const media = Object.entries(response.content ?? {});
+          if (media.length === 0 || media.some(([, m]) => !m.schema)) problems.push(`${name} ${status}: no body schema`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
 });
