@@ -14,7 +14,7 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const base62 = (n: number) => [...randomBytes(n)].map((b) => BASE62[b % 62]).join('');
 
 /** An API key row with a random secret; returns the bearer key (`tm_live_<8>_<32>`). */
-export async function insertApiKey(db: Database, role: 'admin' | 'account', accountId: string | null = null): Promise<string> {
+export async function insertApiKey(db: Database, role: 'admin' | 'auditor' | 'account', accountId: string | null = null): Promise<string> {
   const prefix = `tm_live_${base62(8)}`;
   const key = `${prefix}_${base62(32)}`;
   await db.pool.query('INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ($1, $2, $3, $4, $5)', [

@@ -6,11 +6,11 @@ import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
 import { cursor, encodeCursor, identifier, pageLimit, parseInput } from '../common/validation';
 import { apiKeyJson } from './api-key-json';
 import { ApiKeysService } from './api-keys.service';
-import { Roles } from './principal';
+import { ROLES, Roles } from './principal';
 
 const createBody = z
   .object({
-    role: z.enum(['admin', 'account'], { errorMap: () => ({ message: 'must be "admin" or "account"' }) }),
+    role: z.enum(ROLES, { errorMap: () => ({ message: `must be one of ${ROLES.map((r) => `"${r}"`).join(', ')}` }) }),
     account_id: identifier.nullish(),
     name: z.string().max(200, 'must be at most 200 characters').nullish(),
   })
@@ -23,7 +23,7 @@ const KEY_SCHEMA = {
   properties: {
     id: { type: 'string', example: 'key_3Xq9...' },
     prefix: { type: 'string', example: 'tm_live_Xa81kPq0' },
-    role: { type: 'string', enum: ['admin', 'account'] },
+    role: { type: 'string', enum: [...ROLES] },
     account_id: { type: 'string', nullable: true },
     name: { type: 'string', nullable: true },
     created_by_key_id: { type: 'string', nullable: true },
@@ -44,14 +44,14 @@ export class ApiKeysController {
   @ApiOperation({
     summary: 'Create an API key',
     description:
-      'Answers the key itself (`key`) exactly once: only its sha256 is stored. `prefix` identifies the key in lists and logs. An `account` key needs an existing `account_id` (404 otherwise) and can only read that account.',
+      'Answers the key itself (`key`) exactly once: only its sha256 is stored. `prefix` identifies the key in lists and logs. An `account` key needs an existing `account_id` (404 otherwise) and can only read that account. An `auditor` key (no `account_id`) can call every admin read route and no write route.',
   })
   @ApiBody({
     schema: {
       type: 'object',
       required: ['role'],
       additionalProperties: false,
-      properties: { role: { type: 'string', enum: ['admin', 'account'] }, account_id: { type: 'string' }, name: { type: 'string', maxLength: 200 } },
+      properties: { role: { type: 'string', enum: [...ROLES] }, account_id: { type: 'string' }, name: { type: 'string', maxLength: 200 } },
     },
   })
   @ApiResponse({ status: 201, schema: { ...KEY_SCHEMA, properties: { key: { type: 'string', example: 'tm_live_Xa81kPq0_...' }, ...KEY_SCHEMA.properties } } })

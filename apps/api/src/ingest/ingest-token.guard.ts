@@ -1,22 +1,33 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { CONFIG, type TokenmeterConfig } from '@tokenmeter/config';
 import { ApiError } from '../common/api-error';
+import { AuthFailureThrottle, refuseIfThrottled } from '../auth/auth-failure-throttle';
 
-/** HTTP ingest is for the gateway only: a bearer token from configuration, compared in constant time. */
+/**
+ * HTTP ingest is for the gateway only: a bearer token from configuration. Both sides are hashed
+ * first, so timingSafeEqual compares two 32-byte digests and neither the token's length nor its
+ * content shows in the time taken. Wrong tokens count against the client address like bad API keys.
+ */
 @Injectable()
 export class IngestTokenGuard implements CanActivate {
   private readonly expected: Buffer;
 
-  constructor(@Inject(CONFIG) config: TokenmeterConfig) {
+  constructor(
+    @Inject(CONFIG) config: TokenmeterConfig,
+    private readonly throttle: AuthFailureThrottle,
+  ) {
     this.expected = digest(config.api.ingestToken);
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    refuseIfThrottled(this.throttle, req, http.getResponse<Response>());
+    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     if (!match || !timingSafeEqual(digest(match[1]), this.expected)) {
+      this.throttle.recordFailure(req.ip);
       throw new ApiError(401, 'unauthorized', 'missing or invalid ingest token');
     }
     return true;

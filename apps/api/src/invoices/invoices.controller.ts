@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { INVOICE_STATUSES, parsePeriod, type InvoiceStatus } from '@tokenmeter/billing';
 import { InvoicesRepository } from '@tokenmeter/db';
 import { ApiError } from '../common/api-error';
-import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/principal';
+import { CurrentPrincipal, Roles, scopeAccount, seesAllAccounts, type Principal } from '../auth/principal';
 import { invoiceJson } from './invoice-json';
 import { mapInvoicingErrors } from './invoice-errors';
 
@@ -28,7 +28,7 @@ export class InvoicesController {
       throw new ApiError(400, 'validation_failed', `status: must be one of ${INVOICE_STATUSES.join(', ')}`, { field: 'status' });
     }
     const rows = await this.invoices.listInvoices({ accountId: account, period, statuses: status ? [status] : undefined, limit: 240 });
-    return { data: rows.map((r) => invoiceJson(r, null, { admin: principal.role === 'admin' })) };
+    return { data: rows.map((r) => invoiceJson(r, null, { admin: seesAllAccounts(principal) })) };
   }
 
   @Get(':id')
@@ -37,9 +37,9 @@ export class InvoicesController {
   async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     const invoice = await this.invoices.getInvoice(id);
     // Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.
-    if (!invoice || (principal.role !== 'admin' && invoice.accountId !== principal.accountId)) {
+    if (!invoice || (!seesAllAccounts(principal) && invoice.accountId !== principal.accountId)) {
       throw new ApiError(404, 'not_found', `invoice ${id} not found`);
     }
-    return invoiceJson(invoice, await this.invoices.listLines(id), { admin: principal.role === 'admin' });
+    return invoiceJson(invoice, await this.invoices.listLines(id), { admin: seesAllAccounts(principal) });
   }
 }
