@@ -111,7 +111,7 @@ describe('authorisation of every route', () => {
     const wrong: string[] = [];
     for (const { method, path } of writes) {
       const asAuditor = await call(method, path, auditorKey);
-      const body = await asAuditor.json();
+      const body = (await asAuditor.json()) as { error?: { code?: string } };
       if (asAuditor.status !== 403 || body.error?.code !== 'forbidden') wrong.push(`${method} ${path} -> auditor ${asAuditor.status}`);
       // The same request with an admin key is not refused by authorisation (a 400 or 404 from the handler at most).
       const asAdmin = await call(method, path, adminKey);
