@@ -168,9 +168,21 @@ describe('auth hardening', () => {
       const refused = await send(base, 'POST', '/v1/events', { from, key: 'wrong-token', body: batch() });
       expect(refused.status).toBe(429);
       expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+      expect(refused.body).toEqual({ error: { code: 'too_many_requests', message: expect.any(String), details: { retry_after_seconds: expect.any(Number) } } });
       expect(await storedEventCount(db)).toBe(6);
       // The gateway elsewhere keeps ingesting.
       expect((await send(base, 'POST', '/v1/events', { from: '127.0.0.7', key: INGEST_TOKEN, body: batch() })).status).toBe(200);
+    });
+
+    it('HTTP ingest checks the token before it reads (up to 8 MiB of) body', async () => {
+      // Not JSON at all: parsed first, it would be a 400 invalid_json.
+      const notJson = '{"events": [' + 'x'.repeat(1024 * 1024);
+      const wrong = await send(base, 'POST', '/v1/events', { from: '127.0.0.11', key: 'wrong-token', body: notJson });
+      expect(wrong.status).toBe(401);
+      expect(wrong.body).toEqual({ error: { code: 'unauthorized', message: 'missing or invalid ingest token', details: null } });
+      const right = await send(base, 'POST', '/v1/events', { from: '127.0.0.11', key: INGEST_TOKEN, body: notJson });
+      expect(right.status).toBe(400);
+      expect(right.body.error.code).toBe('invalid_json');
     });
 
     it('ignores X-Forwarded-For unless API_TRUST_PROXY names the proxy', async () => {

@@ -2,6 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { TokenmeterConfig } from '@tokenmeter/config';
 import { json, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
+import { IngestTokenGuard } from './ingest/ingest-token.guard';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -59,7 +60,8 @@ function securityHeaders(styleSrc: string[]): RequestHandler {
  * - `Cache-Control: no-store` outside /docs: responses carry account data, keys (once) or errors,
  *   none of which a browser or shared cache should keep;
  * - JSON body parsing with per-route size limits; the Stripe webhook also keeps the exact bytes on
- *   req.rawBody (the same buffer, no copy), since its signature is computed over them;
+ *   req.rawBody (the same buffer, no copy), since its signature is computed over them; HTTP ingest
+ *   checks its token (and the failed-authentication throttle) before reading its up to 8 MiB;
  * - `trust proxy` from API_TRUST_PROXY, which decides req.ip (the address the failed-
  *   authentication throttle counts) behind a load balancer.
  */
@@ -80,6 +82,16 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
   const keepRawBody = (req: Request & { rawBody?: Buffer }, _res: Response, buffer: Buffer) => {
     req.rawBody = buffer;
   };
+  const ingestToken = app.get(IngestTokenGuard);
+  app.use('/v1/events', (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'POST') return next();
+    try {
+      ingestToken.authenticate(req, res);
+      next();
+    } catch (err) {
+      next(err); // to ApiErrorFilter, like a body-parser error; Node discards the unread body
+    }
+  });
   // body-parser skips a request whose body an earlier parser has read, so the first match wins.
   app.use('/v1/events', json({ limit: BODY_LIMITS.ingest }));
   app.use('/webhooks/stripe', json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }));
