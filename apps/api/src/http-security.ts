@@ -21,7 +21,7 @@ export const BODY_LIMITS = {
 } as const;
 
 /** Swagger UI (served from swagger-ui-dist under /docs): its HTML carries inline <style> blocks and style attributes. */
-const DOCS_PATH = /^\/docs(\/|$)/;
+const DOCS_PATH = /^\/docs(\/|$)/i;
 
 /**
  * Same-origin only: scripts, styles, fonts, XHR and forms from this origin, images also as data:
@@ -60,8 +60,8 @@ function securityHeaders(styleSrc: string[]): RequestHandler {
  * - `Cache-Control: no-store` outside /docs: responses carry account data, keys (once) or errors,
  *   none of which a browser or shared cache should keep;
  * - JSON body parsing with per-route size limits; the Stripe webhook also keeps the exact bytes on
- *   req.rawBody (the same buffer, no copy), since its signature is computed over them; HTTP ingest
- *   checks its token (and the failed-authentication throttle) before reading its up to 8 MiB;
+ *   req.rawBody (the same buffer, no copy), since its signature is computed over them; HTTP
+ *   ingest's up to 8 MiB are read only if its token is right and its address not refused;
  * - `trust proxy` from API_TRUST_PROXY, which decides req.ip (the address the failed-
  *   authentication throttle counts) behind a load balancer.
  */
@@ -82,18 +82,25 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
   const keepRawBody = (req: Request & { rawBody?: Buffer }, _res: Response, buffer: Buffer) => {
     req.rawBody = buffer;
   };
+  const parsers = {
+    ingest: json({ limit: BODY_LIMITS.ingest }),
+    stripeWebhook: json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }),
+    default: json({ limit: BODY_LIMITS.default }),
+  };
   const ingestToken = app.get(IngestTokenGuard);
-  app.use('/v1/events', (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'POST') return next();
-    try {
-      ingestToken.authenticate(req, res);
-      next();
-    } catch (err) {
-      next(err); // to ApiErrorFilter, like a body-parser error; Node discards the unread body
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    // Express routes case-insensitively, with or without a trailing slash: match the same way.
+    const path = req.path.toLowerCase();
+    if (isUnder(path, '/v1/events')) {
+      // A request the ingest guard will refuse reaches it unparsed (its body is never read).
+      if (!ingestToken.wouldAccept(req)) return next();
+      return parsers.ingest(req, res, next);
     }
+    if (isUnder(path, '/webhooks/stripe')) return parsers.stripeWebhook(req, res, next);
+    return parsers.default(req, res, next);
   });
-  // body-parser skips a request whose body an earlier parser has read, so the first match wins.
-  app.use('/v1/events', json({ limit: BODY_LIMITS.ingest }));
-  app.use('/webhooks/stripe', json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }));
-  app.use(json({ limit: BODY_LIMITS.default }));
+}
+
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
 }

@@ -45,4 +45,12 @@ describe('IngestTokenGuard', () => {
     expect(status(contextWith(`Bearer ${TOKEN}`))).toBe(429);
     expect(status(contextWith(`Bearer ${TOKEN}`, '10.0.0.2'))).toBe(200);
   });
+
+  it('wouldAccept (asked before the body is read) counts nothing', () => {
+    const guard = sut(2);
+    const request = (ctx: ExecutionContext) => ctx.switchToHttp().getRequest();
+    for (let i = 0; i < 10; i++) expect(guard.wouldAccept(request(contextWith('Bearer nope')))).toBe(false);
+    expect(guard.wouldAccept(request(contextWith(`Bearer ${TOKEN}`)))).toBe(true);
+    expect(guard.canActivate(contextWith(`Bearer ${TOKEN}`))).toBe(true);
+  });
 });

@@ -23,22 +23,27 @@ export class IngestTokenGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const http = context.switchToHttp();
-    this.authenticate(http.getRequest<Request>(), http.getResponse<Response>());
+    const req = http.getRequest<Request>();
+    refuseIfThrottled(this.throttle, req, http.getResponse<Response>());
+    if (!this.tokenMatches(req)) {
+      this.throttle.recordFailure(req.ip);
+      throw new ApiError(401, 'unauthorized', 'missing or invalid ingest token');
+    }
     return true;
   }
 
   /**
-   * Throws 429 (address refused) or 401 (missing or wrong token). Also run by applyHttpSecurity
-   * before POST /v1/events's body (up to 8 MiB) is read, so a wrong token or a refused address
-   * costs no JSON parsing; this guard stays on the route so it fails closed if that path changes.
+   * Whether canActivate will let this request through; counts nothing. applyHttpSecurity reads
+   * (up to 8 MiB of) body only for such requests, so a wrong token or a refused address costs no
+   * JSON parsing; this guard still answers them, on the route, with its 401 or 429.
    */
-  authenticate(req: Request, res: Response): void {
-    refuseIfThrottled(this.throttle, req, res);
+  wouldAccept(req: Request): boolean {
+    return this.throttle.retryAfterMs(req.ip) === 0 && this.tokenMatches(req);
+  }
+
+  private tokenMatches(req: Request): boolean {
     const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-    if (!match || !timingSafeEqual(digest(match[1]), this.expected)) {
-      this.throttle.recordFailure(req.ip);
-      throw new ApiError(401, 'unauthorized', 'missing or invalid ingest token');
-    }
+    return match !== null && timingSafeEqual(digest(match[1]), this.expected);
   }
 }
 
