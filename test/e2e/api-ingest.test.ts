@@ -63,7 +63,7 @@ describe('HTTP API: ingest and health', () => {
   it('answers 400 with a clear message for a body that is not a batch', async () => {
     const cases: [unknown, RegExp][] = [
       ['{oops', /not valid JSON/],
-      [{ events: 'nope' }, /"events" array/],
+      [{ events: 'nope' }, /events: must be an array of events/],
       [{ events: [] }, /1 to 1000/],
       [{ events: Array.from({ length: 1001 }, () => aUsageEvent()) }, /1 to 1000/],
     ];

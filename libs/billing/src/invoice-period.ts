@@ -10,7 +10,8 @@ export interface BillingPeriod {
   end: Date;
 }
 
-const PERIOD = /^(\d{4})-(0[1-9]|1[0-2])$/;
+/** A billing period: a calendar month in UTC, 'YYYY-MM'. */
+export const PERIOD = /^(\d{4})-(0[1-9]|1[0-2])$/;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 export function parsePeriod(period: string): BillingPeriod {

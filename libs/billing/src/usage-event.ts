@@ -98,10 +98,21 @@ export function parseUsageEvent(raw: string | Buffer | unknown, now: Date): Pars
   } catch (error) {
     return reject('invalid_json', `payload is not valid JSON: ${truncate((error as Error).message, 200)}`, null);
   }
-  return validateEvent(parsed, now);
+  // JSON can carry NUL only as the escape \u0000, so events without that text skip the walk.
+  return validateEvent(parsed, now, text.includes('\\u0000'));
 }
 
-function validateEvent(parsed: unknown, now: Date): ParseResult {
+/** True if any string or key in a JSON value holds NUL, which Postgres text and jsonb refuse. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) if (key.includes('\u0000') || containsNul(inner)) return true;
+  }
+  return false;
+}
+
+function validateEvent(parsed: unknown, now: Date, mayHoldNul: boolean): ParseResult {
   if (typeName(parsed) !== 'object') {
     return reject('schema', `event must be a JSON object (got ${typeName(parsed)})`, null);
   }
@@ -114,6 +125,9 @@ function validateEvent(parsed: unknown, now: Date): ParseResult {
   const envelope = validateEnvelope(input);
   if (!envelope.success) return reject('schema', describeIssues(envelope.issues), eventIdHint);
   const fields = envelope.data;
+  if (mayHoldNul && containsNul(input)) {
+    return reject('schema', 'a string or key in the event contains NUL (\\u0000), which cannot be stored', fields.event_id);
+  }
 
   const occurredAtMs = parseRfc3339Ms(fields.occurred_at);
   if (occurredAtMs === null) {

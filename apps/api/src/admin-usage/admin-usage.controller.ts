@@ -1,48 +1,51 @@
-import { applyDecorators, Controller, Get, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { pipeline } from 'node:stream/promises';
-import type { EventFilter } from '@tokenmeter/db';
+import { z } from 'zod';
+import { EVENT_EXPORT_COLUMNS, type EventFilter } from '@tokenmeter/db';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import {
-  decodeCursor,
-  decodeEventCursor,
-  decodeIdCursor,
-  invalid,
-  parseBooleanFlag,
-  parseEnum,
-  parseId,
-  parseLimit,
-  parseRange,
-} from '../usage/query-params';
+import { ApiAnswer } from '../common/openapi';
+import { booleanFlag, choice, cursor, eventCursor, idCursor, idFilter, pageLimit, rangeQuery, textFilter, ValidQuery } from '../common/validation';
+import { ReceiptPageSchema } from '../usage/usage-json';
 import { UsageService } from '../usage/usage.service';
+import { AccountTotalsPageSchema, EventConflictPageSchema, RejectedEventPageSchema, UnpricedUsageSchema } from './admin-usage-responses';
 import { AdminUsageService } from './admin-usage.service';
 import { EXPORT_CONTENT_TYPES, exportEncoder } from './event-export';
 
-type Query = Record<string, unknown>;
+const EVENT_FILTERS = {
+  account_id: idFilter.optional(),
+  model: textFilter(128).optional(),
+  api_key_id: idFilter.optional(),
+  event_id: idFilter.optional(),
+  request_id: textFilter(256).optional(),
+  flagged: booleanFlag.optional().describe('true: only events with audit flags'),
+};
+const eventsQuery = rangeQuery({ required: false, hourAligned: false }, { ...EVENT_FILTERS, limit: pageLimit, cursor: eventCursor });
+const exportQuery = rangeQuery({ required: false, hourAligned: false }, { ...EVENT_FILTERS, format: choice(['csv', 'ndjson'], 'csv') });
+const rejectedQuery = rangeQuery(
+  { required: false, hourAligned: false, what: 'received_at' },
+  { reason_code: textFilter(64).optional(), source: z.enum(['kafka', 'http']).optional(), event_id: idFilter.optional(), limit: pageLimit, cursor: idCursor },
+);
+const conflictsQuery = rangeQuery(
+  { required: false, hourAligned: false, what: 'received_at' },
+  { event_id: idFilter.optional(), limit: pageLimit, cursor: idCursor },
+);
+const unpricedQuery = rangeQuery({ required: false, hourAligned: false }, { account_id: idFilter.optional(), model: textFilter(128).optional() });
+// The account-totals cursor: (cost of the last account, its id).
+const totalsCursor = cursor(2, ([cost]) => /^-?\d+(\.\d+)?$/.test(cost)).transform((p) => (p ? { costUsd: p[0], accountId: p[1] } : undefined));
+const accountTotalsQuery = rangeQuery({ required: true, hourAligned: true }, { limit: pageLimit, cursor: totalsCursor });
 
-const EVENT_FILTERS = [
-  { name: 'account_id', required: false },
-  { name: 'model', required: false },
-  { name: 'api_key_id', required: false },
-  { name: 'from', required: false, description: 'occurred_at >= from (RFC 3339)' },
-  { name: 'to', required: false, description: 'occurred_at < to (RFC 3339)' },
-  { name: 'event_id', required: false },
-  { name: 'request_id', required: false },
-  { name: 'flagged', required: false, description: 'true: only events with audit flags' },
-];
-
-const ApiEventFilters = () => applyDecorators(...EVENT_FILTERS.map((q) => ApiQuery(q)));
-
-function eventFilter(query: Query): EventFilter {
+function eventFilter(q: z.output<typeof exportQuery> | z.output<typeof eventsQuery>): EventFilter {
   return {
-    ...parseRange(query, { required: false, hourAligned: false }),
-    accountId: parseId('account_id', query.account_id),
-    model: parseId('model', query.model),
-    apiKeyId: parseId('api_key_id', query.api_key_id),
-    eventId: parseId('event_id', query.event_id),
-    requestId: parseId('request_id', query.request_id),
-    flagged: parseBooleanFlag('flagged', query.flagged),
+    from: q.from,
+    to: q.to,
+    accountId: q.account_id,
+    model: q.model,
+    apiKeyId: q.api_key_id,
+    eventId: q.event_id,
+    requestId: q.request_id,
+    flagged: q.flagged,
   };
 }
 
@@ -61,11 +64,9 @@ export class AdminUsageController {
 
   @Get('events')
   @ApiOperation({ summary: 'Events across accounts with filters, newest first, cursor-paginated (receipts)' })
-  @ApiEventFilters()
-  @ApiQuery({ name: 'limit', required: false })
-  @ApiQuery({ name: 'cursor', required: false })
-  events(@CurrentPrincipal() _principal: Principal, @Query() query: Query) {
-    return this.usage.listReceipts(eventFilter(query), parseLimit(query.limit), decodeEventCursor(query.cursor));
+  @ApiAnswer(ReceiptPageSchema)
+  events(@CurrentPrincipal() _principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
+    return this.usage.listReceipts(eventFilter(q), q.limit, q.cursor);
   }
 
   /**
@@ -75,13 +76,17 @@ export class AdminUsageController {
    */
   @Get('events/export')
   @ApiOperation({ summary: 'Export matching events as CSV or NDJSON, streamed' })
-  @ApiProduces('text/csv', 'application/x-ndjson')
-  @ApiQuery({ name: 'format', required: false, enum: ['csv', 'ndjson'] })
-  @ApiEventFilters()
-  async export(@CurrentPrincipal() _principal: Principal, @Query() query: Query, @Res() res: Response): Promise<void> {
-    const format = parseEnum('format', query.format, ['csv', 'ndjson'] as const, 'csv');
-    const filter = eventFilter(query);
-    const stream = await this.admin.streamEvents(filter);
+  @ApiResponse({
+    status: 200,
+    description: `format=csv: RFC 4180 CSV with a header line (${EVENT_EXPORT_COLUMNS.join(', ')}; flags ';'-joined). format=ndjson: one JSON object per line with the same fields. Streamed; an export cut short by a failure ends without its final chunk (an incomplete response), never as a shorter complete one.`,
+    content: {
+      'text/csv': { schema: { type: 'string' } },
+      'application/x-ndjson': { schema: { type: 'string' } },
+    },
+  })
+  async export(@CurrentPrincipal() _principal: Principal, @ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @Res() res: Response): Promise<void> {
+    const format = q.format;
+    const stream = await this.admin.streamEvents(eventFilter(q));
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
     res.status(200);
     res.setHeader('Content-Type', EXPORT_CONTENT_TYPES[format]);
@@ -98,60 +103,30 @@ export class AdminUsageController {
 
   @Get('rejected-events')
   @ApiOperation({ summary: 'Events refused at ingest, with the raw payload and the reason, newest first' })
-  @ApiQuery({ name: 'from', required: false, description: 'received_at >= from' })
-  @ApiQuery({ name: 'to', required: false, description: 'received_at < to' })
-  @ApiQuery({ name: 'reason_code', required: false })
-  @ApiQuery({ name: 'source', required: false, enum: ['kafka', 'http'] })
-  @ApiQuery({ name: 'event_id', required: false })
-  @ApiQuery({ name: 'limit', required: false })
-  @ApiQuery({ name: 'cursor', required: false })
-  rejectedEvents(@CurrentPrincipal() _principal: Principal, @Query() query: Query) {
-    const filter = {
-      ...parseRange(query, { required: false, hourAligned: false }),
-      reasonCode: parseId('reason_code', query.reason_code),
-      source: parseId('source', query.source),
-      eventId: parseId('event_id', query.event_id),
-    };
-    return this.admin.listRejectedEvents(filter, parseLimit(query.limit), decodeIdCursor(query.cursor));
+  @ApiAnswer(RejectedEventPageSchema)
+  rejectedEvents(@CurrentPrincipal() _principal: Principal, @ValidQuery(rejectedQuery) q: z.output<typeof rejectedQuery>) {
+    const filter = { from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id };
+    return this.admin.listRejectedEvents(filter, q.limit, q.cursor);
   }
 
   @Get('event-conflicts')
   @ApiOperation({ summary: 'Reused event ids with a different payload (the first stands), newest first' })
-  @ApiQuery({ name: 'from', required: false, description: 'received_at >= from' })
-  @ApiQuery({ name: 'to', required: false, description: 'received_at < to' })
-  @ApiQuery({ name: 'event_id', required: false })
-  @ApiQuery({ name: 'limit', required: false })
-  @ApiQuery({ name: 'cursor', required: false })
-  eventConflicts(@CurrentPrincipal() _principal: Principal, @Query() query: Query) {
-    const filter = { ...parseRange(query, { required: false, hourAligned: false }), eventId: parseId('event_id', query.event_id) };
-    return this.admin.listEventConflicts(filter, parseLimit(query.limit), decodeIdCursor(query.cursor));
+  @ApiAnswer(EventConflictPageSchema)
+  eventConflicts(@CurrentPrincipal() _principal: Principal, @ValidQuery(conflictsQuery) q: z.output<typeof conflictsQuery>) {
+    return this.admin.listEventConflicts({ from: q.from, to: q.to, eventId: q.event_id }, q.limit, q.cursor);
   }
 
   @Get('unpriced-usage')
   @ApiOperation({ summary: 'Events with no price in force, grouped by model and account' })
-  @ApiQuery({ name: 'account_id', required: false })
-  @ApiQuery({ name: 'model', required: false })
-  @ApiQuery({ name: 'from', required: false })
-  @ApiQuery({ name: 'to', required: false })
-  unpricedUsage(@CurrentPrincipal() _principal: Principal, @Query() query: Query) {
-    return this.admin.listUnpricedUsage({
-      ...parseRange(query, { required: false, hourAligned: false }),
-      accountId: parseId('account_id', query.account_id),
-      model: parseId('model', query.model),
-    });
+  @ApiAnswer(UnpricedUsageSchema)
+  unpricedUsage(@CurrentPrincipal() _principal: Principal, @ValidQuery(unpricedQuery) q: z.output<typeof unpricedQuery>) {
+    return this.admin.listUnpricedUsage({ from: q.from, to: q.to, accountId: q.account_id, model: q.model });
   }
 
   @Get('usage/accounts')
   @ApiOperation({ summary: 'Per-account totals over [from, to) from rollups, largest cost first' })
-  @ApiQuery({ name: 'from', required: true, description: 'Inclusive, a whole UTC hour' })
-  @ApiQuery({ name: 'to', required: true, description: 'Exclusive, a whole UTC hour' })
-  @ApiQuery({ name: 'limit', required: false })
-  @ApiQuery({ name: 'cursor', required: false })
-  accountTotals(@CurrentPrincipal() _principal: Principal, @Query() query: Query) {
-    const range = parseRange(query, { required: true, hourAligned: true });
-    const cursor = decodeCursor(query.cursor, 2);
-    if (cursor && !/^-?\d+(\.\d+)?$/.test(cursor[0])) throw invalid('cursor', 'is not a cursor returned by this API');
-    const after = cursor ? { costUsd: cursor[0], accountId: cursor[1] } : undefined;
-    return this.admin.listAccountTotals(range, parseLimit(query.limit), after);
+  @ApiAnswer(AccountTotalsPageSchema)
+  accountTotals(@CurrentPrincipal() _principal: Principal, @ValidQuery(accountTotalsQuery) q: z.output<typeof accountTotalsQuery>) {
+    return this.admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor);
   }
 }

@@ -6,8 +6,9 @@ import {
   type EventExportStream,
   type EventFilter,
 } from '@tokenmeter/db';
-import { encodeCursor, type TimeRange } from '../usage/query-params';
+import { encodeCursor, type TimeRange } from '../common/validation';
 import { costBreakdownJson, count, instant, totalsJson } from '../usage/usage-json';
+import type { AccountTotalsPageJson, EventConflictPageJson, RejectedEventPageJson, UnpricedUsageJson } from './admin-usage-responses';
 
 /** Admin audits: everything across accounts, read-only. */
 @Injectable()
@@ -25,7 +26,7 @@ export class AdminUsageService {
     filter: { from?: Date; to?: Date; reasonCode?: string; source?: string; eventId?: string },
     limit: number,
     afterId?: string,
-  ) {
+  ): Promise<RejectedEventPageJson> {
     const rows = await this.events.listRejectedEvents(filter, limit + 1, afterId);
     const page = rows.slice(0, limit);
     return {
@@ -46,7 +47,7 @@ export class AdminUsageService {
     };
   }
 
-  async listEventConflicts(filter: { from?: Date; to?: Date; eventId?: string }, limit: number, afterId?: string) {
+  async listEventConflicts(filter: { from?: Date; to?: Date; eventId?: string }, limit: number, afterId?: string): Promise<EventConflictPageJson> {
     const rows = await this.events.listEventConflicts(filter, limit + 1, afterId);
     const page = rows.slice(0, limit);
     return {
@@ -64,7 +65,7 @@ export class AdminUsageService {
     };
   }
 
-  async listUnpricedUsage(filter: { accountId?: string; model?: string; from?: Date; to?: Date }) {
+  async listUnpricedUsage(filter: { accountId?: string; model?: string; from?: Date; to?: Date }): Promise<UnpricedUsageJson> {
     const rows = await this.usage.listUnpricedUsage(filter);
     return {
       data: rows.map((r) => ({
@@ -81,7 +82,7 @@ export class AdminUsageService {
     };
   }
 
-  async listAccountTotals(range: TimeRange, limit: number, after?: AccountTotalsCursor) {
+  async listAccountTotals(range: TimeRange, limit: number, after?: AccountTotalsCursor): Promise<AccountTotalsPageJson> {
     const rows = await this.usage.listAccountTotals(range.from, range.to, limit + 1, after);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];

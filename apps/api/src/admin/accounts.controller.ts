@@ -1,33 +1,21 @@
-import { Body, Controller, Get, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { cursor, encodeCursor, identifier, pageLimit, parseInput } from '../common/validation';
-import { accountJson } from './admin-json';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
+import { cursor, encodeCursor, freeText, identifier, idFilter, pageLimit, ValidBody, ValidParam, ValidQuery, whenValid } from '../common/validation';
+import { AccountPageSchema, AccountSchema, accountJson, type AccountPageJson } from './admin-json';
 import { AccountsService } from './accounts.service';
 
-const name = z.string({ invalid_type_error: 'must be a string' }).trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const name = freeText(200);
 const email = z.string({ invalid_type_error: 'must be a string' }).email('must be an email address').max(320);
 
 const createBody = z.object({ id: identifier, name, email: email.nullish() }).strict();
-const patchBody = z
-  .object({ name: name.optional(), email: email.nullable().optional() })
-  .strict()
-  .refine((b) => b.name !== undefined || b.email !== undefined, { message: 'give name and/or email', path: ['body'] });
+const patchBody = whenValid(z.object({ name: name.optional(), email: email.nullable().optional() }).strict(), (b, ctx) => {
+  if (b.name === undefined && b.email === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give name and/or email', path: ['body'] });
+});
 const listQuery = z.object({ limit: pageLimit, cursor: cursor(1) });
-
-const ACCOUNT_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', example: 'acct_1' },
-    name: { type: 'string', nullable: true },
-    email: { type: 'string', nullable: true },
-    created_at: { type: 'string', format: 'date-time' },
-    updated_at: { type: 'string', format: 'date-time' },
-  },
-};
 
 @ApiTags('admin: accounts')
 @ApiBearerAuth()
@@ -38,29 +26,17 @@ export class AccountsController {
 
   @Post()
   @ApiOperation({ summary: 'Create an account', description: '409 if the id exists (usage for an unknown account creates a bare one: PATCH it instead).' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['id', 'name'],
-      additionalProperties: false,
-      properties: { id: { type: 'string', maxLength: 128 }, name: { type: 'string', maxLength: 200 }, email: { type: 'string', format: 'email', nullable: true } },
-    },
-  })
-  @ApiResponse({ status: 201, schema: ACCOUNT_SCHEMA })
+  @ApiAnswer(AccountSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 409)
-  async create(@Body() body: unknown, @CurrentActor() actor: Actor) {
-    const input = parseInput(createBody, body, 'body');
+  async create(@ValidBody(createBody) input: z.output<typeof createBody>, @CurrentActor() actor: Actor) {
     return accountJson(await this.accounts.createAccount({ id: input.id, name: input.name, email: input.email ?? null }, actor));
   }
 
   @Get()
   @ApiOperation({ summary: 'List accounts by id (cursor pagination)' })
-  @ApiQuery({ name: 'limit', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } })
-  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: ACCOUNT_SCHEMA }, next_cursor: { type: 'string', nullable: true } } } })
+  @ApiAnswer(AccountPageSchema)
   @errorResponses(...ADMIN_ERRORS)
-  async list(@Query() query: unknown) {
-    const q = parseInput(listQuery, query, 'query');
+  async list(@ValidQuery(listQuery) q: z.output<typeof listQuery>): Promise<AccountPageJson> {
     const accounts = await this.accounts.listAccounts({ afterId: q.cursor?.[0], limit: q.limit });
     const last = accounts.length === q.limit ? accounts[accounts.length - 1] : undefined;
     return { data: accounts.map(accountJson), next_cursor: last ? encodeCursor([last.id]) : null };
@@ -68,21 +44,17 @@ export class AccountsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'One account' })
-  @ApiResponse({ status: 200, schema: ACCOUNT_SCHEMA })
+  @ApiAnswer(AccountSchema)
   @errorResponses(...ADMIN_ERRORS, 404)
-  async get(@Param('id') id: string) {
+  async get(@ValidParam('id', idFilter) id: string) {
     return accountJson(await this.accounts.getAccountOrFail(id));
   }
 
   @Patch(':id')
   @ApiOperation({ summary: 'Change an account name and/or email (email null clears it)' })
-  @ApiBody({
-    schema: { type: 'object', additionalProperties: false, properties: { name: { type: 'string', maxLength: 200 }, email: { type: 'string', format: 'email', nullable: true } } },
-  })
-  @ApiResponse({ status: 200, schema: ACCOUNT_SCHEMA })
+  @ApiAnswer(AccountSchema)
   @errorResponses(...ADMIN_ERRORS, 404)
-  async update(@Param('id') id: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    const changes = parseInput(patchBody, body, 'body');
+  async update(@ValidParam('id', idFilter) id: string, @ValidBody(patchBody) changes: z.output<typeof patchBody>, @CurrentActor() actor: Actor) {
     return accountJson(await this.accounts.updateAccount(id, changes, actor));
   }
 }

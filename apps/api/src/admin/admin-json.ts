@@ -1,28 +1,72 @@
+import { z } from 'zod';
 import { usd } from '@tokenmeter/billing';
 import type { AccountRecord, AuditRecord, ModelWithVersions, PriceOverrideRecord, PriceVersionRecord } from '@tokenmeter/db';
+import { dateTime, listOf, pageOf, ratePerMTok } from '../common/response-fields';
 
 // The admin API's JSON (snake_case, decimals as strings without trailing zeros, RFC 3339 UTC).
-// Audit entries record the same representation, so before/after read like the API.
+// Audit entries record the same representation, so before/after read like the API. Each shape is
+// a zod schema, documented by ApiAnswer; each builder returns `z.input` of its schema.
 
 const dec = (x: string | null): string | null => (x === null ? null : usd(x).toString());
+const decimal = (x: string): string => usd(x).toString();
 
-export function accountJson(a: AccountRecord) {
+export const AccountSchema = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable().describe('null for an account first seen in usage and not named yet'),
+    email: z.string().nullable(),
+    created_at: dateTime,
+    updated_at: dateTime,
+  })
+  .strict();
+export type AccountJson = z.input<typeof AccountSchema>;
+export const AccountPageSchema = pageOf(AccountSchema);
+export type AccountPageJson = z.input<typeof AccountPageSchema>;
+
+export function accountJson(a: AccountRecord): AccountJson {
   return { id: a.id, name: a.name, email: a.email, created_at: a.createdAt.toISOString(), updated_at: a.updatedAt.toISOString() };
 }
 
-export function priceVersionJson(v: PriceVersionRecord) {
+export const PriceVersionSchema = z
+  .object({
+    id: z.string(),
+    model_id: z.string(),
+    effective_from: dateTime,
+    input_per_mtok: ratePerMTok,
+    output_per_mtok: ratePerMTok,
+    cache_read_per_mtok: ratePerMTok,
+    cache_write_per_mtok: ratePerMTok.nullable().describe('null: cache writes cost the input rate'),
+  })
+  .strict();
+export type PriceVersionJson = z.input<typeof PriceVersionSchema>;
+
+export function priceVersionJson(v: PriceVersionRecord): PriceVersionJson {
   return {
     id: v.id,
     model_id: v.modelId,
     effective_from: v.effectiveFrom.toISOString(),
-    input_per_mtok: dec(v.inputPerMTok),
-    output_per_mtok: dec(v.outputPerMTok),
-    cache_read_per_mtok: dec(v.cacheReadPerMTok),
+    input_per_mtok: decimal(v.inputPerMTok),
+    output_per_mtok: decimal(v.outputPerMTok),
+    cache_read_per_mtok: decimal(v.cacheReadPerMTok),
     cache_write_per_mtok: dec(v.cacheWritePerMTok),
   };
 }
 
-export function modelJson(m: ModelWithVersions) {
+export const ModelSchema = z
+  .object({
+    id: z.string(),
+    display_name: z.string().nullable(),
+    provider: z.string().nullable(),
+    context_window: z.number().int().positive().nullable().describe('Tokens; usage above it is flagged exceeds_context_window'),
+    max_output_tokens: z.number().int().positive().nullable().describe('Tokens; usage above it is flagged exceeds_max_output'),
+    created_at: dateTime,
+    prices: z.array(PriceVersionSchema).describe('Its price versions, oldest first'),
+  })
+  .strict();
+export type ModelJson = z.input<typeof ModelSchema>;
+export const ModelListSchema = listOf(ModelSchema);
+
+export function modelJson(m: ModelWithVersions): ModelJson {
   return {
     id: m.id,
     display_name: m.displayName,
@@ -34,7 +78,30 @@ export function modelJson(m: ModelWithVersions) {
   };
 }
 
-export function priceOverrideJson(o: PriceOverrideRecord) {
+export const PriceOverrideSchema = z
+  .object({
+    id: z.string(),
+    account_id: z.string(),
+    kind: z.enum(['rate_card', 'discount']),
+    model_id: z.string().nullable().describe('null: every model (discounts only)'),
+    discount_percent: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/)
+      .nullable()
+      .describe('Discounts only: a percentage in (0, 100] as a decimal string, e.g. "12.5"'),
+    input_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
+    output_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
+    cache_read_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
+    cache_write_per_mtok: ratePerMTok.nullable().describe('Rate cards only; null: the input rate'),
+    effective_from: dateTime,
+    effective_to: dateTime.nullable().describe('Exclusive; null: open-ended'),
+    created_at: dateTime,
+  })
+  .strict();
+export type PriceOverrideJson = z.input<typeof PriceOverrideSchema>;
+export const PriceOverrideListSchema = listOf(PriceOverrideSchema);
+
+export function priceOverrideJson(o: PriceOverrideRecord): PriceOverrideJson {
   return {
     id: o.id,
     account_id: o.accountId,
@@ -51,7 +118,23 @@ export function priceOverrideJson(o: PriceOverrideRecord) {
   };
 }
 
-export function auditJson(e: AuditRecord) {
+export const AuditEntrySchema = z
+  .object({
+    id: z.string(),
+    at: dateTime,
+    actor_key_id: z.string().nullable().describe('null: the CLI or the start-up bootstrap'),
+    action: z.string().describe('<entity>.<verb>, e.g. account.update, api_key.revoke'),
+    target_type: z.string().describe('e.g. account, api_key, invoice'),
+    target_id: z.string(),
+    before: z.unknown().describe('The target as the API showed it before the change (JSON; null for a creation)'),
+    after: z.unknown().describe('The target after the change (JSON)'),
+    request_id: z.string().nullable(),
+  })
+  .strict();
+export type AuditEntryJson = z.input<typeof AuditEntrySchema>;
+export const AuditPageSchema = pageOf(AuditEntrySchema);
+
+export function auditJson(e: AuditRecord): AuditEntryJson {
   return {
     id: e.id,
     at: e.at.toISOString(),

@@ -1,15 +1,15 @@
-import { Body, Controller, Get, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { identifier, instant, parseInput, rateString } from '../common/validation';
-import { modelJson, priceVersionJson } from './admin-json';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
+import { freeText, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
+import { ModelListSchema, ModelSchema, modelJson, PriceVersionSchema, priceVersionJson } from './admin-json';
 import { ModelsService } from './models.service';
 
 const positiveInt = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').max(1_000_000_000);
-const text = z.string({ invalid_type_error: 'must be a string' }).min(1, 'must not be empty').max(200);
+const text = freeText(200);
 
 const modelBody = z
   .object({ id: identifier, display_name: text.nullish(), provider: text.nullish(), context_window: positiveInt.nullish(), max_output_tokens: positiveInt.nullish() })
@@ -25,32 +25,6 @@ const priceBody = z
   })
   .strict();
 
-const RATE = { type: 'string', pattern: '^\\d{1,10}(\\.\\d{1,10})?$', example: '2.50', description: 'USD per million tokens, a decimal STRING (numbers are refused)' };
-const VERSION_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    model_id: { type: 'string' },
-    effective_from: { type: 'string', format: 'date-time' },
-    input_per_mtok: RATE,
-    output_per_mtok: RATE,
-    cache_read_per_mtok: RATE,
-    cache_write_per_mtok: { ...RATE, nullable: true, description: 'null: cache writes cost the input rate' },
-  },
-};
-const MODEL_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', example: 'gpt-4o' },
-    display_name: { type: 'string', nullable: true },
-    provider: { type: 'string', nullable: true },
-    context_window: { type: 'integer', nullable: true },
-    max_output_tokens: { type: 'integer', nullable: true },
-    created_at: { type: 'string', format: 'date-time' },
-    prices: { type: 'array', items: VERSION_SCHEMA },
-  },
-};
-
 @ApiTags('admin: price book')
 @ApiBearerAuth()
 @Roles('admin')
@@ -60,24 +34,9 @@ export class ModelsController {
 
   @Post()
   @ApiOperation({ summary: 'Add a model (409 if it exists)' })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['id'],
-      additionalProperties: false,
-      properties: {
-        id: { type: 'string', maxLength: 128 },
-        display_name: { type: 'string' },
-        provider: { type: 'string' },
-        context_window: { type: 'integer', minimum: 1 },
-        max_output_tokens: { type: 'integer', minimum: 1 },
-      },
-    },
-  })
-  @ApiResponse({ status: 201, schema: MODEL_SCHEMA })
+  @ApiAnswer(ModelSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 409)
-  async create(@Body() body: unknown, @CurrentActor() actor: Actor) {
-    const m = parseInput(modelBody, body, 'body');
+  async create(@ValidBody(modelBody) m: z.output<typeof modelBody>, @CurrentActor() actor: Actor) {
     const created = await this.models.createModel(
       { id: m.id, displayName: m.display_name ?? null, provider: m.provider ?? null, contextWindow: m.context_window ?? null, maxOutputTokens: m.max_output_tokens ?? null },
       actor,
@@ -87,7 +46,7 @@ export class ModelsController {
 
   @Get()
   @ApiOperation({ summary: 'All models with their price versions (oldest first)' })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: MODEL_SCHEMA } } } })
+  @ApiAnswer(ModelListSchema)
   @errorResponses(...ADMIN_ERRORS)
   async list() {
     return { data: (await this.models.listModels()).map(modelJson) };
@@ -99,24 +58,9 @@ export class ModelsController {
     description:
       'Rates are USD per million tokens as decimal STRINGS ("2.50"; at most 10 decimals, >= 0); JSON numbers are refused so no float ever touches money. Versions are immutable: the same (model, effective_from) again is a 409, and a correction is a new version. New usage is priced with it from the next ingest batch; already priced usage changes only via POST /admin/reprice.',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['effective_from', 'input_per_mtok', 'output_per_mtok', 'cache_read_per_mtok'],
-      additionalProperties: false,
-      properties: {
-        effective_from: { type: 'string', format: 'date-time' },
-        input_per_mtok: RATE,
-        output_per_mtok: RATE,
-        cache_read_per_mtok: RATE,
-        cache_write_per_mtok: { ...RATE, nullable: true },
-      },
-    },
-  })
-  @ApiResponse({ status: 201, schema: VERSION_SCHEMA })
+  @ApiAnswer(PriceVersionSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
-  async addPrice(@Param('id') modelId: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    const p = parseInput(priceBody, body, 'body');
+  async addPrice(@ValidParam('id', idFilter) modelId: string, @ValidBody(priceBody) p: z.output<typeof priceBody>, @CurrentActor() actor: Actor) {
     const version = await this.models.createPriceVersion(
       {
         modelId,

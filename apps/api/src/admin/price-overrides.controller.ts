@@ -1,24 +1,27 @@
-import { Body, Controller, Get, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { identifier, instant, parseInput, rateString } from '../common/validation';
-import { priceOverrideJson } from './admin-json';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
+import { identifier, idFilter, instant, rateString, ValidBody, ValidParam, whenValid } from '../common/validation';
+import { PriceOverrideListSchema, PriceOverrideSchema, priceOverrideJson } from './admin-json';
 import { PriceOverridesService } from './price-overrides.service';
 
-// A percentage, not money: a decimal string or a JSON number, at most 4 decimals (DECIMAL(7,4)).
+// A percentage, not money: a decimal string (or, as it is not money, a JSON number), in (0, 100]
+// with at most 4 decimals (DECIMAL(7,4)). The pattern says exactly that, so the document and the
+// check are one rule.
+const PERCENT = /^(100(\.0{1,4})?|0{0,2}[1-9]\d?(\.\d{1,4})?|0{1,3}\.(?=\d*[1-9])\d{1,4})$/;
+const PERCENT_RULE = 'must be a percentage in (0, 100] with at most 4 decimals, e.g. "12.5"';
+const percentString = z.string({ invalid_type_error: 'must be a decimal such as "12.5"' }).regex(PERCENT, PERCENT_RULE);
 const percent = z
-  .union([z.string(), z.number()], { invalid_type_error: 'must be a decimal such as "12.5"' })
-  .transform((v) => String(v))
-  .refine((v) => /^\d{1,3}(\.\d{1,4})?$/.test(v) && Number(v) > 0 && Number(v) <= 100, {
-    message: 'must be a percentage in (0, 100] with at most 4 decimals',
-  });
+  .union([percentString, z.number().gt(0).lte(100).multipleOf(0.0001)], { errorMap: () => ({ message: PERCENT_RULE }) })
+  .transform(String)
+  .pipe(percentString);
 
 const common = { effective_from: instant, effective_to: instant.nullish() };
 
-const body = z
+const overrideBody = z
   .discriminatedUnion(
     'kind',
     [
@@ -36,30 +39,12 @@ const body = z
       z.object({ kind: z.literal('discount'), model_id: identifier.nullish(), discount_percent: percent, ...common }).strict(),
     ],
     { errorMap: () => ({ message: 'must be "rate_card" or "discount"' }) },
-  )
-  .refine((b) => !b.effective_to || b.effective_to.getTime() > b.effective_from.getTime(), {
-    message: 'must be after effective_from',
-    path: ['effective_to'],
-  });
-
-const RATE = { type: 'string', pattern: '^\\d{1,10}(\\.\\d{1,10})?$', example: '2.00' };
-const OVERRIDE_SCHEMA = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    account_id: { type: 'string' },
-    kind: { type: 'string', enum: ['rate_card', 'discount'] },
-    model_id: { type: 'string', nullable: true, description: 'null: every model (discounts only)' },
-    discount_percent: { type: 'string', nullable: true, example: '12.5' },
-    input_per_mtok: { ...RATE, nullable: true },
-    output_per_mtok: { ...RATE, nullable: true },
-    cache_read_per_mtok: { ...RATE, nullable: true },
-    cache_write_per_mtok: { ...RATE, nullable: true },
-    effective_from: { type: 'string', format: 'date-time' },
-    effective_to: { type: 'string', format: 'date-time', nullable: true, description: 'exclusive; null = open-ended' },
-    created_at: { type: 'string', format: 'date-time' },
-  },
-};
+  );
+const body = whenValid(overrideBody, (b, ctx) => {
+  if (b.effective_to && b.effective_to.getTime() <= b.effective_from.getTime()) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be after effective_from', path: ['effective_to'] });
+  }
+});
 
 @ApiTags('admin: price book')
 @ApiBearerAuth()
@@ -79,27 +64,9 @@ export class PriceOverridesController {
       'Rates are decimal strings ("2.50"), never JSON numbers.',
     ].join(' '),
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['kind', 'effective_from'],
-      properties: {
-        kind: { type: 'string', enum: ['rate_card', 'discount'] },
-        model_id: { type: 'string', nullable: true },
-        discount_percent: { type: 'string', example: '12.5' },
-        input_per_mtok: RATE,
-        output_per_mtok: RATE,
-        cache_read_per_mtok: RATE,
-        cache_write_per_mtok: { ...RATE, nullable: true },
-        effective_from: { type: 'string', format: 'date-time' },
-        effective_to: { type: 'string', format: 'date-time', nullable: true },
-      },
-    },
-  })
-  @ApiResponse({ status: 201, schema: OVERRIDE_SCHEMA })
+  @ApiAnswer(PriceOverrideSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404)
-  async create(@Param('id') accountId: string, @Body() raw: unknown, @CurrentActor() actor: Actor) {
-    const b = parseInput(body, raw, 'body');
+  async create(@ValidParam('id', idFilter) accountId: string, @ValidBody(body) b: z.output<typeof body>, @CurrentActor() actor: Actor) {
     const created = await this.overrides.createPriceOverride(
       b.kind === 'rate_card'
         ? {
@@ -133,9 +100,9 @@ export class PriceOverridesController {
 
   @Get()
   @ApiOperation({ summary: "An account's overrides, by effective_from" })
-  @ApiResponse({ status: 200, schema: { type: 'object', properties: { data: { type: 'array', items: OVERRIDE_SCHEMA } } } })
+  @ApiAnswer(PriceOverrideListSchema)
   @errorResponses(...ADMIN_ERRORS, 404)
-  async list(@Param('id') accountId: string) {
+  async list(@ValidParam('id', idFilter) accountId: string) {
     return { data: (await this.overrides.listPriceOverrides(accountId)).map(priceOverrideJson) };
   }
 }

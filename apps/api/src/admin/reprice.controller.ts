@@ -1,38 +1,47 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import type { RangeRepriceResult } from '@tokenmeter/ingest';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
-import { ADMIN_ERRORS, errorResponses } from '../common/openapi';
-import { identifier, instant, parseInput } from '../common/validation';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
+import { dateTime, integerCount, usdAmount } from '../common/response-fields';
+import { idFilter, instant, rangeRule, ValidBody, whenValid } from '../common/validation';
 import { AdminRepriceService } from './admin-reprice.service';
 
-const MAX_RANGE_DAYS = 400;
-
-const body = z
-  .object({
-    from: instant,
-    to: instant,
-    account_id: identifier.nullish(),
-    // Omitted means a dry run: applying must be asked for explicitly.
-    dry_run: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
-  })
-  .strict()
-  .refine((b) => b.to.getTime() > b.from.getTime(), { message: 'must be after from', path: ['to'] })
-  .refine((b) => b.to.getTime() - b.from.getTime() <= MAX_RANGE_DAYS * 86_400_000, {
-    message: `range must be at most ${MAX_RANGE_DAYS} days`,
-    path: ['to'],
-  });
+const body = whenValid(
+  z
+    .object({
+      from: instant,
+      to: instant.describe('exclusive'),
+      account_id: idFilter.nullish(),
+      // Omitted means a dry run: applying must be asked for explicitly.
+      dry_run: z.boolean({ invalid_type_error: 'must be true or false' }).default(true),
+    })
+    .strict(),
+  rangeRule,
+);
 
 const TOTALS = {
-  events: { type: 'integer' },
-  events_changed: { type: 'integer' },
-  cost_before_usd: { type: 'string', example: '12.3400000000000000' },
-  cost_after_usd: { type: 'string' },
+  events: integerCount.describe('Not-invoiced events of the range'),
+  events_changed: integerCount.describe('Events whose price version, override or cost changes'),
+  cost_before_usd: usdAmount,
+  cost_after_usd: usdAmount,
 };
 
-function resultJson(r: RangeRepriceResult) {
+const RepriceResultSchema = z
+  .object({
+    from: dateTime,
+    to: dateTime.describe('Exclusive'),
+    account_id: z.string().nullable().describe('null: every account'),
+    dry_run: z.boolean().describe('true: nothing was changed'),
+    by_account_model: z.array(z.object({ account_id: z.string(), model: z.string(), ...TOTALS }).strict()),
+    totals: z.object(TOTALS).strict(),
+  })
+  .strict();
+type RepriceResultJson = z.input<typeof RepriceResultSchema>;
+
+function resultJson(r: RangeRepriceResult): Pick<RepriceResultJson, 'by_account_model' | 'totals'> {
   return {
     by_account_model: r.groups.map((g) => ({
       account_id: g.accountId,
@@ -65,36 +74,9 @@ export class RepriceController {
     description:
       'Covers priced and unpriced events. Answers cost before and after per (account, model). dry_run (default true) changes nothing; otherwise events and hourly rollups are updated in one transaction, with an audit entry. 409 if any event of the range (and account) is already invoiced: those are corrected on the next invoice.',
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['from', 'to'],
-      additionalProperties: false,
-      properties: {
-        from: { type: 'string', format: 'date-time' },
-        to: { type: 'string', format: 'date-time', description: 'exclusive' },
-        account_id: { type: 'string', nullable: true },
-        dry_run: { type: 'boolean', default: true },
-      },
-    },
-  })
-  @ApiResponse({
-    status: 200,
-    schema: {
-      type: 'object',
-      properties: {
-        from: { type: 'string', format: 'date-time' },
-        to: { type: 'string', format: 'date-time' },
-        account_id: { type: 'string', nullable: true },
-        dry_run: { type: 'boolean' },
-        by_account_model: { type: 'array', items: { type: 'object', properties: { account_id: { type: 'string' }, model: { type: 'string' }, ...TOTALS } } },
-        totals: { type: 'object', properties: TOTALS },
-      },
-    },
-  })
+  @ApiAnswer(RepriceResultSchema)
   @errorResponses(...ADMIN_ERRORS, 409)
-  async reprice(@Body() raw: unknown, @CurrentActor() actor: Actor) {
-    const b = parseInput(body, raw, 'body');
+  async reprice(@ValidBody(body) b: z.output<typeof body>, @CurrentActor() actor: Actor): Promise<RepriceResultJson> {
     const result = await this.repricer.repriceRange({ from: b.from, to: b.to, accountId: b.account_id ?? undefined }, b.dry_run, actor);
     return { from: b.from.toISOString(), to: b.to.toISOString(), account_id: b.account_id ?? null, dry_run: b.dry_run, ...resultJson(result) };
   }

@@ -10,6 +10,7 @@ import {
 import type { Response } from 'express';
 import { DomainError, NotFoundError, ValidationError } from '@tokenmeter/billing';
 import { LOGGER, type Logger } from '@tokenmeter/config';
+import { StripeCallError } from '@tokenmeter/stripe';
 
 /** The one error shape of the API: `{ "error": { "code", "message", "details" } }`. */
 export class ApiError extends HttpException {
@@ -28,6 +29,7 @@ const STATUS_CODES: Record<number, string> = {
   415: 'unsupported_media_type',
   422: 'unprocessable_entity',
   429: 'too_many_requests',
+  502: 'stripe_error',
 };
 
 @Catch()
@@ -43,6 +45,11 @@ export class ApiErrorFilter implements ExceptionFilter {
     if (exception instanceof DomainError) {
       const { status, body } = domainErrorResponse(exception);
       res.status(status).json(body);
+      return;
+    }
+    if (exception instanceof StripeCallError) {
+      // Our request to Stripe failed (after retries): the upstream is at fault, not the client.
+      res.status(502).json({ error: { code: 'stripe_error', message: exception.message, details: { retriable: exception.retriable } } });
       return;
     }
     if (isBodyParseError(exception)) {

@@ -1,30 +1,29 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { InvoicesRepository } from '@tokenmeter/db';
-import { InvoiceCloseService, InvoiceSyncService, ReconciliationService, type CloseSummary } from '@tokenmeter/invoicing';
+import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { ApiError } from '../common/api-error';
+import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
-import { invoiceJson } from './invoice-json';
-import { mapInvoicingErrors } from './invoice-errors';
+import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
+import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 
+const flag = z.boolean({ invalid_type_error: 'must be true or false' });
 const closeBody = z
   .object({
-    period: z.string(),
-    account_id: z.string().min(1).max(128).optional(),
-    dry_run: z.boolean().optional(),
-    force: z.boolean().optional(),
-    finalize: z.boolean().optional(),
+    period,
+    account_id: idFilter.optional().describe('close only this account'),
+    dry_run: flag.optional().describe('build and report, change nothing'),
+    force: flag.optional().describe('close even though ingestion is not complete past the period end'),
+    finalize: flag.optional().describe('false: leave the drafts, push nothing to Stripe'),
   })
   .strict();
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body ?? {});
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue.path.join('.') || 'body';
-  throw new ApiError(400, 'validation_failed', `${field}: ${issue.message}`, { field });
-}
+const reconcileQuery = z.object({
+  period,
+  account_id: idFilter.optional(),
+  stripe: z.enum(['true', 'false'], { errorMap: () => ({ message: 'must be true or false' }) }).default('true').describe('false: skip the Stripe totals'),
+});
 
 /** Admin-only (no @Roles): closing, finalizing, voiding, re-syncing and reconciling invoices. */
 @ApiTags('admin: invoices')
@@ -41,17 +40,16 @@ export class AdminInvoicesController {
   @Post('invoices/close')
   @HttpCode(200)
   @ApiOperation({ summary: 'Close a month: build drafts from usage and (unless finalize=false) push them to Stripe. 409 while ingestion is incomplete, unless force.' })
-  async close(@Body() body: unknown, @CurrentPrincipal() principal: Principal) {
-    const input = parseBody(closeBody, body);
-    const summary = await mapInvoicingErrors(() =>
-      this.closer.close(input.period, {
-        accountId: input.account_id,
-        dryRun: input.dry_run,
-        force: input.force,
-        finalize: input.finalize,
-        actorKeyId: principal.keyId,
-      }),
-    );
+  @ApiAnswer(CloseSummarySchema)
+  @errorResponses(...ADMIN_ERRORS, 409)
+  async close(@ValidBody(closeBody) input: z.output<typeof closeBody>, @CurrentPrincipal() principal: Principal) {
+    const summary = await this.closer.close(input.period, {
+      accountId: input.account_id,
+      dryRun: input.dry_run,
+      force: input.force,
+      finalize: input.finalize,
+      actorKeyId: principal.keyId,
+    });
     if (!summary.dryRun) {
       await this.invoices.recordAudit({
         actorKeyId: principal.keyId,
@@ -67,35 +65,42 @@ export class AdminInvoicesController {
   @Post('invoices/:id/finalize')
   @HttpCode(200)
   @ApiOperation({ summary: 'Push a draft to Stripe and finalize it (status sync_failed with the reason if Stripe keeps failing)' })
-  finalize(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+  @ApiAnswer(InvoiceSchema, 200, 'The invoice after the push (finalized, or sync_failed with sync_error)')
+  @errorResponses(...ADMIN_ERRORS, 404, 409)
+  finalize(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.finalize', id, principal, () => this.sync.finalize(id));
   }
 
   @Post('invoices/:id/retry-sync')
   @HttpCode(200)
   @ApiOperation({ summary: 'Resume a failed or interrupted Stripe push from its last stored step' })
-  retrySync(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+  @ApiAnswer(InvoiceSchema, 200, 'The invoice after the push (finalized, or sync_failed with sync_error)')
+  @errorResponses(...ADMIN_ERRORS, 404, 409)
+  retrySync(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.retry_sync', id, principal, () => this.sync.retrySync(id));
   }
 
   @Post('invoices/:id/void')
   @HttpCode(200)
   @ApiOperation({ summary: 'Void an invoice (in Stripe too once finalized there); its usage is not billed again' })
-  void(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
+  @ApiAnswer(InvoiceSchema, 200, 'The voided invoice')
+  @errorResponses(...ADMIN_ERRORS, 404, 409, 502)
+  void(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
     return this.audited('invoices.void', id, principal, () => this.sync.void(id));
   }
 
   @Get('reconciliation')
   @ApiOperation({ summary: 'Per account: raw events vs rollups (must agree exactly), invoice header vs lines vs claimed events, Stripe total' })
-  async reconcile(@Query('period') period?: string, @Query('account_id') accountId?: string, @Query('stripe') stripe?: string) {
-    if (!period) throw new ApiError(400, 'validation_failed', 'period: required, e.g. 2026-11', { field: 'period' });
-    return mapInvoicingErrors(() => this.reconciliation.reconcile(period, { accountId, withStripe: stripe !== 'false' }));
+  @ApiAnswer(ReconciliationSchema)
+  @errorResponses(...ADMIN_ERRORS)
+  async reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
+    return reconciliationJson(await this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' }));
   }
 
-  private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>) {
+  private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>): Promise<InvoiceJson> {
     const before = await this.invoices.getInvoice(id);
     if (!before) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    await mapInvoicingErrors(fn);
+    await fn();
     const after = (await this.invoices.getInvoice(id))!;
     await this.invoices.recordAudit({
       actorKeyId: principal.keyId,
@@ -107,30 +112,4 @@ export class AdminInvoicesController {
     });
     return invoiceJson(after, await this.invoices.listLines(id), { admin: true });
   }
-}
-
-function closeSummaryJson(s: CloseSummary) {
-  return {
-    period: s.period,
-    dry_run: s.dryRun,
-    forced: s.forced,
-    accounts: s.accounts,
-    created: s.created,
-    updated: s.updated,
-    already_final: s.alreadyFinal,
-    finalized: s.finalized,
-    sync_failed: s.syncFailed,
-    total_minor: Number(s.totalMinor),
-    invoices: s.results.map((r) => ({
-      account_id: r.accountId,
-      outcome: r.outcome,
-      invoice_id: r.invoiceId,
-      status: r.status,
-      claimed_events: r.claimedEvents,
-      lines: r.lines,
-      total_minor: Number(r.totalMinor),
-      total_exact_usd: r.totalExactUsd,
-      sync_error: r.sync?.error ?? null,
-    })),
-  };
 }

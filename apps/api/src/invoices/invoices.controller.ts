@@ -1,11 +1,19 @@
-import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { INVOICE_STATUSES, parsePeriod, type InvoiceStatus } from '@tokenmeter/billing';
+import { z } from 'zod';
+import { INVOICE_STATUSES, type InvoiceStatus } from '@tokenmeter/billing';
 import { InvoicesRepository } from '@tokenmeter/db';
 import { ApiError } from '../common/api-error';
+import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, seesAllAccounts, type Principal } from '../auth/principal';
-import { invoiceJson } from './invoice-json';
-import { mapInvoicingErrors } from './invoice-errors';
+import { idFilter, period, ValidParam, ValidQuery } from '../common/validation';
+import { InvoiceListSchema, InvoiceSchema, invoiceJson } from './invoice-json';
+
+const listQuery = z.object({
+  account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read'),
+  period: period.optional(),
+  status: z.enum(INVOICE_STATUSES as [InvoiceStatus, ...InvoiceStatus[]], { errorMap: () => ({ message: `must be one of ${INVOICE_STATUSES.join(', ')}` }) }).optional(),
+});
 
 @ApiTags('invoices')
 @ApiBearerAuth()
@@ -16,25 +24,18 @@ export class InvoicesController {
   @Get()
   @Roles('account', 'admin')
   @ApiOperation({ summary: "An account's invoices, newest period first (admins name the account with account_id)" })
-  async list(
-    @CurrentPrincipal() principal: Principal,
-    @Query('account_id') accountId?: string,
-    @Query('period') period?: string,
-    @Query('status') status?: string,
-  ) {
-    const account = scopeAccount(principal, accountId);
-    if (period !== undefined) await mapInvoicingErrors(async () => parsePeriod(period));
-    if (status !== undefined && !INVOICE_STATUSES.includes(status as InvoiceStatus)) {
-      throw new ApiError(400, 'validation_failed', `status: must be one of ${INVOICE_STATUSES.join(', ')}`, { field: 'status' });
-    }
-    const rows = await this.invoices.listInvoices({ accountId: account, period, statuses: status ? [status] : undefined, limit: 240 });
+  @ApiAnswer(InvoiceListSchema, 200, 'At most 240 invoices (20 years of months), without their lines; sync_error and sync_attempts for admin keys only')
+  async list(@CurrentPrincipal() principal: Principal, @ValidQuery(listQuery) q: z.output<typeof listQuery>) {
+    const account = scopeAccount(principal, q.account_id);
+    const rows = await this.invoices.listInvoices({ accountId: account, period: q.period, statuses: q.status ? [q.status] : undefined, limit: 240 });
     return { data: rows.map((r) => invoiceJson(r, null, { admin: seesAllAccounts(principal) })) };
   }
 
   @Get(':id')
   @Roles('account', 'admin')
   @ApiOperation({ summary: 'One invoice with its lines; another account\'s invoice answers 404' })
-  async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+  @ApiAnswer(InvoiceSchema, 200, 'sync_error and sync_attempts for admin keys only')
+  async get(@CurrentPrincipal() principal: Principal, @ValidParam('id', idFilter) id: string) {
     const invoice = await this.invoices.getInvoice(id);
     // Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.
     if (!invoice || (!seesAllAccounts(principal) && invoice.accountId !== principal.accountId)) {

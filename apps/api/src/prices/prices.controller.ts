@@ -1,8 +1,13 @@
-import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
 import { PriceBookCache } from '@tokenmeter/ingest';
 import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
-import { parseInstant } from '../usage/query-params';
+import { ApiAnswer } from '../common/openapi';
+import { instant, ValidQuery } from '../common/validation';
+import { PricesSchema, type PriceJson, type PricesJson } from './prices-responses';
+
+const pricesQuery = z.object({ at: instant.optional().describe('RFC 3339 instant; default now') });
 
 /**
  * The list price in force at an instant, per model, from the same in-memory PriceBook the
@@ -18,11 +23,11 @@ export class PricesController {
 
   @Get()
   @ApiOperation({ summary: 'Price per model in force now, or at any instant with ?at=' })
-  @ApiQuery({ name: 'at', required: false, description: 'RFC 3339 instant; default now' })
-  async list(@CurrentPrincipal() _principal: Principal, @Query('at') rawAt: unknown) {
-    const at = parseInstant('at', rawAt) ?? new Date();
+  @ApiAnswer(PricesSchema)
+  async list(@CurrentPrincipal() _principal: Principal, @ValidQuery(pricesQuery) q: z.output<typeof pricesQuery>): Promise<PricesJson> {
+    const at = q.at ?? new Date();
     const { book } = await this.priceBooks.current();
-    const prices = [];
+    const prices: PriceJson[] = [];
     for (const model of book.models()) {
       const version = book.versionAt(model, at);
       // A model whose first price starts after `at` had no price then: it is absent, not zero.

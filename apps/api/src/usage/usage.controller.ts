@@ -1,15 +1,26 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
 import { ApiError } from '../common/api-error';
+import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/principal';
-import { decodeEventCursor, parseEnum, parseId, parseLimit, parseRange, single } from './query-params';
+import { choice, eventCursor, idFilter, pageLimit, rangeQuery, textFilter, ValidParam, ValidQuery } from '../common/validation';
+import { ReceiptPageSchema, ReceiptSchema, UsageSummarySchema, UsageTimeseriesSchema } from './usage-json';
 import { UsageService } from './usage.service';
 
-type Query = Record<string, unknown>;
+// account_id is for admin keys (required for them); an account key reads its own account.
+const accountId = idFilter.optional().describe('Admin keys only (required for them): the account to read');
 
-const ACCOUNT_ID = { name: 'account_id', required: false, description: 'Admin keys only (required for them): the account to read' };
-const FROM_HOUR = { name: 'from', required: true, description: 'Inclusive, RFC 3339, a whole UTC hour' };
-const TO_HOUR = { name: 'to', required: true, description: 'Exclusive, RFC 3339, a whole UTC hour, at most 400 days after from' };
+const summaryQuery = rangeQuery({ required: true, hourAligned: true }, { account_id: accountId });
+const timeseriesQuery = rangeQuery(
+  { required: true, hourAligned: true },
+  { granularity: choice(['hour', 'day'], 'hour'), group_by: choice(['none', 'model', 'api_key'], 'none'), account_id: accountId },
+);
+const eventsQuery = rangeQuery(
+  { required: true, hourAligned: false },
+  { model: textFilter(128).optional(), api_key_id: idFilter.optional(), limit: pageLimit, cursor: eventCursor, account_id: accountId },
+);
+const receiptQuery = z.object({ account_id: accountId });
 
 /** Account dashboards and receipts. An account key sees its own account; an admin names one with account_id. */
 @ApiTags('usage')
@@ -21,52 +32,35 @@ export class UsageController {
 
   @Get('summary')
   @ApiOperation({ summary: 'Totals and per-model usage and cost over [from, to), from hourly rollups' })
-  @ApiQuery(FROM_HOUR)
-  @ApiQuery(TO_HOUR)
-  @ApiQuery(ACCOUNT_ID)
-  summary(@CurrentPrincipal() principal: Principal, @Query() query: Query) {
-    const accountId = scopeAccount(principal, single('account_id', query.account_id));
-    return this.usage.getSummary(accountId, parseRange(query, { required: true, hourAligned: true }));
+  @ApiAnswer(UsageSummarySchema)
+  summary(@CurrentPrincipal() principal: Principal, @ValidQuery(summaryQuery) q: z.output<typeof summaryQuery>) {
+    return this.usage.getSummary(scopeAccount(principal, q.account_id), q);
   }
 
   @Get('timeseries')
   @ApiOperation({ summary: 'Usage and cost per hour or UTC day, optionally per model or API key (non-empty buckets only)' })
-  @ApiQuery(FROM_HOUR)
-  @ApiQuery(TO_HOUR)
-  @ApiQuery({ name: 'granularity', required: false, enum: ['hour', 'day'] })
-  @ApiQuery({ name: 'group_by', required: false, enum: ['none', 'model', 'api_key'] })
-  @ApiQuery(ACCOUNT_ID)
-  timeseries(@CurrentPrincipal() principal: Principal, @Query() query: Query) {
-    const accountId = scopeAccount(principal, single('account_id', query.account_id));
-    const range = parseRange(query, { required: true, hourAligned: true });
-    const granularity = parseEnum('granularity', query.granularity, ['hour', 'day'] as const, 'hour');
-    const groupBy = parseEnum('group_by', query.group_by, ['none', 'model', 'api_key'] as const, 'none');
-    return this.usage.listBuckets(accountId, range, granularity, groupBy);
+  @ApiAnswer(UsageTimeseriesSchema)
+  timeseries(@CurrentPrincipal() principal: Principal, @ValidQuery(timeseriesQuery) q: z.output<typeof timeseriesQuery>) {
+    return this.usage.listBuckets(scopeAccount(principal, q.account_id), q, q.granularity, q.group_by);
   }
 
   @Get('events')
   @ApiOperation({ summary: 'Receipts of individual events, newest first, cursor-paginated' })
-  @ApiQuery({ name: 'from', required: true, description: 'Inclusive, RFC 3339' })
-  @ApiQuery({ name: 'to', required: true, description: 'Exclusive, RFC 3339, at most 400 days after from' })
-  @ApiQuery({ name: 'model', required: false })
-  @ApiQuery({ name: 'api_key_id', required: false })
-  @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
-  @ApiQuery({ name: 'cursor', required: false, description: 'next_cursor of the previous page' })
-  @ApiQuery(ACCOUNT_ID)
-  events(@CurrentPrincipal() principal: Principal, @Query() query: Query) {
-    const accountId = scopeAccount(principal, single('account_id', query.account_id));
-    const range = parseRange(query, { required: true, hourAligned: false });
-    const filter = { accountId, ...range, model: parseId('model', query.model), apiKeyId: parseId('api_key_id', query.api_key_id) };
-    return this.usage.listReceipts(filter, parseLimit(query.limit), decodeEventCursor(query.cursor));
+  @ApiAnswer(ReceiptPageSchema)
+  events(@CurrentPrincipal() principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
+    const filter = { accountId: scopeAccount(principal, q.account_id), from: q.from, to: q.to, model: q.model, apiKeyId: q.api_key_id };
+    return this.usage.listReceipts(filter, q.limit, q.cursor);
   }
 
   @Get('events/:event_id')
   @ApiOperation({ summary: 'One receipt: tokens as received and normalised, price version and rates, cost per type, invoice' })
-  @ApiParam({ name: 'event_id' })
-  @ApiQuery(ACCOUNT_ID)
-  async event(@CurrentPrincipal() principal: Principal, @Param('event_id') eventId: string, @Query() query: Query) {
-    const accountId = scopeAccount(principal, single('account_id', query.account_id));
-    const receipt = await this.usage.getReceipt(eventId, accountId);
+  @ApiAnswer(ReceiptSchema)
+  async event(
+    @CurrentPrincipal() principal: Principal,
+    @ValidParam('event_id', idFilter) eventId: string,
+    @ValidQuery(receiptQuery) q: z.output<typeof receiptQuery>,
+  ) {
+    const receipt = await this.usage.getReceipt(eventId, scopeAccount(principal, q.account_id));
     if (!receipt) throw new ApiError(404, 'not_found', 'event not found');
     return receipt;
   }

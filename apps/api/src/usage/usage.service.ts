@@ -8,8 +8,18 @@ import {
   type EventFilter,
 } from '@tokenmeter/db';
 import { FreshnessService } from './freshness';
-import { encodeEventCursor, type TimeRange } from './query-params';
-import { costBreakdownJson, count, instant, receiptJson, totalsJson, type ReceiptJson } from './usage-json';
+import { encodeEventCursor, type TimeRange } from '../common/validation';
+import {
+  costBreakdownJson,
+  count,
+  instant,
+  receiptJson,
+  totalsJson,
+  type ReceiptJson,
+  type ReceiptPageJson,
+  type UsageSummaryJson,
+  type UsageTimeseriesJson,
+} from './usage-json';
 
 /** The account read side: dashboards from rollups, receipts from raw events. */
 @Injectable()
@@ -20,7 +30,7 @@ export class UsageService {
     private readonly freshness: FreshnessService,
   ) {}
 
-  async getSummary(accountId: string, range: TimeRange) {
+  async getSummary(accountId: string, range: TimeRange): Promise<UsageSummaryJson> {
     const [summary, completeUpTo] = await Promise.all([
       this.usage.summarizeAccount(accountId, range.from, range.to),
       this.freshness.getCompleteUpTo(),
@@ -35,7 +45,7 @@ export class UsageService {
     };
   }
 
-  async listBuckets(accountId: string, range: TimeRange, granularity: BucketGranularity, groupBy: BucketGroupBy) {
+  async listBuckets(accountId: string, range: TimeRange, granularity: BucketGranularity, groupBy: BucketGroupBy): Promise<UsageTimeseriesJson> {
     const buckets = await this.usage.listBuckets(accountId, range.from, range.to, granularity, groupBy);
     return {
       account_id: accountId,
@@ -57,7 +67,7 @@ export class UsageService {
     };
   }
 
-  async listReceipts(filter: EventFilter, limit: number, after?: EventCursor): Promise<{ data: ReceiptJson[]; next_cursor: string | null }> {
+  async listReceipts(filter: EventFilter, limit: number, after?: EventCursor): Promise<ReceiptPageJson> {
     const rows = await this.events.listEvents(filter, limit + 1, after);
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
