@@ -170,6 +170,38 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       expect((await call('DELETE', '/admin/api-keys/key_missing')).status).toBe(404);
     });
 
+    it('an auditor key takes no account, reads what an admin reads and writes nothing (API and CLI)', async () => {
+      expect((await call('POST', '/admin/api-keys', { body: { role: 'auditor', account_id: 'acct_a' } })).body.error).toMatchObject({
+        code: 'validation_failed',
+        details: { field: 'account_id' },
+      });
+      const created = await call('POST', '/admin/api-keys', { body: { role: 'auditor', name: 'quarterly audit' } });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ role: 'auditor', account_id: null, name: 'quarterly audit' });
+      const { key } = created.body;
+      expect((await call('GET', '/admin/audit-log?action=api_key.create', { key })).body.data[0]).toMatchObject({ target_id: created.body.id });
+      expect((await call('GET', '/v1/usage/summary?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z', { key })).body.error).toMatchObject({ details: { field: 'account_id' } });
+      const write = await call('POST', '/admin/accounts', { key, body: { id: 'acct_by_auditor' } });
+      expect(write).toEqual({ status: 403, body: { error: { code: 'forbidden', message: 'auditor keys are read-only; this route needs an admin key', details: null } } });
+
+      const run = spawnSync(process.execPath, ['-r', 'ts-node/register', 'apps/cli/src/main.ts', 'keys', 'create', '--role', 'auditor', '--name', 'cli-auditor'], {
+        cwd: `${__dirname}/../..`,
+        env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL },
+        encoding: 'utf8',
+      });
+      expect(run.status).toBe(0);
+      const cliKey = run.stdout.trim();
+      expect((await call('GET', '/admin/models', { key: cliKey })).status).toBe(200);
+      expect((await call('DELETE', `/admin/api-keys/${created.body.id}`, { key: cliKey })).status).toBe(403);
+      const bad = spawnSync(process.execPath, ['-r', 'ts-node/register', 'apps/cli/src/main.ts', 'keys', 'create', '--role', 'root'], {
+        cwd: `${__dirname}/../..`,
+        env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL },
+        encoding: 'utf8',
+      });
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/--role must be one of admin, auditor, account/);
+    }, 60_000);
+
     it('TOKENMETER_ADMIN_KEY: an admin key with that secret exists after start-up, once, whatever its shape', async () => {
       await resetDatabase(db);
       const foreign = 'a-hand-made-admin-secret-for-bootstrap-0001';

@@ -7,7 +7,8 @@ import { openTestDatabase, resetDatabase } from '../helpers/tokenmeter-db';
  * Every route the API registers, discovered from the router (so a new route is covered the day it
  * is added): without a key it answers 401 unless it is one of the few public routes; an account
  * key gets 403 on every admin route; an account key naming another account gets 404 on every
- * account route that takes account_id. The per-area suites check the happy paths and the details.
+ * account route that takes account_id; an auditor key gets through on every read an admin key
+ * may make and 403 on every write. The per-area suites check the happy paths and the details.
  */
 const PUBLIC = new Set(['GET /health/live', 'GET /health/ready', 'GET /metrics', 'POST /webhooks/stripe', 'POST /v1/events']);
 
@@ -17,6 +18,8 @@ describe('authorisation of every route', () => {
   let db: Database;
   let routes: { method: string; path: string }[];
   let accountKey: string;
+  let auditorKey: string;
+  let adminKey: string;
 
   beforeAll(async () => {
     db = openTestDatabase();
@@ -35,14 +38,17 @@ describe('authorisation of every route', () => {
     await resetDatabase(db);
     await db.pool.query("INSERT INTO accounts (id) VALUES ('acct_mine'), ('acct_other')");
     accountKey = await insertApiKey(db, 'account', 'acct_mine');
+    auditorKey = await insertApiKey(db, 'auditor');
+    adminKey = await insertApiKey(db, 'admin');
   });
 
   const call = (method: string, path: string, key?: string) =>
     fetch(`${base}${path.replace(/:[A-Za-z_]+/g, 'x')}`, {
       method,
       headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-      body: method === 'GET' || method === 'DELETE' ? undefined : '{}',
+      body: method === 'GET' || method === 'HEAD' || method === 'DELETE' ? undefined : '{}',
     });
+  const isRead = (method: string) => method === 'GET' || method === 'HEAD';
 
   it('finds the routes', () => {
     expect(routes.length).toBeGreaterThan(30);
@@ -78,6 +84,39 @@ describe('authorisation of every route', () => {
       const query = 'account_id=acct_other&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z';
       const res = await call(method, `${path}?${query}`, accountKey);
       if (res.status !== 404) wrong.push(`${method} ${path} -> ${res.status}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('lets an auditor key through on every route an admin key may read (GET and HEAD), as far as the admin key gets', async () => {
+    const reads = routes.filter((r) => isRead(r.method) && !PUBLIC.has(`${r.method} ${r.path}`));
+    expect(reads.filter((r) => r.path.startsWith('/admin')).length).toBeGreaterThan(10);
+    const wrong: string[] = [];
+    for (const { path } of reads) {
+      // account_id and a range, so per-account routes get past scopeAccount (auditors must name the account, like admins).
+      const query = path.startsWith('/v1/') ? '?account_id=acct_mine&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z' : '';
+      for (const method of ['GET', 'HEAD']) {
+        const [asAdmin, asAuditor] = [await call(method, `${path}${query}`, adminKey), await call(method, `${path}${query}`, auditorKey)];
+        await Promise.all([asAdmin.arrayBuffer(), asAuditor.arrayBuffer()]);
+        if (asAdmin.status === 403) continue; // not an admin read (none today)
+        if (asAuditor.status !== asAdmin.status) wrong.push(`${method} ${path}: admin ${asAdmin.status}, auditor ${asAuditor.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('answers 403 to an auditor key on every write, where an admin key gets past authorisation', async () => {
+    const writes = routes.filter((r) => !isRead(r.method) && !PUBLIC.has(`${r.method} ${r.path}`));
+    expect(writes.length).toBeGreaterThan(10);
+    const wrong: string[] = [];
+    for (const { method, path } of writes) {
+      const asAuditor = await call(method, path, auditorKey);
+      const body = (await asAuditor.json()) as { error?: { code?: string } };
+      if (asAuditor.status !== 403 || body.error?.code !== 'forbidden') wrong.push(`${method} ${path} -> auditor ${asAuditor.status}`);
+      // The same request with an admin key is not refused by authorisation (a 400 or 404 from the handler at most).
+      const asAdmin = await call(method, path, adminKey);
+      await asAdmin.arrayBuffer();
+      if (asAdmin.status === 401 || asAdmin.status === 403) wrong.push(`${method} ${path} -> admin ${asAdmin.status}`);
     }
     expect(wrong).toEqual([]);
   });

@@ -14,7 +14,7 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const base62 = (n: number) => [...randomBytes(n)].map((b) => BASE62[b % 62]).join('');
 
 /** An API key row with a random secret; returns the bearer key (`tm_live_<8>_<32>`). */
-export async function insertApiKey(db: Database, role: 'admin' | 'account', accountId: string | null = null): Promise<string> {
+export async function insertApiKey(db: Database, role: 'admin' | 'auditor' | 'account', accountId: string | null = null): Promise<string> {
   const prefix = `tm_live_${base62(8)}`;
   const key = `${prefix}_${base62(32)}`;
   await db.pool.query('INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ($1, $2, $3, $4, $5)', [
@@ -27,11 +27,22 @@ export async function insertApiKey(db: Database, role: 'admin' | 'account', acco
   return key;
 }
 
-/** The API in this process; request logs only at `logLevel` and above (tests keep them quiet). */
-export async function startApi(logLevel = 'warn'): Promise<{ app: NestExpressApplication; base: string }> {
-  process.env.LOG_LEVEL = logLevel;
-  process.env.TOKENMETER_INGEST_TOKEN = INGEST_TOKEN;
-  process.env.DATABASE_URL = TEST_DATABASE_URL;
+/**
+ * The API in this process; request logs only at `logLevel` and above (tests keep them quiet).
+ * `env` sets further configuration. The failed-authentication limit defaults to a very high one
+ * here: suites that check 401s across every route fail on purpose far more often than 20 times a
+ * minute from 127.0.0.1; test/e2e/auth-hardening.test.ts sets small limits to test the throttle.
+ */
+export async function startApi(logLevel = 'warn', env: Record<string, string> = {}): Promise<{ app: NestExpressApplication; base: string }> {
+  Object.assign(process.env, {
+    LOG_LEVEL: logLevel,
+    TOKENMETER_INGEST_TOKEN: INGEST_TOKEN,
+    DATABASE_URL: TEST_DATABASE_URL,
+    AUTH_FAILURE_LIMIT: '1000000',
+    AUTH_FAILURE_WINDOW_SECONDS: '60',
+    API_TRUST_PROXY: 'false',
+    ...env,
+  });
   const app = await createApiApp();
   await app.listen(0, '127.0.0.1');
   return { app, base: await app.getUrl() };

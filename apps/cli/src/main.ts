@@ -4,11 +4,13 @@ import { loadConfig } from '@tokenmeter/config';
 import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, Transactor } from '@tokenmeter/db';
 import { generateApiKey } from '../../api/src/auth/api-key-secret';
 import { ApiKeysService } from '../../api/src/auth/api-keys.service';
+import { ROLES, type Role } from '../../api/src/auth/principal';
 
 const USAGE = `Usage: npm run cli -- <command>
 
-  keys create --role admin|account [--account <account_id>] [--name <name>]
-      Creates a key and prints it ONCE on stdout (only its hash is stored).
+  keys create --role admin|auditor|account [--account <account_id>] [--name <name>]
+      Creates a key and prints it ONCE on stdout (only its hash is stored). An auditor key reads
+      everything an admin key reads and writes nothing; an account key needs --account.
   keys list [--account <account_id>]
   keys revoke <key_id>
       Other API processes stop accepting it within 5 seconds.
@@ -41,6 +43,10 @@ export function parseArgs(argv: string[]): { positionals: string[]; flags: Map<s
   return { positionals, flags };
 }
 
+function isRole(value: string | undefined): value is Role {
+  return (ROLES as readonly (string | undefined)[]).includes(value);
+}
+
 function onlyFlags(flags: Map<string, string>, allowed: string[]): void {
   for (const name of flags.keys()) if (!allowed.includes(name)) throw new UsageError(`unknown option --${name}`);
 }
@@ -66,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       case 'create': {
         onlyFlags(flags, ['role', 'account', 'name']);
         const role = flags.get('role');
-        if (role !== 'admin' && role !== 'account') throw new UsageError('--role must be admin or account');
+        if (!isRole(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
         const { key, record } = await service.createApiKey({ role, accountId: flags.get('account') ?? null, name: flags.get('name') ?? null }, actor);
         process.stderr.write(
           `Created ${record.role} key ${record.id} (prefix ${record.prefix}${record.accountId ? `, account ${record.accountId}` : ''}).\n` +

@@ -12,7 +12,7 @@ describe('a NUL (\\u0000) anywhere in an event is a schema rejection', () => {
     ['a metadata key', { metadata: { 'k\u0000': 1 } }],
     ['a nested metadata array', { metadata: { tags: ['ok', ['\u0000']] } }],
   ])('in %s', (_where, overrides) => {
-    const event = { ...eventObject(), ...overrides };
+    const event: Record<string, unknown> = { ...eventObject(), ...overrides };
     for (const raw of [event, JSON.stringify(event), Buffer.from(JSON.stringify(event))]) {
       const result = parseUsageEvent(raw, NOW);
       expect(result).toMatchObject({ ok: false, rejection: { code: 'schema', eventId: event.event_id } });

@@ -17,6 +17,11 @@ describe('loadConfig', () => {
     ['TOKENMETER_INGEST_TOKEN', 'short'],
     ['TOKENMETER_ADMIN_KEY', 'too-short-admin-key'],
     ['TOKENMETER_ADMIN_KEY', 'has whitespace in it, long enough'],
+    ['API_TRUST_PROXY', 'true'],
+    ['API_TRUST_PROXY', '10.0.0.0/33'],
+    ['API_TRUST_PROXY', 'loopback, proxy.internal'],
+    ['AUTH_FAILURE_LIMIT', '0'],
+    ['AUTH_FAILURE_WINDOW_SECONDS', '1.5'],
   ])('a bad %s stops start-up naming the variable', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrow(new RegExp(`^Invalid configuration: ${variable}:`));
@@ -28,6 +33,24 @@ describe('loadConfig', () => {
 
   it('parses a broker list', () => {
     expect(loadConfig({ KAFKA_BROKERS: 'a:9092, b:9093' }).kafka.brokers).toEqual(['a:9092', 'b:9093']);
+  });
+});
+
+describe('API_TRUST_PROXY and the failed-authentication limit', () => {
+  it('default to the TCP peer as the client and 20 failures a minute', () => {
+    const { api } = loadConfig({});
+    expect(api.trustProxy).toBe(false);
+    expect(api.authFailures).toEqual({ limit: 20, windowSeconds: 60 });
+  });
+
+  it('take a hop count or a list of proxy addresses, subnets and named ranges', () => {
+    expect(loadConfig({ API_TRUST_PROXY: '1' }).api.trustProxy).toBe(1);
+    expect(loadConfig({ API_TRUST_PROXY: 'loopback, 10.0.0.0/8, fd00::1' }).api.trustProxy).toEqual(['loopback', '10.0.0.0/8', 'fd00::1']);
+    expect(loadConfig({ API_TRUST_PROXY: 'false' }).api.trustProxy).toBe(false);
+  });
+
+  it('refuses "true" with the reason', () => {
+    expect(() => loadConfig({ API_TRUST_PROXY: 'true' })).toThrow(/choose its own address/);
   });
 });
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -37,6 +38,14 @@ export interface TokenmeterConfig {
     ingestToken: string;
     /** TOKENMETER_ADMIN_KEY: when set, an admin API key with exactly this secret exists after start-up. */
     adminKey: string | null;
+    /**
+     * Express `trust proxy` (API_TRUST_PROXY): which proxies may state the client address in
+     * X-Forwarded-For. false: the client is the TCP peer. A hop count or a list of proxy
+     * addresses/subnets otherwise; never `true`, which would let any client pick its own address.
+     */
+    trustProxy: false | number | string[];
+    /** Failed authentications allowed per client address per window before it is answered 429. */
+    authFailures: { limit: number; windowSeconds: number };
   };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   invoicing: {
@@ -71,6 +80,38 @@ const brokerList = z
 
 const port = z.coerce.number().int().min(1).max(65535);
 
+const NAMED_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** `false`, a hop count, or a comma-separated list of proxy IPs, subnets (a.b.c.d/nn) and proxy-addr's named ranges. */
+const trustProxy = z
+  .string()
+  .transform((s, ctx): false | number | string[] => {
+    const value = s.trim();
+    if (value === '' || value === 'false') return false;
+    if (/^\d+$/.test(value)) return Number(value);
+    const list = value.split(',').map((v) => v.trim()).filter(Boolean);
+    const bad = list.find((item) => !NAMED_PROXY_RANGES.has(item) && !isAddressOrSubnet(item));
+    if (value === 'true' || bad !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message:
+          value === 'true'
+            ? '"true" would trust X-Forwarded-For from anyone (a client could choose its own address); give the hop count or the proxy addresses'
+            : `"${bad}" is not an IP address, a subnet (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`,
+      });
+      return z.NEVER;
+    }
+    return list;
+  });
+
+function isAddressOrSubnet(item: string): boolean {
+  const [address, bits, ...rest] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   DATABASE_URL: z
@@ -97,6 +138,9 @@ const envSchema = z.object({
     .regex(/^\S+$/, 'must not contain whitespace')
     .min(24, 'must be at least 24 characters (generate one with `npm run cli -- keys generate`)')
     .optional(),
+  API_TRUST_PROXY: trustProxy.default('false'),
+  AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(24 * 60 * 60).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
   STRIPE_API_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'expected a Stripe secret key (sk_test_...)').optional(),
@@ -131,7 +175,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       topicPartitions: e.KAFKA_USAGE_TOPIC_PARTITIONS,
     },
     ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY, metricsPort: e.INGESTOR_METRICS_PORT, processes: e.INGESTOR_PROCESSES },
-    api: { port: e.PORT, ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN, adminKey: e.TOKENMETER_ADMIN_KEY ?? null },
+    api: {
+      port: e.PORT,
+      ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN,
+      adminKey: e.TOKENMETER_ADMIN_KEY ?? null,
+      trustProxy: e.API_TRUST_PROXY,
+      authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowSeconds: e.AUTH_FAILURE_WINDOW_SECONDS },
+    },
     logLevel: e.LOG_LEVEL,
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
     stripe: {

@@ -1,12 +1,15 @@
 import type { Pool } from 'pg';
 import type { Queryable } from './transactor';
 
+/** api_keys.role (a Postgres enum). What each role may do is decided in apps/api/src/auth/principal.ts. */
+export type ApiKeyRole = 'admin' | 'auditor' | 'account';
+
 export interface ApiKeyRecord {
   id: string;
   prefix: string;
   /** sha256 hex of the whole key. The key itself is never stored. */
   secretHash: string;
-  role: 'admin' | 'account';
+  role: ApiKeyRole;
   accountId: string | null;
   name: string | null;
   createdByKeyId: string | null;

@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import type { ApiKeyRecord } from '@tokenmeter/db';
 import { dateTime, pageOf } from '../common/response-fields';
+import { ROLES } from './principal';
 
 /** A key as the API shows it (and as the audit log records it): never its secret or hash. */
 export const ApiKeySchema = z
   .object({
     id: z.string(),
     prefix: z.string().describe('Identifies the key in lists, logs and the audit log, e.g. tm_live_Xa81kPq0 (never enough to use it)'),
-    role: z.enum(['admin', 'account']),
-    account_id: z.string().nullable().describe('The account an account key reads; null for admin keys'),
+    role: z.enum(ROLES),
+    account_id: z.string().nullable().describe('The account an account key reads; null for admin and auditor keys'),
     name: z.string().nullable(),
     created_by_key_id: z.string().nullable().describe('null: created by the CLI or the start-up bootstrap'),
     created_at: dateTime,

@@ -1,3 +1,4 @@
+import crypto = require('node:crypto');
 import { generateApiKey, hashApiKey, hashesEqual, prefixOfApiKey, randomBase62 } from './api-key-secret';
 
 describe('API key secrets', () => {
@@ -31,3 +32,30 @@ describe('API key secrets', () => {
     expect(prefixOfApiKey('x'.repeat(1000))).toBeUndefined();
   });
 });
+
+describe('hashesEqual', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('compares two 32-byte digests with crypto.timingSafeEqual, whatever the inputs', () => {
+    const compare = jest.spyOn(crypto, 'timingSafeEqual');
+    const a = hashApiKey('tm_live_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB');
+    const b = hashApiKey('tm_live_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBC');
+    expect(hashesEqual(a, a)).toBe(true);
+    expect(hashesEqual(a, b)).toBe(false);
+    // Differs only in the last byte: the time taken must not say how much of it matched.
+    expect(hashesEqual(a, `${a.slice(0, 62)}${a.endsWith('00') ? '01' : '00'}`)).toBe(false);
+    expect(compare).toHaveBeenCalledTimes(3);
+    for (const [x, y] of compare.mock.calls) {
+      expect([(x as Buffer).length, (y as Buffer).length]).toEqual([32, 32]);
+    }
+  });
+
+  it('answers false, never throws, for something that is not a sha256 hex digest', () => {
+    const a = hashApiKey('x'.repeat(40));
+    for (const bad of ['', 'abc', a.slice(0, 63), `${a}00`, 'zz'.repeat(32)]) {
+      expect(hashesEqual(a, bad)).toBe(false);
+      expect(hashesEqual(bad, a)).toBe(false);
+    }
+  });
+});
+

@@ -7,11 +7,11 @@ import { cursor, encodeCursor, freeText, idFilter, pageLimit, ValidBody, ValidPa
 import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
 import { ApiKeyPageSchema, ApiKeySchema, apiKeyJson, CreatedApiKeySchema } from './api-key-json';
 import { ApiKeysService } from './api-keys.service';
-import { Roles } from './principal';
+import { ROLES, Roles } from './principal';
 
 const createBody = z
   .object({
-    role: z.enum(['admin', 'account'], { errorMap: () => ({ message: 'must be "admin" or "account"' }) }),
+    role: z.enum(ROLES, { errorMap: () => ({ message: `must be one of ${ROLES.map((r) => `"${r}"`).join(', ')}` }) }),
     account_id: idFilter.nullish(),
     name: freeText(200).nullish(),
   })
@@ -30,7 +30,7 @@ export class ApiKeysController {
   @ApiOperation({
     summary: 'Create an API key',
     description:
-      'Answers the key itself (`key`) exactly once: only its sha256 is stored. `prefix` identifies the key in lists and logs. An `account` key needs an existing `account_id` (404 otherwise) and can only read that account.',
+      'Answers the key itself (`key`) exactly once: only its sha256 is stored. `prefix` identifies the key in lists and logs. An `account` key needs an existing `account_id` (404 otherwise) and can only read that account. An `auditor` key (no `account_id`) can call every admin read route and no write route.',
   })
   @ApiAnswer(CreatedApiKeySchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404, 409)

@@ -41,7 +41,7 @@ export class ApiKeysService {
   /** Returns the key itself exactly once; only its sha256 is stored. */
   async createApiKey(input: NewApiKeyInput, actor: Actor): Promise<{ key: string; record: ApiKeyView }> {
     if (input.role === 'account' && !input.accountId) throw new ValidationError('account_id', 'is required for an account key');
-    if (input.role === 'admin' && input.accountId) throw new ValidationError('account_id', 'must not be set for an admin key');
+    if (input.role !== 'account' && input.accountId) throw new ValidationError('account_id', `must not be set for an ${input.role} key`);
     return this.transactor.run(async (q) => {
       if (input.accountId && !(await this.accounts.getAccount(input.accountId, q))) {
         throw new NotFoundError('account', input.accountId);

@@ -6,8 +6,12 @@ import { ApiKeyAuthenticator } from './api-key-authenticator';
 import { ApiKeyGuard } from './api-key.guard';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
+import { AuthFailureThrottle } from './auth-failure-throttle';
 
-/** API keys, the global auth guard, and the TOKENMETER_ADMIN_KEY bootstrap. */
+/** Client addresses tracked by the failed-authentication throttle (~100 bytes each). */
+const MAX_THROTTLED_ADDRESSES = 100_000;
+
+/** API keys, the global auth guard, the failed-authentication throttle, and the TOKENMETER_ADMIN_KEY bootstrap. */
 @Module({
   controllers: [ApiKeysController],
   providers: [
@@ -17,10 +21,22 @@ import { ApiKeysService } from './api-keys.service';
         new ApiKeyAuthenticator(keys, {}, (err) => log.warn({ err }, 'could not record API key use')),
       inject: [ApiKeysRepository, LOGGER],
     },
+    {
+      provide: AuthFailureThrottle,
+      useFactory: (config: TokenmeterConfig, log: Logger) =>
+        new AuthFailureThrottle({
+          limit: config.api.authFailures.limit,
+          windowMs: config.api.authFailures.windowSeconds * 1000,
+          maxAddresses: MAX_THROTTLED_ADDRESSES,
+          onBlock: (client, failures) =>
+            log.warn({ client, failures, seconds: config.api.authFailures.windowSeconds }, 'too many failed authentications; address refused'),
+        }),
+      inject: [CONFIG, LOGGER],
+    },
     ApiKeysService,
     { provide: APP_GUARD, useClass: ApiKeyGuard },
   ],
-  exports: [ApiKeysService, ApiKeyAuthenticator],
+  exports: [ApiKeysService, ApiKeyAuthenticator, AuthFailureThrottle],
 })
 export class AuthModule implements OnApplicationBootstrap {
   constructor(

@@ -1,22 +1,51 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { ApiKeyRole } from '@tokenmeter/db';
 import { ApiError } from '../common/api-error';
 
-export type Role = 'admin' | 'account';
+/**
+ * - `admin`: everything.
+ * - `auditor`: reads whatever an admin may read (every GET an admin key may call), writes nothing.
+ * - `account`: its own account's data.
+ */
+export type Role = ApiKeyRole;
+export const ROLES: readonly [Role, ...Role[]] = ['admin', 'auditor', 'account'];
 
 /** Who is calling: resolved from the bearer key by the auth guard and attached to the request. */
 export interface Principal {
   keyId: string;
   prefix: string;
   role: Role;
-  /** Set for account keys; null for admin keys. */
+  /** Set for account keys; null for admin and auditor keys. */
   accountId: string | null;
 }
 
 export const ROLES_KEY = 'tokenmeter:roles';
 export const PUBLIC_KEY = 'tokenmeter:public';
 
-/** Roles allowed on a route. Routes without @Roles and without @Public are admin-only. */
+/**
+ * Roles allowed on a route. Routes without @Roles and without @Public are admin-only. Auditors
+ * need not be listed: see mayCall.
+ */
 export const Roles = (...roles: Role[]) => SetMetadata(ROLES_KEY, roles);
+
+/** Methods that only read. Express answers HEAD with the GET handler. */
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+/**
+ * The one authorisation rule (applied by the global guard). An auditor may call every route an
+ * admin may call, with a read method only; it is decided here rather than by listing `auditor` on
+ * each controller, so a read route added later is open to auditors and a write route closed to
+ * them without anyone remembering to say so.
+ */
+export function mayCall(role: Role, allowed: readonly Role[], method: string): boolean {
+  if (allowed.includes(role)) return true;
+  return role === 'auditor' && allowed.includes('admin') && READ_METHODS.has(method.toUpperCase());
+}
+
+/** Admin and auditor keys see every account (and must name one where a route is per account). */
+export function seesAllAccounts(principal: Principal): boolean {
+  return principal.role === 'admin' || principal.role === 'auditor';
+}
 
 /** No API key needed (health, metrics, docs, Stripe webhooks, HTTP ingest with its own token). */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
@@ -30,12 +59,12 @@ export const CurrentPrincipal = createParamDecorator((_data: unknown, ctx: Execu
 /**
  * The account whose data a request may see. An account key sees only its own account; naming
  * another one answers 404, exactly as for an account that does not exist, so keys cannot probe
- * which accounts exist. An admin must name the account with `account_id`.
+ * which accounts exist. An admin or auditor must name the account with `account_id`.
  */
 export function scopeAccount(principal: Principal, requestedAccountId: string | undefined): string {
-  if (principal.role === 'admin') {
+  if (seesAllAccounts(principal)) {
     if (!requestedAccountId) {
-      throw new ApiError(400, 'validation_failed', 'account_id is required with an admin key', { field: 'account_id' });
+      throw new ApiError(400, 'validation_failed', `account_id is required with an ${principal.role} key`, { field: 'account_id' });
     }
     return requestedAccountId;
   }

@@ -5,7 +5,7 @@ import { INVOICE_STATUSES, type InvoiceStatus } from '@tokenmeter/billing';
 import { InvoicesRepository } from '@tokenmeter/db';
 import { ApiError } from '../common/api-error';
 import { ApiAnswer } from '../common/openapi';
-import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/principal';
+import { CurrentPrincipal, Roles, scopeAccount, seesAllAccounts, type Principal } from '../auth/principal';
 import { idFilter, period, ValidParam, ValidQuery } from '../common/validation';
 import { InvoiceListSchema, InvoiceSchema, invoiceJson } from './invoice-json';
 
@@ -28,7 +28,7 @@ export class InvoicesController {
   async list(@CurrentPrincipal() principal: Principal, @ValidQuery(listQuery) q: z.output<typeof listQuery>) {
     const account = scopeAccount(principal, q.account_id);
     const rows = await this.invoices.listInvoices({ accountId: account, period: q.period, statuses: q.status ? [q.status] : undefined, limit: 240 });
-    return { data: rows.map((r) => invoiceJson(r, null, { admin: principal.role === 'admin' })) };
+    return { data: rows.map((r) => invoiceJson(r, null, { admin: seesAllAccounts(principal) })) };
   }
 
   @Get(':id')
@@ -38,9 +38,9 @@ export class InvoicesController {
   async get(@CurrentPrincipal() principal: Principal, @ValidParam('id', idFilter) id: string) {
     const invoice = await this.invoices.getInvoice(id);
     // Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.
-    if (!invoice || (principal.role !== 'admin' && invoice.accountId !== principal.accountId)) {
+    if (!invoice || (!seesAllAccounts(principal) && invoice.accountId !== principal.accountId)) {
       throw new ApiError(404, 'not_found', `invoice ${id} not found`);
     }
-    return invoiceJson(invoice, await this.invoices.listLines(id), { admin: principal.role === 'admin' });
+    return invoiceJson(invoice, await this.invoices.listLines(id), { admin: seesAllAccounts(principal) });
   }
 }

@@ -1,0 +1,106 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { TokenmeterConfig } from '@tokenmeter/config';
+import { json, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import helmet from 'helmet';
+import { IngestTokenGuard } from './ingest/ingest-token.guard';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/**
+ * JSON body limits (docs/api.md). A larger body is refused with 413 `payload_too_large` while it
+ * is being read, before anything parses it (ApiErrorFilter gives it the usual error shape).
+ */
+export const BODY_LIMITS = {
+  /** POST /v1/events: up to 1000 events with up to 4 KiB of metadata each. */
+  ingest: 8 * MIB,
+  /** POST /webhooks/stripe: a Stripe event embeds a whole object (an invoice with its first lines); Stripe retries a 413 forever. */
+  stripeWebhook: 1 * MIB,
+  /** Every other route: admin writes are a few fields. */
+  default: 64 * KIB,
+} as const;
+
+/** Swagger UI (served from swagger-ui-dist under /docs): its HTML carries inline <style> blocks and style attributes. */
+const DOCS_PATH = /^\/docs(\/|$)/i;
+
+/**
+ * Same-origin only: scripts, styles, fonts, XHR and forms from this origin, images also as data:
+ * URIs (Swagger UI's icons), nothing may frame us, no plugins. This already fits the planned
+ * server-rendered dashboard under /app (same origin, no CDN, no inline script).
+ * No `upgrade-insecure-requests` (helmet's default): the API is served over plain HTTP in
+ * development and behind a TLS proxy in production, where browsers already use https.
+ */
+const CSP = {
+  'default-src': ["'self'"],
+  'base-uri': ["'self'"],
+  'connect-src': ["'self'"],
+  'font-src': ["'self'"],
+  'form-action': ["'self'"],
+  'frame-ancestors': ["'none'"],
+  'img-src': ["'self'", 'data:'],
+  'object-src': ["'none'"],
+  'script-src': ["'self'"],
+  'script-src-attr': ["'none'"],
+  'style-src': ["'self'"],
+};
+
+function securityHeaders(styleSrc: string[]): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { ...CSP, 'style-src': styleSrc } },
+    // frame-ancestors 'none' says it for current browsers; X-Frame-Options for older ones.
+    xFrameOptions: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+  }) as RequestHandler;
+}
+
+/**
+ * HTTP hardening that must apply to every response, 404s and body-parser errors included, so it
+ * is installed as the first Express middleware (before body parsing and routing):
+ * - security headers (helmet; the CSP above, relaxed for /docs only to allow inline styles);
+ * - `Cache-Control: no-store` outside /docs: responses carry account data, keys (once) or errors,
+ *   none of which a browser or shared cache should keep;
+ * - JSON body parsing with per-route size limits; the Stripe webhook also keeps the exact bytes on
+ *   req.rawBody (the same buffer, no copy), since its signature is computed over them; HTTP
+ *   ingest's up to 8 MiB are read only if its token is right and its address not refused;
+ * - `trust proxy` from API_TRUST_PROXY, which decides req.ip (the address the failed-
+ *   authentication throttle counts) behind a load balancer.
+ */
+export function applyHttpSecurity(app: NestExpressApplication, config: TokenmeterConfig): void {
+  app.set('trust proxy', config.api.trustProxy);
+  app.disable('x-powered-by');
+  const strict = securityHeaders(["'self'"]);
+  const docs = securityHeaders(["'self'", "'unsafe-inline'"]);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (DOCS_PATH.test(req.path)) {
+      docs(req, res, next);
+      return;
+    }
+    res.setHeader('Cache-Control', 'no-store');
+    strict(req, res, next);
+  });
+
+  const keepRawBody = (req: Request & { rawBody?: Buffer }, _res: Response, buffer: Buffer) => {
+    req.rawBody = buffer;
+  };
+  const parsers = {
+    ingest: json({ limit: BODY_LIMITS.ingest }),
+    stripeWebhook: json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }),
+    default: json({ limit: BODY_LIMITS.default }),
+  };
+  const ingestToken = app.get(IngestTokenGuard);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    // Express routes case-insensitively, with or without a trailing slash: match the same way.
+    const path = req.path.toLowerCase();
+    if (isUnder(path, '/v1/events')) {
+      // A request the ingest guard will refuse reaches it unparsed (its body is never read).
+      if (!ingestToken.wouldAccept(req)) return next();
+      return parsers.ingest(req, res, next);
+    }
+    if (isUnder(path, '/webhooks/stripe')) return parsers.stripeWebhook(req, res, next);
+    return parsers.default(req, res, next);
+  });
+}
+
+function isUnder(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
