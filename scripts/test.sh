@@ -17,6 +17,9 @@ export DATABASE_URL="${TEST_DATABASE_URL:-postgresql://tokenmeter:tokenmeter@127
 export KAFKA_BROKERS=127.0.0.1:9092
 export STRIPE_API_BASE=http://127.0.0.1:12111
 
+# The schema-driven fuzzer (test/e2e/api-fuzz.test.ts) runs schemathesis from a cached, pinned venv.
+echo "[test] schemathesis: $(bash scripts/ensure-schemathesis.sh)"
+
 echo "[test] applying migrations to ${DATABASE_URL#*@}"
 npm run --silent db:migrate
 
