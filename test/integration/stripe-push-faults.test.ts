@@ -56,7 +56,7 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
     expect(inv.stripe_invoice_id).toBe(created(idempotencyKeys.invoice(invoiceId)));
     for (const line of lines) expect(line.stripe_invoice_item_id).toBe(created(idempotencyKeys.item(invoiceId, line.line_key)));
     // Each item carries our integer cents and goes on that invoice (and no other).
-    for (const e of proxy.ledger.filter((x) => x.path === '/v1/invoiceitems')) {
+    for (const e of proxy.ledger.filter((x) => x.method === 'POST' && x.path === '/v1/invoiceitems')) {
       const params = new URLSearchParams(e.params);
       expect(params.get('invoice')).toBe(inv.stripe_invoice_id);
       expect(lines.map((l) => l.amount_minor)).toContain(params.get('amount'));
@@ -77,7 +77,7 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
 
         proxy.clearFaults();
         // A fresh process (new client, nothing in memory) resumes from what was stored.
-        const outcome = await invoicingFor(db, proxy.url, now).sync.retrySync(invoiceId);
+        const outcome = await invoicingFor(db, proxy.url, now).sync.retrySync(invoiceId, null);
         expect(outcome.status).toBe('finalized');
         await expectExactlyOnce(invoiceId);
       });

@@ -52,15 +52,6 @@ export class AdminInvoicesController {
         actorKeyId: principal.keyId,
       }),
     );
-    if (!summary.dryRun) {
-      await this.invoices.recordAudit({
-        actorKeyId: principal.keyId,
-        action: 'invoices.close',
-        targetType: 'period',
-        targetId: input.account_id ? `${input.period}/${input.account_id}` : input.period,
-        after: { created: summary.created, updated: summary.updated, finalized: summary.finalized, sync_failed: summary.syncFailed },
-      });
-    }
     return closeSummaryJson(summary);
   }
 
@@ -68,21 +59,21 @@ export class AdminInvoicesController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Push a draft to Stripe and finalize it (status sync_failed with the reason if Stripe keeps failing)' })
   finalize(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
-    return this.audited('invoices.finalize', id, principal, () => this.sync.finalize(id));
+    return this.act(id, () => this.sync.finalize(id, principal.keyId));
   }
 
   @Post('invoices/:id/retry-sync')
   @HttpCode(200)
   @ApiOperation({ summary: 'Resume a failed or interrupted Stripe push from its last stored step' })
   retrySync(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
-    return this.audited('invoices.retry_sync', id, principal, () => this.sync.retrySync(id));
+    return this.act(id, () => this.sync.retrySync(id, principal.keyId));
   }
 
   @Post('invoices/:id/void')
   @HttpCode(200)
   @ApiOperation({ summary: 'Void an invoice (in Stripe too once finalized there); its usage is not billed again' })
   void(@Param('id') id: string, @CurrentPrincipal() principal: Principal) {
-    return this.audited('invoices.void', id, principal, () => this.sync.void(id));
+    return this.act(id, () => this.sync.void(id, principal.keyId));
   }
 
   @Get('reconciliation')
@@ -92,19 +83,10 @@ export class AdminInvoicesController {
     return mapInvoicingErrors(() => this.reconciliation.reconcile(period, { accountId, withStripe: stripe !== 'false' }));
   }
 
-  private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>) {
-    const before = await this.invoices.getInvoice(id);
-    if (!before) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
+  /** The action audits itself (in its own transaction); the answer is the invoice as it left it. */
+  private async act(id: string, fn: () => Promise<unknown>) {
     await mapInvoicingErrors(fn);
     const after = (await this.invoices.getInvoice(id))!;
-    await this.invoices.recordAudit({
-      actorKeyId: principal.keyId,
-      action,
-      targetType: 'invoice',
-      targetId: id,
-      before: { status: before.status, stripe_invoice_id: before.stripeInvoiceId },
-      after: { status: after.status, stripe_invoice_id: after.stripeInvoiceId, sync_error: after.syncError },
-    });
     return invoiceJson(after, await this.invoices.listLines(id), { admin: true });
   }
 }
