@@ -5,11 +5,12 @@ import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
 import { StripeProxy, type FaultMode } from '../helpers/stripe-proxy';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
-const STEPS: [string, (method: string, path: string) => boolean][] = [
-  ['create customer', (m, p) => m === 'POST' && p === '/v1/customers'],
-  ['create invoice', (m, p) => m === 'POST' && p === '/v1/invoices'],
-  ['create invoice item', (m, p) => m === 'POST' && p === '/v1/invoiceitems'],
-  ['finalize invoice', (m, p) => m === 'POST' && /^\/v1\/invoices\/[^/]+\/finalize$/.test(p)],
+/** Step, the Stripe operation its failure names, and the requests it sends. */
+const STEPS: [string, string, (method: string, path: string) => boolean][] = [
+  ['create customer', 'customers.create', (m, p) => m === 'POST' && p === '/v1/customers'],
+  ['create invoice', 'invoices.create', (m, p) => m === 'POST' && p === '/v1/invoices'],
+  ['create invoice item', 'invoiceItems.create', (m, p) => m === 'POST' && p === '/v1/invoiceitems'],
+  ['finalize invoice', 'invoices.finalizeInvoice', (m, p) => m === 'POST' && /^\/v1\/invoices\/[^/]+\/finalize$/.test(p)],
 ];
 const MODES: FaultMode[] = ['before_503', 'before_drop', 'after_drop'];
 
@@ -63,7 +64,7 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
     }
   };
 
-  for (const [step, match] of STEPS) {
+  for (const [step, operation, match] of STEPS) {
     for (const mode of MODES) {
       it(`${step}, ${mode}: fails to sync_failed, then retry-sync yields exactly one invoice with the right items`, async () => {
         const svc = invoicingFor(db, proxy.url, now);
@@ -73,7 +74,8 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
         const invoiceId = summary.results[0].invoiceId!;
         const { rows: [failed] } = await db.pool.query(`SELECT status, sync_error FROM invoices WHERE id = $1`, [invoiceId]);
         expect(failed.status).toBe('sync_failed');
-        expect(failed.sync_error).toBeTruthy();
+        // The reason names the step that failed, e.g. "invoiceItems.create: ...".
+        expect(failed.sync_error.startsWith(`${operation}: `)).toBe(true);
 
         proxy.clearFaults();
         // A fresh process (new client, nothing in memory) resumes from what was stored.
