@@ -28,7 +28,7 @@ export function invoicingFor(db: Database, stripe: string | StripeGateway, now: 
           timeoutMs: 5000,
         })
       : stripe;
-  const invoicing = createInvoicing({ db, config, stripe: gateway, kafkaAdmin: null, log: pino({ level: 'silent' }), clock: now });
+  const invoicing = createInvoicing({ db, config, stripe: gateway, kafka: null, log: pino({ level: 'silent' }), clock: now });
   return { ...invoicing, stripe: gateway };
 }
 

@@ -14,11 +14,11 @@ export function createInvoicer(config: TokenmeterConfig, opts: { kafka?: boolean
   // Pool: 4 close transactions + up to maxInFlight Stripe pushes writing their steps.
   const db = createDatabase(config.databaseUrl, Math.max(config.databasePoolSize, config.stripe.maxInFlight + 4));
   const stripe = new SdkStripeGateway({ ...config.stripe });
-  const kafkaAdmin =
+  const kafka =
     opts.kafka === false
       ? null
-      : new Kafka({ clientId: `${config.kafka.clientId}-invoicer`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
-  const invoicing = createInvoicing({ db, config, stripe, kafkaAdmin, log: opts.log ?? createLogger('invoicer', config.logLevel) });
+      : new Kafka({ clientId: `${config.kafka.clientId}-invoicer`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } });
+  const invoicing = createInvoicing({ db, config, stripe, kafka, log: opts.log ?? createLogger('invoicer', config.logLevel) });
   return {
     ...invoicing,
     db,

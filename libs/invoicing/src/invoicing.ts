@@ -2,7 +2,7 @@ import type { Logger, TokenmeterConfig } from '@tokenmeter/config';
 import { AuditLogRepository, InvoicesRepository, Transactor, type Database } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 import { InvoiceCloseService } from './close.service';
-import { kafkaLagProbe, type TopicOffsetsAdmin } from './kafka-lag-probe';
+import { kafkaLagProbe, type KafkaAdminFactory } from './kafka-lag-probe';
 import { ReconciliationService } from './reconciliation.service';
 import { InvoiceSyncService } from './sync.service';
 import { StripeWebhookService } from './webhook.service';
@@ -13,11 +13,11 @@ export interface InvoicingDeps {
   config: Pick<TokenmeterConfig, 'invoicing' | 'kafka' | 'stripe'>;
   stripe: StripeGateway;
   /**
-   * The broker, for the completeness rule's high-watermark probe (kafka.admin()). null only where
-   * there is no broker (benchmarks, tests that set ingest_progress by hand): an idle partition
-   * then holds the close back until force.
+   * The Kafka client, for the completeness rule's broker high-watermark probe (one admin
+   * connection, opened on first use). null only where there is no broker (benchmarks, tests that
+   * set ingest_progress by hand): an idle partition then holds the close back until force.
    */
-  kafkaAdmin: TopicOffsetsAdmin | null;
+  kafka: KafkaAdminFactory | null;
   log: Logger;
   /** Tests only: the close's "now". */
   clock?: () => Date;
@@ -43,7 +43,7 @@ export function createInvoicing(deps: InvoicingDeps): Invoicing {
   const { db, config, stripe, log } = deps;
   const invoices = new InvoicesRepository(db.pool);
   const audit = new AuditLogRepository(db.pool);
-  const lagProbe = deps.kafkaAdmin ? kafkaLagProbe(deps.kafkaAdmin, config.kafka.topic, log) : undefined;
+  const lagProbe = deps.kafka ? kafkaLagProbe(deps.kafka, config.kafka.topic, log) : undefined;
   const sync = new InvoiceSyncService(invoices, audit, new Transactor(db.pool), stripe, {
     invoiceConcurrency: config.stripe.maxInFlight,
     log,

@@ -28,8 +28,8 @@ export const INVOICING = Symbol('Invoicing');
           db,
           config,
           stripe: new SdkStripeGateway({ ...config.stripe }),
-          // Its own admin connection, for the close completeness rule's high watermarks.
-          kafkaAdmin: new Kafka({ clientId: `${config.kafka.clientId}-api`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin(),
+          // Its own client: the close completeness rule reads high watermarks through one admin connection.
+          kafka: new Kafka({ clientId: `${config.kafka.clientId}-api`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }),
           log,
         }),
       inject: [DATABASE, CONFIG, LOGGER],
