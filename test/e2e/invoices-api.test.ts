@@ -5,6 +5,7 @@ import type { Database } from '@tokenmeter/db';
 import { startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
 import { ingest, setIngestProgress, WEBHOOK_SECRET } from '../helpers/invoicing';
+import { uniqueName } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
@@ -49,14 +50,21 @@ describe('invoices over HTTP: admin close, account reads, Stripe webhooks', () =
     });
   };
 
+  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
+
   beforeAll(async () => {
     process.env.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET;
+    // A usage topic the broker does not have: its high-watermark probe finds nothing, so only the
+    // ingest_progress rows these tests write decide completeness (whatever else is on the broker).
+    process.env.KAFKA_USAGE_TOPIC = uniqueName('usage.invoices-api');
     db = openTestDatabase();
     ({ app, base } = await startApi());
   });
   afterAll(async () => {
     await app.close();
     await db.close();
+    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
+    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
   });
   beforeEach(async () => {
     await resetDatabase(db);

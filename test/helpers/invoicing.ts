@@ -1,33 +1,35 @@
-import { InvoicesRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import pino from 'pino';
+import { loadConfig } from '@tokenmeter/config';
+import { PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import { InvoiceCloseService, InvoiceSyncService, ReconciliationService, StripeWebhookService } from '@tokenmeter/invoicing';
-import { SdkStripeGateway } from '@tokenmeter/stripe';
+import { createInvoicing } from '@tokenmeter/invoicing';
+import { SdkStripeGateway, type StripeGateway } from '@tokenmeter/stripe';
 import type { GatewayEvent } from '../factories/usage-events';
 
 export const WEBHOOK_SECRET = 'whsec_test_invoicing';
 
-/** The invoicing services wired as the apps wire them, against `stripeBase` (a proxy or stripe-mock). */
-export function invoicingFor(db: Database, stripeBase: string, now: () => Date, opts: { maxInFlight?: number } = {}) {
-  const repo = new InvoicesRepository(db.pool);
-  const stripe = new SdkStripeGateway({
-    apiKey: 'sk_test_tokenmeter',
-    apiBase: stripeBase,
-    webhookSecret: WEBHOOK_SECRET,
-    maxInFlight: opts.maxInFlight ?? 10,
-    // Fast backoff in tests; 4 attempts per call.
-    retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
-    timeoutMs: 5000,
-  });
-  const sync = new InvoiceSyncService(repo, stripe);
-  const close = new InvoiceCloseService(repo, sync, { graceMinutes: 60, clock: now });
-  return {
-    repo,
-    stripe,
-    sync,
-    closer: close,
-    webhooks: new StripeWebhookService(repo, stripe),
-    reconciliation: new ReconciliationService(repo, stripe),
-  };
+/**
+ * The invoicing services from the apps' own composition root (createInvoicing), with the
+ * configuration the apps load from this environment, against `stripe`: a base URL (a proxy or
+ * stripe-mock, through the real SDK gateway with fast retries) or a gateway (a fake).
+ * No broker: these tests set ingest_progress by hand, so the completeness rule reads
+ * max_occurred_at only (test/e2e/invoice-close-idle-partition.test.ts covers the broker probe).
+ */
+export function invoicingFor(db: Database, stripe: string | StripeGateway, now: () => Date, opts: { maxInFlight?: number } = {}) {
+  const config = loadConfig({ ...process.env, STRIPE_MAX_IN_FLIGHT: String(opts.maxInFlight ?? 10), STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET });
+  const gateway =
+    typeof stripe === 'string'
+      ? new SdkStripeGateway({
+          ...config.stripe,
+          apiKey: 'sk_test_tokenmeter',
+          apiBase: stripe,
+          // Fast backoff in tests; 4 attempts per call.
+          retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
+          timeoutMs: 5000,
+        })
+      : stripe;
+  const invoicing = createInvoicing({ db, config, stripe: gateway, kafka: null, log: pino({ level: 'silent' }), clock: now });
+  return { ...invoicing, stripe: gateway };
 }
 
 /** Ingests gateway events through the real ingestion path, so every cost is the real price. */
@@ -39,11 +41,14 @@ export async function ingest(db: Database, events: GatewayEvent[], now = new Dat
   if (bad.length > 0) throw new Error(`ingest failed: ${JSON.stringify(bad)}`);
 }
 
-/** Marks Kafka ingestion as past `at` on one partition (the close completeness rule reads it). */
-export async function setIngestProgress(db: Database, at: Date): Promise<void> {
+/**
+ * Marks Kafka ingestion as past `at` on partition 0 of the usage topic the apps are configured
+ * with (KAFKA_USAGE_TOPIC): the close completeness rule reads it.
+ */
+export async function setIngestProgress(db: Database, at: Date, topic = loadConfig().kafka.topic): Promise<void> {
   await db.pool.query(
-    `INSERT INTO ingest_progress (topic, partition, next_offset, max_occurred_at) VALUES ('gateway.usage.v1', 0, 1, $1)
+    `INSERT INTO ingest_progress (topic, partition, next_offset, max_occurred_at) VALUES ($2, 0, 1, $1)
      ON CONFLICT (topic, partition) DO UPDATE SET max_occurred_at = EXCLUDED.max_occurred_at`,
-    [at],
+    [at, topic],
   );
 }

@@ -44,6 +44,8 @@ export class StripeProxy {
   private readonly inFlight = new Set<string>();
   private faults: Fault[] = [];
   readonly ledger: LedgerEntry[] = [];
+  /** Called as each request arrives, before anything else (e.g. to cut the network at a chosen request). */
+  onRequest: ((method: string, path: string) => void) | undefined;
   /** Every request the proxy received (replays and injected failures included). */
   received = 0;
   replays = 0;
@@ -102,6 +104,7 @@ export class StripeProxy {
     const path = (req.url ?? '/').split('?')[0];
     const key = header(req, 'idempotency-key');
     const params = body.toString('utf8');
+    this.onRequest?.(method, path);
 
     // Faults are decided first, so "Stripe processed it but the response was lost" also hits
     // replays: that is what a client that keeps crashing after the call would see.

@@ -1,8 +1,8 @@
 import net from 'node:net';
 
 /**
- * A TCP proxy in front of Postgres that a test can cut, to simulate a database outage
- * (the one fault a real Postgres on this machine cannot be asked to produce on demand).
+ * A TCP proxy in front of a real service (Postgres, stripe-mock) that a test can cut, to simulate
+ * an outage: the one fault the shared services on this machine cannot be asked to produce on demand.
  */
 export class TcpProxy {
   private server: net.Server | undefined;

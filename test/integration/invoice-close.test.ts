@@ -141,8 +141,17 @@ describe('closing a billing period', () => {
     await expect(svc().closer.close('2026-11')).rejects.toThrow(/not complete past 2026-12-01T01:00:00.000Z/);
     const forced = await svc().closer.close('2026-11', { force: true, finalize: false, actorKeyId: 'key_admin' });
     expect(forced).toMatchObject({ forced: true, created: 1 });
-    const { rows } = await db.pool.query(`SELECT action, actor_key_id, target_id FROM audit_log`);
-    expect(rows).toEqual([{ action: 'invoices.close.forced', actor_key_id: 'key_admin', target_id: '2026-11' }]);
+    const { rows } = await db.pool.query(`SELECT action, actor_key_id, target_id, before, after FROM audit_log ORDER BY id`);
+    expect(rows).toEqual([
+      {
+        action: 'invoices.close.forced',
+        actor_key_id: 'key_admin',
+        target_id: '2026-11',
+        before: null,
+        after: { lagging: [{ partition: 'clock', maxOccurredAt: '2026-12-01T00:10:00.000Z' }], requiredUntil: '2026-12-01T01:00:00.000Z' },
+      },
+      { action: 'invoices.close', actor_key_id: 'key_admin', target_id: '2026-11', before: null, after: { created: 1, updated: 0, finalized: 0, sync_failed: 0 } },
+    ]);
   });
 
   it('writes nothing on a dry run, and can close one account', async () => {

@@ -5,11 +5,12 @@ import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
 import { StripeProxy, type FaultMode } from '../helpers/stripe-proxy';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
-const STEPS: [string, (method: string, path: string) => boolean][] = [
-  ['create customer', (m, p) => m === 'POST' && p === '/v1/customers'],
-  ['create invoice', (m, p) => m === 'POST' && p === '/v1/invoices'],
-  ['create invoice item', (m, p) => m === 'POST' && p === '/v1/invoiceitems'],
-  ['finalize invoice', (m, p) => m === 'POST' && /^\/v1\/invoices\/[^/]+\/finalize$/.test(p)],
+/** Step, the Stripe operation its failure names, and the requests it sends. */
+const STEPS: [string, string, (method: string, path: string) => boolean][] = [
+  ['create customer', 'customers.create', (m, p) => m === 'POST' && p === '/v1/customers'],
+  ['create invoice', 'invoices.create', (m, p) => m === 'POST' && p === '/v1/invoices'],
+  ['create invoice item', 'invoiceItems.create', (m, p) => m === 'POST' && p === '/v1/invoiceitems'],
+  ['finalize invoice', 'invoices.finalizeInvoice', (m, p) => m === 'POST' && /^\/v1\/invoices\/[^/]+\/finalize$/.test(p)],
 ];
 const MODES: FaultMode[] = ['before_503', 'before_drop', 'after_drop'];
 
@@ -56,14 +57,14 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
     expect(inv.stripe_invoice_id).toBe(created(idempotencyKeys.invoice(invoiceId)));
     for (const line of lines) expect(line.stripe_invoice_item_id).toBe(created(idempotencyKeys.item(invoiceId, line.line_key)));
     // Each item carries our integer cents and goes on that invoice (and no other).
-    for (const e of proxy.ledger.filter((x) => x.path === '/v1/invoiceitems')) {
+    for (const e of proxy.ledger.filter((x) => x.method === 'POST' && x.path === '/v1/invoiceitems')) {
       const params = new URLSearchParams(e.params);
       expect(params.get('invoice')).toBe(inv.stripe_invoice_id);
       expect(lines.map((l) => l.amount_minor)).toContain(params.get('amount'));
     }
   };
 
-  for (const [step, match] of STEPS) {
+  for (const [step, operation, match] of STEPS) {
     for (const mode of MODES) {
       it(`${step}, ${mode}: fails to sync_failed, then retry-sync yields exactly one invoice with the right items`, async () => {
         const svc = invoicingFor(db, proxy.url, now);
@@ -73,11 +74,12 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
         const invoiceId = summary.results[0].invoiceId!;
         const { rows: [failed] } = await db.pool.query(`SELECT status, sync_error FROM invoices WHERE id = $1`, [invoiceId]);
         expect(failed.status).toBe('sync_failed');
-        expect(failed.sync_error).toBeTruthy();
+        // The reason names the step that failed, e.g. "invoiceItems.create: ...".
+        expect(failed.sync_error.startsWith(`${operation}: `)).toBe(true);
 
         proxy.clearFaults();
         // A fresh process (new client, nothing in memory) resumes from what was stored.
-        const outcome = await invoicingFor(db, proxy.url, now).sync.retrySync(invoiceId);
+        const outcome = await invoicingFor(db, proxy.url, now).sync.retrySync(invoiceId, null);
         expect(outcome.status).toBe('finalized');
         await expectExactlyOnce(invoiceId);
       });

@@ -32,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger('invoicer', config.logLevel);
 
   if (command === 'schedule') {
-    const invoicer = createInvoicer(config);
+    const invoicer = createInvoicer(config, { log });
     const scheduler = new CloseScheduler(invoicer.closer, log, Number(values['interval-minutes']) * 60_000);
     scheduler.start();
     log.info({ intervalMinutes: Number(values['interval-minutes']) }, 'invoicer schedule started');
@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(command ? `unknown command ${command}` : 'a command is required');
   }
 
-  const invoicer = createInvoicer(config);
+  const invoicer = createInvoicer(config, { log });
   try {
     if (command === 'close') {
       const started = Date.now();
@@ -62,7 +62,8 @@ async function main(argv: string[]): Promise<number> {
         dryRun: values['dry-run'],
         force: values.force,
         finalize: !values['no-finalize'],
-        actorKeyId: 'cli',
+        // Audited as invoices.close; null is the CLI's actor, as in apps/cli.
+        actorKeyId: null,
         onProgress: progressBar(values['dry-run'] ? 'close (dry run)' : 'close'),
       });
       const failed = summary.results.filter((r) => r.sync?.status === 'sync_failed');
@@ -86,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${report.period}: ${report.accounts} accounts, ${report.mismatched_accounts} with mismatches\n`);
       return report.mismatched_accounts > 0 ? 1 : 0;
     }
-    const outcome = await invoicer.sync.retrySync(values.invoice!);
+    const outcome = await invoicer.sync.retrySync(values.invoice!, null);
     process.stdout.write(`${JSON.stringify(outcome)}\n`);
     return outcome.status === 'sync_failed' ? 2 : 0;
   } finally {

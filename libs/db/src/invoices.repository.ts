@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { Transactor } from './transactor';
+import { Transactor, type Queryable } from './transactor';
 
 /**
  * invoices, invoice_lines, usage_events.invoice_id (the claim), stripe_webhook_events, and the
@@ -228,8 +228,8 @@ export class InvoicesRepository {
     return rows.map((r) => r.account_id);
   }
 
-  async getInvoice(id: string): Promise<InvoiceRow | undefined> {
-    const { rows } = await this.pool.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = $1`, [id]);
+  async getInvoice(id: string, q: Queryable = this.pool): Promise<InvoiceRow | undefined> {
+    const { rows } = await q.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = $1`, [id]);
     return rows[0];
   }
 
@@ -264,8 +264,9 @@ export class InvoicesRepository {
     from: string[],
     to: string,
     set: { syncError?: string | null; finalizedAt?: boolean; paidAt?: boolean; voidedAt?: boolean } = {},
+    q: Queryable = this.pool,
   ): Promise<InvoiceRow | undefined> {
-    const { rows } = await this.pool.query<InvoiceRow>(
+    const { rows } = await q.query<InvoiceRow>(
       `UPDATE invoices SET status = $3,
          sync_error = CASE WHEN $4::boolean THEN $5 ELSE sync_error END,
          finalized_at = CASE WHEN $6::boolean THEN coalesce(finalized_at, now()) ELSE finalized_at END,
@@ -281,6 +282,18 @@ export class InvoicesRepository {
 
   async recordSyncAttempt(id: string): Promise<void> {
     await this.pool.query('UPDATE invoices SET sync_attempts = sync_attempts + 1, updated_at = now() WHERE id = $1', [id]);
+  }
+
+  /**
+   * Whether a push of another invoice of the account was ever attempted: it may have created the
+   * account's Stripe customer and lost the answer before storing it.
+   */
+  async hasOtherSyncAttempts(accountId: string, exceptInvoiceId: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ found: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM invoices WHERE account_id = $1 AND id <> $2 AND sync_attempts > 0) AS found',
+      [accountId, exceptInvoiceId],
+    );
+    return rows[0].found;
   }
 
   async getAccountStripeCustomerId(accountId: string): Promise<string | null> {
@@ -318,8 +331,13 @@ export class InvoicesRepository {
   }
 
   /** The push's last step: the Stripe invoice is finalized; ours becomes immutable. */
-  async markFinalized(id: string, hostedInvoiceUrl: string | null, stripeTotalMinor: string): Promise<InvoiceRow | undefined> {
-    const { rows } = await this.pool.query<InvoiceRow>(
+  async markFinalized(
+    id: string,
+    hostedInvoiceUrl: string | null,
+    stripeTotalMinor: string,
+    q: Queryable = this.pool,
+  ): Promise<InvoiceRow | undefined> {
+    const { rows } = await q.query<InvoiceRow>(
       `UPDATE invoices SET status = 'finalized', hosted_invoice_url = $2, stripe_total_minor = $3, sync_error = NULL,
          finalized_at = coalesce(finalized_at, now()), updated_at = now()
        WHERE id = $1 AND status IN ('finalizing', 'sync_failed') RETURNING ${INVOICE_COLUMNS}`,
@@ -362,22 +380,6 @@ export class InvoicesRepository {
       [stripeInvoiceId, to, from],
     );
     return rows[0];
-  }
-
-  /** Admin writes are audited; audit_log is append-only (enforced by a trigger). */
-  async recordAudit(entry: { actorKeyId: string | null; action: string; targetType: string; targetId: string; before?: unknown; after?: unknown; requestId?: string | null }): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO audit_log (actor_key_id, action, target_type, target_id, before, after, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [
-        entry.actorKeyId,
-        entry.action,
-        entry.targetType,
-        entry.targetId,
-        entry.before === undefined ? null : JSON.stringify(entry.before),
-        entry.after === undefined ? null : JSON.stringify(entry.after),
-        entry.requestId ?? null,
-      ],
-    );
   }
 
   /** How far ingestion has got: the per-partition high-water marks of occurred_at. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { buildInvoiceLines, parsePeriod, type InvoiceDraft } from '@tokenmeter/billing';
-import type { InvoicesRepository } from '@tokenmeter/db';
+import type { AuditLogRepository, InvoicesRepository } from '@tokenmeter/db';
 import { checkIngestionComplete, type CompletenessReport, type IngestLagProbe } from './completeness';
 import { IngestionIncompleteError } from './errors';
 import type { InvoiceSyncService, SyncOutcome } from './sync.service';
@@ -29,7 +29,11 @@ export interface CloseOptions {
   force?: boolean;
   /** Push the drafts to Stripe and finalize them (default true). false leaves drafts. */
   finalize?: boolean;
-  /** Who asked (API key id), for the audit log. */
+  /**
+   * Who asked: the API key id, or null for the invoicer CLI. Given, the close is audited
+   * (invoices.close). Left out by the scheduler, whose hourly runs are not admin writes (a forced
+   * close is audited whoever runs it).
+   */
   actorKeyId?: string | null;
   onProgress?: (done: number, total: number) => void;
 }
@@ -76,6 +80,7 @@ export class InvoiceCloseService {
 
   constructor(
     private readonly invoices: InvoicesRepository,
+    private readonly audit: AuditLogRepository,
     private readonly sync: InvoiceSyncService | undefined,
     private readonly options: CloseServiceOptions,
   ) {
@@ -96,13 +101,20 @@ export class InvoiceCloseService {
       throw new IngestionIncompleteError(period, completeness.requiredUntil, completeness.lagging);
     }
     const forced = !completeness.complete && !!opts.force;
+    const target = opts.accountId ? `${period}/${opts.accountId}` : period;
+    // A close spans many transactions (one per account, then each push), so its audit entries
+    // cannot share one with its effects. The forced entry commits before the first invoice
+    // changes, so no forced invoice exists without it; invoices.close, with the counts, after
+    // the last.
     if (forced && !dryRun) {
-      await this.invoices.recordAudit({
+      await this.audit.append({
         actorKeyId: opts.actorKeyId ?? null,
         action: 'invoices.close.forced',
         targetType: 'period',
-        targetId: opts.accountId ? `${period}/${opts.accountId}` : period,
+        targetId: target,
+        before: null,
         after: { lagging: completeness.lagging, requiredUntil: completeness.requiredUntil.toISOString() },
+        requestId: null,
       });
     }
 
@@ -116,8 +128,15 @@ export class InvoiceCloseService {
     });
 
     if (!dryRun && (opts.finalize ?? true) && this.sync) {
-      // Drafts from this run, plus any push a crash interrupted (status finalizing).
-      const toPush = await this.invoices.listInvoices({ period, accountId: opts.accountId, statuses: ['draft', 'finalizing'], limit: 1_000_000 });
+      // Drafts from this run, plus every push of the period that has not finished: interrupted by
+      // a crash (finalizing) or given up after Stripe's failures (sync_failed). So a Stripe outage
+      // in the middle of the monthly close heals on the next run (the scheduler's next tick).
+      const toPush = await this.invoices.listInvoices({
+        period,
+        accountId: opts.accountId,
+        statuses: ['draft', 'finalizing', 'sync_failed'],
+        limit: 1_000_000,
+      });
       const byId = new Map(results.map((r) => [r.invoiceId, r]));
       const outcomes = await this.sync.pushMany(toPush.map((i) => i.id), opts.onProgress);
       for (const o of outcomes) {
@@ -126,7 +145,7 @@ export class InvoiceCloseService {
           r.sync = o;
           r.status = o.status;
         } else {
-          // A push an earlier run left half done (it crashed while the invoice was finalizing).
+          // A push an earlier run left half done (crashed while finalizing, or sync_failed).
           const invoice = toPush.find((i) => i.id === o.invoiceId)!;
           results.push({
             accountId: invoice.accountId,
@@ -145,7 +164,7 @@ export class InvoiceCloseService {
 
     results.sort((a, b) => (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
     const count = (o: AccountCloseOutcome) => results.filter((r) => r.outcome === o).length;
-    return {
+    const summary: CloseSummary = {
       period,
       dryRun,
       forced,
@@ -160,6 +179,18 @@ export class InvoiceCloseService {
       totalMinor: results.reduce((sum, r) => sum + BigInt(r.totalMinor), 0n).toString(),
       results,
     };
+    if (!dryRun && opts.actorKeyId !== undefined) {
+      await this.audit.append({
+        actorKeyId: opts.actorKeyId,
+        action: 'invoices.close',
+        targetType: 'period',
+        targetId: target,
+        before: null,
+        after: { created: summary.created, updated: summary.updated, finalized: summary.finalized, sync_failed: summary.syncFailed },
+        requestId: null,
+      });
+    }
+    return summary;
   }
 
   /** One account's invoice for the period, in one transaction under the (account, period) lock. */

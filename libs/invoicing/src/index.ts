@@ -5,3 +5,6 @@ export * from './close.service';
 export * from './sync.service';
 export * from './webhook.service';
 export * from './reconciliation.service';
+export * from './admin-audit';
+export * from './kafka-lag-probe';
+export * from './invoicing';

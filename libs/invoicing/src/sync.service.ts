@@ -1,6 +1,8 @@
 import { ConflictError, NotFoundError, parsePeriod, periodLabel } from '@tokenmeter/billing';
-import type { InvoiceRow, InvoicesRepository } from '@tokenmeter/db';
-import type { StripeGateway } from '@tokenmeter/stripe';
+import type { Logger } from '@tokenmeter/config';
+import type { AuditLogRepository, InvoiceLineRow, InvoiceRow, InvoicesRepository, Transactor } from '@tokenmeter/db';
+import type { StripeGateway, StripeInvoiceItemSummary, StripeInvoiceResult } from '@tokenmeter/stripe';
+import { invoiceAuditEntry, type InvoiceAdminAction } from './admin-audit';
 import { forEachLimited } from './close.service';
 
 export interface SyncOutcome {
@@ -12,7 +14,8 @@ export interface SyncOutcome {
 
 /**
  * Stripe idempotency keys, derived from our ids (Stripe replays the first response for a key for
- * 24 hours, so a rerun within that window can never create a second customer, invoice or item).
+ * 24 hours, so a rerun within that window can never create a second customer, invoice or item;
+ * after that, a resumed push finds what exists by the ids in metadata, see InvoiceSyncService).
  */
 export const idempotencyKeys = {
   customer: (accountId: string) => `cus-${accountId}`,
@@ -32,27 +35,43 @@ export const idempotencyKeys = {
  *
  * A rerun skips what is stored and repeats the first unstored step with the same idempotency
  * key, so a crash after Stripe did the work but before we stored it replays Stripe's answer.
+ * Stripe forgets keys after 24 hours, so a push that may have reached Stripe before (a resumed
+ * one: sync_attempts > 0) first looks for what it would create, by our ids in metadata:
+ *
+ *   customer  metadata account_id             (search; only while none is stored)
+ *   invoice   metadata tokenmeter_invoice_id  (the customer's invoices since ours was created)
+ *   item      metadata tokenmeter_invoice_id + line_key (the Stripe invoice's items)
+ *   finalize  the Stripe invoice's status     (already finalized: take Stripe's answer)
+ *
+ * and reuses it. A first push skips the lookups: nothing of it can exist yet, and Stripe's
+ * search has a lower rate limit than creates.
  */
 export class InvoiceSyncService {
   constructor(
     private readonly invoices: InvoicesRepository,
+    private readonly audit: AuditLogRepository,
+    private readonly transactor: Transactor,
     private readonly stripe: StripeGateway,
-    private readonly options: { invoiceConcurrency?: number } = {},
+    private readonly options: { invoiceConcurrency: number; log?: Logger },
   ) {}
 
   /** Pushes several invoices, a few at a time (the gateway also caps requests in flight). */
   async pushMany(invoiceIds: string[], onProgress?: (done: number, total: number) => void): Promise<SyncOutcome[]> {
     const outcomes: SyncOutcome[] = [];
     let done = 0;
-    await forEachLimited(invoiceIds, this.options.invoiceConcurrency ?? 10, async (id) => {
+    await forEachLimited(invoiceIds, this.options.invoiceConcurrency, async (id) => {
       outcomes.push(await this.push(id));
       onProgress?.(++done, invoiceIds.length);
     });
     return outcomes;
   }
 
-  /** Admin finalize of a draft, or a resume of an interrupted push. Never throws for Stripe failures. */
-  async push(invoiceId: string): Promise<SyncOutcome> {
+  /**
+   * Pushes a draft, or resumes an interrupted or failed push. Never throws for Stripe failures:
+   * the invoice ends sync_failed with the reason (which names the Stripe operation).
+   * `admin`: the admin action this push is, audited in the transaction that records the outcome.
+   */
+  async push(invoiceId: string, admin?: InvoiceAdminAction): Promise<SyncOutcome> {
     let invoice = await this.getOrFail(invoiceId);
     if (invoice.status === 'draft') {
       // Freezes the lines: a close run holding the (account, period) lock finishes first, and
@@ -63,109 +82,171 @@ export class InvoiceSyncService {
       invoice = (await this.invoices.transition(invoiceId, ['sync_failed'], 'finalizing', { syncError: null })) ?? (await this.getOrFail(invoiceId));
     }
     if (invoice.status !== 'finalizing') {
+      // Someone else finished it (or it moved on): nothing to change, the request is still audited.
+      if (admin) await this.audit.append(invoiceAuditEntry(admin, invoice));
       return { invoiceId, status: invoice.status, stripeInvoiceId: invoice.stripeInvoiceId };
     }
+    // Counted before any Stripe call: a later attempt knows this one may have reached Stripe.
+    const resumed = invoice.syncAttempts > 0;
     await this.invoices.recordSyncAttempt(invoiceId);
+    let stripeInvoiceId = invoice.stripeInvoiceId;
     try {
-      return await this.pushSteps(invoice);
+      const pushed = await this.pushSteps(invoice, resumed);
+      stripeInvoiceId = pushed.stripeInvoiceId;
+      const stored = await this.transactor.run(async (q) => {
+        const row =
+          (await this.invoices.markFinalized(invoice.id, pushed.finalized.hostedInvoiceUrl, pushed.finalized.totalMinor.toString(), q)) ??
+          (await this.invoices.getInvoice(invoice.id, q))!;
+        if (admin) await this.audit.append(invoiceAuditEntry(admin, row), q);
+        return row;
+      });
+      return { invoiceId, status: stored.status, stripeInvoiceId };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
-      const failed = await this.invoices.transition(invoiceId, ['finalizing'], 'sync_failed', { syncError: reason.slice(0, 2000) });
-      return { invoiceId, status: failed?.status ?? 'sync_failed', stripeInvoiceId: invoice.stripeInvoiceId, error: reason };
+      this.options.log?.warn({ invoiceId, accountId: invoice.accountId, err: reason }, 'Stripe push failed: invoice is sync_failed');
+      const failed = await this.transactor.run(async (q) => {
+        const row =
+          (await this.invoices.transition(invoiceId, ['finalizing'], 'sync_failed', { syncError: reason.slice(0, 2000) }, q)) ??
+          (await this.invoices.getInvoice(invoiceId, q))!;
+        if (admin) await this.audit.append(invoiceAuditEntry(admin, row), q);
+        return row;
+      });
+      return { invoiceId, status: failed.status, stripeInvoiceId: failed.stripeInvoiceId ?? stripeInvoiceId, error: reason };
     }
   }
 
-  /** retry-sync: only for an invoice whose push failed or was interrupted. */
-  async retrySync(invoiceId: string): Promise<SyncOutcome> {
+  /** retry-sync (admin): only for an invoice whose push failed or was interrupted. */
+  async retrySync(invoiceId: string, actorKeyId: string | null): Promise<SyncOutcome> {
     const invoice = await this.getOrFail(invoiceId);
     if (invoice.status !== 'sync_failed' && invoice.status !== 'finalizing') {
       throw new ConflictError(`invoice ${invoiceId} is ${invoice.status}; only sync_failed or finalizing invoices can be retried`);
     }
-    return this.push(invoiceId);
+    return this.push(invoiceId, { action: 'invoices.retry_sync', actorKeyId, before: invoice });
   }
 
-  /** finalize: only a draft can be finalized (a failed push is retried with retry-sync). */
-  async finalize(invoiceId: string): Promise<SyncOutcome> {
+  /** finalize (admin): only a draft can be finalized (a failed push is retried with retry-sync). */
+  async finalize(invoiceId: string, actorKeyId: string | null): Promise<SyncOutcome> {
     const invoice = await this.getOrFail(invoiceId);
     if (invoice.status !== 'draft' && invoice.status !== 'finalizing') {
       throw new ConflictError(`invoice ${invoiceId} is ${invoice.status}; only a draft can be finalized`);
     }
-    return this.push(invoiceId);
+    return this.push(invoiceId, { action: 'invoices.finalize', actorKeyId, before: invoice });
   }
 
   /**
-   * Voids an invoice. A draft never reached Stripe and is voided here only (its events stay
+   * void (admin). A draft never reached Stripe and is voided here only (its events stay
    * claimed: a write-off, never re-billed). A finalized one is voided in Stripe first.
    */
-  async void(invoiceId: string): Promise<InvoiceRow> {
+  async void(invoiceId: string, actorKeyId: string | null): Promise<InvoiceRow> {
+    const before = await this.getOrFail(invoiceId);
+    return this.voidAudited(invoiceId, { action: 'invoices.void', actorKeyId, before });
+  }
+
+  private async voidAudited(invoiceId: string, admin: InvoiceAdminAction): Promise<InvoiceRow> {
     const invoice = await this.getOrFail(invoiceId);
-    if (invoice.status === 'void') return invoice;
+    if (invoice.status === 'void') {
+      await this.audit.append(invoiceAuditEntry(admin, invoice));
+      return invoice;
+    }
     if (invoice.status === 'draft') {
-      const voided = await this.invoices.transition(invoiceId, ['draft'], 'void', { voidedAt: true });
-      if (voided) return voided;
-      return this.void(invoiceId);
+      const voided = await this.transactor.run(async (q) => {
+        const row = await this.invoices.transition(invoiceId, ['draft'], 'void', { voidedAt: true }, q);
+        if (row) await this.audit.append(invoiceAuditEntry(admin, row), q);
+        return row;
+      });
+      // Not a draft any more (a push froze it meanwhile): decide again from its new status.
+      return voided ?? this.voidAudited(invoiceId, admin);
     }
     if (invoice.status !== 'finalized' && invoice.status !== 'uncollectible') {
       throw new ConflictError(`invoice ${invoiceId} is ${invoice.status}; it cannot be voided`);
     }
     await this.stripe.voidInvoice(invoice.stripeInvoiceId!, idempotencyKeys.void(invoiceId));
-    const voided = await this.invoices.transition(invoiceId, ['finalized', 'uncollectible'], 'void', { voidedAt: true });
-    return voided ?? this.getOrFail(invoiceId);
+    return this.transactor.run(async (q) => {
+      const row =
+        (await this.invoices.transition(invoiceId, ['finalized', 'uncollectible'], 'void', { voidedAt: true }, q)) ??
+        (await this.invoices.getInvoice(invoiceId, q))!;
+      await this.audit.append(invoiceAuditEntry(admin, row), q);
+      return row;
+    });
   }
 
-  private async pushSteps(invoice: InvoiceRow): Promise<SyncOutcome> {
-    const customerId = await this.ensureCustomer(invoice.accountId);
+  /** Steps 1-3 and the Stripe side of 4; the caller stores the finalized state. */
+  private async pushSteps(invoice: InvoiceRow, resumed: boolean): Promise<{ stripeInvoiceId: string; finalized: StripeInvoiceResult }> {
+    const customerId = await this.ensureCustomer(invoice, resumed);
 
     let stripeInvoiceId = invoice.stripeInvoiceId;
+    // Items can only exist on a Stripe invoice an earlier attempt created.
+    let mayHaveItems = stripeInvoiceId !== null;
     if (!stripeInvoiceId) {
-      const created = await this.stripe.createInvoice(
-        {
-          customerId,
-          description: `Tokenmeter usage, ${periodLabel(invoice.period)}`,
-          metadata: { tokenmeter_invoice_id: invoice.id, account_id: invoice.accountId, period: invoice.period },
-        },
-        idempotencyKeys.invoice(invoice.id),
-      );
-      stripeInvoiceId = created.id;
+      const found = resumed ? await this.findStripeInvoice(customerId, invoice) : undefined;
+      mayHaveItems = found !== undefined;
+      stripeInvoiceId =
+        found?.id ??
+        (
+          await this.stripe.createInvoice(
+            {
+              customerId,
+              description: `Tokenmeter usage, ${periodLabel(invoice.period)}`,
+              metadata: { tokenmeter_invoice_id: invoice.id, account_id: invoice.accountId, period: invoice.period },
+            },
+            idempotencyKeys.invoice(invoice.id),
+          )
+        ).id;
       await this.invoices.setStripeInvoice(invoice.id, customerId, stripeInvoiceId);
     }
 
-    const lines = await this.invoices.listLines(invoice.id);
-    for (const line of lines) {
-      if (line.stripeInvoiceItemId) continue;
-      const service = parsePeriod(line.servicePeriod);
-      const item = await this.stripe.createInvoiceItem(
-        {
-          customerId,
-          stripeInvoiceId,
-          amountMinor: BigInt(line.amountMinor),
-          currency: 'usd',
-          description: line.description,
-          period: { start: service.start, end: new Date(service.end.getTime() - 1000) },
-          metadata: {
-            tokenmeter_invoice_id: invoice.id,
-            line_key: line.lineKey,
-            model: line.model,
-            token_type: line.tokenType,
-            service_period: line.servicePeriod,
-            quantity_tokens: line.quantity,
-            unit_price_per_mtok_usd: line.unitPricePerMTok,
-            amount_exact_usd: line.amountExactUsd,
-          },
-        },
-        idempotencyKeys.item(invoice.id, line.lineKey),
-      );
-      await this.invoices.setLineStripeItem(line.id, item.id);
+    const pending = (await this.invoices.listLines(invoice.id)).filter((l) => !l.stripeInvoiceItemId);
+    const existing = mayHaveItems && pending.length > 0 ? await this.findStripeItems(stripeInvoiceId, invoice.id) : new Map<string, StripeInvoiceItemSummary>();
+    for (const line of pending) {
+      const itemId = reusableItem(existing.get(line.lineKey), line)?.id ?? (await this.createItem(customerId, stripeInvoiceId, invoice, line));
+      await this.invoices.setLineStripeItem(line.id, itemId);
     }
 
+    if (resumed) {
+      // An earlier attempt may have finalized it and lost the answer; once its key is forgotten
+      // Stripe would refuse a second finalize, so take the invoice as it is.
+      const current = await this.stripe.retrieveInvoice(stripeInvoiceId);
+      if (current.status !== 'draft') return { stripeInvoiceId, finalized: current };
+    }
     const finalized = await this.stripe.finalizeInvoice(stripeInvoiceId, idempotencyKeys.finalize(invoice.id));
-    const stored = await this.invoices.markFinalized(invoice.id, finalized.hostedInvoiceUrl, finalized.totalMinor.toString());
-    return { invoiceId: invoice.id, status: stored?.status ?? 'finalized', stripeInvoiceId };
+    return { stripeInvoiceId, finalized };
   }
 
-  private async ensureCustomer(accountId: string): Promise<string> {
+  private async createItem(customerId: string, stripeInvoiceId: string, invoice: InvoiceRow, line: InvoiceLineRow): Promise<string> {
+    const service = parsePeriod(line.servicePeriod);
+    const item = await this.stripe.createInvoiceItem(
+      {
+        customerId,
+        stripeInvoiceId,
+        amountMinor: BigInt(line.amountMinor),
+        currency: 'usd',
+        description: line.description,
+        period: { start: service.start, end: new Date(service.end.getTime() - 1000) },
+        metadata: {
+          tokenmeter_invoice_id: invoice.id,
+          line_key: line.lineKey,
+          model: line.model,
+          token_type: line.tokenType,
+          service_period: line.servicePeriod,
+          quantity_tokens: line.quantity,
+          unit_price_per_mtok_usd: line.unitPricePerMTok,
+          amount_exact_usd: line.amountExactUsd,
+        },
+      },
+      idempotencyKeys.item(invoice.id, line.lineKey),
+    );
+    return item.id;
+  }
+
+  private async ensureCustomer(invoice: InvoiceRow, resumed: boolean): Promise<string> {
+    const accountId = invoice.accountId;
     const stored = await this.invoices.getAccountStripeCustomerId(accountId);
     if (stored) return stored;
+    // This push, or an earlier push of another invoice of the account, may have created the
+    // customer and lost the answer.
+    const mayExist = resumed || (await this.invoices.hasOtherSyncAttempts(accountId, invoice.id));
+    const found = mayExist ? await this.stripe.getCustomerByAccountId(accountId) : undefined;
+    if (found) return this.invoices.setAccountStripeCustomerId(accountId, found.id);
     const account = await this.invoices.getAccount(accountId);
     const created = await this.stripe.createCustomer(
       { accountId, name: account?.name ?? null, email: account?.email ?? null },
@@ -174,9 +255,40 @@ export class InvoiceSyncService {
     return this.invoices.setAccountStripeCustomerId(accountId, created.id);
   }
 
+  /** The Stripe invoice an earlier attempt created for ours, by metadata tokenmeter_invoice_id. */
+  private async findStripeInvoice(customerId: string, invoice: InvoiceRow): Promise<{ id: string } | undefined> {
+    // Ours existed before its Stripe invoice; a day's margin absorbs any clock difference.
+    const since = new Date(invoice.createdAt.getTime() - 24 * 3600_000);
+    const candidates = await this.stripe.listInvoices(customerId, since);
+    return candidates.find((c) => c.metadata.tokenmeter_invoice_id === invoice.id);
+  }
+
+  /** Items an earlier attempt attached to the Stripe invoice, by line key. */
+  private async findStripeItems(stripeInvoiceId: string, invoiceId: string): Promise<Map<string, StripeInvoiceItemSummary>> {
+    const items = await this.stripe.listInvoiceItems(stripeInvoiceId);
+    const byLine = new Map<string, StripeInvoiceItemSummary>();
+    for (const item of items) {
+      if (item.metadata.tokenmeter_invoice_id !== invoiceId || !item.metadata.line_key) continue;
+      if (!byLine.has(item.metadata.line_key)) byLine.set(item.metadata.line_key, item);
+    }
+    return byLine;
+  }
+
   private async getOrFail(invoiceId: string): Promise<InvoiceRow> {
     const invoice = await this.invoices.getInvoice(invoiceId);
     if (!invoice) throw new NotFoundError('invoice', invoiceId);
     return invoice;
   }
+}
+
+/**
+ * An existing item is ours to keep only if it carries the line's amount: lines are frozen from
+ * finalizing on, so a different amount means something else wrote it, and finalizing an invoice
+ * with it would bill the wrong total. The push fails (sync_failed) with the reason instead.
+ */
+function reusableItem(item: StripeInvoiceItemSummary | undefined, line: InvoiceLineRow): StripeInvoiceItemSummary | undefined {
+  if (item && item.amountMinor !== BigInt(line.amountMinor)) {
+    throw new Error(`Stripe invoice item ${item.id} for line ${line.lineKey} is ${item.amountMinor} cents, the line ${line.amountMinor}; not reusing it`);
+  }
+  return item;
 }

@@ -6,7 +6,9 @@ import {
   type CreateInvoiceItemParams,
   type CreateInvoiceParams,
   type StripeGateway,
+  type StripeInvoiceItemSummary,
   type StripeInvoiceResult,
+  type StripeInvoiceSummary,
   type StripeWebhookEvent,
 } from './stripe-gateway';
 import { ConcurrencyLimit, DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from './limits';
@@ -125,6 +127,33 @@ export class SdkStripeGateway implements StripeGateway {
     return this.call('invoices.retrieve', async () => toResult(await this.stripe.invoices.retrieve(stripeInvoiceId)));
   }
 
+  getCustomerByAccountId(accountId: string): Promise<{ id: string } | undefined> {
+    return this.call('customers.search', async () => {
+      const found = await this.stripe.customers
+        .search({ query: `metadata['account_id']:'${searchString(accountId)}'`, limit: 100 })
+        .autoPagingToArray({ limit: 1000 });
+      // Search matches loosely; the metadata must be exactly ours. The oldest one if there are several.
+      const ours = found.filter((c) => c.metadata?.account_id === accountId).sort((a, b) => a.created - b.created);
+      return ours[0] ? { id: ours[0].id } : undefined;
+    });
+  }
+
+  listInvoices(customerId: string, createdSince: Date): Promise<StripeInvoiceSummary[]> {
+    return this.call('invoices.list', async () => {
+      const invoices = await this.stripe.invoices
+        .list({ customer: customerId, created: { gte: Math.floor(createdSince.getTime() / 1000) }, limit: 100 })
+        .autoPagingToArray({ limit: 10_000 });
+      return invoices.map((inv) => ({ ...toResult(inv), metadata: { ...(inv.metadata ?? {}) } }));
+    });
+  }
+
+  listInvoiceItems(stripeInvoiceId: string): Promise<StripeInvoiceItemSummary[]> {
+    return this.call('invoiceItems.list', async () => {
+      const items = await this.stripe.invoiceItems.list({ invoice: stripeInvoiceId, limit: 100 }).autoPagingToArray({ limit: 10_000 });
+      return items.map((item) => ({ id: item.id, amountMinor: BigInt(item.amount), metadata: { ...(item.metadata ?? {}) } }));
+    });
+  }
+
   verifyWebhook(rawBody: Buffer | string, signatureHeader: string | undefined): StripeWebhookEvent {
     if (!signatureHeader) throw new WebhookSignatureError('missing Stripe-Signature header');
     let event: Stripe.Event;
@@ -159,6 +188,11 @@ export class SdkStripeGateway implements StripeGateway {
 
 function toResult(inv: Stripe.Invoice): StripeInvoiceResult {
   return { id: inv.id!, status: inv.status ?? null, totalMinor: BigInt(inv.total), hostedInvoiceUrl: inv.hosted_invoice_url ?? null };
+}
+
+/** A value inside single quotes in Stripe's search query language. */
+function searchString(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
 }
 
 /** 429, 5xx, connection problems and Stripe's "concurrent request with this key" 409 are worth retrying. */

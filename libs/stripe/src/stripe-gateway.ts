@@ -4,7 +4,9 @@
  * official SDK), and tests can put a fake or a fault-injecting proxy behind it.
  *
  * Every mutating call takes an idempotency key derived from our own ids, so repeating a call
- * after a crash or a lost response returns the object Stripe already created.
+ * after a crash or a lost response returns the object Stripe already created. Stripe forgets a
+ * key after 24 hours, so a push resumed later first looks for what it may have created by our
+ * ids in metadata (getCustomerByAccountId, listInvoices, listInvoiceItems) and reuses it.
  */
 export interface StripeInvoiceResult {
   id: string;
@@ -37,6 +39,18 @@ export interface CreateInvoiceItemParams {
   metadata: Record<string, string>;
 }
 
+/** An invoice as a list returns it: enough to recognise ours by metadata and resume it. */
+export interface StripeInvoiceSummary extends StripeInvoiceResult {
+  metadata: Record<string, string>;
+}
+
+export interface StripeInvoiceItemSummary {
+  id: string;
+  /** Integer cents. */
+  amountMinor: bigint;
+  metadata: Record<string, string>;
+}
+
 export interface StripeWebhookEvent {
   id: string;
   type: string;
@@ -51,6 +65,16 @@ export interface StripeGateway {
   finalizeInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult>;
   voidInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult>;
   retrieveInvoice(stripeInvoiceId: string): Promise<StripeInvoiceResult>;
+  /**
+   * The customer createCustomer made for this account (found by metadata account_id), if any.
+   * Stripe's search is eventually consistent (a customer can take up to a minute to appear);
+   * within that minute the idempotency key still covers a repeated create.
+   */
+  getCustomerByAccountId(accountId: string): Promise<{ id: string } | undefined>;
+  /** The customer's invoices created at or after `createdSince`, any status but deleted. */
+  listInvoices(customerId: string, createdSince: Date): Promise<StripeInvoiceSummary[]>;
+  /** The invoice items attached to one invoice. */
+  listInvoiceItems(stripeInvoiceId: string): Promise<StripeInvoiceItemSummary[]>;
   /** Verifies the Stripe-Signature header against the raw body; throws WebhookSignatureError. */
   verifyWebhook(rawBody: Buffer | string, signatureHeader: string | undefined): StripeWebhookEvent;
   /** Requests sent to Stripe so far, retries included (for benchmarks and logs). */

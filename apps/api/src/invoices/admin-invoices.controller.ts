@@ -3,7 +3,6 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { InvoicesRepository } from '@tokenmeter/db';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
-import { ApiError } from '../common/api-error';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
 import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
@@ -43,6 +42,7 @@ export class AdminInvoicesController {
   @ApiAnswer(CloseSummarySchema)
   @errorResponses(...ADMIN_ERRORS, 409)
   async close(@ValidBody(closeBody) input: z.output<typeof closeBody>, @CurrentPrincipal() principal: Principal) {
+    // The close audits itself (invoices.close, and invoices.close.forced before anything changes).
     const summary = await this.closer.close(input.period, {
       accountId: input.account_id,
       dryRun: input.dry_run,
@@ -50,15 +50,6 @@ export class AdminInvoicesController {
       finalize: input.finalize,
       actorKeyId: principal.keyId,
     });
-    if (!summary.dryRun) {
-      await this.invoices.recordAudit({
-        actorKeyId: principal.keyId,
-        action: 'invoices.close',
-        targetType: 'period',
-        targetId: input.account_id ? `${input.period}/${input.account_id}` : input.period,
-        after: { created: summary.created, updated: summary.updated, finalized: summary.finalized, sync_failed: summary.syncFailed },
-      });
-    }
     return closeSummaryJson(summary);
   }
 
@@ -68,7 +59,7 @@ export class AdminInvoicesController {
   @ApiAnswer(InvoiceSchema, 200, 'The invoice after the push (finalized, or sync_failed with sync_error)')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
   finalize(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
-    return this.audited('invoices.finalize', id, principal, () => this.sync.finalize(id));
+    return this.act(id, () => this.sync.finalize(id, principal.keyId));
   }
 
   @Post('invoices/:id/retry-sync')
@@ -77,7 +68,7 @@ export class AdminInvoicesController {
   @ApiAnswer(InvoiceSchema, 200, 'The invoice after the push (finalized, or sync_failed with sync_error)')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
   retrySync(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
-    return this.audited('invoices.retry_sync', id, principal, () => this.sync.retrySync(id));
+    return this.act(id, () => this.sync.retrySync(id, principal.keyId));
   }
 
   @Post('invoices/:id/void')
@@ -86,7 +77,7 @@ export class AdminInvoicesController {
   @ApiAnswer(InvoiceSchema, 200, 'The voided invoice')
   @errorResponses(...ADMIN_ERRORS, 404, 409, 502)
   void(@ValidParam('id', idFilter) id: string, @CurrentPrincipal() principal: Principal) {
-    return this.audited('invoices.void', id, principal, () => this.sync.void(id));
+    return this.act(id, () => this.sync.void(id, principal.keyId));
   }
 
   @Get('reconciliation')
@@ -97,19 +88,10 @@ export class AdminInvoicesController {
     return reconciliationJson(await this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' }));
   }
 
-  private async audited(action: string, id: string, principal: Principal, fn: () => Promise<unknown>): Promise<InvoiceJson> {
-    const before = await this.invoices.getInvoice(id);
-    if (!before) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
+  /** The action audits itself, in its own transaction; the answer is the invoice as it left it. */
+  private async act(id: string, fn: () => Promise<unknown>): Promise<InvoiceJson> {
     await fn();
     const after = (await this.invoices.getInvoice(id))!;
-    await this.invoices.recordAudit({
-      actorKeyId: principal.keyId,
-      action,
-      targetType: 'invoice',
-      targetId: id,
-      before: { status: before.status, stripe_invoice_id: before.stripeInvoiceId },
-      after: { status: after.status, stripe_invoice_id: after.stripeInvoiceId, sync_error: after.syncError },
-    });
     return invoiceJson(after, await this.invoices.listLines(id), { admin: true });
   }
 }

@@ -1,45 +1,50 @@
-import { Module } from '@nestjs/common';
-import { CONFIG, type TokenmeterConfig } from '@tokenmeter/config';
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Kafka, logLevel } from 'kafkajs';
+import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { DATABASE, InvoicesRepository, type Database } from '@tokenmeter/db';
-import { InvoiceCloseService, InvoiceSyncService, ReconciliationService, StripeWebhookService } from '@tokenmeter/invoicing';
+import {
+  createInvoicing,
+  InvoiceCloseService,
+  InvoiceSyncService,
+  ReconciliationService,
+  StripeWebhookService,
+  type Invoicing,
+} from '@tokenmeter/invoicing';
 import { SdkStripeGateway } from '@tokenmeter/stripe';
 import { StripeWebhookController } from '../webhooks/stripe-webhook.controller';
 import { AdminInvoicesController } from './admin-invoices.controller';
 import { InvoicesController } from './invoices.controller';
 
-export const STRIPE_GATEWAY = Symbol('StripeGateway');
+export const INVOICING = Symbol('Invoicing');
 
-/** Invoices (account and admin routes) and Stripe webhooks, over libs/invoicing. */
+/** Invoices (account and admin routes) and Stripe webhooks, over libs/invoicing's one composition root. */
 @Module({
   controllers: [InvoicesController, AdminInvoicesController, StripeWebhookController],
   providers: [
-    { provide: InvoicesRepository, useFactory: (db: Database) => new InvoicesRepository(db.pool), inject: [DATABASE] },
     {
-      provide: STRIPE_GATEWAY,
-      useFactory: (config: TokenmeterConfig) => new SdkStripeGateway({ ...config.stripe }),
-      inject: [CONFIG],
+      provide: INVOICING,
+      useFactory: (db: Database, config: TokenmeterConfig, log: Logger): Invoicing =>
+        createInvoicing({
+          db,
+          config,
+          stripe: new SdkStripeGateway({ ...config.stripe }),
+          // Its own client: the close completeness rule reads high watermarks through one admin connection.
+          kafka: new Kafka({ clientId: `${config.kafka.clientId}-api`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }),
+          log,
+        }),
+      inject: [DATABASE, CONFIG, LOGGER],
     },
-    {
-      provide: InvoiceSyncService,
-      useFactory: (repo: InvoicesRepository, stripe: SdkStripeGateway) => new InvoiceSyncService(repo, stripe),
-      inject: [InvoicesRepository, STRIPE_GATEWAY],
-    },
-    {
-      provide: InvoiceCloseService,
-      useFactory: (repo: InvoicesRepository, sync: InvoiceSyncService, config: TokenmeterConfig) =>
-        new InvoiceCloseService(repo, sync, { graceMinutes: config.invoicing.closeGraceMinutes, topic: config.kafka.topic }),
-      inject: [InvoicesRepository, InvoiceSyncService, CONFIG],
-    },
-    {
-      provide: ReconciliationService,
-      useFactory: (repo: InvoicesRepository, stripe: SdkStripeGateway) => new ReconciliationService(repo, stripe),
-      inject: [InvoicesRepository, STRIPE_GATEWAY],
-    },
-    {
-      provide: StripeWebhookService,
-      useFactory: (repo: InvoicesRepository, stripe: SdkStripeGateway) => new StripeWebhookService(repo, stripe),
-      inject: [InvoicesRepository, STRIPE_GATEWAY],
-    },
+    { provide: InvoicesRepository, useFactory: (i: Invoicing) => i.invoices, inject: [INVOICING] },
+    { provide: InvoiceCloseService, useFactory: (i: Invoicing) => i.closer, inject: [INVOICING] },
+    { provide: InvoiceSyncService, useFactory: (i: Invoicing) => i.sync, inject: [INVOICING] },
+    { provide: ReconciliationService, useFactory: (i: Invoicing) => i.reconciliation, inject: [INVOICING] },
+    { provide: StripeWebhookService, useFactory: (i: Invoicing) => i.webhooks, inject: [INVOICING] },
   ],
 })
-export class InvoicesModule {}
+export class InvoicesModule implements OnApplicationShutdown {
+  constructor(@Inject(INVOICING) private readonly invoicing: Invoicing) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.invoicing.close();
+  }
+}
