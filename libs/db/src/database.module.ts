@@ -9,6 +9,8 @@ import { ApiKeysRepository } from './api-keys.repository';
 import { AuditLogRepository } from './audit-log.repository';
 import { PriceOverridesRepository } from './price-overrides.repository';
 import { Transactor } from './transactor';
+import { WebSessionsRepository } from './web-sessions.repository';
+import { DashboardLinksRepository } from './dashboard-links.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -28,6 +30,8 @@ export const DATABASE = Symbol('Database');
     { provide: ApiKeysRepository, useFactory: (db: Database) => new ApiKeysRepository(db.pool), inject: [DATABASE] },
     { provide: AuditLogRepository, useFactory: (db: Database) => new AuditLogRepository(db.pool), inject: [DATABASE] },
     { provide: PriceOverridesRepository, useFactory: (db: Database) => new PriceOverridesRepository(db.pool), inject: [DATABASE] },
+    { provide: WebSessionsRepository, useFactory: (db: Database) => new WebSessionsRepository(db.pool), inject: [DATABASE] },
+    { provide: DashboardLinksRepository, useFactory: (db: Database) => new DashboardLinksRepository(db.pool), inject: [DATABASE] },
   ],
   exports: [
     DATABASE,
@@ -39,6 +43,8 @@ export const DATABASE = Symbol('Database');
     ApiKeysRepository,
     AuditLogRepository,
     PriceOverridesRepository,
+    WebSessionsRepository,
+    DashboardLinksRepository,
   ],
 })
 export class DatabaseModule implements OnApplicationShutdown {

@@ -24,6 +24,8 @@ export interface UsageTotalsRecord {
 export interface UsageSummaryRecord {
   totals: UsageTotalsRecord;
   byModel: (UsageTotalsRecord & { model: string })[];
+  /** apiKeyId null: usage sent without an API key. */
+  byApiKey: (UsageTotalsRecord & { apiKeyId: string | null })[];
 }
 
 export type BucketGranularity = 'hour' | 'day';
@@ -123,18 +125,20 @@ export class UsageReadRepository {
   async summarizeAccount(accountId: string, from: Date, to: Date): Promise<UsageSummaryRecord> {
     // Named: the two dashboard statements are prepared once per connection (no re-planning).
     const { rows } = await this.pool.query({
-      name: 'usage_summary_by_model',
-      text: `SELECT model, ${SUMS}
+      name: 'usage_summary_by_model_and_key',
+      text: `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
              FROM usage_hourly
              WHERE account_id = $1 AND hour >= $2 AND hour < $3
-             GROUP BY model
-             ORDER BY sum(cost_usd) DESC, model`,
+             GROUP BY model, api_key_id`,
       values: [accountId, from, to],
     });
-    const byModel = rows.map((r) => ({ model: r.model as string, ...toTotals(r) }));
-    // Totals from the handful of per-model rows, exactly (bigint, Decimal), rather than a second
-    // aggregation pass over every rollup row in SQL (GROUP BY ROLLUP doubles the numeric sums).
-    return { totals: addTotals(byModel), byModel };
+    // One scan, by (model, key); the total, the per-model and the per-key breakdowns are all exact
+    // sums (bigint, Decimal) of these few rows, so each breakdown adds up to the total exactly,
+    // rather than three aggregations that could disagree (GROUP BY ROLLUP doubles the numeric sums).
+    const cells = rows.map((r) => ({ model: r.model as string, apiKeyId: (r.api_key_id as string | null) ?? null, totals: toTotals(r) }));
+    const byModel = groupTotals(cells, (c) => c.model).map(([model, t]) => ({ model, ...t }));
+    const byApiKey = groupTotals(cells, (c) => c.apiKeyId).map(([apiKeyId, t]) => ({ apiKeyId, ...t }));
+    return { totals: addTotals(cells.map((c) => c.totals)), byModel, byApiKey };
   }
 
   /**
@@ -264,6 +268,21 @@ export class UsageReadRepository {
       updatedAt: r.updated_at,
     }));
   }
+}
+
+/** Exact totals per key, largest cost first (ties by key, no-key last). */
+function groupTotals<C extends { totals: UsageTotalsRecord }, K extends string | null>(cells: C[], keyOf: (c: C) => K): [K, UsageTotalsRecord][] {
+  const groups = new Map<K, UsageTotalsRecord[]>();
+  for (const c of cells) {
+    const key = keyOf(c);
+    groups.set(key, [...(groups.get(key) ?? []), c.totals]);
+  }
+  return [...groups].map(([key, rows]): [K, UsageTotalsRecord] => [key, addTotals(rows)]).sort(([ka, a], [kb, b]) => {
+    const byCost = new Decimal(b.costUsd).comparedTo(a.costUsd);
+    if (byCost !== 0) return byCost;
+    if (ka === null || kb === null) return ka === null ? 1 : -1;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
 }
 
 function addTotals(rows: UsageTotalsRecord[]): UsageTotalsRecord {

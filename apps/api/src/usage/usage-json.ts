@@ -91,7 +91,10 @@ export const UsageSummarySchema = z
       .nullable()
       .describe('All usage published before this instant has been ingested; later hours may still grow. null: unknown (nothing ingested yet)'),
     totals: TotalsSchema,
-    by_model: z.array(z.object({ model: z.string(), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict()),
+    by_model: z.array(z.object({ model: z.string(), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict()).describe('Largest cost first; sums exactly to totals'),
+    by_api_key: z
+      .array(z.object({ api_key_id: z.string().nullable().describe('null: usage sent without an API key'), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict())
+      .describe('Largest cost first; sums exactly to totals'),
   })
   .strict();
 export type UsageSummaryJson = z.input<typeof UsageSummarySchema>;

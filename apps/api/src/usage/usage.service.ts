@@ -42,6 +42,7 @@ export class UsageService {
       complete_up_to: instant(completeUpTo),
       totals: totalsJson(summary.totals),
       by_model: summary.byModel.map((m) => ({ model: m.model, ...totalsJson(m), ...costBreakdownJson(m) })),
+      by_api_key: summary.byApiKey.map((k) => ({ api_key_id: k.apiKeyId, ...totalsJson(k), ...costBreakdownJson(k) })),
     };
   }
 
