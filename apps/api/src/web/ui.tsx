@@ -151,7 +151,7 @@ export function Freshness(props: { completeUpTo: string | null }): VNode {
   return (
     <p class="freshness" role="status">
       {props.completeUpTo === null ? (
-        'No usage has been ingested yet.'
+        'Freshness unknown: no usage has come through the Kafka topic yet (usage sent over HTTP is shown as soon as it is stored).'
       ) : (
         <>
           Data complete up to <Time at={props.completeUpTo} />; later usage may still be arriving.
@@ -214,7 +214,8 @@ export function BarChart(props: { title: string; bars: { label: string; value: s
   const H = 180;
   const values = props.bars.map((b) => new Decimal(b.value));
   const max = Decimal.max(0, ...values);
-  const width = props.bars.length === 0 ? 0 : W / props.bars.length;
+  // At least 24 slots, so one day or hour is a bar, not a wall.
+  const width = W / Math.max(props.bars.length, 24);
   return (
     <figure class="chart">
       <svg viewBox={`0 0 ${W} ${H + 20}`} role="img" aria-label={props.title} preserveAspectRatio="none">

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { Decimal } from '@tokenmeter/billing';
-import { InvoicesRepository } from '@tokenmeter/db';
+import { AccountsRepository, InvoicesRepository } from '@tokenmeter/db';
 import { scopeAccount } from '../../auth/principal';
 import { invoiceJson } from '../../invoices/invoice-json';
 import type { TotalsJson } from '../../usage/usage-json';
@@ -18,6 +18,17 @@ export function monthSoFar(now: Date): { from: Date; to: Date } {
   const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const to = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS);
   return { from, to };
+}
+
+/** One bar per UTC day of the range (days without usage at zero), from the API's day buckets. */
+function everyDay(range: { from: Date; to: Date }, buckets: { start: string; cost_usd: string }[]): { label: string; value: string }[] {
+  const byDay = new Map(buckets.map((b) => [b.start.slice(0, 10), b.cost_usd]));
+  const days: { label: string; value: string }[] = [];
+  for (let t = range.from.getTime(); t < range.to.getTime(); t += 86_400_000) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    days.push({ label: day, value: byDay.get(day) ?? '0' });
+  }
+  return days;
 }
 
 interface Ranked {
@@ -47,6 +58,7 @@ export class OverviewController {
   constructor(
     private readonly usage: UsageService,
     @Inject(InvoicesRepository) private readonly invoices: InvoicesRepository,
+    private readonly accounts: AccountsRepository,
   ) {}
 
   @Get()
@@ -57,8 +69,9 @@ export class OverviewController {
     if (seesAdminPages(ctx.principal) && !q.account_id) return res.redirect(303, '/app/admin');
     const accountId = scopeAccount(ctx.principal, q.account_id);
     const range = monthSoFar(new Date());
-    // Three reads whatever the traffic: rollup summary (+ freshness), daily buckets, the latest invoice.
-    const [summary, series, latest] = await Promise.all([
+    // Four reads whatever the traffic: the account, the rollup summary (+ freshness), daily buckets, the latest invoice.
+    const [account, summary, series, latest] = await Promise.all([
+      this.accounts.getAccount(accountId),
       this.usage.getSummary(accountId, range),
       this.usage.listBuckets(accountId, range, 'day', 'none'),
       this.invoices.listInvoices({ accountId, limit: 1 }),
@@ -71,7 +84,14 @@ export class OverviewController {
     return renderPage(
       <Layout ctx={ctx} title={`This month: ${range.from.toISOString().slice(0, 7)}`}>
         <p class="scope">
-          Account <strong>{accountId}</strong>, <Time at={summary.from} /> to <Time at={summary.to} /> (so far).
+          {account?.name ? (
+            <>
+              <strong id="account-name">{account.name}</strong> ({accountId})
+            </>
+          ) : (
+            <strong>{accountId}</strong>
+          )}
+          , <Time at={summary.from} /> to <Time at={summary.to} /> (so far).
         </p>
         <Freshness completeUpTo={summary.complete_up_to} />
         <section aria-labelledby="kpis">
@@ -80,7 +100,7 @@ export class OverviewController {
         </section>
         <section aria-labelledby="daily">
           <h2 id="daily">Cost per day</h2>
-          <BarChart title="Cost per UTC day this month" bars={series.buckets.map((b) => ({ label: b.start.slice(0, 10), value: b.cost_usd }))} />
+          <BarChart title="Cost per UTC day this month" bars={everyDay(range, series.buckets)} />
           <DataTable
             id="daily-table"
             caption="Cost and requests per UTC day"
