@@ -1,6 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { TokenmeterConfig } from '@tokenmeter/config';
 import { json, type NextFunction, type Request, type RequestHandler, type Response, urlencoded } from 'express';
+import compression from 'compression';
 import helmet from 'helmet';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
 
@@ -80,6 +81,11 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     res.setHeader('Cache-Control', 'no-store');
     strict(req, res, next);
   });
+
+  // Dashboard pages and their stylesheet travel compressed (tables of numbers shrink ~10x); the
+  // JSON API is left as it was (its clients are servers on the same network).
+  const compress = compression({ threshold: 1024 }) as RequestHandler;
+  app.use((req: Request, res: Response, next: NextFunction) => (isUnder(req.path.toLowerCase(), '/app') ? compress(req, res, next) : next()));
 
   const keepRawBody = (req: Request & { rawBody?: Buffer }, _res: Response, buffer: Buffer) => {
     req.rawBody = buffer;
