@@ -152,7 +152,7 @@ describe('authorisation of every route', () => {
     expect(pages.length).toBeGreaterThan(3);
     const wrong: string[] = [];
     for (const { method, path } of pages.filter((p) => !OPEN_PAGES.has(`${p.method} ${p.path}`))) {
-      for (const headers of [{}, { authorization: `Bearer ${adminKey}` }]) {
+      for (const headers of [{}, { authorization: `Bearer ${adminKey}` }] as Record<string, string>[]) {
         const res = await fetch(`${base}${path.replace(/:[A-Za-z_]+/g, 'x')}`, { method, headers, redirect: 'manual' });
         if (res.status !== 303 || !/\/app\/sign-in/.test(res.headers.get('location') ?? '')) wrong.push(`${method} ${path} -> ${res.status}`);
       }
