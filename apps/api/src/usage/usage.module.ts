@@ -25,6 +25,6 @@ import { UsageService } from './usage.service';
     FreshnessService,
     UsageService,
   ],
-  exports: [UsageReadRepository, EventReadRepository, UsageService],
+  exports: [UsageReadRepository, EventReadRepository, UsageService, FreshnessService],
 })
 export class UsageModule {}

@@ -5,6 +5,7 @@ import { AuthModule } from '../auth/auth.module';
 import { InvoicesModule } from '../invoices/invoices.module';
 import { UsageModule } from '../usage/usage.module';
 import { DashboardLinksController } from './dashboard-links.controller';
+import { ADMIN_PAGE_CONTROLLERS } from './pages/admin';
 import { AssetsController } from './pages/assets.controller';
 import { OverviewController } from './pages/overview.controller';
 import { SignInController } from './pages/sign-in.controller';
@@ -17,7 +18,7 @@ import { WebSessionsService } from './web-sessions.service';
  */
 @Module({
   imports: [AuthModule, UsageModule, InvoicesModule, AdminModule, AdminUsageModule],
-  controllers: [SignInController, AssetsController, OverviewController, DashboardLinksController],
+  controllers: [SignInController, AssetsController, OverviewController, DashboardLinksController, ...ADMIN_PAGE_CONTROLLERS],
   providers: [WebSessionsService, WebSessionGuard],
   exports: [WebSessionsService],
 })
