@@ -86,11 +86,6 @@ export class UsageService {
     };
   }
 
-  /** complete_up_to on its own, for pages that list events rather than rollups. */
-  async getCompleteUpTo(): Promise<string | null> {
-    return instant(await this.freshness.getCompleteUpTo());
-  }
-
   /** Another account's event is undefined, exactly like a missing one: ids cannot be probed. */
   async getReceipt(eventId: string, accountId: string): Promise<ReceiptJson | undefined> {
     const event = await this.events.getEvent(eventId);

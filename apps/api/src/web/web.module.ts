@@ -5,6 +5,7 @@ import { AuthModule } from '../auth/auth.module';
 import { InvoicesModule } from '../invoices/invoices.module';
 import { UsageModule } from '../usage/usage.module';
 import { DashboardLinksController } from './dashboard-links.controller';
+import { ACCOUNT_PAGE_CONTROLLERS } from './pages/account';
 import { ADMIN_PAGE_CONTROLLERS } from './pages/admin';
 import { AssetsController } from './pages/assets.controller';
 import { OverviewController } from './pages/overview.controller';
@@ -18,7 +19,7 @@ import { WebSessionsService } from './web-sessions.service';
  */
 @Module({
   imports: [AuthModule, UsageModule, InvoicesModule, AdminModule, AdminUsageModule],
-  controllers: [SignInController, AssetsController, OverviewController, DashboardLinksController, ...ADMIN_PAGE_CONTROLLERS],
+  controllers: [SignInController, AssetsController, OverviewController, DashboardLinksController, ...ADMIN_PAGE_CONTROLLERS, ...ACCOUNT_PAGE_CONTROLLERS],
   providers: [WebSessionsService, WebSessionGuard],
   exports: [WebSessionsService],
 })

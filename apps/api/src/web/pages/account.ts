@@ -1,0 +1,4 @@
+import { UsagePagesController } from './usage.controller';
+
+/** The account pages (usage, requests, invoices), registered in WebModule as one entry. */
+export const ACCOUNT_PAGE_CONTROLLERS = [UsagePagesController];
