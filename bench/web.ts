@@ -5,7 +5,8 @@
  * 2026, 10 million events from 5,000 accounts).
  *
  *   npm run bench:web [-- --concurrency 1,8] [--seconds 15] [--events 10000000] [--accounts 5000]
- *                     [--reseed] [--database tokenmeter_bench_api]
+ *                     [--pages overview,usage,requests] [--reseed] [--database tokenmeter_bench_api]
+ *   BENCH_CPU_PROF=dir npm run bench:web -- ...   # and a V8 CPU profile of the API process
  *
  * 1. seeds (or reuses) the data set;
  * 2. creates an account key for the largest account (acct_00000) and starts the real API as its own
@@ -18,12 +19,14 @@
  *    API's middleware to the last byte handed to the socket, compression included);
  * 5. prints one final JSON line.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import { createAccountKey, databaseArg, datasetFacts, ensureDataset, LARGEST_ACCOUNT, MONTH_END, MONTH_START } from './api-dataset';
+import { createAccountKey, databaseArg, datasetFacts, ensureDataset, LARGEST_ACCOUNT, MONTH_END, MONTH_START, withClient } from './api-dataset';
 import { freePort, startApi, stopApi } from './api-process';
-import { integerListArg, numberArg } from './args';
+import { integerListArg, numberArg, stringArg } from './args';
 import { closedLoop, percentile, round2 } from './http-load';
 
 const EVENTS = Math.floor(numberArg('events', 10_000_000));
@@ -33,6 +36,8 @@ const SECONDS = numberArg('seconds', 15);
 const WARMUP_SECONDS = 3;
 const RESEED = process.argv.includes('--reseed');
 const BENCH_DB = databaseArg();
+const PAGE_NAMES = ['overview', 'usage', 'requests'] as const;
+const ONLY = stringArg('pages', PAGE_NAMES.join(','), new RegExp(`^(${PAGE_NAMES.join('|')})(,(${PAGE_NAMES.join('|')}))*$`)).split(',');
 
 const log = (msg: string) => process.stderr.write(`[bench:web] ${msg}\n`);
 
@@ -109,6 +114,59 @@ class ServerTimes {
   }
 }
 
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU (user + system, all threads) a process has used so far, in ms; undefined when /proc cannot tell. */
+function cpuMsOf(pid: number): number | undefined {
+  try {
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU spent during a window by the API process and by the Postgres backends serving the data
+ * set's database (its pool's connections): the cost of a page on each side, whatever else the
+ * machine runs at the time (wall-clock latency is not). Postgres must be local for the second.
+ */
+class CpuMeter {
+  constructor(
+    private readonly apiPid: number,
+    private readonly databaseUrl: string,
+    private readonly database: string,
+  ) {}
+  private async backends(): Promise<Map<number, number>> {
+    const pids = await withClient(this.databaseUrl, async (c) =>
+      (await c.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [this.database])).rows.map((r) => Number(r.pid)),
+    );
+    return new Map(pids.flatMap((pid) => {
+      const ms = cpuMsOf(pid);
+      return ms === undefined ? [] : [[pid, ms] as [number, number]];
+    }));
+  }
+  async start(): Promise<() => Promise<{ apiMs: number | null; postgresMs: number | null }>> {
+    const api0 = cpuMsOf(this.apiPid);
+    const pg0 = await this.backends();
+    return async () => {
+      const api1 = cpuMsOf(this.apiPid);
+      const pg1 = await this.backends();
+      let postgresMs = 0;
+      for (const [pid, ms] of pg1) postgresMs += ms - (pg0.get(pid) ?? 0);
+      return { apiMs: api0 === undefined || api1 === undefined ? null : api1 - api0, postgresMs: pg1.size === 0 ? null : postgresMs };
+    };
+  }
+}
+
 interface Sample {
   ms: number;
   ok: boolean;
@@ -176,12 +234,18 @@ interface Measured {
   server_p99_ms: number;
   server_samples: number;
   gzip_bytes_p50: number;
+  /** CPU per request: the API process (all threads: render, gzip, pg driver) and its Postgres backends. */
+  api_cpu_ms_per_request: number | null;
+  postgres_cpu_ms_per_request: number | null;
 }
 
-async function measure(port: number, page: Page, cookie: string, concurrency: number, times: ServerTimes): Promise<Measured> {
+async function measure(port: number, page: Page, cookie: string, concurrency: number, times: ServerTimes, cpu: CpuMeter): Promise<Measured> {
   await load(port, page, cookie, concurrency, WARMUP_SECONDS, false);
   await times.take([]);
+  const stop = await cpu.start();
   const samples = await load(port, page, cookie, concurrency, SECONDS, true);
+  const used = await stop();
+  const perRequest = (ms: number | null) => (ms === null ? null : round2(ms / samples.length));
   const client = samples.map((s) => s.ms).sort((a, b) => a - b);
   const server = (await times.take(samples.map((s) => s.id))).sort((a, b) => a - b);
   const bytes = samples.filter((s) => s.ok).map((s) => s.bytes).sort((a, b) => a - b);
@@ -196,6 +260,8 @@ async function measure(port: number, page: Page, cookie: string, concurrency: nu
     server_p99_ms: round2(percentile(server, 99)),
     server_samples: server.length,
     gzip_bytes_p50: percentile(bytes, 50),
+    api_cpu_ms_per_request: perRequest(used.apiMs),
+    postgres_cpu_ms_per_request: perRequest(used.postgresMs),
   };
   log(`  ${page.name} c=${concurrency}: ${JSON.stringify(result)}`);
   return result;
@@ -211,6 +277,7 @@ async function main(): Promise<void> {
   const times = new ServerTimes();
   const api = await startApi({ databaseUrl: url, port, onLogLine: times.onLine });
   try {
+    const cpu = new CpuMeter(api.pid!, url, BENCH_DB);
     const cookie = await signIn(port, key);
     log(`signed in as ${LARGEST_ACCOUNT} through POST /app/sign-in`);
     const month = `from=${encodeURIComponent(MONTH_START)}&to=${encodeURIComponent(MONTH_END)}`;
@@ -219,7 +286,7 @@ async function main(): Promise<void> {
     const pages: Page[] = [
       // The overview shows the current calendar month (no month parameter): see docs/benchmarks.md.
       { name: 'overview', path: '/app' },
-      { name: 'usage (month, day)', path: `/app/usage?${month}&granularity=day`, mustContain: [accountTotal] },
+      { name: 'usage', path: `/app/usage?${month}&granularity=day`, mustContain: [accountTotal] },
       { name: 'requests', path: `/app/requests?${month}`, mustContain: ['id="requests-table"', '<code>evt_'] },
     ];
     // Fetched once per browser (then cached), not per page view: reported on its own.
@@ -229,7 +296,7 @@ async function main(): Promise<void> {
 
     const results: Record<string, { path: string; probe: Probe; runs: Measured[] }> = {};
     const missing: string[] = [];
-    for (const page of pages) {
+    for (const page of pages.filter((p) => ONLY.includes(p.name))) {
       const p = await probe(port, page, cookie).catch((err: Error) => err);
       if (p instanceof Error) {
         // A page not built yet answers 404: reported as missing, not measured.
@@ -240,7 +307,7 @@ async function main(): Promise<void> {
       }
       log(`${page.name} ${page.path}: ${p.encoding} ${p.gzipBytes.toLocaleString('en')} B on the wire (${p.htmlBytes.toLocaleString('en')} B of HTML, headers ~${p.headerBytes} B)`);
       const runs: Measured[] = [];
-      for (const c of CONCURRENCIES) runs.push(await measure(port, page, cookie, c, times));
+      for (const c of CONCURRENCIES) runs.push(await measure(port, page, cookie, c, times, cpu));
       results[page.name] = { path: page.path, probe: p, runs };
     }
 
@@ -258,6 +325,8 @@ async function main(): Promise<void> {
               [`c${m.concurrency}_client_p50_ms`, m.client_p50_ms],
               [`c${m.concurrency}_client_p99_ms`, m.client_p99_ms],
               [`c${m.concurrency}_rps`, m.rps],
+              [`c${m.concurrency}_api_cpu_ms`, m.api_cpu_ms_per_request],
+              [`c${m.concurrency}_postgres_cpu_ms`, m.postgres_cpu_ms_per_request],
             ]),
           ),
         },
