@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Page } from 'playwright-core';
 import { Decimal } from '@tokenmeter/billing';
-import type { Database } from '@tokenmeter/db';
+import { DATABASE, type Database } from '@tokenmeter/db';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
 import { dataValues, openBrowser, signIn, type TestBrowser } from '../helpers/browser';
@@ -343,6 +343,42 @@ describe('web dashboard: account pages', () => {
     else expect(await page.locator('#invoice-facts').textContent()).toContain(invoice.stripe_invoice_id ?? 'not sent to Stripe yet');
     await browser.checkAccessibility(page, 'invoice');
     await browser.screenshot(page, 'invoice');
+  });
+
+  it('a page costs the same few statements whatever the range (counted on the API process pool)', async () => {
+    const pool = app.get<Database>(DATABASE).pool;
+    const original = pool.query.bind(pool);
+    let statements: string[] = [];
+    // A counting wrapper around the real pool (every statement still runs against Postgres).
+    (pool as unknown as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => {
+      const text = typeof config === 'string' ? config : (config as { text: string }).text;
+      statements.push(text);
+      return (original as (...a: unknown[]) => unknown)(config, ...rest);
+    };
+    // Sessions (resolve, touch) are the guard's, the same on every page, and complete_up_to is a
+    // cache refreshed in the background (ingest_progress): the page's own reads are the rest.
+    const counted = async (path: string) => {
+      statements = [];
+      await open(path);
+      return statements.filter((t) => !/web_sessions|api_keys|ingest_progress/.test(t)).length;
+    };
+    try {
+      const day = await counted(`/app/usage${qs({ from: '2026-10-05T00:00:00Z', to: '2026-10-06T00:00:00Z', group_by: 'model' })}`);
+      const long = await counted(`/app/usage${qs({ from: '2025-10-01T00:00:00Z', to: '2026-11-01T00:00:00Z', granularity: 'hour', group_by: 'token_type' })}`);
+      expect(long).toBe(day);
+      expect(day).toBe(2); // the summary, the buckets
+      const csv = await page.request.get(`${base}/app/usage.csv${qs({ from: '2025-10-01T00:00:00Z', to: '2026-11-01T00:00:00Z', granularity: 'hour' })}`);
+      expect(csv.status()).toBe(200);
+      const firstPage = await counted(`/app/requests${qs({ ...OCT, limit: '5' })}`);
+      const wide = await counted(`/app/requests${qs({ from: '2025-11-01T00:00:00Z', to: '2026-11-01T00:00:00Z', limit: '1000' })}`);
+      expect(wide).toBe(firstPage);
+      expect(firstPage).toBe(1);
+      expect(await counted('/app/requests/evt_wa_001')).toBe(3); // the event (joined to its price), its invoice, the lines
+      expect(await counted(`/app/invoices/${invoiceA}`)).toBe(2);
+      expect(await counted('/app/invoices')).toBe(1);
+    } finally {
+      (pool as unknown as { query: unknown }).query = original;
+    }
   });
 
   it('an admin session opens the account pages with ?account_id= and sees the same numbers', async () => {

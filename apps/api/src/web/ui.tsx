@@ -118,7 +118,9 @@ export function CsrfField(props: { ctx: PageContext }): VNode {
 
 /** Money as people read it (cents, thousands separators), with the exact API value in <data>. */
 export function Money(props: { usd: string; exact?: boolean }): VNode {
-  return <data value={props.usd}>{props.exact ? `$${props.usd}` : formatUsd(props.usd)}</data>;
+  // Exact: the API's digits as they are, the sign in front of the "$" ("-$0.0202", not "$-0.0202").
+  const exact = props.usd.startsWith('-') ? `-$${props.usd.slice(1)}` : `$${props.usd}`;
+  return <data value={props.usd}>{props.exact ? exact : formatUsd(props.usd)}</data>;
 }
 
 /** "$1,234.57" (half up at the cent, for display only); below a cent but not zero: "<$0.01". */

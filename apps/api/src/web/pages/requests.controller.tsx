@@ -232,12 +232,12 @@ function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: 
         )}
         <DataTable
           id="receipt-costs"
-          caption="Tokens per type, the rate charged and the exact cost"
+          caption="Tokens per type, the rate the invoice prints for them, and the exact cost"
           rows={[...TOKEN_TYPES]}
           columns={[
             { label: 'Token type', cell: (t) => t.label },
             { label: 'Tokens', numeric: true, cell: (t) => <Count n={r.tokens[`${t.key}_tokens`]} /> },
-            { label: 'Rate charged', numeric: true, cell: (t) => <Rate perMTok={rates.get(t.key) ?? null} /> },
+            { label: 'Rate on the invoice', numeric: true, cell: (t) => <Rate perMTok={rates.get(t.key) ?? null} /> },
             { label: 'Cost (exact)', numeric: true, cell: (t) => (r.costs ? <Money usd={r.costs[`${t.key}_cost_usd`]} exact /> : 'unpriced') },
           ]}
           foot={
@@ -253,6 +253,12 @@ function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: 
             </tfoot>
           }
         />
+        {r.costs !== null && r.price_override?.kind === 'discount' && (
+          <p class="help" id="receipt-discount-note">
+            The costs include the account's {r.price_override.discount_percent}% discount; the invoice prints the list rate and shows the discount as a separate
+            line.
+          </p>
+        )}
         <p class="help">
           Of the output tokens, <Count n={r.tokens.reasoning_tokens} /> were reasoning tokens (charged as output, shown for information). The four types are disjoint:
           each token is charged once.
