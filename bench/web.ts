@@ -289,6 +289,19 @@ async function main(): Promise<void> {
       { name: 'usage', path: `/app/usage?${month}&granularity=day`, mustContain: [accountTotal] },
       { name: 'requests', path: `/app/requests?${month}`, mustContain: ['id="requests-table"', '<code>evt_'] },
     ];
+    // The largest pages a user can ask for over the same month: sizes only (one request each, not under load).
+    const largest: Page[] = [
+      { name: 'usage, by hour', path: `/app/usage?${month}&granularity=hour`, mustContain: [accountTotal] },
+      { name: 'usage, by hour and model', path: `/app/usage?${month}&granularity=hour&group_by=model`, mustContain: [accountTotal] },
+      { name: 'usage, by day and token type', path: `/app/usage?${month}&granularity=day&group_by=token_type`, mustContain: [accountTotal] },
+      { name: 'requests, 1,000 a page', path: `/app/requests?${month}&limit=1000`, mustContain: ['id="requests-table"'] },
+    ];
+    const sizes: Record<string, { path: string; gzip_bytes: number; html_bytes: number }> = {};
+    for (const page of largest) {
+      const p = await probe(port, page, cookie);
+      log(`size only: ${page.name} ${page.path}: ${p.encoding} ${p.gzipBytes.toLocaleString('en')} B on the wire (${p.htmlBytes.toLocaleString('en')} B of HTML)`);
+      sizes[page.name] = { path: page.path, gzip_bytes: p.gzipBytes, html_bytes: p.htmlBytes };
+    }
     // Fetched once per browser (then cached), not per page view: reported on its own.
     const css = await probe(port, { name: 'stylesheet', path: '/app/assets/app.css', contentType: 'text/css' }, cookie);
     log(`stylesheet /app/assets/app.css: ${css.encoding} ${css.gzipBytes.toLocaleString('en')} B on the wire (${css.htmlBytes.toLocaleString('en')} B)`);
@@ -342,6 +355,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         pages: perPage,
         stylesheet_gzip_bytes: css.gzipBytes,
+        largest_pages: sizes,
         missing_pages: missing,
         requests: all.reduce((n, m) => n + m.requests, 0),
         errors: all.reduce((n, m) => n + m.errors, 0),
