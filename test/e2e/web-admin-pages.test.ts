@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Page } from 'playwright-core';
-import type { Database } from '@tokenmeter/db';
+import { DATABASE, type Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, insertApiKey, startApi } from '../helpers/api-app';
 import { dataValues, openBrowser, signIn, type TestBrowser } from '../helpers/browser';
@@ -392,6 +392,48 @@ describe('web dashboard: admin pages', () => {
     const again = await browser.newPage(base);
     expect((await again.goto(link))!.status()).toBe(404);
     expect(await again.context().cookies()).toEqual([]);
+  });
+
+  it('an admin page costs the same few statements whatever the range (counted on the API process pool)', async () => {
+    const page = await adminPage();
+    const pool = app.get<Database>(DATABASE).pool;
+    const original = pool.query.bind(pool);
+    let statements: string[] = [];
+    // A counting wrapper around the real pool (every statement still runs against Postgres).
+    (pool as unknown as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => {
+      statements.push(typeof config === 'string' ? config : (config as { text: string }).text);
+      return (original as (...a: unknown[]) => unknown)(config, ...rest);
+    };
+    // The session guard's reads and the background freshness refresh are the same on every page.
+    const counted = async (path: string) => {
+      statements = [];
+      expect((await page.goto(`${base}${path}`))!.status()).toBe(200);
+      return statements.filter((t) => !/web_sessions|ingest_progress|UPDATE api_keys SET last_used_at/.test(t)).length;
+    };
+    try {
+      const ranges = [
+        { from: '2026-10-05T00:00:00Z', to: '2026-10-06T00:00:00Z' },
+        { from: '2025-10-01T00:00:00Z', to: '2026-11-01T00:00:00Z' },
+      ];
+      const perRange = async (path: (r: { from: string; to: string }) => string) => {
+        const out: number[] = [];
+        for (const r of ranges) out.push(await counted(path(r)));
+        return out;
+      };
+      // The ranking, and the names of its rows (an account search adds one).
+      expect(await perRange((r) => `/app/admin?from=${r.from}&to=${r.to}`)).toEqual([2, 2]);
+      expect(await counted(`/app/admin?from=${OCT.from}&to=${OCT.to}&q=acme`)).toBe(3);
+      expect(await perRange((r) => `/app/admin/events?from=${r.from}&to=${r.to}&limit=1000`)).toEqual([1, 1]);
+      expect(await perRange((r) => `/app/admin/unpriced?from=${r.from}&to=${r.to}`)).toEqual([1, 1]);
+      expect(await perRange((r) => `/app/admin/rejected?from=${r.from}&to=${r.to}`)).toEqual([1, 1]);
+      expect(await counted('/app/admin/audit?limit=1000')).toBe(1);
+      expect(await counted(`/app/admin/accounts/${A}`)).toBe(5); // the account; its overrides (after checking it exists); models and versions
+      expect(await counted('/app/admin/prices')).toBe(2); // models, versions
+      expect(await counted('/app/admin/invoices?period=2026-10')).toBe(1);
+      expect(await counted('/app/admin/keys')).toBe(1);
+    } finally {
+      (pool as unknown as { query: unknown }).query = original;
+    }
   });
 
   it('an auditor reads every admin page, sees no write form, and a forged POST is refused 403', async () => {
