@@ -218,6 +218,11 @@ async function waitForIngestor(kafka: Kafka, usage: UsageReadRepository, topic: 
   }
 }
 
+/** numeric(20,10) comes back as "0.5714000000": print the value, not the column's scale. */
+function rate(perMTok: string): string {
+  return new Decimal(perMTok).toFixed();
+}
+
 function counts(map: Map<string, number>): string {
   return [...map].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
 }
@@ -240,8 +245,8 @@ async function describe(report: DemoReport, usage: UsageReadRepository, config: 
     `  1 reuse of event id ${t.conflictEventId} with different usage: kept in event_conflicts, the first one stands`,
     `Accounts: ${report.accounts.created.length} created, ${report.accounts.named.length} named, ${report.accounts.present.length} already there (${DEMO_ACCOUNTS.map((a) => a.id).join(', ')})`,
     `Price change (${change.created ? 'added' : 'already there, not added again'}): ${change.version.modelId} from ${change.version.effectiveFrom.toISOString()}: ` +
-      `input ${change.previous.inputPerMTok} -> ${change.version.inputPerMTok}, output ${change.previous.outputPerMTok} -> ${change.version.outputPerMTok}, ` +
-      `cache read ${change.previous.cacheReadPerMTok} -> ${change.version.cacheReadPerMTok} USD per 1M tokens`,
+      `input ${rate(change.previous.inputPerMTok)} -> ${rate(change.version.inputPerMTok)}, output ${rate(change.previous.outputPerMTok)} -> ${rate(change.version.outputPerMTok)}, ` +
+      `cache read ${rate(change.previous.cacheReadPerMTok)} -> ${rate(change.version.cacheReadPerMTok)} USD per 1M tokens`,
   ];
   if (!report.caughtUp) {
     lines.push('Not ingested yet: the events wait in Kafka and are stored, priced at their own time, once an ingestor runs.');
