@@ -355,7 +355,12 @@ export function buildDemoTraffic(options: { events: number; days: number; now: D
     byModel: new Map(),
     byShape: new Map(),
   };
-  const malformedAt = new Map(MALFORMED.map((m, k) => [Math.floor(((k + 0.5) / MALFORMED.length) * generated.length), m]));
+  // Spread through the stream (several after one event when there are fewer events than them).
+  const malformedAfter = new Map<number, Malformed[]>();
+  MALFORMED.forEach((m, k) => {
+    const at = Math.floor(((k + 0.5) / MALFORMED.length) * generated.length);
+    malformedAfter.set(at, [...(malformedAfter.get(at) ?? []), m]);
+  });
   generated.forEach((g, i) => {
     const message = { key: g.event.account_id, value: JSON.stringify(g.event) };
     traffic.messages.push(message);
@@ -366,8 +371,7 @@ export function buildDemoTraffic(options: { events: number; days: number; now: D
     increment(traffic.byAccount, g.event.account_id);
     increment(traffic.byModel, g.event.model);
     increment(traffic.byShape, g.shape);
-    const bad = malformedAt.get(i);
-    if (bad) {
+    for (const bad of malformedAfter.get(i) ?? []) {
       traffic.messages.push({ key: g.event.account_id, value: bad.value(g.event, nowMs) });
       traffic.malformed.push({ code: bad.code, what: bad.what });
     }

@@ -199,6 +199,8 @@ async function waitForIngestor(kafka: Kafka, usage: UsageReadRepository, topic: 
   let lastCommitted = -1;
   let lastMoved = Date.now();
   let lastReport = Date.now();
+  let reported = -1;
+  log(`waiting for the ingestor to store them (it commits ${topic}'s offsets in ingest_progress)`);
   for (;;) {
     const progress = new Map((await usage.listIngestProgress(topic)).map((p) => [p.partition, Number(p.nextOffset)]));
     const committed = ends.reduce((sum, p) => sum + Math.min(Number(p.high), progress.get(p.partition) ?? 0), 0);
@@ -210,9 +212,10 @@ async function waitForIngestor(kafka: Kafka, usage: UsageReadRepository, topic: 
       log(`the ingestor has not moved for ${stallMs / 1000} s (${target - committed} messages of ${topic} not ingested yet): is it running? \`npm start\` runs one`);
       return false;
     }
-    if (Date.now() - lastReport > 2000) {
+    if (Date.now() - lastReport > 2000 && committed !== reported) {
       log(`ingested ${committed} / ${target} messages of ${topic}`);
       lastReport = Date.now();
+      reported = committed;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -296,11 +299,20 @@ async function costLines(usage: UsageReadRepository, t: Omit<DemoTraffic, 'messa
   return lines;
 }
 
+const USAGE = 'Usage: npm run demo [-- --events N (default 30000, at most 200000)] [--days D (default 28, at most 90)]';
+
 async function main(): Promise<void> {
-  refuseUnknownArgs(['events', 'days']);
-  // Capped so the whole backlog is built in memory comfortably; the ingest benchmark does millions.
-  const events = integerArg('events', 30_000, 200_000);
-  const days = integerArg('days', 28, 90);
+  let events: number;
+  let days: number;
+  try {
+    refuseUnknownArgs(['events', 'days']);
+    // Capped so the whole backlog is built in memory comfortably; the ingest benchmark does millions.
+    events = integerArg('events', 30_000, 200_000);
+    days = integerArg('days', 28, 90);
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.exit(2);
+  }
   await runDemo(loadConfig(), { events, days, now: new Date(), log: (line) => console.log(line.startsWith('  ') || line === '' ? line : `[demo] ${line}`) });
 }
 
