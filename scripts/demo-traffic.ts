@@ -255,33 +255,34 @@ interface Malformed {
   value: (neighbour: DemoEvent, nowMs: number) => string;
 }
 
+/** An otherwise valid event with `patch` applied. */
+function broken(code: MalformedCode, what: string, patch: (e: DemoEvent, nowMs: number) => Record<string, unknown>): Malformed {
+  return { code, what, value: (e, nowMs) => JSON.stringify({ ...e, ...patch(e, nowMs) }) };
+}
+
 const MALFORMED: readonly Malformed[] = [
   { code: 'invalid_json', what: 'a gateway crashed mid-write', value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-truncated' }).slice(0, 120) },
-  { code: 'schema', what: 'occurred_at without a timezone', value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-no-timezone', occurred_at: e.occurred_at.replace('Z', '') }) },
-  { code: 'schema', what: 'a field that is not in v1', value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-unknown-field', cost_usd: '0.0123' }) },
-  {
-    code: 'schema',
-    what: 'OpenAI Responses API usage (would double-charge cache reads)',
-    value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-responses-api', model: 'gpt-4o', usage: { input_tokens: 2000, input_tokens_details: { cached_tokens: 1500 }, output_tokens: 300, output_tokens_details: { reasoning_tokens: 0 } } }),
-  },
-  { code: 'schema', what: 'an account id with spaces', value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-account-id', account_id: 'Northwind Analytics' }) },
-  {
-    code: 'invariant',
-    what: 'DeepSeek cache hit + miss not equal to prompt_tokens',
-    value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-deepseek-sum', model: 'deepseek-r1', usage: { prompt_tokens: 1000, completion_tokens: 500, prompt_cache_hit_tokens: 640, prompt_cache_miss_tokens: 300 } }),
-  },
-  {
-    code: 'invariant',
-    what: 'more reasoning tokens than completion tokens',
-    value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-reasoning', model: 'gpt-4o', usage: { prompt_tokens: 800, completion_tokens: 100, completion_tokens_details: { reasoning_tokens: 400 } } }),
-  },
-  { code: 'invariant', what: 'a negative token count', value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-negative', usage: { input_tokens: -12, output_tokens: 40 } }) },
-  { code: 'metadata_too_large', what: 'a whole prompt stuffed into metadata', value: (e) => JSON.stringify({ ...e, event_id: 'demo-bad-metadata', metadata: { prompt: 'lorem ipsum '.repeat(400) } }) },
-  {
-    code: 'too_far_in_future',
-    what: 'a gateway clock two hours fast',
-    value: (e, nowMs) => JSON.stringify({ ...e, event_id: 'demo-bad-clock', occurred_at: new Date(nowMs + 2 * HOUR_MS).toISOString() }),
-  },
+  broken('schema', 'occurred_at without a timezone', (e) => ({ event_id: 'demo-bad-no-timezone', occurred_at: e.occurred_at.replace('Z', '') })),
+  broken('schema', 'a field that is not in v1', () => ({ event_id: 'demo-bad-unknown-field', cost_usd: '0.0123' })),
+  broken('schema', 'OpenAI Responses API usage (would double-charge cache reads)', () => ({
+    event_id: 'demo-bad-responses-api',
+    model: 'gpt-4o',
+    usage: { input_tokens: 2000, input_tokens_details: { cached_tokens: 1500 }, output_tokens: 300, output_tokens_details: { reasoning_tokens: 0 } },
+  })),
+  broken('schema', 'an account id with spaces', () => ({ event_id: 'demo-bad-account-id', account_id: 'Northwind Analytics' })),
+  broken('invariant', 'DeepSeek cache hit + miss not equal to prompt_tokens', () => ({
+    event_id: 'demo-bad-deepseek-sum',
+    model: 'deepseek-r1',
+    usage: { prompt_tokens: 1000, completion_tokens: 500, prompt_cache_hit_tokens: 640, prompt_cache_miss_tokens: 300 },
+  })),
+  broken('invariant', 'more reasoning tokens than completion tokens', () => ({
+    event_id: 'demo-bad-reasoning',
+    model: 'gpt-4o',
+    usage: { prompt_tokens: 800, completion_tokens: 100, completion_tokens_details: { reasoning_tokens: 400 } },
+  })),
+  broken('invariant', 'a negative token count', () => ({ event_id: 'demo-bad-negative', usage: { input_tokens: -12, output_tokens: 40 } })),
+  broken('metadata_too_large', 'a whole prompt stuffed into metadata', () => ({ event_id: 'demo-bad-metadata', metadata: { prompt: 'lorem ipsum '.repeat(400) } })),
+  broken('too_far_in_future', 'a gateway clock two hours fast', (_e, nowMs) => ({ event_id: 'demo-bad-clock', occurred_at: new Date(nowMs + 2 * HOUR_MS).toISOString() })),
 ];
 
 export interface DemoTraffic {

@@ -89,7 +89,10 @@ export async function runDemo(config: TokenmeterConfig, options: DemoOptions): P
     const usage = new UsageReadRepository(db.pool);
 
     const traffic = buildDemoTraffic(options);
-    log(`${traffic.events} events over ${options.days} days (${traffic.from.toISOString()} to now) for ${DEMO_ACCOUNTS.length} accounts, to ${topic} on ${config.kafka.brokers.join(',')}`);
+    log(
+      `${traffic.events} events over ${options.days} days (${traffic.from.toISOString()} to now) for ${DEMO_ACCOUNTS.length} accounts, ` +
+        `to ${topic} on ${config.kafka.brokers.join(',')}`,
+    );
 
     const accounts = await ensureAccounts(new AccountsService(accountsRepository, audit, transactor), accountsRepository, actor);
     const priceChange = await ensurePriceChange(new ModelsService(priceBook, audit, transactor), traffic, actor);
@@ -246,9 +249,11 @@ async function describe(report: DemoReport, usage: UsageReadRepository, config: 
     `  ${t.redeliveries} redeliveries of the same events (duplicates: counted once)`,
     `  ${t.malformed.length} malformed messages (${counts(byCode)}): rejected, kept in rejected_events and ${report.topic}.dlq`,
     `  1 reuse of event id ${t.conflictEventId} with different usage: kept in event_conflicts, the first one stands`,
-    `Accounts: ${report.accounts.created.length} created, ${report.accounts.named.length} named, ${report.accounts.present.length} already there (${DEMO_ACCOUNTS.map((a) => a.id).join(', ')})`,
+    `Accounts: ${report.accounts.created.length} created, ${report.accounts.named.length} named, ${report.accounts.present.length} already there ` +
+      `(${DEMO_ACCOUNTS.map((a) => a.id).join(', ')})`,
     `Price change (${change.created ? 'added' : 'already there, not added again'}): ${change.version.modelId} from ${change.version.effectiveFrom.toISOString()}: ` +
-      `input ${rate(change.previous.inputPerMTok)} -> ${rate(change.version.inputPerMTok)}, output ${rate(change.previous.outputPerMTok)} -> ${rate(change.version.outputPerMTok)}, ` +
+      `input ${rate(change.previous.inputPerMTok)} -> ${rate(change.version.inputPerMTok)}, ` +
+      `output ${rate(change.previous.outputPerMTok)} -> ${rate(change.version.outputPerMTok)}, ` +
       `cache read ${rate(change.previous.cacheReadPerMTok)} -> ${rate(change.version.cacheReadPerMTok)} USD per 1M tokens`,
   ];
   if (!report.caughtUp) {
@@ -258,7 +263,8 @@ async function describe(report: DemoReport, usage: UsageReadRepository, config: 
     lines.push(
       report.newEvents === 0
         ? `Ingested: no new events. Every event was already stored by an earlier run (event ids are deterministic), so this run's messages were all duplicates.`
-        : `Ingested: ${report.newEvents} new events stored and priced${duplicates > 0 ? `; ${duplicates} were already stored by an earlier run (duplicates, not counted twice)` : ''}.`,
+        : `Ingested: ${report.newEvents} new events stored and priced` +
+            (duplicates > 0 ? `; ${duplicates} were already stored by an earlier run (duplicates, not counted twice).` : '.'),
     );
     lines.push(...(await costLines(usage, t, change.version)));
   }
@@ -283,7 +289,8 @@ async function costLines(usage: UsageReadRepository, t: Omit<DemoTraffic, 'messa
   const inRange = change.effectiveFrom > t.from && change.effectiveFrom < t.to;
   for (const a of DEMO_ACCOUNTS) {
     const summary = await usage.summarizeAccount(a.id, t.from, t.to);
-    lines.push(`  ${a.id.padEnd(16)} ${a.name.padEnd(26)} ${summary.totals.requests.padStart(7)} requests  ${new Decimal(summary.totals.costUsd).toFixed(2).padStart(9)} USD`);
+    const costUsd = new Decimal(summary.totals.costUsd).toFixed(2);
+    lines.push(`  ${a.id.padEnd(16)} ${a.name.padEnd(26)} ${summary.totals.requests.padStart(7)} requests  ${costUsd.padStart(9)} USD`);
     if (!inRange) continue;
     for (const [period, from, to] of [['before', t.from, change.effectiveFrom], ['after', change.effectiveFrom, t.to]] as const) {
       const model = (await usage.summarizeAccount(a.id, from, to)).byModel.find((m) => m.model === change.modelId);
@@ -294,7 +301,10 @@ async function costLines(usage: UsageReadRepository, t: Omit<DemoTraffic, 'messa
   }
   const per1000 = (p: { requests: number; cost: Decimal }) => (p.requests === 0 ? '-' : p.cost.div(p.requests).times(1000).toFixed(2));
   if (inRange) {
-    lines.push(`  ${change.modelId} cost per 1,000 requests: ${per1000(perPeriod.before)} USD before ${change.effectiveFrom.toISOString()}, ${per1000(perPeriod.after)} USD after`);
+    lines.push(
+      `  ${change.modelId} cost per 1,000 requests: ${per1000(perPeriod.before)} USD before ${change.effectiveFrom.toISOString()}, ` +
+        `${per1000(perPeriod.after)} USD after`,
+    );
   }
   return lines;
 }
