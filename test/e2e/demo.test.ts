@@ -6,7 +6,7 @@ import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { ApiKeyAuthenticator } from '../../apps/api/src/auth/api-key-authenticator';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { DEMO_PRICE_CHANGE, runDemo } from '../../scripts/demo';
-import { DEMO_ACCOUNTS } from '../../scripts/demo-traffic';
+import { DEMO_ACCOUNTS } from '../../scripts/demo-accounts';
 import { createTopics, KAFKA_BROKERS, readTopic, testKafka, uniqueName } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
