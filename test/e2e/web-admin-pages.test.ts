@@ -272,6 +272,8 @@ describe('web dashboard: admin pages', () => {
     expect(await dataValues(page, '#reprice-diff tbody td:nth-child(5)')).toEqual(dry.body.by_account_model.map((g: Json) => g.cost_before_usd));
     expect(await dataValues(page, '#reprice-diff tbody td:nth-child(6)')).toEqual(dry.body.by_account_model.map((g: Json) => g.cost_after_usd));
     expect(await dataValues(page, '#reprice-diff tfoot td:nth-child(5)')).toEqual([dry.body.totals.cost_after_usd]);
+    await browser.checkAccessibility(page, 'reprice dry run');
+    await browser.screenshot(page, 'admin-reprice-dry-run');
     // Neither dry run wrote anything.
     expect((await auditLog(1000)).length).toBe(entriesBefore);
     await Promise.all([page.waitForURL(/done=applied/), page.getByRole('button', { name: 'Apply this reprice' }).click()]);
@@ -298,6 +300,8 @@ describe('web dashboard: admin pages', () => {
     stripe.clearFaults();
     expect(await column(page, '#invoices-table', 1)).toEqual([A, B]);
     expect(await column(page, '#invoices-table', 3)).toEqual(['sync_failed', 'sync_failed']);
+    await browser.checkAccessibility(page, 'invoices sync_failed');
+    await browser.screenshot(page, 'admin-invoices-sync-failed');
     const [closed] = await auditLog();
     expect(closed).toMatchObject({ action: 'invoices.close', actor_key_id: adminKeyId, target_id: '2026-10' });
 
@@ -335,6 +339,8 @@ describe('web dashboard: admin pages', () => {
       expect(await page.locator('#reconciliation-table tr.mismatch td:first-child').allTextContents()).toEqual([B]);
       expect(await page.locator('#reconciliation-table tr.mismatch').textContent()).toContain('raw events ≠ rollups');
       expect(await page.locator('#reconciliation-summary').textContent()).toMatch(/1 of 2 accounts/);
+      await browser.checkAccessibility(page, 'reconciliation mismatch');
+      await browser.screenshot(page, 'admin-reconciliation-mismatch');
     } finally {
       await db.pool.query(`UPDATE usage_hourly SET cost_usd = cost_usd - 1 WHERE account_id = $1 AND hour >= '2026-10-01' AND hour < '2026-11-01'`, [B]);
     }
@@ -349,6 +355,7 @@ describe('web dashboard: admin pages', () => {
     await Promise.all([page.waitForSelector('#new-key'), page.locator('#create-key-form button[type=submit]').click()]);
     const key = await page.locator('#new-key').inputValue();
     expect(key).toMatch(/^tm_live_/);
+    await browser.checkAccessibility(page, 'key created');
     const [created] = await auditLog();
     const listed = (await api('GET', `/admin/api-keys?account_id=${A}`)).body.data.find((k: Json) => k.name === 'made on the page');
     expect(created).toMatchObject({ action: 'api_key.create', actor_key_id: adminKeyId, target_type: 'api_key', target_id: listed.id, before: null, after: listed });
@@ -380,6 +387,7 @@ describe('web dashboard: admin pages', () => {
 
     await Promise.all([page.waitForSelector('#link-url'), page.getByRole('button', { name: 'Create a dashboard link' }).click()]);
     const url = await page.locator('#link-url').inputValue();
+    await browser.checkAccessibility(page, 'dashboard link created');
     const [linkEntry] = await auditLog();
     expect(linkEntry).toMatchObject({ action: 'dashboard_link.create', actor_key_id: adminKeyId, target_type: 'account', target_id: A, before: null });
     expect(JSON.stringify(linkEntry)).not.toContain(new URL(url).pathname.split('/').pop()!);

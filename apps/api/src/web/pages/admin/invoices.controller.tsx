@@ -226,8 +226,8 @@ const MISMATCH_TEXT: Record<string, string> = {
 
 /** The report per account; rows with a mismatch carry class="mismatch" (and say which, in words). */
 function ReconciliationTable(props: { report: ReconciliationJson }) {
-  const cols = ['Account', 'Raw events', 'Raw total', 'Rollup requests', 'Rollup total', 'Unbilled', 'Unpriced', 'Invoice', 'Status', 'Invoice exact', 'Invoice total', 'Stripe total', 'Mismatches'];
-  const numeric = new Set([1, 2, 3, 4, 5, 6, 9, 10, 11]);
+  const cols = ['Account', 'Mismatches', 'Raw events', 'Raw total', 'Rollup requests', 'Rollup total', 'Unbilled', 'Unpriced', 'Invoice', 'Status', 'Invoice exact', 'Invoice total', 'Stripe total'];
+  const numeric = new Set([2, 3, 4, 5, 6, 7, 10, 11, 12]);
   const money = (x: string | null) => (x === null ? '' : <Money usd={x} exact />);
   const minor = (x: string | null) => (x === null ? '' : <Money usd={dollars(x)} exact />);
   return (
@@ -254,6 +254,7 @@ function ReconciliationTable(props: { report: ReconciliationJson }) {
                 <td>
                   <a href={`/app/admin/accounts/${encodeURIComponent(d.account_id)}`}>{d.account_id}</a>
                 </td>
+                <td>{d.mismatches.length === 0 ? 'none' : <strong>{d.mismatches.map((m) => MISMATCH_TEXT[m] ?? m).join('; ')}</strong>}</td>
                 <td class="num">
                   <data value={d.raw_events}>{d.raw_events}</data>
                 </td>
@@ -271,7 +272,6 @@ function ReconciliationTable(props: { report: ReconciliationJson }) {
                 <td class="num">{money(d.invoice_exact_usd)}</td>
                 <td class="num">{minor(d.invoice_total_minor)}</td>
                 <td class="num">{minor(d.stripe_total_minor)}</td>
-                <td>{d.mismatches.length === 0 ? 'none' : <strong>{d.mismatches.map((m) => MISMATCH_TEXT[m] ?? m).join('; ')}</strong>}</td>
               </tr>
             ))
           )}
