@@ -1,4 +1,4 @@
-import { applyDecorators, type CanActivate, type ExecutionContext, Header, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
+import { applyDecorators, type CanActivate, type ExecutionContext, Injectable, SetMetadata, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { parse as parseCookie } from 'cookie';
@@ -24,7 +24,8 @@ export class SignInRequired extends Error {
 /**
  * A controller of dashboard pages: outside the API-key guard (@Public) and the OpenAPI document,
  * behind the session guard, answering HTML. `roles` as for the JSON API (auditors read what admins
- * read; see mayCall).
+ * read; see mayCall). Handlers return the rendered page as a string, which Express sends as
+ * text/html; charset=utf-8.
  */
 export function WebPages(...roles: Role[]) {
   return applyDecorators(
@@ -32,7 +33,6 @@ export function WebPages(...roles: Role[]) {
     ApiExcludeController(),
     SetMetadata(WEB_ROLES, roles),
     UseGuards(WebSessionGuard),
-    Header('Content-Type', 'text/html; charset=utf-8'),
   );
 }
 

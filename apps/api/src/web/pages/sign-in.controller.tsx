@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuthFailureThrottle, refuseIfThrottled } from '../../auth/auth-failure-throttle';
 import { ApiError } from '../../common/api-error';
@@ -50,7 +50,6 @@ export class SignInController {
   ) {}
 
   @Get('sign-in')
-  @Header('Content-Type', 'text/html; charset=utf-8')
   async signInForm(@Req() req: Request, @Res({ passthrough: true }) res: Response, @Query('next') next?: string) {
     const token = sessionTokenOf(req);
     if (token && (await this.sessions.resolve(token))) return res.redirect(303, safeNext(next));
@@ -58,7 +57,6 @@ export class SignInController {
   }
 
   @Post('sign-in')
-  @Header('Content-Type', 'text/html; charset=utf-8')
   async signIn(@Req() req: Request, @Res({ passthrough: true }) res: Response, @Body() body: Record<string, unknown>) {
     assertSameOriginForm(req, null);
     // The same throttle as bearer keys: a form is no way around it.
@@ -81,7 +79,6 @@ export class SignInController {
    * next hop, whereas a navigation started by our own page is same-site.
    */
   @Get('link/:token')
-  @Header('Content-Type', 'text/html; charset=utf-8')
   async openLink(@Req() req: Request, @Res({ passthrough: true }) res: Response, @Param('token') token: string) {
     refuseIfThrottled(this.throttle, req, res);
     const started = await this.sessions.openDashboardLink(token);
