@@ -33,7 +33,7 @@ export interface Recovery {
   caught_up_s: number | null;
   /** Longest time without any stored progress, from the fault until caught up. */
   longest_stall_s: number | null;
-  /** Lag (messages) at its worst after the fault. */
+  /** Lag (messages) at its worst after the fault, until caught up (or the next fault). */
   max_lag: number | null;
 }
 
@@ -45,7 +45,11 @@ export class Monitor {
   private readonly pool: Pool;
   private lastPrint = 0;
   private readonly started = Date.now();
-  private busy = false;
+  private running = false;
+  private loops: Promise<void>[] = [];
+  /** Latest answers; each is polled on its own loop, so a broker that hangs never delays the database samples (or back). */
+  private latestProgress: number | null = null;
+  private latestHighWatermark: number | null = null;
 
   constructor(
     private readonly kafka: Kafka,
@@ -60,12 +64,25 @@ export class Monitor {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.sample(), 250);
+    this.running = true;
+    const loop = async (poll: () => Promise<void>) => {
+      while (this.running) {
+        await poll();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    this.loops = [
+      loop(async () => void (this.latestProgress = await this.progress())),
+      loop(async () => void (this.latestHighWatermark = await this.highWatermark())),
+    ];
+    this.timer = setInterval(() => this.sample(), 250);
   }
 
   async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
     clearInterval(this.timer);
-    while (this.busy) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(this.loops);
     await this.admin?.disconnect().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }
@@ -81,22 +98,17 @@ export class Monitor {
     return ((at - this.started) / 1000).toFixed(1);
   }
 
-  private async sample(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      const [progress, highWatermark] = await Promise.all([this.progress(), this.highWatermark()]);
-      const s: Sample = { at: Date.now(), progress, highWatermark };
-      this.samples.push(s);
-      if (s.at - this.lastPrint >= 2000) {
-        this.lastPrint = s.at;
-        const lag = progress !== null && highWatermark !== null ? highWatermark - progress : null;
-        this.log(
-          `t=${this.seconds(s.at)}s published ${this.publisher.acked}/${this.publisher.total} | topic ${highWatermark ?? 'broker down'} | stored ${progress ?? 'db down'} | lag ${lag ?? '?'} | members ${this.members()}`,
-        );
-      }
-    } finally {
-      this.busy = false;
+  private sample(): void {
+    const progress = this.latestProgress;
+    const highWatermark = this.latestHighWatermark;
+    const s: Sample = { at: Date.now(), progress, highWatermark };
+    this.samples.push(s);
+    if (s.at - this.lastPrint >= 2000) {
+      this.lastPrint = s.at;
+      const lag = progress !== null && highWatermark !== null ? highWatermark - progress : null;
+      this.log(
+        `t=${this.seconds(s.at)}s published ${this.publisher.acked}/${this.publisher.total} | topic ${highWatermark ?? 'broker down'} | stored ${progress ?? 'db down'} | lag ${lag ?? '?'} | members ${this.members()}`,
+      );
     }
   }
 
@@ -134,12 +146,16 @@ export class Monitor {
     return max;
   }
 
+  /**
+   * Recovery from fault `f` (samples up to `until`, the next fault). "Caught up" is the lag back
+   * under the steady state before the case's FIRST fault (or one second of traffic, if larger).
+   */
   recovery(f: Fault, ratePerS: number, until = Infinity): Recovery {
     const after = this.samples.filter((s) => s.at >= f.at && s.at < until);
     const back = f.backAt ?? f.at;
     const atBack = [...this.samples].reverse().find((s) => s.at <= back && s.progress !== null)?.progress ?? 0;
     const first = after.find((s) => s.at > back && s.progress !== null && s.progress > atBack);
-    const threshold = Math.max(this.lagBefore(f.at, 5000), Math.ceil(ratePerS));
+    const threshold = Math.max(this.lagBefore(this.faults[0]?.at ?? f.at, 5000), Math.ceil(ratePerS));
     const caught = first ? after.find((s) => s.at >= first.at && s.progress !== null && s.highWatermark !== null && s.highWatermark - s.progress <= threshold) : undefined;
     let stall = 0;
     let maxLag = 0;

@@ -194,6 +194,11 @@ async function ingestCase(
       ...checkTopicAgainstPlan(messages, plan, expected, now),
       ...(await checkStored(db, kafka, topic, groupId, expected, dlq)),
       ...extraChecks(ctx),
+      {
+        name: 'no ingestor exited on its own (outages are ridden out in-process)',
+        ok: pool.unexpectedExits.length === 0,
+        detail: pool.unexpectedExits.length === 0 ? 'none' : pool.unexpectedExits.map((e) => `${e.name} exit ${e.code}: ${e.output.split('\n').filter(Boolean).slice(-3).join(' / ').slice(0, 300)}`).join(' | '),
+      },
     ];
     facts.unexpected_ingestor_exits = pool.unexpectedExits.length;
     facts.ingestor_processes_started = pool.all.length;
