@@ -49,6 +49,9 @@ export class Monitor {
   private loops: Promise<void>[] = [];
   /** Latest answers; each is polled on its own loop, so a broker that hangs never delays the database samples (or back). */
   private latestProgress: number | null = null;
+  /** When the query behind latestProgress started: a sample is dated by what it reflects, not by when it was taken. */
+  private latestProgressAt = 0;
+  private lastSampledProgressAt = -1;
   private latestHighWatermark: number | null = null;
 
   constructor(
@@ -72,7 +75,11 @@ export class Monitor {
       }
     };
     this.loops = [
-      loop(async () => void (this.latestProgress = await this.progress())),
+      loop(async () => {
+        const at = Date.now();
+        this.latestProgress = await this.progress();
+        this.latestProgressAt = at;
+      }),
       loop(async () => void (this.latestHighWatermark = await this.highWatermark())),
     ];
     this.timer = setInterval(() => this.sample(), 250);
@@ -101,13 +108,16 @@ export class Monitor {
   private sample(): void {
     const progress = this.latestProgress;
     const highWatermark = this.latestHighWatermark;
-    const s: Sample = { at: Date.now(), progress, highWatermark };
-    this.samples.push(s);
-    if (s.at - this.lastPrint >= 2000) {
-      this.lastPrint = s.at;
+    if (this.latestProgressAt > this.lastSampledProgressAt) {
+      this.lastSampledProgressAt = this.latestProgressAt;
+      this.samples.push({ at: this.latestProgressAt, progress, highWatermark });
+    }
+    const now = Date.now();
+    if (now - this.lastPrint >= 2000) {
+      this.lastPrint = now;
       const lag = progress !== null && highWatermark !== null ? highWatermark - progress : null;
       this.log(
-        `t=${this.seconds(s.at)}s published ${this.publisher.acked}/${this.publisher.total} | topic ${highWatermark ?? 'broker down'} | stored ${progress ?? 'db down'} | lag ${lag ?? '?'} | members ${this.members()}`,
+        `t=${this.seconds(now)}s published ${this.publisher.acked}/${this.publisher.total} | topic ${highWatermark ?? 'broker down'} | stored ${progress ?? 'db down'} | lag ${lag ?? '?'} | members ${this.members()}`,
       );
     }
   }
