@@ -236,12 +236,16 @@ export async function checkStored(
     [topic],
   );
   let rejWrong = 0;
+  const rejExamples: string[] = [];
   const rejKeys = new Set<string>();
   for (const r of rej.rows) {
     const k = `${r.partition}:${r.offset}`;
     rejKeys.add(k);
     const x = expected.rejected.get(k);
-    if (!x || x.code !== r.reason_code || x.eventId !== r.event_id || x.raw !== r.raw_payload) rejWrong++;
+    if (!x || x.code !== r.reason_code || x.eventId !== r.event_id || x.raw !== r.raw_payload) {
+      rejWrong++;
+      if (rejExamples.length < 2) rejExamples.push(`${k}: stored ${r.reason_code}/${r.event_id} "${r.raw_payload.slice(0, 60)}", expected ${x ? `${x.code}/${x.eventId} "${x.raw.slice(0, 60)}"` : 'no rejection'}`);
+    }
   }
   const rejMissing = [...expected.rejected.keys()].filter((k) => !rejKeys.has(k)).length;
   const codes = new Map<string, number>();
@@ -250,7 +254,7 @@ export async function checkStored(
     check(
       'rejected_events: one row per malformed message, right code and payload',
       rej.rows.length === expected.rejected.size && rejWrong === 0 && rejMissing === 0,
-      `expected ${expected.rejected.size} (${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}), stored ${rej.rows.length}, ${rejMissing} missing, ${rejWrong} differ`,
+      `expected ${expected.rejected.size} (${[...codes].map(([c, n]) => `${c} ${n}`).join(', ')}), stored ${rej.rows.length}, ${rejMissing} missing, ${rejWrong} differ${rejExamples.length ? `: ${rejExamples.join(' | ')}` : ''}`,
     ),
   );
 

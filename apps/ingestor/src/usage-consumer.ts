@@ -43,6 +43,17 @@ export interface UsageConsumerStats {
 const MAX_BACKOFF_MS = 30_000;
 
 /**
+ * kafkajs retries for the ingestor's client (broker connections, metadata, the DLQ producer) and
+ * its consumer: ride out a broker outage of up to ~50 s, retries at most 5 s apart, as the same
+ * group member. kafkajs' default (5 retries, ~11 s) gave up mid-outage and restarted the consumer
+ * as a NEW member, which then waited on the restarted broker for the old member's 30 s session to
+ * expire: 21 s of extra stall, measured by `npm run chaos:kafka-kill`. The client's setting
+ * governs the connection retries (kafkajs builds the consumer's cluster with it); the consumer's
+ * its own run loop.
+ */
+export const KAFKA_RETRY = { initialRetryTime: 300, maxRetryTime: 5000, retries: 12 };
+
+/**
  * Kafka in: parse -> validate -> price -> record, committing offsets only after the database
  * commit (at-least-once delivery + idempotent writes = each event counted exactly once).
  */
@@ -72,11 +83,7 @@ export class UsageConsumer {
       // pauses them all): at the default 5 s, the lanes resumed after their back-off idled up to
       // 5 s more. A fetch returns as soon as data is there, so this costs only idle polls.
       maxWaitTimeInMs: 1000,
-      // Ride out a broker outage of up to ~50 s (retries capped at 5 s apart) as the same group
-      // member. kafkajs' default (5 retries, ~11 s here) gave up mid-outage and restarted the
-      // consumer as a NEW member, which then waited for the old member's 30 s session to expire
-      // on the restarted broker: 21 s of extra stall measured by `npm run chaos:kafka-kill`.
-      retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 12 },
+      retry: KAFKA_RETRY,
       // A rebalance must not wait for a whole backlog: chunks are bounded and heartbeat between them.
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
@@ -263,6 +270,22 @@ function toIngestMessage(topic: string, partition: number, m: KafkaMessage): Ing
 }
 
 function isTransient(err: unknown): boolean {
-  const kafkaRetriable = !!err && typeof err === 'object' && (err as { retriable?: unknown }).retriable === true;
-  return kafkaRetriable || isTransientDbError(err);
+  return isTransientKafkaError(err) || isTransientDbError(err);
+}
+
+/**
+ * A broker problem worth retrying later. Once kafkajs has used up its own retries it throws
+ * KafkaJSNumberOfRetriesExceeded (or a KafkaJSNonRetriableError) that is not itself `retriable`
+ * but wraps one that is, e.g. the DLQ producer's connection error during a broker outage. Taken
+ * for permanent, that error sent the chunk down the isolation path and dead-lettered a malformed
+ * message as `storage_error` (`npm run chaos:kafka-kill`); so look through the causes.
+ */
+function isTransientKafkaError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
+    const { retriable, name, cause } = e as { retriable?: unknown; name?: unknown; cause?: unknown };
+    if (retriable === true || name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSConnectionError') return true;
+    e = cause;
+  }
+  return false;
 }
