@@ -66,6 +66,7 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
             groupId: config.kafka.groupId,
             chunkSize: config.ingest.chunkSize,
             partitionsConsumedConcurrently: config.ingest.partitionConcurrency,
+            sessionTimeoutMs: config.ingest.sessionTimeoutMs,
             onChunkCommitted: (chunk) => metrics.recordChunk(chunk),
             onAssignment: (assignment) => metrics.retainPartitions(assignment),
           },

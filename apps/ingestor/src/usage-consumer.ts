@@ -10,6 +10,8 @@ export interface UsageConsumerOptions {
   /** Messages written per database transaction; bounds memory and time between heartbeats. */
   chunkSize?: number;
   partitionsConsumedConcurrently?: number;
+  /** Consumer session timeout (default 30 s); heartbeats go out every third of it, at most every 3 s. */
+  sessionTimeoutMs?: number;
   maxBytesPerPartition?: number;
   /** Called after every committed chunk (tests and metrics). */
   onChunkCommitted?: (info: ChunkCommitted) => void;
@@ -85,8 +87,8 @@ export class UsageConsumer {
       maxWaitTimeInMs: 1000,
       retry: KAFKA_RETRY,
       // A rebalance must not wait for a whole backlog: chunks are bounded and heartbeat between them.
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
     });
     this.producer = kafka.producer({ allowAutoTopicCreation: false });
   }
