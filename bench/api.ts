@@ -4,7 +4,7 @@
  *
  *   npm run bench:api [-- --events 10000000] [--accounts 5000] [--concurrency 8] [--seconds 20] [--reseed]
  *
- * 1. seeds a scratch database (tokenmeter_bench_api) FAST, in SQL: usage_events from
+ * 1. seeds a scratch database (tokenmeter_bench_api) FAST, in SQL (bench/api-dataset.ts, shared with bench:load): usage_events from
  *    INSERT ... SELECT FROM generate_series (time-ordered, skewed accounts: account i gets a share
  *    ~ i^(-2/3), so acct_00000 is the largest), then usage_hourly with one INSERT ... SELECT ...
  *    GROUP BY over those events. That GROUP BY is exactly what the ingestor maintains
@@ -18,18 +18,13 @@
  *    largest account (worst case: the most rollup rows);
  * 4. prints one final JSON line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { Client } from 'pg';
-import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
-import { applyMigrations } from '@tokenmeter/db/migrations';
+import { ensureApiDataset, MONTH_END, MONTH_START, startApi } from './api-dataset';
 import { numberArg } from './args';
-
-const ROOT = path.resolve(__dirname, '..');
 
 const EVENTS = Math.floor(numberArg('events', 10_000_000));
 const ACCOUNTS = Math.floor(numberArg('accounts', 5_000));
@@ -37,10 +32,7 @@ const CONCURRENCY = Math.floor(numberArg('concurrency', 8));
 const SECONDS = numberArg('seconds', 20);
 const WARMUP_SECONDS = 3;
 const RESEED = process.argv.includes('--reseed');
-const CHUNK = 500_000;
 
-const MONTH_START = '2026-10-01T00:00:00.000Z';
-const MONTH_END = '2026-11-01T00:00:00.000Z';
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const BENCH_DB = 'tokenmeter_bench_api';
 const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
@@ -64,135 +56,6 @@ async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promis
   }
 }
 
-async function alreadySeeded(): Promise<boolean> {
-  const exists = await withClient(ADMIN_URL, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [BENCH_DB])).rowCount === 1);
-  if (!exists) return false;
-  return withClient(BENCH_URL, async (c) => {
-    const { rows } = await c.query("SELECT to_regclass('bench_meta') IS NOT NULL AS present");
-    if (!rows[0].present) return false;
-    const meta = await c.query('SELECT events, accounts FROM bench_meta');
-    return meta.rows[0]?.events === String(EVENTS) && meta.rows[0]?.accounts === ACCOUNTS;
-  });
-}
-
-async function seed(): Promise<void> {
-  const t0 = Date.now();
-  await withClient(ADMIN_URL, async (c) => {
-    await c.query(`DROP DATABASE IF EXISTS ${BENCH_DB} WITH (FORCE)`);
-    await c.query(`CREATE DATABASE ${BENCH_DB} TEMPLATE template0`);
-  });
-  await applyMigrations(BENCH_URL, path.join(ROOT, 'prisma/migrations'), () => undefined);
-  await withClient(BENCH_URL, async (c) => {
-    for (const m of SEED_MODELS) {
-      await c.query('INSERT INTO models (id, display_name, provider, context_window, max_output_tokens) VALUES ($1, $2, $3, $4, $5)', [
-        m.id, m.displayName, m.provider, m.contextWindow, m.maxOutputTokens,
-      ]);
-    }
-    for (const v of SEED_PRICE_VERSIONS) {
-      await c.query(
-        'INSERT INTO price_versions (model_id, effective_from, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok) VALUES ($1, $2, $3, $4, $5, $6)',
-        [v.modelId, v.effectiveFrom, v.inputPerMTok, v.outputPerMTok, v.cacheReadPerMTok, v.cacheWritePerMTok],
-      );
-    }
-    await c.query(`INSERT INTO accounts (id) SELECT 'acct_' || lpad(a::text, 5, '0') FROM generate_series(0, $1 - 1) a`, [ACCOUNTS]);
-    // Pick-list of models with their price version, weighted like the ingest benchmark's traffic.
-    await c.query(`CREATE TABLE bench_models AS
-      SELECT (row_number() OVER ()) - 1 AS idx, pv.id AS pv_id, pv.model_id, pv.input_per_mtok, pv.output_per_mtok, pv.cache_read_per_mtok,
-             coalesce(pv.cache_write_per_mtok, pv.input_per_mtok) AS cache_write_per_mtok
-      FROM unnest(ARRAY['deepseek-r1','deepseek-r1','deepseek-r1','deepseek-v3','gpt-4o','gpt-4o-mini','claude-sonnet-4']) AS m(model_id)
-      JOIN price_versions pv USING (model_id)`);
-    // Secondary indexes are built once after the load: far cheaper than maintaining them per row.
-    const { rows: indexes } = await c.query(
-      "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_events' AND indexname NOT LIKE '%_pkey'",
-    );
-    for (const ix of indexes) await c.query(`DROP INDEX ${ix.indexname}`);
-    log(`schema ready in ${Date.now() - t0} ms; inserting ${EVENTS.toLocaleString('en')} events over ${ACCOUNTS} accounts (2 writers)`);
-
-    const spanMs = Date.parse(MONTH_END) - Date.parse(MONTH_START);
-    let next = 0;
-    let done = 0;
-    const started = Date.now();
-    const writer = async () => {
-      await withClient(BENCH_URL, async (w) => {
-        await w.query('SET synchronous_commit = off');
-        for (;;) {
-          const lo = next;
-          if (lo >= EVENTS) return;
-          next += CHUNK;
-          const hi = Math.min(lo + CHUNK, EVENTS) - 1;
-          await w.query(INSERT_EVENTS_SQL, [lo, hi, EVENTS, ACCOUNTS, MONTH_START, spanMs]);
-          done += hi - lo + 1;
-          const s = (Date.now() - started) / 1000;
-          log(`  events ${done.toLocaleString('en')} / ${EVENTS.toLocaleString('en')} (${Math.round(done / s).toLocaleString('en')}/s)`);
-        }
-      });
-    };
-    await Promise.all([writer(), writer()]);
-
-    let t = Date.now();
-    await c.query("SET maintenance_work_mem = '1GB'");
-    for (const ix of indexes) await c.query(ix.indexdef);
-    log(`secondary indexes rebuilt in ${Date.now() - t} ms`);
-
-    t = Date.now();
-    const { rows: rollupIndexes } = await c.query(
-      "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_hourly' AND indexname NOT LIKE '%_pkey'",
-    );
-    for (const ix of rollupIndexes) await c.query(`DROP INDEX ${ix.indexname}`);
-    await c.query("SET work_mem = '512MB'");
-    const rollup = await c.query(ROLLUP_SQL);
-    for (const ix of rollupIndexes) await c.query(ix.indexdef);
-    log(`usage_hourly: ${rollup.rowCount?.toLocaleString('en')} rollup rows in ${Date.now() - t} ms`);
-    t = Date.now();
-    await c.query('VACUUM ANALYZE usage_events');
-    await c.query('VACUUM ANALYZE usage_hourly');
-    log(`vacuum analyze in ${Date.now() - t} ms`);
-    await c.query('DROP TABLE bench_models');
-    await c.query('CREATE TABLE bench_meta AS SELECT $1::bigint AS events, $2::int AS accounts', [EVENTS, ACCOUNTS]);
-  });
-  log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
-// One row per g: time-ordered across the month (as a gateway publishes), account skewed by
-// floor(accounts * r^3), a model from the pick-list, canonical usage, exact costs at the model's rate.
-const INSERT_EVENTS_SQL = `
-INSERT INTO usage_events (event_id, account_id, api_key_id, model, request_id, occurred_at, received_at,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_raw, usage_format,
-  payload_hash, price_version_id, input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd,
-  priced_at, source)
-SELECT 'evt_' || lpad(s.g::text, 10, '0'), 'acct_' || lpad(s.a::text, 5, '0'), 'key_' || s.a || '_' || (s.g % 3), m.model_id,
-  NULL, s.at, s.at, s.it, s.ot, s.crt, s.cwt, 0,
-  json_build_object('input_tokens', s.it, 'output_tokens', s.ot, 'cache_read_tokens', s.crt, 'cache_write_tokens', s.cwt),
-  'canonical', md5(s.g::text), m.pv_id,
-  s.it * m.input_per_mtok / 1000000, s.ot * m.output_per_mtok / 1000000,
-  s.crt * m.cache_read_per_mtok / 1000000, s.cwt * m.cache_write_per_mtok / 1000000,
-  (s.it * m.input_per_mtok + s.ot * m.output_per_mtok + s.crt * m.cache_read_per_mtok + s.cwt * m.cache_write_per_mtok) / 1000000,
-  s.at, 'kafka'
-FROM (
-  SELECT g,
-    least(floor($4 * power(random(), 3))::int, $4 - 1) AS a,
-    floor(random() * 7)::int AS mi,
-    $5::timestamptz + (g::float8 * $6 / $3) * interval '1 millisecond' AS at,
-    (50 + random() * 4000)::int AS it, (20 + random() * 1200)::int AS ot,
-    (CASE WHEN random() < 0.4 THEN random() * 3000 ELSE 0 END)::int AS crt,
-    (CASE WHEN random() < 0.1 THEN random() * 800 ELSE 0 END)::int AS cwt
-  FROM generate_series($1::bigint, $2::bigint) AS g
-) s
-JOIN bench_models m ON m.idx = s.mi`;
-
-const ROLLUP_SQL = `
-INSERT INTO usage_hourly (account_id, api_key_id, model, hour, requests, unpriced_requests,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
-SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
-  count(*), count(*) FILTER (WHERE price_version_id IS NULL),
-  sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
-  coalesce(sum(input_cost_usd), 0), coalesce(sum(output_cost_usd), 0), coalesce(sum(cache_read_cost_usd), 0),
-  coalesce(sum(cache_write_cost_usd), 0), coalesce(sum(cost_usd), 0)
-FROM usage_events
-GROUP BY 1, 2, 3, 4
-ORDER BY 4, 1, 2, 3`;
-
 /** An account key for the measured account, inserted as the admin route would store it. */
 async function createAccountKey(): Promise<string> {
   const prefix = `tm_live_${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8)}`;
@@ -214,22 +77,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-async function startApi(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register', 'apps/api/src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: BENCH_URL, PORT: String(port), LOG_LEVEL: 'info', TS_NODE_TRANSPILE_ONLY: 'true' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`API exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false);
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('API did not start within 60 s');
 }
 
 function get(agent: Agent, port: number, pathAndQuery: string, key: string): Promise<number> {
@@ -290,8 +137,7 @@ async function measure(port: number, name: string, pathAndQuery: string, key: st
 }
 
 async function main(): Promise<void> {
-  if (!RESEED && (await alreadySeeded())) log(`reusing ${BENCH_DB} (${EVENTS} events, ${ACCOUNTS} accounts); --reseed to rebuild`);
-  else await seed();
+  await ensureApiDataset({ adminUrl: ADMIN_URL, database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
 
   const facts = await withClient(BENCH_URL, async (c) => ({
     accountEvents: Number((await c.query('SELECT count(*) FROM usage_events WHERE account_id = $1', [ACCOUNT])).rows[0].count),
@@ -302,7 +148,7 @@ async function main(): Promise<void> {
 
   const key = await createAccountKey();
   const port = await freePort();
-  const api = await startApi(port);
+  const api = await startApi(BENCH_URL, port);
   try {
     const range = `from=${MONTH_START}&to=${MONTH_END}`;
     const check = await fetch(`http://127.0.0.1:${port}/v1/usage/summary?${range}`, { headers: { authorization: `Bearer ${key}` } });

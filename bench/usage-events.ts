@@ -52,6 +52,19 @@ export function makeEvent(i: number, windowStart: number, events: number, accoun
 export const DUPLICATE_RATE = 0.05;
 
 /**
+ * The messages for events [from, to) of a run of `events`, in publish order: each event once,
+ * and DUPLICATE_RATE of them (the same ones in every run) a second time right after.
+ */
+export function eventMessages(from: number, to: number, windowStart: number, events: number, accounts: number): { key: string; value: string }[] {
+  const messages = [];
+  for (let j = from; j < to; j++) {
+    messages.push(makeEvent(j, windowStart, events, accounts));
+    if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, events, accounts));
+  }
+  return messages;
+}
+
+/**
  * Creates `topic` (and its `.dlq`, which the ingestor publishes to) and publishes `events` events
  * to it the way a gateway does, with DUPLICATE_RATE of them delivered twice. Returns the number of
  * messages sent (events + redeliveries).
@@ -76,11 +89,7 @@ export async function publishEvents(
   let lastReport = Date.now();
   const inflight: Promise<unknown>[] = [];
   for (let i = 0; i < events; i += batch) {
-    const messages = [];
-    for (let j = i; j < Math.min(events, i + batch); j++) {
-      messages.push(makeEvent(j, windowStart, events, accounts));
-      if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, events, accounts));
-    }
+    const messages = eventMessages(i, Math.min(events, i + batch), windowStart, events, accounts);
     sent += messages.length;
     inflight.push(producer.send({ topic, acks: 1, messages }));
     if (inflight.length >= 4) await inflight.shift();
