@@ -148,6 +148,19 @@ export async function sendInBatches(kafka: Kafka, topic: string, batches: Iterab
 export const SEND_BATCH = 1000;
 
 /**
+ * The messages for events [from, to) of a run of `events`, in publish order: each event once,
+ * and DUPLICATE_RATE of them (the same ones in every run) a second time right after.
+ */
+export function eventMessages(from: number, to: number, windowStart: number, events: number, accounts: number): { key: string; value: string }[] {
+  const messages = [];
+  for (let j = from; j < to; j++) {
+    messages.push(makeEvent(j, windowStart, events, accounts));
+    if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, events, accounts));
+  }
+  return messages;
+}
+
+/**
  * Creates `topic` (and its `.dlq`, which the ingestor publishes to) and publishes `events` events
  * to it the way a gateway does, with DUPLICATE_RATE of them delivered twice. Returns the number of
  * messages sent (events + redeliveries).
@@ -166,12 +179,7 @@ export async function publishEvents(
   function* batches(): Generator<Message[]> {
     let lastReport = Date.now();
     for (let i = 0; i < events; i += SEND_BATCH) {
-      const messages = [];
-      for (let j = i; j < Math.min(events, i + SEND_BATCH); j++) {
-        messages.push(makeEvent(j, windowStart, events, accounts));
-        if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, events, accounts));
-      }
-      yield messages;
+      yield eventMessages(i, Math.min(events, i + SEND_BATCH), windowStart, events, accounts);
       if (Date.now() - lastReport > 2000) {
         log(`published ${Math.min(events, i + SEND_BATCH)} / ${events} events`);
         lastReport = Date.now();

@@ -4,7 +4,8 @@
 #   kafka        Apache Kafka (KRaft, 1 node)    127.0.0.1:9092 (controller 127.0.0.1:9093)
 #   stripe-mock  Stripe's API mock               http://127.0.0.1:12111 (https 127.0.0.1:12112)
 #
-# Usage: bash scripts/services.sh up|down|status
+# Usage: bash scripts/services.sh up|down|status [postgres] [kafka] [stripe-mock]
+#        (no service named: all three)
 #
 # `up` is idempotent: a service that already answers is left alone. Downloads (Kafka jars from
 # Maven Central, stripe-mock from the Go module proxy) are cached in $TOKENMETER_CACHE
@@ -15,13 +16,21 @@
 #
 # Environment knobs:
 #   TOKENMETER_CACHE       download cache (default ~/.cache/tokenmeter)
+#   TOKENMETER_STATE_DIR   runtime state: Kafka data and logs, pid files, the lock (default .local/)
 #   TOKENMETER_PG_PORT     Postgres port (default 5432)
+#   TOKENMETER_PG_CLUSTER  name of the Debian cluster to create when none serves that port
+#                          (default main, or tokenmeter when main exists)
+#   TOKENMETER_PG_DATABASES  databases to create (default "tokenmeter tokenmeter_test")
+#   TOKENMETER_KAFKA_PORT  Kafka client port (default 9092)
+#   TOKENMETER_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
+# The chaos harness (scripts/chaos) uses these to run a second, disposable Postgres cluster and
+# Kafka broker on other ports, so its faults never touch the services above.
 #   KAFKA_START_TIMEOUT    seconds to wait for Kafka (default 120)
 #   KAFKA_HEAP_OPTS        default -Xms512m -Xmx512m
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LOCAL="$ROOT/.local"
+LOCAL="${TOKENMETER_STATE_DIR:-$ROOT/.local}"
 CACHE="${TOKENMETER_CACHE:-$HOME/.cache/tokenmeter}"
 
 STRIPE_MOCK_VERSION="v0.203.0" # newest tag the Go module proxy serves (go list -m -versions)
@@ -30,14 +39,15 @@ STRIPE_MOCK_HTTPS="127.0.0.1:12112"
 
 KAFKA_POM="$ROOT/infra/kafka/pom.xml"
 KAFKA_HOST=127.0.0.1
-KAFKA_PORT=9092
+KAFKA_PORT="${TOKENMETER_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${TOKENMETER_KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 
 PG_HOST=127.0.0.1
 PG_PORT="${TOKENMETER_PG_PORT:-5432}"
 PG_USER=tokenmeter
 PG_PASSWORD=tokenmeter
-PG_DATABASES=(tokenmeter tokenmeter_test)
+read -ra PG_DATABASES <<<"${TOKENMETER_PG_DATABASES:-tokenmeter tokenmeter_test}"
 PG_MARKER="$LOCAL/postgres.started-by-services"
 
 say() { printf '[services] %s\n' "$*"; }
@@ -130,8 +140,8 @@ postgres_up() {
   read -r ver name status < <(pg_lsclusters -h | awk -v p="$PG_PORT" '$3 == p { print $1, $2, $4; exit }') || true
   if [ -z "${ver:-}" ]; then
     ver="$(basename "$(dirname "$(dirname "$(compgen -G '/usr/lib/postgresql/*/bin/postgres' | sort -V | tail -n1)")")")"
-    name=main
-    if [ -d "/etc/postgresql/$ver/main" ]; then name=tokenmeter; fi
+    name="${TOKENMETER_PG_CLUSTER:-main}"
+    if [ -z "${TOKENMETER_PG_CLUSTER:-}" ] && [ -d "/etc/postgresql/$ver/main" ]; then name=tokenmeter; fi
     say "postgres: creating cluster $ver/$name on port $PG_PORT"
     $SUDO pg_createcluster "$ver" "$name" -p "$PG_PORT" >/dev/null
     status=down
@@ -303,7 +313,8 @@ kafka_up() {
   local libs
   libs="$(kafka_libs_dir)/libs"
   mkdir -p "$KAFKA_DIR/data" "$KAFKA_DIR/logs"
-  sed "s#@KAFKA_DATA_DIR@#$KAFKA_DIR/data#" "$ROOT/infra/kafka/server.properties" >"$KAFKA_DIR/server.properties"
+  sed -e "s#@KAFKA_DATA_DIR@#$KAFKA_DIR/data#" -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@KAFKA_CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+    "$ROOT/infra/kafka/server.properties" >"$KAFKA_DIR/server.properties"
 
   if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
     local cluster_id
@@ -431,31 +442,47 @@ stripe_mock_status() {
 
 # ---------------------------------------------------------------------------------------------
 
+usage() {
+  echo "usage: bash scripts/services.sh up|down|status [postgres] [kafka] [stripe-mock]" >&2
+  exit 2
+}
+
 cmd="${1:-}"
+shift || true
+WANT_POSTGRES="" WANT_KAFKA="" WANT_STRIPE_MOCK=""
+if [ $# -eq 0 ]; then set -- postgres kafka stripe-mock; fi
+for service in "$@"; do
+  case "$service" in
+    postgres) WANT_POSTGRES=1 ;;
+    kafka) WANT_KAFKA=1 ;;
+    stripe-mock) WANT_STRIPE_MOCK=1 ;;
+    *) usage ;;
+  esac
+done
+
 case "$cmd" in
   up)
     lock
     start=$SECONDS
-    postgres_up
-    kafka_up
-    stripe_mock_up
+    if [ -n "$WANT_POSTGRES" ]; then postgres_up; fi
+    if [ -n "$WANT_KAFKA" ]; then kafka_up; fi
+    if [ -n "$WANT_STRIPE_MOCK" ]; then stripe_mock_up; fi
     say "all services up in $((SECONDS - start))s"
     ;;
   down)
     lock
-    stripe_mock_down
-    kafka_down
-    postgres_down
+    if [ -n "$WANT_STRIPE_MOCK" ]; then stripe_mock_down; fi
+    if [ -n "$WANT_KAFKA" ]; then kafka_down; fi
+    if [ -n "$WANT_POSTGRES" ]; then postgres_down; fi
     ;;
   status)
     rc=0
-    postgres_status || rc=1
-    kafka_status || rc=1
-    stripe_mock_status || rc=1
+    if [ -n "$WANT_POSTGRES" ]; then postgres_status || rc=1; fi
+    if [ -n "$WANT_KAFKA" ]; then kafka_status || rc=1; fi
+    if [ -n "$WANT_STRIPE_MOCK" ]; then stripe_mock_status || rc=1; fi
     exit "$rc"
     ;;
   *)
-    echo "usage: bash scripts/services.sh up|down|status" >&2
-    exit 2
+    usage
     ;;
 esac

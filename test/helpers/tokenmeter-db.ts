@@ -77,3 +77,32 @@ function normalise(t: Totals): Totals {
 export async function storedEventCount(db: Database): Promise<number> {
   return Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
 }
+
+const ROLLUP_COLUMNS = [
+  'requests', 'unpriced_requests', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens',
+  'input_cost_usd', 'output_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd', 'cost_usd',
+] as const;
+
+/**
+ * usage_hourly rows that differ from a GROUP BY over usage_events, in any column (both ways:
+ * a rollup row with no events, events with no or a different rollup row). [] when they agree.
+ */
+export async function rollupDifferences(db: Database): Promise<Record<string, string>[]> {
+  const { rows } = await db.pool.query(`
+    WITH raw AS (
+      SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC') AS hour,
+             count(*)::bigint AS requests, count(*) FILTER (WHERE price_version_id IS NULL)::bigint AS unpriced_requests,
+             sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
+             sum(cache_read_tokens)::bigint AS cache_read_tokens, sum(cache_write_tokens)::bigint AS cache_write_tokens,
+             sum(reasoning_tokens)::bigint AS reasoning_tokens,
+             coalesce(sum(input_cost_usd), 0) AS input_cost_usd, coalesce(sum(output_cost_usd), 0) AS output_cost_usd,
+             coalesce(sum(cache_read_cost_usd), 0) AS cache_read_cost_usd, coalesce(sum(cache_write_cost_usd), 0) AS cache_write_cost_usd,
+             coalesce(sum(cost_usd), 0) AS cost_usd
+      FROM usage_events GROUP BY 1, 2, 3, 4),
+    rolled AS (SELECT account_id, api_key_id, model, hour, ${ROLLUP_COLUMNS.join(', ')} FROM usage_hourly)
+    (SELECT 'raw' AS side, * FROM (SELECT * FROM raw EXCEPT SELECT * FROM rolled) a)
+    UNION ALL
+    (SELECT 'rollup' AS side, * FROM (SELECT * FROM rolled EXCEPT SELECT * FROM raw) b)
+    LIMIT 20`);
+  return rows;
+}

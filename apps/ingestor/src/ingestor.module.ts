@@ -8,7 +8,7 @@ import { DatabaseModule, UsageEventsRepository } from '@tokenmeter/db';
 import { IngestModule, UsageIngestor } from '@tokenmeter/ingest';
 import { IngestorMetrics, startMetricsServer } from './ingestor-metrics';
 import { ensureTopics } from './topics';
-import { UsageConsumer } from './usage-consumer';
+import { KAFKA_RETRY, UsageConsumer } from './usage-consumer';
 
 class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private metricsServer: Server | undefined;
@@ -46,7 +46,7 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     {
       provide: Kafka,
       useFactory: (config: TokenmeterConfig) =>
-        new Kafka({ clientId: `${config.kafka.clientId}-ingestor`, brokers: config.kafka.brokers, logLevel: logLevel.WARN }),
+        new Kafka({ clientId: `${config.kafka.clientId}-ingestor`, brokers: config.kafka.brokers, logLevel: logLevel.WARN, retry: KAFKA_RETRY }),
       inject: [CONFIG],
     },
     {
@@ -66,6 +66,7 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
             groupId: config.kafka.groupId,
             chunkSize: config.ingest.chunkSize,
             partitionsConsumedConcurrently: config.ingest.partitionConcurrency,
+            sessionTimeoutMs: config.ingest.sessionTimeoutMs,
             onChunkCommitted: (chunk) => metrics.recordChunk(chunk),
             onAssignment: (assignment) => metrics.retainPartitions(assignment),
           },

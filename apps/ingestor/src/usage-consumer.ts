@@ -10,6 +10,8 @@ export interface UsageConsumerOptions {
   /** Messages written per database transaction; bounds memory and time between heartbeats. */
   chunkSize?: number;
   partitionsConsumedConcurrently?: number;
+  /** Consumer session timeout (default 30 s); heartbeats go out every third of it, at most every 3 s. */
+  sessionTimeoutMs?: number;
   maxBytesPerPartition?: number;
   /** Called after every committed chunk (tests and metrics). */
   onChunkCommitted?: (info: ChunkCommitted) => void;
@@ -43,13 +45,30 @@ export interface UsageConsumerStats {
 const MAX_BACKOFF_MS = 30_000;
 
 /**
+ * kafkajs retries for the ingestor's client (broker connections, metadata, the DLQ producer) and
+ * its consumer: ride out a broker outage of up to ~50 s, retries at most 5 s apart, as the same
+ * group member. kafkajs' default (5 retries, ~11 s) gave up mid-outage and restarted the consumer
+ * as a NEW member, which then waited on the restarted broker for the old member's 30 s session to
+ * expire: 21 s of extra stall, measured by `npm run chaos:kafka-kill`. The client's setting
+ * governs the connection retries (kafkajs builds the consumer's cluster with it); the consumer's
+ * its own run loop.
+ */
+export const KAFKA_RETRY = { initialRetryTime: 300, maxRetryTime: 5000, retries: 12 };
+
+/**
  * Kafka in: parse -> validate -> price -> record, committing offsets only after the database
  * commit (at-least-once delivery + idempotent writes = each event counted exactly once).
  */
 export class UsageConsumer {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
-  private backoffMs = 0;
+  /**
+   * Back-off per partition lane, reset by the lane's next stored chunk. Per lane, not one shared
+   * counter: a database restart fails every lane at once, and a shared counter doubled once per
+   * failing lane (six lanes: 0.5 s ... 16 s), leaving the last lane paused long after the database
+   * was back (measured with `npm run chaos:postgres-restart`).
+   */
+  private readonly backoffMs = new Map<string, number>();
   readonly stats: UsageConsumerStats = { chunks: 0, messages: 0, rejected: 0, transientFailures: 0 };
 
   constructor(
@@ -62,9 +81,14 @@ export class UsageConsumer {
       groupId: options.groupId,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
       maxBytes: 16 * 1024 * 1024,
+      // Also how long kafkajs sleeps when every assigned partition is paused (a database outage
+      // pauses them all): at the default 5 s, the lanes resumed after their back-off idled up to
+      // 5 s more. A fetch returns as soon as data is there, so this costs only idle polls.
+      maxWaitTimeInMs: 1000,
+      retry: KAFKA_RETRY,
       // A rebalance must not wait for a whole backlog: chunks are bounded and heartbeat between them.
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
     });
     this.producer = kafka.producer({ allowAutoTopicCreation: false });
   }
@@ -126,7 +150,7 @@ export class UsageConsumer {
           throw isolationErr;
         }
       }
-      this.backoffMs = 0;
+      this.backoffMs.delete(`${batch.topic}:${batch.partition}`);
       const last = chunk[chunk.length - 1].offset;
       payload.resolveOffset(last);
       await payload.commitOffsetsIfNecessary(payload.uncommittedOffsets());
@@ -140,10 +164,13 @@ export class UsageConsumer {
    */
   private pauseAfterTransientFailure(payload: EachBatchPayload, err: unknown): void {
     this.stats.transientFailures++;
-    this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs ? this.backoffMs * 2 : 500);
-    this.log.warn({ err, backoffMs: this.backoffMs, partition: payload.batch.partition }, 'transient failure, pausing');
+    const lane = `${payload.batch.topic}:${payload.batch.partition}`;
+    const previous = this.backoffMs.get(lane);
+    const backoffMs = Math.min(MAX_BACKOFF_MS, previous ? previous * 2 : 500);
+    this.backoffMs.set(lane, backoffMs);
+    this.log.warn({ err, backoffMs, partition: payload.batch.partition }, 'transient failure, pausing');
     const resume = payload.pause();
-    setTimeout(resume, this.backoffMs).unref();
+    setTimeout(resume, backoffMs).unref();
   }
 
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[], highWatermark: string): Promise<void> {
@@ -245,6 +272,22 @@ function toIngestMessage(topic: string, partition: number, m: KafkaMessage): Ing
 }
 
 function isTransient(err: unknown): boolean {
-  const kafkaRetriable = !!err && typeof err === 'object' && (err as { retriable?: unknown }).retriable === true;
-  return kafkaRetriable || isTransientDbError(err);
+  return isTransientKafkaError(err) || isTransientDbError(err);
+}
+
+/**
+ * A broker problem worth retrying later. Once kafkajs has used up its own retries it throws
+ * KafkaJSNumberOfRetriesExceeded (or a KafkaJSNonRetriableError) that is not itself `retriable`
+ * but wraps one that is, e.g. the DLQ producer's connection error during a broker outage. Taken
+ * for permanent, that error sent the chunk down the isolation path and dead-lettered a malformed
+ * message as `storage_error` (`npm run chaos:kafka-kill`); so look through the causes.
+ */
+function isTransientKafkaError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
+    const { retriable, name, cause } = e as { retriable?: unknown; name?: unknown; cause?: unknown };
+    if (retriable === true || name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSConnectionError') return true;
+    e = cause;
+  }
+  return false;
 }

@@ -32,6 +32,12 @@ export interface TokenmeterConfig {
      * puts a second core to work. Metrics are aggregated on the one metrics port.
      */
     processes: number;
+    /**
+     * Kafka consumer session timeout: how long the group waits for a member that stopped
+     * heartbeating (killed, frozen, cut off) before moving its partitions to the others. Also how
+     * long a replacement started at once waits for it (npm run chaos:ingestor-kill).
+     */
+    sessionTimeoutMs: number;
   };
   api: {
     port: number;
@@ -131,6 +137,8 @@ const envSchema = z.object({
   INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
   INGESTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   INGESTOR_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
+  // The broker refuses less than group.min.session.timeout.ms (6 s by default).
+  INGEST_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   PORT: port.default(3000),
   TOKENMETER_INGEST_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Normally a key from `npm run cli -- keys create` (tm_live_<8>_<32>); any other secret must be
@@ -180,7 +188,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       dlqTopic: e.KAFKA_DLQ_TOPIC ?? `${e.KAFKA_USAGE_TOPIC}.dlq`,
       topicPartitions: e.KAFKA_USAGE_TOPIC_PARTITIONS,
     },
-    ingest: { chunkSize: e.INGEST_CHUNK_SIZE, partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY, metricsPort: e.INGESTOR_METRICS_PORT, processes: e.INGESTOR_PROCESSES },
+    ingest: {
+      chunkSize: e.INGEST_CHUNK_SIZE,
+      partitionConcurrency: e.INGEST_PARTITION_CONCURRENCY,
+      metricsPort: e.INGESTOR_METRICS_PORT,
+      processes: e.INGESTOR_PROCESSES,
+      sessionTimeoutMs: e.INGEST_SESSION_TIMEOUT_MS,
+    },
     api: {
       port: e.PORT,
       ingestToken: e.TOKENMETER_INGEST_TOKEN ?? DEV_INGEST_TOKEN,

@@ -20,6 +20,14 @@ export class Transactor {
     options: { readOnly?: boolean } = {},
   ): Promise<T> {
     const client = await this.pool.connect();
+    // pg-pool listens for a client's 'error' only while it is idle in the pool. A connection
+    // lost while the unit holds it between statements (a database restart while the work is
+    // computing) emits 'error' with nobody listening, which would crash the process. Listen for
+    // the unit's whole life: the statement in flight or the next one fails, the caller's retry
+    // policy takes over, and the broken client is discarded instead of going back to the pool.
+    let broken: Error | undefined;
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
     try {
       // A read-only unit (a dry run) sees one consistent snapshot from start to end.
       await client.query(options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
@@ -27,10 +35,11 @@ export class Transactor {
       await client.query(commit ? 'COMMIT' : 'ROLLBACK');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken ??= rollbackErr));
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 }
