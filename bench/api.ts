@@ -25,6 +25,7 @@ import os from 'node:os';
 import { Client } from 'pg';
 import { ensureApiDataset, MONTH_END, MONTH_START, startApi } from './api-dataset';
 import { numberArg } from './args';
+import { loadConfig } from '@tokenmeter/config';
 
 const EVENTS = Math.floor(numberArg('events', 10_000_000));
 const ACCOUNTS = Math.floor(numberArg('accounts', 5_000));
@@ -33,7 +34,7 @@ const SECONDS = numberArg('seconds', 20);
 const WARMUP_SECONDS = 3;
 const RESEED = process.argv.includes('--reseed');
 
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+const ADMIN_URL = loadConfig().databaseUrl;
 const BENCH_DB = 'tokenmeter_bench_api';
 const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
 const ACCOUNT = 'acct_00000';

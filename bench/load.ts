@@ -23,6 +23,7 @@ import autocannon from 'autocannon';
 import { ensureApiDataset, MONTH_END, MONTH_START, startApi } from './api-dataset';
 import { numberArg } from './args';
 import { freePort } from '../test/helpers/processes';
+import { loadConfig } from '@tokenmeter/config';
 
 const CONNECTIONS = Math.floor(numberArg('connections', 300));
 const DURATION = numberArg('duration', 60);
@@ -30,7 +31,7 @@ const EVENTS = Math.floor(numberArg('events', 500_000));
 const ACCOUNTS = Math.floor(numberArg('accounts', 500));
 const KEYS = Math.floor(numberArg('keys', 20));
 const RESEED = process.argv.includes('--reseed');
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+const ADMIN_URL = loadConfig().databaseUrl;
 const BENCH_DB = 'tokenmeter_bench_load';
 
 const log = (msg: string) => process.stderr.write(`[bench:load] ${msg}\n`);
