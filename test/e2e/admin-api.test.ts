@@ -1,9 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
 import { INGEST_TOKEN, startApi } from '../helpers/api-app';
-import { ApiKeyAuthenticator } from '../../apps/api/src/auth/api-key-authenticator';
-import { generateApiKey, hashApiKey, prefixOfApiKey } from '../../apps/api/src/auth/api-key-secret';
-import { ApiKeysService } from '../../apps/api/src/auth/api-keys.service';
+import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, hashApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import { aUsageEvent } from '../factories/usage-events';
 import { spawnSync } from 'node:child_process';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
