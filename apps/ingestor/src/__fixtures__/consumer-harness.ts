@@ -111,6 +111,7 @@ function describe(input: RecordBatchInput): string {
 }
 
 export function aKafkaMessage(offset: number, value: string, key = 'acct_spec'): KafkaMessage {
+  // A v2 record batch entry (kafkajs' KafkaMessage union), the shape brokers >= 0.11 send.
   return {
     key: Buffer.from(key),
     value: Buffer.from(value),
@@ -118,8 +119,7 @@ export function aKafkaMessage(offset: number, value: string, key = 'acct_spec'):
     timestamp: '0',
     attributes: 0,
     headers: {},
-    size: value.length,
-  } as KafkaMessage;
+  };
 }
 
 export interface BatchControls {
