@@ -15,6 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
+import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
 import { stringArg } from './args';
@@ -27,7 +28,7 @@ export const MONTH_START = '2026-10-01T00:00:00.000Z';
 export const MONTH_END = '2026-11-01T00:00:00.000Z';
 /** The largest account of the data set: the worst case for every per-account read. */
 export const LARGEST_ACCOUNT = 'acct_00000';
-export const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+export const ADMIN_URL = loadConfig().databaseUrl;
 
 /** `--database NAME` (a scratch name, tokenmeter_bench_...), default tokenmeter_bench_api. */
 export function databaseArg(): string {

@@ -21,6 +21,7 @@ import { recreateSeededDatabase } from './scratch-database';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { publishEvents } from './usage-events';
 import { numberArg } from './args';
+import { loadConfig } from '@tokenmeter/config';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -28,7 +29,7 @@ const EVENTS = numberArg('events', 1_000_000);
 const PARTITIONS = numberArg('partitions', 6);
 const ACCOUNTS = numberArg('accounts', 2000);
 const INGESTORS = numberArg('ingestors', 1);
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+const ADMIN_URL = loadConfig().databaseUrl;
 const BENCH_DB = 'tokenmeter_bench';
 const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');

@@ -17,7 +17,7 @@ import { progressBar } from '../apps/invoicer/src/progress';
 import { createInvoicer } from '../apps/invoicer/src/wiring';
 
 const BENCH_DB = 'tokenmeter_bench_invoices';
-const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? loadConfig().databaseUrl;
 const BENCH_URL = (() => {
   const u = new URL(ADMIN_URL);
   u.pathname = `/${BENCH_DB}`;

@@ -16,11 +16,12 @@ import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { recreateSeededDatabase } from './scratch-database';
 import { WINDOW_MS, makeEvent } from './usage-events';
 import { numberArg } from './args';
+import { loadConfig } from '@tokenmeter/config';
 
 const EVENTS = numberArg('events', 100_000);
 const CHUNK = numberArg('chunk', 5000);
 const ACCOUNTS = 2000;
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+const ADMIN_URL = loadConfig().databaseUrl;
 
 /** user + system CPU of a local process, in milliseconds (clock ticks are 10 ms here). */
 function cpuMs(pid: number): number {

@@ -3,7 +3,7 @@
  *
  * Stands in for `prisma migrate dev --create-only --name <name>`: replays prisma/migrations on a
  * temporary shadow database, diffs the result against prisma/schema.prisma with Prisma's schema
- * engine (Wasm build, see libs/db/src/migrations.ts) and writes the SQL to
+ * engine (Wasm build, see scripts/schema-engine/client.ts) and writes the SQL to
  * prisma/migrations/<UTC yyyymmddhhmmss>_<name>/migration.sql. Prints "No changes" and writes
  * nothing when the schema already matches. Nothing is applied: review the file, then
  * `npm run db:migrate`.
@@ -12,14 +12,15 @@
  * cannot run that check on Postgres, see createMigrationScript); destructive statements are listed
  * on the console instead.
  *
- * Needs the Postgres server of DATABASE_URL (default: the dev database) to create and drop the
- * shadow database; the database itself is not read or changed.
+ * Needs the Postgres server of DATABASE_URL (read through loadConfig: the dev database unless set)
+ * to create and drop the shadow database; the database itself is not read or changed.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createMigrationScript, listMigrationFolders, readSchemaFile } from '@tokenmeter/db/migrations';
+import { loadConfig } from '@tokenmeter/config';
+import { listMigrationFolders } from '@tokenmeter/db/migrations';
+import { createMigrationScript, readSchemaFile } from './schema-engine/client';
 
-const DEFAULT_DATABASE_URL = 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const ROOT = path.resolve(__dirname, '..');
 const SCHEMA_PATH = path.join(ROOT, 'prisma/schema.prisma');
 const MIGRATIONS_DIR = path.join(ROOT, 'prisma/migrations');
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
   }
 
   const script = await createMigrationScript({
-    databaseUrl: process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+    databaseUrl: loadConfig().databaseUrl,
     migrationsDir: MIGRATIONS_DIR,
     schema: readSchemaFile(SCHEMA_PATH),
   });

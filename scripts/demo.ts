@@ -30,7 +30,7 @@ import {
 } from '@tokenmeter/db';
 import { AccountsService } from '../apps/api/src/admin/accounts.service';
 import { ModelsService } from '../apps/api/src/admin/models.service';
-import { ApiKeysService } from '../apps/api/src/auth/api-keys.service';
+import { ApiKeysService } from '@tokenmeter/auth';
 import type { Role } from '../apps/api/src/auth/principal';
 import type { Actor } from '../apps/api/src/common/actor';
 import { ensureTopics } from '../apps/ingestor/src/topics';

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { loadConfig } from '@tokenmeter/config';
 import { ApiKeysRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
-import { ApiKeyAuthenticator } from '../../apps/api/src/auth/api-key-authenticator';
+import { ApiKeyAuthenticator } from '@tokenmeter/auth';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { DEMO_PRICE_CHANGE, runDemo } from '../../scripts/demo';
 import { DEMO_ACCOUNTS } from '../../scripts/demo-accounts';

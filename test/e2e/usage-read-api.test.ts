@@ -3,6 +3,7 @@ import { Decimal } from '@tokenmeter/billing';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, deepseekUsage, openAiUsage, type GatewayEvent } from '../factories/usage-events';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
+import { createTopics, testKafka, uniqueName } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
@@ -57,7 +58,10 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
 
   beforeAll(async () => {
     db = openTestDatabase();
-    const started = await startApi();
+    // An empty usage topic of its own, so complete_up_to does not depend on what else is on the shared broker.
+    const topic = uniqueName('usage.read-api');
+    await createTopics(testKafka(), [topic], 2);
+    const started = await startApi('warn', { KAFKA_USAGE_TOPIC: topic });
     app = started.app;
     api = client(started.base);
   });
@@ -94,7 +98,9 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
     const ingested = await api.ingest(dataset());
     expect(ingested.summary.accepted).toBe(38);
 
+    const asked = Date.now();
     const res = await api.get(`/v1/usage/summary${qs({ from: FROM, to: TO })}`, keyA);
+    const answered = Date.now();
     expect(res.status).toBe(200);
     const raw = await rawByModel(A, FROM, TO);
     expect(res.body.by_model).toEqual(raw);
@@ -117,8 +123,11 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
     expect(perType.reduce((sum, k) => sum.plus(res.body.totals[k]), new Decimal(0)).equals(res.body.totals.cost_usd)).toBe(true);
     expect(res.body.totals.requests).toBe(31); // 30 priced + 1 unpriced; the event at `to` is excluded
     expect(res.body.by_model.find((m: { model: string }) => m.model === 'mystery-model')).toMatchObject({ requests: 1, unpriced_requests: 1, cost_usd: '0' });
-    // complete_up_to: an RFC 3339 instant or null (nothing known yet); never a made-up value.
-    expect(res.body.complete_up_to === null || /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(res.body.complete_up_to)).toBe(true);
+    // Every partition of this API's usage topic is empty, so caught up: complete_up_to is the moment
+    // the broker's offsets were read for this request (HTTP ingest is in the rollups already).
+    expect(res.body.complete_up_to).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(Date.parse(res.body.complete_up_to)).toBeGreaterThanOrEqual(asked);
+    expect(Date.parse(res.body.complete_up_to)).toBeLessThanOrEqual(answered);
 
     // An admin names the account and gets the same answer; an empty range is zeros, not an error.
     const asAdmin = await api.get(`/v1/usage/summary${qs({ from: FROM, to: TO, account_id: A })}`, admin);

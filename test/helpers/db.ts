@@ -12,9 +12,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { DEFAULT_DATABASE_URL } from '@tokenmeter/config';
 
-export const TEST_DATABASE_URL =
-  process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test';
+/**
+ * The database every test uses: scripts/test.sh sets DATABASE_URL from TEST_DATABASE_URL; run
+ * without it, `tokenmeter_test` next to the development database (never the development one).
+ */
+export const TEST_DATABASE_URL: string = process.env.DATABASE_URL ?? databaseUrlFor('tokenmeter_test', DEFAULT_DATABASE_URL);
 
 export interface ScratchDatabase {
   /** Database name, `<prefix>_<random hex>`. */
@@ -26,7 +30,7 @@ export interface ScratchDatabase {
 }
 
 /** The same server, user and options as `baseUrl`, another database. */
-export function databaseUrlFor(database: string, baseUrl = TEST_DATABASE_URL): string {
+export function databaseUrlFor(database: string, baseUrl: string = TEST_DATABASE_URL): string {
   const u = new URL(baseUrl);
   u.pathname = `/${database}`;
   return u.toString();

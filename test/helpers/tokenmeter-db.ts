@@ -1,7 +1,7 @@
 import { createDatabase, seedPriceBook as seedPriceBookRows, type Database } from '@tokenmeter/db';
+import { TEST_DATABASE_URL } from './db';
 
-export const TEST_DATABASE_URL =
-  process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test';
+export { TEST_DATABASE_URL };
 
 /** The migrated test database (scripts/test.sh applies migrations before jest starts). */
 export function openTestDatabase(): Database {

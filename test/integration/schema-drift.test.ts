@@ -1,7 +1,7 @@
 /**
  * prisma/schema.prisma (what the Prisma client is generated from) and prisma/migrations (what
  * databases are built from) must describe the same schema. Prisma's own schema engine (Wasm build,
- * see libs/db/src/migrations.ts) computes the SQL between them; any SQL at all is drift.
+ * see scripts/schema-engine/client.ts) computes the SQL between them; any SQL at all is drift.
  *
  * On failure the message shows the SQL that would bring the migrations up to schema.prisma;
  * `npm run db:migration -- <name>` writes exactly that as a new migration.
@@ -9,7 +9,8 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { applyMigrations, diffSchemas, readSchemaFile, type SchemaDiff } from '@tokenmeter/db/migrations';
+import { applyMigrations } from '@tokenmeter/db/migrations';
+import { diffSchemas, readSchemaFile, type SchemaDiff } from '../../scripts/schema-engine/client';
 import { createScratchDatabase, TEST_DATABASE_URL } from '../helpers/db';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -2,9 +2,7 @@ import 'reflect-metadata';
 import { DomainError } from '@tokenmeter/billing';
 import { loadConfig } from '@tokenmeter/config';
 import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, Transactor, WebSessionsRepository } from '@tokenmeter/db';
-import { generateApiKey } from '../../api/src/auth/api-key-secret';
-import { ApiKeysService } from '../../api/src/auth/api-keys.service';
-import { ROLES, type Role } from '../../api/src/auth/principal';
+import { ApiKeysService, generateApiKey, ROLES, type Role } from '@tokenmeter/auth';
 
 const USAGE = `Usage: npm run cli -- <command>
 

@@ -1,4 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { DLQ_HEADERS } from '@tokenmeter/billing';
 import type { Logger } from '@tokenmeter/config';
 import { isTransientDbError } from '@tokenmeter/db';
 import type { IngestMessage, IngestOutcome, PreparedRejection, UsageIngestor } from '@tokenmeter/ingest';
@@ -253,11 +254,11 @@ export class UsageConsumer {
         key: chunk[index].key,
         value: chunk[index].value,
         headers: {
-          'x-reject-code': rejection.code,
-          'x-reject-reason': rejection.reason,
-          'x-original-topic': topic,
-          'x-original-partition': String(partition),
-          'x-original-offset': chunk[index].offset,
+          [DLQ_HEADERS.rejectCode]: rejection.code,
+          [DLQ_HEADERS.rejectReason]: rejection.reason,
+          [DLQ_HEADERS.originalTopic]: topic,
+          [DLQ_HEADERS.originalPartition]: String(partition),
+          [DLQ_HEADERS.originalOffset]: chunk[index].offset,
         },
       })),
     });

@@ -1,5 +1,6 @@
 /**
- * Micro-benchmark of the ingest hot path on one core: parseUsageEvent + priceTokens per message.
+ * Micro-benchmark on one core: parseUsageEvent (the ingest hot path's parse) + the Decimal
+ * priceTokens per message. The ingestor itself prices with priceEventUnits (cost-units.ts), not this.
  * Run: npx ts-node libs/billing/bench/parse.bench.ts
  * The ingestor target is ~50,000 events/s; this prints events/s per usage shape and overall.
  */

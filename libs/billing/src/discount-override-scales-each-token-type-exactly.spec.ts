@@ -19,7 +19,7 @@ describe('a percentage discount scales every per-type cost exactly', () => {
     expect(priced?.costs.outputCostUsd.toString()).toBe('0.00099999375');
     expect(priced?.costs.cacheReadCostUsd.toString()).toBe('0.000040005');
     expect(priced?.costs.costUsd.toString()).toBe('0.00153997375');
-    expect(priced?.priceVersion.id).toBeDefined();
+    expect(priced?.priceVersion).toMatchObject({ id: '1', modelId: 'deepseek-r1' }); // the list version the discount scales
     expect(priced?.override?.id).toBe('1');
   });
 

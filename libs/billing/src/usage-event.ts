@@ -4,10 +4,11 @@ import { normaliseUsage, type TokenCounts, type UsageFormat } from './usage-shap
 import { validateEnvelope } from './usage-schemas';
 import { describeIssues } from './zod-issues';
 
-/** Kafka topic of gateway usage events; the message key is the account id. Versioned by name. */
-export const USAGE_TOPIC = 'gateway.usage.v1';
-/** Where the ingestor parks messages it rejects, with the headers below. */
-export const USAGE_DLQ_TOPIC = 'gateway.usage.v1.dlq';
+/**
+ * Headers of a dead letter: the ingestor parks each message it rejects on the dead-letter topic
+ * (config.kafka.dlqTopic, `<usage topic>.dlq`) with these (docs/event-contract.md). The topic
+ * names themselves are configuration (KAFKA_USAGE_TOPIC, KAFKA_DLQ_TOPIC), not constants.
+ */
 export const DLQ_HEADERS = {
   rejectCode: 'x-reject-code',
   rejectReason: 'x-reject-reason',

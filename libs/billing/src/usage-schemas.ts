@@ -7,7 +7,7 @@ import { z, type ZodIssue } from 'zod';
  * microseconds per object (it copies every object it validates). The hand-rolled check answers
  * only "certainly valid"; when it says no, zod runs and is the authority: it decides, and its
  * issues become the rejection reason. A fast check may therefore be stricter than its schema,
- * never looser. usage-schemas.spec.ts holds them to that.
+ * never looser. fast-path-agrees-with-zod.spec.ts holds them to that.
  *
  * All schemas are built once, here, at module load.
  */

@@ -1,9 +1,10 @@
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, DEFAULT_DATABASE_URL, loadConfig } from './config';
 
 describe('loadConfig', () => {
   it('defaults match the local services so nothing needs setting', () => {
     const config = loadConfig({});
-    expect(config.databaseUrl).toBe('postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter');
+    expect(config.databaseUrl).toBe(DEFAULT_DATABASE_URL);
+    expect(new URL(DEFAULT_DATABASE_URL).host).toBe('127.0.0.1:5432'); // scripts/services.sh's Postgres
     expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(config.kafka.dlqTopic).toBe('gateway.usage.v1.dlq');
     expect(config.api.port).toBe(3000);

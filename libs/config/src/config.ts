@@ -79,6 +79,13 @@ export class ConfigError extends Error {
 
 const DEV_INGEST_TOKEN = 'dev-ingest-token';
 
+/**
+ * The development database of `npm run services:up`: DATABASE_URL's default, and the one place
+ * this literal lives (scripts/start.sh and test.sh pass it on to their processes, test helpers
+ * derive the test database from it).
+ */
+export const DEFAULT_DATABASE_URL = 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
+
 const brokerList = z
   .string()
   .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
@@ -124,7 +131,7 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   DATABASE_URL: z
     .string()
-    .default('postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter')
+    .default(DEFAULT_DATABASE_URL)
     .refine((u) => /^postgres(ql)?:\/\//.test(u), { message: 'expected a postgresql:// URL' }),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   KAFKA_BROKERS: brokerList.default('127.0.0.1:9092'),

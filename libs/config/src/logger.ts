@@ -1,12 +1,14 @@
 import pino, { type Logger } from 'pino';
+import type { TokenmeterConfig } from './config';
 
 export type { Logger };
 
 /**
  * Structured JSON logs. Anything that looks like a credential is redacted at the source,
- * so a careless `log.info({ headers })` cannot leak a bearer token or a key.
+ * so a careless `log.info({ headers })` cannot leak a bearer token or a key. The level comes from
+ * the validated configuration (`config.logLevel`, LOG_LEVEL), never from the environment directly.
  */
-export function createLogger(name: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(name: string, level: TokenmeterConfig['logLevel']): Logger {
   return pino({
     name,
     level,

@@ -1,16 +1,15 @@
-import { Pool, types } from 'pg';
+import { Pool } from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from './generated/prisma/client';
 
-// BIGINT and NUMERIC come back from pg as strings by default; keep it that way for money
-// (exact decimals) and token sums (which can exceed 2^53 in long rollups).
-void types;
+// No pg type parsers are installed: BIGINT and NUMERIC come back as strings, as pg returns them by
+// default, which is what money (exact decimals) and token sums (past 2^53 in long rollups) need.
 
 export type Database = { pool: Pool; prisma: PrismaClient; close(): Promise<void> };
 
 /**
- * One pg pool per process, shared by Prisma (through @prisma/adapter-pg) and by the few
- * hot-path statements that Prisma cannot express efficiently (set-based inserts with unnest).
+ * One pg pool per process, shared by the Prisma client (through @prisma/adapter-pg) and by the
+ * repositories' pg statements (COPY, set-based writes, streamed exports).
  */
 export function createDatabase(databaseUrl: string, poolSize = 10): Database {
   const pool = new Pool({ connectionString: databaseUrl, max: poolSize, application_name: 'tokenmeter' });

@@ -3,9 +3,9 @@ import { Decimal } from '@tokenmeter/billing';
 
 /**
  * Read side over the hourly rollups (usage_hourly): dashboards and per-account totals never scan
- * raw events. Every number comes back as a string: bigint sums and numeric(30,16) costs are exact
- * in Postgres and must not pass through a JS double here. Costs are trim_scale'd ("1.5", not
- * "1.5000000000000000"), which changes the notation, never the value.
+ * raw events. Every number comes back as a string: bigint sums and numeric costs (exact, up to
+ * 22 decimals per event) must not pass through a JS double here. Costs are trim_scale'd ("1.5",
+ * not "1.5000000000000000"), which changes the notation, never the value.
  */
 export interface UsageTotalsRecord {
   requests: string;

@@ -25,7 +25,7 @@ describe('Stripe call retries and the in-flight limit', () => {
     await expect(withRetries(async () => { calls++; throw { type: 'StripeInvalidRequestError', statusCode: 400 }; }, isRetriableStripeError, { attempts: 5, baseDelayMs: 0, maxDelayMs: 0 })).rejects.toMatchObject({ statusCode: 400 });
     expect(calls).toBe(1);
     calls = 0;
-    await expect(withRetries(async () => { calls++; throw { type: 'StripeAPIError', statusCode: 503 }; }, isRetriableStripeError, { attempts: 3, baseDelayMs: 0, maxDelayMs: 0 })).rejects.toBeTruthy();
+    await expect(withRetries(async () => { calls++; throw { type: 'StripeAPIError', statusCode: 503 }; }, isRetriableStripeError, { attempts: 3, baseDelayMs: 0, maxDelayMs: 0 })).rejects.toEqual({ type: 'StripeAPIError', statusCode: 503 });
     expect(calls).toBe(3);
   });
 

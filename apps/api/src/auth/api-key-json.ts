@@ -1,7 +1,9 @@
 import { z } from 'zod';
-import type { ApiKeyRecord } from '@tokenmeter/db';
+import { type ApiKeyJson, apiKeyJson, ROLES } from '@tokenmeter/auth';
 import { dateTime, pageOf } from '../common/response-fields';
-import { ROLES } from './principal';
+
+export { apiKeyJson };
+export type { ApiKeyJson };
 
 /** A key as the API shows it (and as the audit log records it): never its secret or hash. */
 export const ApiKeySchema = z
@@ -17,7 +19,11 @@ export const ApiKeySchema = z
     last_used_at: dateTime.nullable().describe('Updated at most once a minute'),
   })
   .strict();
-export type ApiKeyJson = z.input<typeof ApiKeySchema>;
+
+/** The builder lives in @tokenmeter/auth (the audit log records the same shape); this keeps it and the documented schema equal. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const builderMatchesSchema: Same<ApiKeyJson, z.input<typeof ApiKeySchema>> = true;
+void builderMatchesSchema;
 
 /** POST /admin/api-keys: the key itself, shown this once (only its sha256 is stored). */
 export const CreatedApiKeySchema = ApiKeySchema.extend({
@@ -25,17 +31,3 @@ export const CreatedApiKeySchema = ApiKeySchema.extend({
 }).strict();
 
 export const ApiKeyPageSchema = pageOf(ApiKeySchema);
-
-export function apiKeyJson(k: Omit<ApiKeyRecord, 'secretHash'>): ApiKeyJson {
-  return {
-    id: k.id,
-    prefix: k.prefix,
-    role: k.role,
-    account_id: k.accountId,
-    name: k.name,
-    created_by_key_id: k.createdByKeyId,
-    created_at: k.createdAt.toISOString(),
-    revoked_at: k.revokedAt?.toISOString() ?? null,
-    last_used_at: k.lastUsedAt?.toISOString() ?? null,
-  };
-}

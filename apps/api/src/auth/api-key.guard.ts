@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { ApiError } from '../common/api-error';
 import { requestIdOf } from '../common/actor';
-import { ApiKeyAuthenticator } from './api-key-authenticator';
+import { ApiKeyAuthenticator } from '@tokenmeter/auth';
 import { AuthFailureThrottle, refuseIfThrottled } from './auth-failure-throttle';
 import { mayCall, PUBLIC_KEY, ROLES_KEY, type Principal, type Role } from './principal';
 

@@ -6,7 +6,7 @@ import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { cursor, encodeCursor, freeText, idFilter, pageLimit, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
 import { ApiKeyPageSchema, ApiKeySchema, apiKeyJson, CreatedApiKeySchema } from './api-key-json';
-import { ApiKeysService } from './api-keys.service';
+import { ApiKeysService } from '@tokenmeter/auth';
 import { ROLES, Roles } from './principal';
 
 const createBody = z

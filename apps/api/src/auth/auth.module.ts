@@ -2,10 +2,9 @@ import { Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { ApiKeysRepository } from '@tokenmeter/db';
-import { ApiKeyAuthenticator } from './api-key-authenticator';
+import { ApiKeyAuthenticator, ApiKeysService } from '@tokenmeter/auth';
 import { ApiKeyGuard } from './api-key.guard';
 import { ApiKeysController } from './api-keys.controller';
-import { ApiKeysService } from './api-keys.service';
 import { AuthFailureThrottle } from './auth-failure-throttle';
 
 /** Client addresses tracked by the failed-authentication throttle (~100 bytes each). */

@@ -1,23 +1,11 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
-import type { ApiKeyRole } from '@tokenmeter/db';
+import { type Principal, type Role, ROLES } from '@tokenmeter/auth';
 import { ApiError } from '../common/api-error';
 
-/**
- * - `admin`: everything.
- * - `auditor`: reads whatever an admin may read (every GET an admin key may call), writes nothing.
- * - `account`: its own account's data.
- */
-export type Role = ApiKeyRole;
-export const ROLES: readonly [Role, ...Role[]] = ['admin', 'auditor', 'account'];
-
-/** Who is calling: resolved from the bearer key by the auth guard and attached to the request. */
-export interface Principal {
-  keyId: string;
-  prefix: string;
-  role: Role;
-  /** Set for account keys; null for admin and auditor keys. */
-  accountId: string | null;
-}
+// The roles and the Principal are the auth lib's (the CLI creates keys too); the HTTP side of
+// them, decorators and the one authorisation rule, is here.
+export { ROLES };
+export type { Principal, Role };
 
 export const ROLES_KEY = 'tokenmeter:roles';
 export const PUBLIC_KEY = 'tokenmeter:public';

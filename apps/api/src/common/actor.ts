@@ -1,13 +1,9 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
-import type { Principal } from '../auth/principal';
+import type { Actor, Principal } from '@tokenmeter/auth';
 
-/** Who made an admin write and in which request: recorded on its audit entry. */
-export interface Actor {
-  keyId: string | null;
-  requestId: string | null;
-}
+export type { Actor };
 
 type RequestWithContext = Request & { principal?: Principal; requestId?: string };
 

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { NotFoundError } from '@tokenmeter/billing';
 import { CONFIG, type TokenmeterConfig } from '@tokenmeter/config';
 import { AccountsRepository, AuditLogRepository, DashboardLinksRepository, Transactor, WebSessionsRepository, type WebSessionRecord } from '@tokenmeter/db';
-import { ApiKeyAuthenticator } from '../auth/api-key-authenticator';
+import { ApiKeyAuthenticator } from '@tokenmeter/auth';
 import type { Principal } from '../auth/principal';
 import type { Actor } from '../common/actor';
 

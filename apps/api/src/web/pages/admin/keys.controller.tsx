@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import { z } from 'zod';
 import { apiKeyJson } from '../../../auth/api-key-json';
 import { apiKeyCreateBody, apiKeyListQuery } from '../../../auth/api-keys.controller';
-import { ApiKeysService } from '../../../auth/api-keys.service';
+import { ApiKeysService } from '@tokenmeter/auth';
 import { ROLES } from '../../../auth/principal';
 import { encodeCursor, idFilter, parseInput } from '../../../common/validation';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';

@@ -1,6 +1,6 @@
 import type { ApiKeyRecord, ApiKeysRepository } from '@tokenmeter/db';
 import { hashApiKey, hashesEqual, prefixOfApiKey } from './api-key-secret';
-import type { Principal } from './principal';
+import type { Principal } from './roles';
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: 'invalid' | 'revoked' };
 

@@ -8,24 +8,15 @@ import {
   WebSessionsRepository,
   type ApiKeyRecord,
 } from '@tokenmeter/db';
-import type { Actor } from '../common/actor';
 import { ApiKeyAuthenticator } from './api-key-authenticator';
-import { apiKeyJson } from './api-key-json';
 import { generateApiKey, hashApiKey, hashesEqual, newApiKeyId, prefixOfApiKey } from './api-key-secret';
-import type { Role } from './principal';
+import { apiKeyJson, viewOf, type ApiKeyView } from './api-key-view';
+import type { Actor, Role } from './roles';
 
 export interface NewApiKeyInput {
   role: Role;
   accountId: string | null;
   name: string | null;
-}
-
-/** What may be shown about a key: never its secret or hash. */
-export type ApiKeyView = Omit<ApiKeyRecord, 'secretHash'>;
-
-export function viewOf(record: ApiKeyRecord): ApiKeyView {
-  const { secretHash: _secretHash, ...view } = record;
-  return view;
 }
 
 /** Creates, lists and revokes API keys; used by the admin API and by the CLI (without Nest). */
