@@ -27,7 +27,8 @@ COPY libs ./libs
 COPY apps ./apps
 # NODE_ENV is not production here: prisma.config.ts reads the validated config, which in
 # production insists on secrets that a build has no business knowing.
-RUN node scripts/prisma-generate.js && npx tsc -p tsconfig.build.json
+# npm run build: tsc, plus the dashboard's stylesheet (not TypeScript) next to the compiled pages.
+RUN node scripts/prisma-generate.js && npm run build
 
 # --- runtime: production dependencies and the compiled code ------------------------------------
 FROM node:20-bookworm-slim AS runtime
