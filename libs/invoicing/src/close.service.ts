@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import { buildInvoiceLines, parsePeriod, type InvoiceDraft } from '@tokenmeter/billing';
 import type { AuditLogRepository, InvoicesRepository } from '@tokenmeter/db';
 import { checkIngestionComplete, type CompletenessReport, type IngestLagProbe } from './completeness';
@@ -122,10 +123,15 @@ export class InvoiceCloseService {
     const results: AccountCloseResult[] = [];
     let done = 0;
     const total = accounts.length;
-    await forEachLimited(accounts, this.options.dbConcurrency ?? 4, async (accountId) => {
-      results.push(await this.closeAccount(accountId, period, dryRun));
-      opts.onProgress?.(++done, total);
-    });
+    const limit = pLimit(this.options.dbConcurrency ?? 4);
+    await Promise.all(
+      accounts.map((accountId) =>
+        limit(async () => {
+          results.push(await this.closeAccount(accountId, period, dryRun));
+          opts.onProgress?.(++done, total);
+        }),
+      ),
+    );
 
     if (!dryRun && (opts.finalize ?? true) && this.sync) {
       // Drafts from this run, plus every push of the period that has not finished: interrupted by
@@ -257,16 +263,4 @@ export class InvoiceCloseService {
       };
     });
   }
-}
-
-/** Runs fn over items with at most `limit` in flight. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }

@@ -1,7 +1,7 @@
+import pLimit from 'p-limit';
 import { parsePeriod, usd } from '@tokenmeter/billing';
 import type { InvoicesRepository, ReconciliationRow } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
-import { forEachLimited } from './close.service';
 
 export type MismatchKind =
   | 'raw_vs_rollup'
@@ -54,15 +54,22 @@ export class ReconciliationService {
     const detail = rows.map(toDetail);
     if (this.stripe && (opts.withStripe ?? true)) {
       const stripe = this.stripe;
-      await forEachLimited(detail.filter((d) => d.stripe_invoice_id), 10, async (d) => {
-        try {
-          const inv = await stripe.retrieveInvoice(d.stripe_invoice_id!);
-          d.stripe_total_minor = inv.totalMinor.toString();
-          if (d.invoice_total_minor !== null && inv.totalMinor !== BigInt(d.invoice_total_minor)) d.mismatches.push('stripe_total_vs_invoice');
-        } catch {
-          d.mismatches.push('stripe_unreachable');
-        }
-      });
+      const limit = pLimit(10);
+      await Promise.all(
+        detail
+          .filter((d) => d.stripe_invoice_id)
+          .map((d) =>
+            limit(async () => {
+              try {
+                const inv = await stripe.retrieveInvoice(d.stripe_invoice_id!);
+                d.stripe_total_minor = inv.totalMinor.toString();
+                if (d.invoice_total_minor !== null && inv.totalMinor !== BigInt(d.invoice_total_minor)) d.mismatches.push('stripe_total_vs_invoice');
+              } catch {
+                d.mismatches.push('stripe_unreachable');
+              }
+            }),
+          ),
+      );
     }
     return {
       period,

@@ -1,9 +1,9 @@
+import pLimit from 'p-limit';
 import { ConflictError, NotFoundError, parsePeriod, periodLabel } from '@tokenmeter/billing';
 import type { Logger } from '@tokenmeter/config';
 import type { AuditLogRepository, InvoiceLineRow, InvoiceRow, InvoicesRepository, Transactor } from '@tokenmeter/db';
 import type { StripeGateway, StripeInvoiceItemSummary, StripeInvoiceResult } from '@tokenmeter/stripe';
 import { invoiceAuditEntry, type InvoiceAdminAction } from './admin-audit';
-import { forEachLimited } from './close.service';
 
 export interface SyncOutcome {
   invoiceId: string;
@@ -59,10 +59,15 @@ export class InvoiceSyncService {
   async pushMany(invoiceIds: string[], onProgress?: (done: number, total: number) => void): Promise<SyncOutcome[]> {
     const outcomes: SyncOutcome[] = [];
     let done = 0;
-    await forEachLimited(invoiceIds, this.options.invoiceConcurrency, async (id) => {
-      outcomes.push(await this.push(id));
-      onProgress?.(++done, invoiceIds.length);
-    });
+    const limit = pLimit(this.options.invoiceConcurrency);
+    await Promise.all(
+      invoiceIds.map((id) =>
+        limit(async () => {
+          outcomes.push(await this.push(id));
+          onProgress?.(++done, invoiceIds.length);
+        }),
+      ),
+    );
     return outcomes;
   }
 
