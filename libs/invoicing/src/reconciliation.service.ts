@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { parsePeriod, usd } from '@tokenmeter/billing';
-import type { InvoicesRepository, ReconciliationRow } from '@tokenmeter/db';
+import type { ReconciliationRepository, ReconciliationRow } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 
 export type MismatchKind =
@@ -44,13 +44,13 @@ export interface ReconciliationReport {
  */
 export class ReconciliationService {
   constructor(
-    private readonly invoices: InvoicesRepository,
+    private readonly repository: ReconciliationRepository,
     private readonly stripe: StripeGateway | undefined,
   ) {}
 
   async reconcile(period: string, opts: { accountId?: string; withStripe?: boolean } = {}): Promise<ReconciliationReport> {
     const bounds = parsePeriod(period);
-    const rows = await this.invoices.reconcile(bounds, opts.accountId);
+    const rows = await this.repository.reconcile(bounds, opts.accountId);
     const detail = rows.map(toDetail);
     if (this.stripe && (opts.withStripe ?? true)) {
       const stripe = this.stripe;

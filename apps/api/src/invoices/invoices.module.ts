@@ -1,7 +1,7 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
-import { DATABASE, InvoicesRepository, type Database } from '@tokenmeter/db';
+import { DATABASE, type Database } from '@tokenmeter/db';
 import {
   createInvoicing,
   InvoiceCloseService,
@@ -34,7 +34,6 @@ export const INVOICING = Symbol('Invoicing');
         }),
       inject: [DATABASE, CONFIG, LOGGER],
     },
-    { provide: InvoicesRepository, useFactory: (i: Invoicing) => i.invoices, inject: [INVOICING] },
     { provide: InvoiceCloseService, useFactory: (i: Invoicing) => i.closer, inject: [INVOICING] },
     { provide: InvoiceSyncService, useFactory: (i: Invoicing) => i.sync, inject: [INVOICING] },
     { provide: ReconciliationService, useFactory: (i: Invoicing) => i.reconciliation, inject: [INVOICING] },
