@@ -38,13 +38,9 @@ describe('invoice status moves across the push and Stripe webhooks', () => {
   };
 
   beforeAll(async () => {
-    db = openTestDatabase();
-    proxy = await new StripeProxy().start();
+    [db, proxy] = [openTestDatabase(), await new StripeProxy().start()];
   });
-  afterAll(async () => {
-    await proxy.stop();
-    await db.close();
-  });
+  afterAll(() => Promise.all([proxy.stop(), db.close()]));
   let draftId: string;
   beforeEach(async () => {
     proxy.clearFaults();
