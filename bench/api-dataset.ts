@@ -1,13 +1,23 @@
 /**
- * The dashboard data set shared by bench:api and bench:load: a month (October 2026) of usage
- * events and their hourly rollups, seeded FAST in SQL (see bench/api.ts for how and why the
- * rows look like the ingestor's), and the API started as its own process against it.
+ * The read-side benchmark data set, shared by bench:api (the JSON routes) and bench:web (the
+ * dashboard pages): October 2026, 10 million usage events from 5,000 accounts by default, in a
+ * scratch database (tokenmeter_bench_api unless --database names another).
+ *
+ * Seeded FAST, in SQL: usage_events from INSERT ... SELECT FROM generate_series (time-ordered,
+ * skewed accounts: account i gets a share ~ i^(-2/3), so acct_00000 is the largest), then
+ * usage_hourly with one INSERT ... SELECT ... GROUP BY over those events. That GROUP BY is exactly
+ * what the ingestor maintains incrementally in the same transaction as each batch of events (libs/db
+ * usage-events.repository.ts), so the rollups are the ones production would hold. Rows are written
+ * hour by hour, accounts within an hour, as time-ordered ingest batches append them, so their
+ * physical layout (which decides how many pages an account's month touches) matches too.
+ * A seeded database is reused when it already holds the same events/accounts (reseed forces).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Client } from 'pg';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
+import { stringArg } from './args';
 import { databaseUrlFor } from './scratch-database';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -15,19 +25,30 @@ const CHUNK = 500_000;
 
 export const MONTH_START = '2026-10-01T00:00:00.000Z';
 export const MONTH_END = '2026-11-01T00:00:00.000Z';
+/** The largest account of the data set: the worst case for every per-account read. */
+export const LARGEST_ACCOUNT = 'acct_00000';
+export const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 
-export interface ApiDataset {
-  /** Server the database lives on (any database there; used for CREATE/DROP DATABASE). */
-  adminUrl: string;
+/** `--database NAME` (a scratch name, tokenmeter_bench_...), default tokenmeter_bench_api. */
+export function databaseArg(): string {
+  return stringArg('database', 'tokenmeter_bench_api', /^tokenmeter_bench_[a-z0-9_]{1,40}$/);
+}
+
+export interface DatasetOptions {
   database: string;
   events: number;
   accounts: number;
-  /** Rebuild even when a database with the same events/accounts exists. */
   reseed: boolean;
   log: (msg: string) => void;
 }
 
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+export interface DatasetFacts {
+  accountEvents: number;
+  accountRollupRows: number;
+  rollupRows: number;
+}
+
+export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client({ connectionString: url });
   await c.connect();
   try {
@@ -37,31 +58,55 @@ async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promis
   }
 }
 
-/** Seeds the data set unless the database already holds the same one; returns its URL. */
-export async function ensureApiDataset(d: ApiDataset): Promise<string> {
-  const url = databaseUrlFor(d.adminUrl, d.database);
-  if (!d.reseed && (await alreadySeeded(d, url))) d.log(`reusing ${d.database} (${d.events} events, ${d.accounts} accounts); --reseed to rebuild`);
-  else await seed(d, url);
+/** The data set's URL, seeding it first unless it already holds the same events/accounts (or reseed). */
+export async function ensureDataset(opts: DatasetOptions): Promise<string> {
+  const url = databaseUrlFor(ADMIN_URL, opts.database);
+  if (!opts.reseed && (await alreadySeeded(opts, url))) {
+    opts.log(`reusing ${opts.database} (${opts.events} events, ${opts.accounts} accounts); --reseed to rebuild`);
+  } else {
+    await seed(opts, url);
+  }
   return url;
 }
 
-async function alreadySeeded(d: ApiDataset, url: string): Promise<boolean> {
-  const exists = await withClient(d.adminUrl, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [d.database])).rowCount === 1);
+/** How big the largest account's month is, next to the whole data set. */
+export function datasetFacts(url: string, accountId = LARGEST_ACCOUNT): Promise<DatasetFacts> {
+  return withClient(url, async (c) => ({
+    accountEvents: Number((await c.query('SELECT count(*) FROM usage_events WHERE account_id = $1', [accountId])).rows[0].count),
+    accountRollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly WHERE account_id = $1', [accountId])).rows[0].count),
+    rollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly')).rows[0].count),
+  }));
+}
+
+/** An account key for `accountId`, inserted as the admin route would store it (sha256 of the secret). */
+export async function createAccountKey(url: string, accountId = LARGEST_ACCOUNT): Promise<string> {
+  const prefix = `tm_live_${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8)}`;
+  const key = `${prefix}_${randomBytes(24).toString('base64url').replace(/[-_]/g, 'y').slice(0, 32)}`;
+  await withClient(url, (c) =>
+    c.query('INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ($1, $2, $3, $4, $5)', [
+      `key_bench_${prefix}`, prefix, createHash('sha256').update(key).digest('hex'), 'account', accountId,
+    ]),
+  );
+  return key;
+}
+
+async function alreadySeeded(opts: DatasetOptions, url: string): Promise<boolean> {
+  const exists = await withClient(ADMIN_URL, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [opts.database])).rowCount === 1);
   if (!exists) return false;
   return withClient(url, async (c) => {
     const { rows } = await c.query("SELECT to_regclass('bench_meta') IS NOT NULL AS present");
     if (!rows[0].present) return false;
     const meta = await c.query('SELECT events, accounts FROM bench_meta');
-    return meta.rows[0]?.events === String(d.events) && meta.rows[0]?.accounts === d.accounts;
+    return meta.rows[0]?.events === String(opts.events) && meta.rows[0]?.accounts === opts.accounts;
   });
 }
 
-async function seed(d: ApiDataset, url: string): Promise<void> {
-  const { events: EVENTS, accounts: ACCOUNTS, log } = d;
+async function seed(opts: DatasetOptions, url: string): Promise<void> {
+  const { database, events: EVENTS, accounts: ACCOUNTS, log } = opts;
   const t0 = Date.now();
-  await withClient(d.adminUrl, async (c) => {
-    await c.query(`DROP DATABASE IF EXISTS ${d.database} WITH (FORCE)`);
-    await c.query(`CREATE DATABASE ${d.database} TEMPLATE template0`);
+  await withClient(ADMIN_URL, async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await c.query(`CREATE DATABASE ${database} TEMPLATE template0`);
   });
   await applyMigrations(url, path.join(ROOT, 'prisma/migrations'), () => undefined);
   await withClient(url, async (c) => {
@@ -174,21 +219,3 @@ SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
 FROM usage_events
 GROUP BY 1, 2, 3, 4
 ORDER BY 4, 1, 2, 3`;
-
-/** The real API (apps/api/src/main.ts) as its own process, LOG_LEVEL=info to /dev/null; resolves once /health/live answers. */
-export async function startApi(databaseUrl: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register', 'apps/api/src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'info', TS_NODE_TRANSPILE_ONLY: 'true', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`API exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.ok, () => false);
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('API did not start within 60 s');
-}
-

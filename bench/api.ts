@@ -3,28 +3,20 @@
  * month, under concurrent load, over a month of 10 million events from 5,000 accounts.
  *
  *   npm run bench:api [-- --events 10000000] [--accounts 5000] [--concurrency 8] [--seconds 20] [--reseed]
+ *                     [--database tokenmeter_bench_api]
  *
- * 1. seeds a scratch database (tokenmeter_bench_api) FAST, in SQL (bench/api-dataset.ts, shared with bench:load): usage_events from
- *    INSERT ... SELECT FROM generate_series (time-ordered, skewed accounts: account i gets a share
- *    ~ i^(-2/3), so acct_00000 is the largest), then usage_hourly with one INSERT ... SELECT ...
- *    GROUP BY over those events. That GROUP BY is exactly what the ingestor maintains
- *    incrementally in the same transaction as each batch of events (libs/db
- *    usage-events.repository.ts), so the rollups are the ones production would hold. Rows are
- *    written hour by hour, accounts within an hour, as time-ordered ingest batches append them, so
- *    their physical layout (which decides how many pages an account's month touches) matches too.
- *    A seeded database is reused when it already holds the same --events/--accounts (--reseed forces).
+ * 1. seeds (or reuses) the scratch data set of bench/api-dataset.ts (shared with bench:web);
  * 2. starts the real API (apps/api/src/main.ts) as its own process, LOG_LEVEL=info to /dev/null;
  * 3. for each route: warm-up, then N concurrent keep-alive clients for a fixed time, as the
  *    largest account (worst case: the most rollup rows);
  * 4. prints one final JSON line.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
-import { Client } from 'pg';
-import { ensureApiDataset, MONTH_END, MONTH_START, startApi } from './api-dataset';
+import { createAccountKey, databaseArg, datasetFacts, ensureDataset, LARGEST_ACCOUNT as ACCOUNT, MONTH_END, MONTH_START } from './api-dataset';
+import { freePort, startApi, stopApi } from './api-process';
 import { numberArg } from './args';
+import { closedLoop, percentile } from './http-load';
 
 const EVENTS = Math.floor(numberArg('events', 10_000_000));
 const ACCOUNTS = Math.floor(numberArg('accounts', 5_000));
@@ -32,52 +24,9 @@ const CONCURRENCY = Math.floor(numberArg('concurrency', 8));
 const SECONDS = numberArg('seconds', 20);
 const WARMUP_SECONDS = 3;
 const RESEED = process.argv.includes('--reseed');
-
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
-const BENCH_DB = 'tokenmeter_bench_api';
-const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
-const ACCOUNT = 'acct_00000';
+const BENCH_DB = databaseArg();
 
 const log = (msg: string) => process.stderr.write(`[bench:api] ${msg}\n`);
-
-function withDatabase(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-/** An account key for the measured account, inserted as the admin route would store it. */
-async function createAccountKey(): Promise<string> {
-  const prefix = `tm_live_${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8)}`;
-  const key = `${prefix}_${randomBytes(24).toString('base64url').replace(/[-_]/g, 'y').slice(0, 32)}`;
-  await withClient(BENCH_URL, (c) =>
-    c.query('INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ($1, $2, $3, $4, $5)', [
-      `key_bench_${prefix}`, prefix, createHash('sha256').update(key).digest('hex'), 'account', ACCOUNT,
-    ]),
-  );
-  return key;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(agent: Agent, port: number, pathAndQuery: string, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -99,26 +48,13 @@ interface LoadResult {
 /** CONCURRENCY clients, each sending its next request as soon as the previous one is answered. */
 async function load(port: number, pathAndQuery: string, key: string, seconds: number): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const latenciesMs: number[] = [];
-  let errors = 0;
-  const until = Date.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (Date.now() < until) {
-        const t = process.hrtime.bigint();
-        const status = await get(agent, port, pathAndQuery, key).catch(() => 0);
-        latenciesMs.push(Number(process.hrtime.bigint() - t) / 1e6);
-        if (status !== 200) errors++;
-      }
-    }),
-  );
+  const samples = await closedLoop(CONCURRENCY, seconds, async () => {
+    const t = process.hrtime.bigint();
+    const status = await get(agent, port, pathAndQuery, key).catch(() => 0);
+    return { ms: Number(process.hrtime.bigint() - t) / 1e6, ok: status === 200 };
+  });
   agent.destroy();
-  return { latenciesMs, errors };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+  return { latenciesMs: samples.map((s) => s.ms), errors: samples.filter((s) => !s.ok).length };
 }
 
 async function measure(port: number, name: string, pathAndQuery: string, key: string) {
@@ -137,18 +73,13 @@ async function measure(port: number, name: string, pathAndQuery: string, key: st
 }
 
 async function main(): Promise<void> {
-  await ensureApiDataset({ adminUrl: ADMIN_URL, database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
-
-  const facts = await withClient(BENCH_URL, async (c) => ({
-    accountEvents: Number((await c.query('SELECT count(*) FROM usage_events WHERE account_id = $1', [ACCOUNT])).rows[0].count),
-    accountRollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly WHERE account_id = $1', [ACCOUNT])).rows[0].count),
-    rollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly')).rows[0].count),
-  }));
+  const url = await ensureDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
+  const facts = await datasetFacts(url);
   log(`measured account ${ACCOUNT}: ${facts.accountEvents.toLocaleString('en')} events, ${facts.accountRollupRows.toLocaleString('en')} rollup rows (of ${facts.rollupRows.toLocaleString('en')})`);
 
-  const key = await createAccountKey();
+  const key = await createAccountKey(url);
   const port = await freePort();
-  const api = await startApi(BENCH_URL, port);
+  const api = await startApi({ databaseUrl: url, port });
   try {
     const range = `from=${MONTH_START}&to=${MONTH_END}`;
     const check = await fetch(`http://127.0.0.1:${port}/v1/usage/summary?${range}`, { headers: { authorization: `Bearer ${key}` } });
@@ -177,8 +108,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    api.kill('SIGTERM');
-    await new Promise((r) => api.once('exit', r));
+    await stopApi(api);
   }
 }
 

@@ -20,7 +20,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
-import { ensureApiDataset, MONTH_END, MONTH_START, startApi } from './api-dataset';
+import { ensureDataset, MONTH_END, MONTH_START } from './api-dataset';
+import { startApi } from './api-process';
 import { numberArg } from './args';
 import { freePort } from '../test/helpers/processes';
 
@@ -30,7 +31,6 @@ const EVENTS = Math.floor(numberArg('events', 500_000));
 const ACCOUNTS = Math.floor(numberArg('accounts', 500));
 const KEYS = Math.floor(numberArg('keys', 20));
 const RESEED = process.argv.includes('--reseed');
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter';
 const BENCH_DB = 'tokenmeter_bench_load';
 
 const log = (msg: string) => process.stderr.write(`[bench:load] ${msg}\n`);
@@ -50,11 +50,11 @@ async function call(base: string, key: string, method: string, path: string, bod
 }
 
 async function main(): Promise<void> {
-  const url = await ensureApiDataset({ adminUrl: ADMIN_URL, database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
+  const url = await ensureDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const adminKey = `tm_bench_${randomBytes(24).toString('hex')}`;
-  const api = await startApi(url, port, { TOKENMETER_ADMIN_KEY: adminKey });
+  const api = await startApi({ databaseUrl: url, port, env: { TOKENMETER_ADMIN_KEY: adminKey } });
   const pid = api.pid!;
   try {
     // Account keys through the normal path; the accounts with the most usage (acct_00000 is the largest).

@@ -1,15 +1,82 @@
-/** Realistic gateway usage events for the benchmarks, deterministic (the same i gives the same event). */
-import type { Kafka } from 'kafkajs';
+/**
+ * Realistic gateway usage events, deterministic (the same inputs give the same event), and the
+ * publisher that sends them to Kafka the way a gateway does. Used by the benchmarks and by
+ * `npm run demo` (scripts/demo-traffic.ts), which shapes its own traffic from the same parts.
+ */
+import type { Kafka, Message } from 'kafkajs';
 
 const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
 
-/** Deterministic pseudo-random in [0, 1) from an integer (no Math.random: runs are repeatable). */
+/**
+ * Deterministic pseudo-random in [0, 1) from an integer (no Math.random: runs are repeatable).
+ * Only for i < ~3e6 (i * 2654435761 must stay exact in a double); kept unchanged so benchmark
+ * runs stay comparable with the recorded results. randomUnit takes any integers.
+ */
 function rand(i: number, salt: number): number {
   let x = (i * 2_654_435_761 + salt * 40_503) >>> 0;
   x = (x ^ (x >>> 16)) >>> 0;
   x = Math.imul(x, 0x45d9f3b) >>> 0;
   x = (x ^ (x >>> 16)) >>> 0;
   return x / 4_294_967_296;
+}
+
+/** Deterministic pseudo-random in [0, 1) from any integers below 2^53 (each is mixed in 32 bits at a time). */
+export function randomUnit(...parts: number[]): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < parts.length; i++) {
+    const low = parts[i] >>> 0;
+    const high = Math.floor(parts[i] / 4_294_967_296) >>> 0;
+    h = Math.imul(h ^ low, 0x01000193);
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    h = Math.imul(h ^ high, 0x01000193);
+    h = Math.imul(h ^ (h >>> 12), 0x2c1b3c6d);
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  return ((h ^ (h >>> 16)) >>> 0) / 4_294_967_296;
+}
+
+/** The four usage shapes of the event contract (docs/event-contract.md). */
+export type UsageShape = 'openai' | 'deepseek' | 'anthropic' | 'canonical';
+
+/** One request's tokens in Tokenmeter's disjoint buckets; reasoning is part of output. */
+export interface UsageCounts {
+  uncachedInput: number;
+  cacheRead: number;
+  cacheWrite: number;
+  output: number;
+  reasoning: number;
+}
+
+/**
+ * The usage object a provider reports for `counts`, in its own shape: what the gateway forwards.
+ * OpenAI and DeepSeek count cached tokens inside prompt_tokens and report no cache writes
+ * (counts.cacheWrite must be 0 for them); Anthropic reports input without cache reads and writes.
+ */
+export function providerUsage(shape: UsageShape, c: UsageCounts): Record<string, unknown> {
+  const prompt = c.uncachedInput + c.cacheRead;
+  switch (shape) {
+    case 'deepseek':
+      return { prompt_tokens: prompt, completion_tokens: c.output, prompt_cache_hit_tokens: c.cacheRead, prompt_cache_miss_tokens: c.uncachedInput, completion_tokens_details: { reasoning_tokens: c.reasoning } };
+    case 'openai':
+      return {
+        prompt_tokens: prompt,
+        completion_tokens: c.output,
+        total_tokens: prompt + c.output,
+        prompt_tokens_details: { cached_tokens: c.cacheRead },
+        ...(c.reasoning > 0 ? { completion_tokens_details: { reasoning_tokens: c.reasoning } } : {}),
+      };
+    case 'anthropic':
+      return { input_tokens: c.uncachedInput, output_tokens: c.output, cache_read_input_tokens: c.cacheRead, cache_creation_input_tokens: c.cacheWrite };
+    case 'canonical':
+      return { input_tokens: c.uncachedInput, output_tokens: c.output, cache_read_tokens: c.cacheRead, cache_write_tokens: c.cacheWrite, reasoning_tokens: c.reasoning };
+  }
+}
+
+/** The shape each provider's usage comes in (the gateway forwards it unchanged). */
+export function shapeOfModel(model: string): UsageShape {
+  if (model.startsWith('deepseek')) return 'deepseek';
+  if (model.startsWith('gpt')) return 'openai';
+  return 'anthropic';
 }
 
 /**
@@ -26,14 +93,14 @@ export function makeEvent(i: number, windowStart: number, events: number, accoun
   const prompt = 200 + Math.floor(rand(i, 4) * 6000);
   const cached = Math.floor(prompt * rand(i, 5) * 0.6);
   const completion = 50 + Math.floor(rand(i, 6) * 2000);
-  let usage: Record<string, unknown>;
-  if (model.startsWith('deepseek')) {
-    usage = { prompt_tokens: prompt, completion_tokens: completion, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: prompt - cached, completion_tokens_details: { reasoning_tokens: Math.floor(completion / 2) } };
-  } else if (model.startsWith('gpt')) {
-    usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
-  } else {
-    usage = { input_tokens: prompt - cached, output_tokens: completion, cache_read_input_tokens: cached, cache_creation_input_tokens: i % 5 === 0 ? 1024 : 0 };
-  }
+  const shape = shapeOfModel(model);
+  const usage = providerUsage(shape, {
+    uncachedInput: prompt - cached,
+    cacheRead: cached,
+    cacheWrite: shape === 'anthropic' && i % 5 === 0 ? 1024 : 0,
+    output: completion,
+    reasoning: shape === 'deepseek' ? Math.floor(completion / 2) : 0,
+  });
   const jitterMs = Math.floor(rand(i, 7) * 3000);
   const event = {
     event_id: `evt_bench_${i}`,
@@ -50,6 +117,35 @@ export function makeEvent(i: number, windowStart: number, events: number, accoun
 
 /** Share of events published twice, as a gateway retrying a publish would produce. */
 export const DUPLICATE_RATE = 0.05;
+
+/**
+ * Sends batches of messages to `topic` (which must exist) and waits for every acknowledgement;
+ * up to four sends in flight. Returns the number of messages sent. Batches are consumed lazily,
+ * so a generator can build a large backlog without holding it all in memory.
+ */
+export async function sendInBatches(kafka: Kafka, topic: string, batches: Iterable<Message[]>, options: { acks?: number } = {}): Promise<number> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    let sent = 0;
+    const inflight: Promise<unknown>[] = [];
+    for (const messages of batches) {
+      sent += messages.length;
+      inflight.push(producer.send({ topic, acks: options.acks ?? 1, messages }));
+      if (inflight.length >= 4) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    return sent;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * A send is one record batch per partition: batches of this many messages stay well under the
+ * broker's 1 MB message limit even with few partitions.
+ */
+export const SEND_BATCH = 1000;
 
 /**
  * The messages for events [from, to) of a run of `events`, in publish order: each event once,
@@ -79,26 +175,16 @@ export async function publishEvents(
   await admin.connect();
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] });
   await admin.disconnect();
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
   const windowStart = Date.now() - WINDOW_MS - 60_000;
-  // A send is one record batch per partition; keep each well under the broker's 1 MB message limit
-  // even with few partitions.
-  const batch = 1000;
-  let sent = 0;
-  let lastReport = Date.now();
-  const inflight: Promise<unknown>[] = [];
-  for (let i = 0; i < events; i += batch) {
-    const messages = eventMessages(i, Math.min(events, i + batch), windowStart, events, accounts);
-    sent += messages.length;
-    inflight.push(producer.send({ topic, acks: 1, messages }));
-    if (inflight.length >= 4) await inflight.shift();
-    if (Date.now() - lastReport > 2000) {
-      log(`published ${Math.min(events, i + batch)} / ${events} events`);
-      lastReport = Date.now();
+  function* batches(): Generator<Message[]> {
+    let lastReport = Date.now();
+    for (let i = 0; i < events; i += SEND_BATCH) {
+      yield eventMessages(i, Math.min(events, i + SEND_BATCH), windowStart, events, accounts);
+      if (Date.now() - lastReport > 2000) {
+        log(`published ${Math.min(events, i + SEND_BATCH)} / ${events} events`);
+        lastReport = Date.now();
+      }
     }
   }
-  await Promise.all(inflight);
-  await producer.disconnect();
-  return sent;
+  return sendInBatches(kafka, topic, batches());
 }

@@ -32,6 +32,7 @@ cat <<INFO
   Kafka          ${KAFKA_BROKERS}  topic gateway.usage.v1, dead letters gateway.usage.v1.dlq
   Postgres       ${DATABASE_URL#*@}
   stripe-mock    http://127.0.0.1:12111
+  Demo traffic   npm run demo   (in another terminal: four weeks of usage for five accounts, and keys to sign in)
   Ctrl-C stops the apps.
 INFO
 wait -n "${pids[@]}"

@@ -19,6 +19,8 @@ export STRIPE_API_BASE=http://127.0.0.1:12111
 
 # The schema-driven fuzzer (test/e2e/api-fuzz.test.ts) runs schemathesis from a cached, pinned venv.
 echo "[test] schemathesis: $(bash scripts/ensure-schemathesis.sh)"
+# The dashboard's browser tests drive Debian's Chromium (installed like Postgres, never by npm).
+echo "[test] chromium: $(bash scripts/ensure-chromium.sh) ($(chromium --version 2>/dev/null || echo '?'))"
 
 echo "[test] applying migrations to ${DATABASE_URL#*@}"
 npm run --silent db:migrate

@@ -17,7 +17,8 @@ describe('OpenAPI document', () => {
     const stack = (router.router ?? router._router)!.stack;
     const served = stack
       // Swagger UI's own assets and the catch-all 404 (`/{*path}`) are not API routes.
-      .filter((l) => l.route && !l.route.path.startsWith('/docs') && l.route.path !== '/openapi.json' && !l.route.path.includes('*'))
+      // The dashboard's pages (/app) are HTML for browsers, not API operations.
+      .filter((l) => l.route && !l.route.path.startsWith('/docs') && !/^\/app(\/|$)/.test(l.route.path) && l.route.path !== '/openapi.json' && !l.route.path.includes('*'))
       .flatMap((l) =>
         Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} ${l.route!.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`),
       );

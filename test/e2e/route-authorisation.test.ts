@@ -11,12 +11,16 @@ import { openTestDatabase, resetDatabase } from '../helpers/tokenmeter-db';
  * may make and 403 on every write. The per-area suites check the happy paths and the details.
  */
 const PUBLIC = new Set(['GET /health/live', 'GET /health/ready', 'GET /metrics', 'POST /webhooks/stripe', 'POST /v1/events']);
+/** Dashboard pages anyone may open; every other /app route needs a session (a cookie, not a key). */
+const OPEN_PAGES = new Set(['GET /app/sign-in', 'POST /app/sign-in', 'GET /app/link/:token', 'POST /app/sign-out', 'GET /app/assets/app.css']);
+const isPage = (path: string) => path === '/app' || path.startsWith('/app/');
 
 describe('authorisation of every route', () => {
   let app: NestExpressApplication;
   let base: string;
   let db: Database;
   let routes: { method: string; path: string }[];
+  let pages: { method: string; path: string }[];
   let accountKey: string;
   let auditorKey: string;
   let adminKey: string;
@@ -29,6 +33,9 @@ describe('authorisation of every route', () => {
     routes = (express.router ?? express._router)!.stack
       .filter((l) => l.route && !l.route.path.startsWith('/docs') && l.route.path !== '/openapi.json' && !l.route.path.includes('*'))
       .flatMap((l) => Object.keys(l.route!.methods).map((m) => ({ method: m.toUpperCase(), path: l.route!.path })));
+    pages = routes.filter((r) => isPage(r.path));
+    // The API-key rules below are about the JSON API; pages have their own test at the end.
+    routes = routes.filter((r) => !isPage(r.path));
   });
   afterAll(async () => {
     await app.close();
@@ -117,6 +124,53 @@ describe('authorisation of every route', () => {
       const asAdmin = await call(method, path, adminKey);
       await asAdmin.arrayBuffer();
       if (asAdmin.status === 401 || asAdmin.status === 403) wrong.push(`${method} ${path} -> admin ${asAdmin.status}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  /** A session cookie from the sign-in form, as a browser gets it. */
+  async function sessionOf(key: string): Promise<string> {
+    const res = await fetch(`${base}/app/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `api_key=${encodeURIComponent(key)}`,
+      redirect: 'manual',
+    });
+    const cookie = /tm_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+    if (!cookie) throw new Error(`sign-in answered ${res.status} without a session`);
+    return `tm_session=${cookie}`;
+  }
+  const page = (method: string, path: string, cookie?: string) =>
+    fetch(`${base}${path.replace(/:[A-Za-z_]+/g, 'x')}`, {
+      method,
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+      body: method === 'GET' || method === 'HEAD' ? undefined : '',
+    });
+
+  it('dashboard pages: without a session every page sends the browser to sign-in; an API key is no session', async () => {
+    expect(pages.length).toBeGreaterThan(3);
+    const wrong: string[] = [];
+    for (const { method, path } of pages.filter((p) => !OPEN_PAGES.has(`${p.method} ${p.path}`))) {
+      for (const headers of [{}, { authorization: `Bearer ${adminKey}` }] as Record<string, string>[]) {
+        const res = await fetch(`${base}${path.replace(/:[A-Za-z_]+/g, 'x')}`, { method, headers, redirect: 'manual' });
+        if (res.status !== 303 || !/\/app\/sign-in/.test(res.headers.get('location') ?? '')) wrong.push(`${method} ${path} -> ${res.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('dashboard pages: an account session gets the 404 page on every admin page; an auditor session 403 on every write', async () => {
+    const account = await sessionOf(accountKey);
+    const auditor = await sessionOf(auditorKey);
+    const wrong: string[] = [];
+    for (const { method, path } of pages.filter((p) => p.path.startsWith('/app/admin'))) {
+      const res = await page(method, path, account);
+      if (res.status !== 404) wrong.push(`${method} ${path} as account -> ${res.status}`);
+    }
+    for (const { method, path } of pages.filter((p) => p.method === 'POST' && !OPEN_PAGES.has(`${p.method} ${p.path}`))) {
+      const res = await page(method, path, auditor);
+      if (res.status !== 403) wrong.push(`${method} ${path} as auditor -> ${res.status}`);
     }
     expect(wrong).toEqual([]);
   });

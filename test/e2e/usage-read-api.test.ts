@@ -1,4 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Decimal } from '@tokenmeter/billing';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, deepseekUsage, openAiUsage, type GatewayEvent } from '../factories/usage-events';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
@@ -104,6 +105,16 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
       [A, FROM, TO],
     );
     expect(res.body).toMatchObject({ account_id: A, from: FROM, to: TO, totals: { ...rows[0], unpriced_requests: 1 } });
+    // The totals' per-type costs are the raw per-type sums, and add up to cost_usd exactly.
+    const perType = ['input_cost_usd', 'output_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd'] as const;
+    const { rows: rawTypes } = await db.pool.query(
+      `SELECT trim_scale(sum(input_cost_usd))::text AS input_cost_usd, trim_scale(sum(output_cost_usd))::text AS output_cost_usd,
+              trim_scale(sum(cache_read_cost_usd))::text AS cache_read_cost_usd, trim_scale(sum(cache_write_cost_usd))::text AS cache_write_cost_usd
+       FROM usage_events WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3`,
+      [A, FROM, TO],
+    );
+    expect(res.body.totals).toMatchObject(rawTypes[0]);
+    expect(perType.reduce((sum, k) => sum.plus(res.body.totals[k]), new Decimal(0)).equals(res.body.totals.cost_usd)).toBe(true);
     expect(res.body.totals.requests).toBe(31); // 30 priced + 1 unpriced; the event at `to` is excluded
     expect(res.body.by_model.find((m: { model: string }) => m.model === 'mystery-model')).toMatchObject({ requests: 1, unpriced_requests: 1, cost_usd: '0' });
     // complete_up_to: an RFC 3339 instant or null (nothing known yet); never a made-up value.
@@ -115,6 +126,7 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
     const empty = await api.get(`/v1/usage/summary${qs({ from: '2020-01-01T00:00:00Z', to: '2020-01-02T00:00:00Z' })}`, keyA);
     expect(empty.body.totals).toEqual({
       requests: 0, unpriced_requests: 0, input_tokens: 0, output_tokens: 0, cache_read_tokens: 0, cache_write_tokens: 0, cost_usd: '0',
+      input_cost_usd: '0', output_cost_usd: '0', cache_read_cost_usd: '0', cache_write_cost_usd: '0',
     });
     expect(empty.body.by_model).toEqual([]);
   });
@@ -128,6 +140,9 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
               count(*)::int AS requests, count(*) FILTER (WHERE price_version_id IS NULL)::int AS unpriced_requests,
               sum(input_tokens)::int AS input_tokens, sum(output_tokens)::int AS output_tokens,
               sum(cache_read_tokens)::int AS cache_read_tokens, sum(cache_write_tokens)::int AS cache_write_tokens,
+              trim_scale(coalesce(sum(input_cost_usd), 0))::text AS input_cost_usd, trim_scale(coalesce(sum(output_cost_usd), 0))::text AS output_cost_usd,
+              trim_scale(coalesce(sum(cache_read_cost_usd), 0))::text AS cache_read_cost_usd,
+              trim_scale(coalesce(sum(cache_write_cost_usd), 0))::text AS cache_write_cost_usd,
               trim_scale(coalesce(sum(cost_usd), 0))::text AS cost_usd
        FROM usage_events WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3 GROUP BY 1 ORDER BY 1`,
       [A, FROM, TO],
@@ -147,6 +162,38 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
       ['2026-11-10T00:00:00.000Z', 'deepseek-r1', 1],
       ['2026-11-10T01:00:00.000Z', 'gpt-4o', 1],
     ]);
+  });
+
+  it('narrows the summary and the buckets to one model and/or API key, equal to the raw events', async () => {
+    await api.ingest(dataset());
+    const rawCell = async (model: string | null, key: string | null) => {
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS requests, sum(input_tokens)::int AS input_tokens, trim_scale(coalesce(sum(cost_usd), 0))::text AS cost_usd,
+                trim_scale(coalesce(sum(output_cost_usd), 0))::text AS output_cost_usd
+         FROM usage_events WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+           AND ($4::text IS NULL OR model = $4) AND ($5::text IS NULL OR api_key_id = $5)`,
+        [A, FROM, TO, model, key],
+      );
+      return rows[0];
+    };
+    for (const [model, key] of [['gpt-4o', null], [null, 'key_2'], ['claude-sonnet-4', 'key_2']] as const) {
+      const filter = { ...(model ? { model } : {}), ...(key ? { api_key_id: key } : {}) };
+      const summary = await api.get(`/v1/usage/summary${qs({ from: FROM, to: TO, ...filter })}`, keyA);
+      expect(summary.status).toBe(200);
+      const raw = await rawCell(model, key);
+      expect(raw.requests).toBeGreaterThan(0);
+      expect(summary.body.totals).toMatchObject(raw);
+      if (model) expect(summary.body.by_model.map((m: { model: string }) => m.model)).toEqual([model]);
+      if (key) expect(summary.body.by_api_key.map((k: { api_key_id: string }) => k.api_key_id)).toEqual([key]);
+      const series = await api.get(`/v1/usage/timeseries${qs({ from: FROM, to: TO, granularity: 'day', ...filter })}`, keyA);
+      expect(series.status).toBe(200);
+      const total = series.body.buckets.reduce((sum: Decimal, b: { cost_usd: string }) => sum.plus(b.cost_usd), new Decimal(0));
+      expect(total.equals(raw.cost_usd)).toBe(true);
+      expect(series.body.buckets.reduce((n: number, b: { requests: number }) => n + b.requests, 0)).toBe(raw.requests);
+    }
+    // A model the account never used: zeros, not an error.
+    const none = await api.get(`/v1/usage/summary${qs({ from: FROM, to: TO, model: 'no-such-model' })}`, keyA);
+    expect(none.body.totals).toMatchObject({ requests: 0, cost_usd: '0' });
   });
 
   it('pages through receipts newest first without gaps or duplicates, with filters', async () => {
@@ -178,6 +225,14 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
     expect(ids).toHaveLength(5);
     expect(new Set(ids)).toEqual(new Set(['gpt-4o/key_1']));
     expect(filtered.body.next_cursor).toBeNull();
+
+    // request_id: the account route filters on it as the admin route does.
+    const one = await db.pool.query("SELECT request_id FROM usage_events WHERE event_id = 'evt_a_007'");
+    const byRequest = await api.get(`/v1/usage/events${qs({ from: FROM, to: TO, request_id: one.rows[0].request_id })}`, keyA);
+    expect(byRequest.status).toBe(200);
+    expect(byRequest.body.data.map((r: { event_id: string }) => r.event_id)).toEqual(
+      (await db.pool.query('SELECT event_id FROM usage_events WHERE account_id = $1 AND request_id = $2 ORDER BY occurred_at DESC, event_id DESC', [A, one.rows[0].request_id])).rows.map((r) => r.event_id),
+    );
   });
 
   it('shows a receipt: tokens as received and normalised, price version and rates, cost per type, invoice', async () => {

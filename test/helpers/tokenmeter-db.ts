@@ -9,6 +9,8 @@ export function openTestDatabase(): Database {
 }
 
 const TABLES = [
+  'web_sessions',
+  'dashboard_links',
   'invoice_lines',
   'invoices',
   'stripe_webhook_events',

@@ -15,6 +15,7 @@ import { IngestTokenGuard } from './ingest/ingest-token.guard';
 import { InvoicesModule } from './invoices/invoices.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
+import { WebModule } from './web/web.module';
 
 @Module({
   imports: [
@@ -28,6 +29,7 @@ import { UsageModule } from './usage/usage.module';
     UsageModule,
     AdminUsageModule,
     InvoicesModule,
+    WebModule,
   ],
   controllers: [IngestController, HealthController],
   providers: [

@@ -1,6 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { TokenmeterConfig } from '@tokenmeter/config';
-import { json, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { json, type NextFunction, type Request, type RequestHandler, type Response, urlencoded } from 'express';
+import compression from 'compression';
 import helmet from 'helmet';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
 
@@ -18,6 +19,8 @@ export const BODY_LIMITS = {
   stripeWebhook: 1 * MIB,
   /** Every other route: admin writes are a few fields. */
   default: 64 * KIB,
+  /** Dashboard forms (/app, application/x-www-form-urlencoded): a few fields too. */
+  form: 64 * KIB,
 } as const;
 
 /** Swagger UI (served from swagger-ui-dist under /docs): its HTML carries inline <style> blocks and style attributes. */
@@ -79,6 +82,11 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     strict(req, res, next);
   });
 
+  // Dashboard pages and their stylesheet travel compressed (tables of numbers shrink ~10x); the
+  // JSON API is left as it was (its clients are servers on the same network).
+  const compress = compression({ threshold: 1024 }) as RequestHandler;
+  app.use((req: Request, res: Response, next: NextFunction) => (isUnder(req.path.toLowerCase(), '/app') ? compress(req, res, next) : next()));
+
   const keepRawBody = (req: Request & { rawBody?: Buffer }, _res: Response, buffer: Buffer) => {
     req.rawBody = buffer;
   };
@@ -86,6 +94,7 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     ingest: json({ limit: BODY_LIMITS.ingest }),
     stripeWebhook: json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }),
     default: json({ limit: BODY_LIMITS.default }),
+    form: urlencoded({ extended: false, limit: BODY_LIMITS.form, parameterLimit: 100 }),
   };
   const ingestToken = app.get(IngestTokenGuard);
   app.use((req: Request, res: Response, next: NextFunction) => {
@@ -97,6 +106,7 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
       return parsers.ingest(req, res, next);
     }
     if (isUnder(path, '/webhooks/stripe')) return parsers.stripeWebhook(req, res, next);
+    if (isUnder(path, '/app')) return parsers.form(req, res, next);
     return parsers.default(req, res, next);
   });
 }

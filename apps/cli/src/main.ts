@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { DomainError } from '@tokenmeter/billing';
 import { loadConfig } from '@tokenmeter/config';
-import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, Transactor } from '@tokenmeter/db';
+import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, Transactor, WebSessionsRepository } from '@tokenmeter/db';
 import { generateApiKey } from '../../api/src/auth/api-key-secret';
 import { ApiKeysService } from '../../api/src/auth/api-keys.service';
 import { ROLES, type Role } from '../../api/src/auth/principal';
@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
   const db = createDatabase(loadConfig().databaseUrl, 2);
   try {
     const keys = new ApiKeysRepository(db.pool);
-    const service = new ApiKeysService(keys, new AccountsRepository(db.pool), new AuditLogRepository(db.pool), new Transactor(db.pool));
+    const service = new ApiKeysService(keys, new AccountsRepository(db.pool), new AuditLogRepository(db.pool), new Transactor(db.pool), new WebSessionsRepository(db.pool));
     // The CLI acts with the database's authority, not a key's: audit entries carry no actor key.
     const actor = { keyId: null, requestId: `cli:${process.pid}` };
     switch (command) {

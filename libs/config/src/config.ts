@@ -52,6 +52,8 @@ export interface TokenmeterConfig {
     trustProxy: false | number | string[];
     /** Failed authentications allowed per client address per window before it is answered 429. */
     authFailures: { limit: number; windowSeconds: number };
+    /** The web dashboard (/app): how long a signed-in browser stays signed in, and a dashboard link stays usable. */
+    web: { sessionHours: number; linkMinutes: number; publicBaseUrl: string };
   };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   invoicing: {
@@ -149,6 +151,10 @@ const envSchema = z.object({
   API_TRUST_PROXY: trustProxy.default('false'),
   AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(20),
   AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(24 * 60 * 60).default(60),
+  WEB_SESSION_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12),
+  DASHBOARD_LINK_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
+  // Where browsers reach this API (dashboard links are absolute URLs); never taken from a request's Host header.
+  PUBLIC_BASE_URL: z.string().url().regex(/^https?:\/\/[^/]+$/, 'expected scheme://host[:port] with no path').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
   STRIPE_API_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'expected a Stripe secret key (sk_test_...)').optional(),
@@ -195,6 +201,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       adminKey: e.TOKENMETER_ADMIN_KEY ?? null,
       trustProxy: e.API_TRUST_PROXY,
       authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowSeconds: e.AUTH_FAILURE_WINDOW_SECONDS },
+      web: {
+        sessionHours: e.WEB_SESSION_HOURS,
+        linkMinutes: e.DASHBOARD_LINK_MINUTES,
+        publicBaseUrl: e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`,
+      },
     },
     logLevel: e.LOG_LEVEL,
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },

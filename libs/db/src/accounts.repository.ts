@@ -42,6 +42,31 @@ export class AccountsRepository {
     return rows.map(toRecord);
   }
 
+  /**
+   * Accounts whose id starts with `text` or whose name contains it (case-insensitive), by id.
+   * The id part is a range scan of the primary key (ids are COLLATE "C", so LIKE 'prefix%' uses
+   * the btree); the name part reads the accounts table (one row per customer, not per event) and
+   * stops at `limit` matches.
+   */
+  async searchAccounts(text: string, limit: number): Promise<AccountRecord[]> {
+    const like = text.replace(/[\\%_]/g, (c) => `\\${c}`);
+    const { rows } = await this.pool.query(
+      `(SELECT ${COLUMNS} FROM accounts WHERE id LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $3)
+       UNION
+       (SELECT ${COLUMNS} FROM accounts WHERE name ILIKE $2 ESCAPE '\\' ORDER BY id LIMIT $3)
+       ORDER BY id LIMIT $3`,
+      [`${like}%`, `%${like}%`, limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  /** The accounts among `ids` (one primary-key lookup per id, in one query). */
+  async getAccountsByIds(ids: string[]): Promise<AccountRecord[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.pool.query(`SELECT ${COLUMNS} FROM accounts WHERE id = ANY($1::text[])`, [ids]);
+    return rows.map(toRecord);
+  }
+
   async updateAccount(
     id: string,
     changes: { name?: string; email?: string | null },

@@ -53,7 +53,7 @@ export class AuditLogRepository {
       `SELECT id::text, at, actor_key_id, action, target_type, target_id, before, after, request_id
        FROM audit_log
        WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR target_id = $3)
-       ORDER BY id DESC
+       ORDER BY audit_log.id DESC
        LIMIT $4`,
       [filter.beforeId ?? null, filter.action ?? null, filter.targetId ?? null, filter.limit],
     );

@@ -16,6 +16,8 @@ import { UsageEventClaimsRepository } from './usage-event-claims.repository';
 import { StripeWebhookEventsRepository } from './stripe-webhook-events.repository';
 import { ReconciliationRepository } from './reconciliation.repository';
 import { Transactor } from './transactor';
+import { WebSessionsRepository } from './web-sessions.repository';
+import { DashboardLinksRepository } from './dashboard-links.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -34,6 +36,8 @@ const REPOSITORIES = [
   UsageEventClaimsRepository,
   StripeWebhookEventsRepository,
   ReconciliationRepository,
+  WebSessionsRepository,
+  DashboardLinksRepository,
 ] as const;
 
 @Global()

@@ -214,7 +214,7 @@ export class EventReadRepository {
     if (afterId !== undefined) f.add('id < ?::bigint', afterId);
     const { rows } = await this.pool.query(
       `SELECT id::text, received_at, source, topic, partition, "offset"::text, message_key, event_id, raw_payload, reason_code, reason
-       FROM rejected_events ${f.where} ORDER BY id DESC LIMIT ${f.param(limit)}`,
+       FROM rejected_events ${f.where} ORDER BY rejected_events.id DESC LIMIT ${f.param(limit)}`,
       f.params,
     );
     return rows.map((r) => ({
@@ -245,7 +245,7 @@ export class EventReadRepository {
     if (afterId !== undefined) f.add('id < ?::bigint', afterId);
     const { rows } = await this.pool.query(
       `SELECT id::text, event_id, existing_hash, payload_hash, raw_payload, source, received_at
-       FROM event_conflicts ${f.where} ORDER BY id DESC LIMIT ${f.param(limit)}`,
+       FROM event_conflicts ${f.where} ORDER BY event_conflicts.id DESC LIMIT ${f.param(limit)}`,
       f.params,
     );
     return rows.map((r) => ({

@@ -9,6 +9,8 @@ export * from './accounts.repository';
 export * from './api-keys.repository';
 export * from './audit-log.repository';
 export * from './price-overrides.repository';
+export * from './web-sessions.repository';
+export * from './dashboard-links.repository';
 export * from './usage-read.repository';
 export * from './event-read.repository';
 export * from './invoices.repository';

@@ -24,17 +24,24 @@ export interface UsageTotalsRecord {
 export interface UsageSummaryRecord {
   totals: UsageTotalsRecord;
   byModel: (UsageTotalsRecord & { model: string })[];
+  /** apiKeyId null: usage sent without an API key. */
+  byApiKey: (UsageTotalsRecord & { apiKeyId: string | null })[];
 }
 
 export type BucketGranularity = 'hour' | 'day';
 export type BucketGroupBy = 'none' | 'model' | 'api_key';
 
-/** A time bucket: counts and the total cost (the per-type costs are not summed, to keep it cheap). */
-export interface UsageBucketRecord
-  extends Pick<UsageTotalsRecord, 'requests' | 'unpricedRequests' | 'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens' | 'costUsd'> {
+/** A time bucket: counts, the cost per token type and the total cost (the sum of the four). */
+export interface UsageBucketRecord extends UsageTotalsRecord {
   start: Date;
   /** null for group_by=none, and for usage sent without an API key when grouped by api_key. */
   group: string | null;
+}
+
+/** Optional narrowing of the account reads to one model and/or one API key (both: that cell). */
+export interface UsageFilter {
+  model?: string;
+  apiKeyId?: string;
 }
 
 export interface AccountTotalsRecord extends UsageTotalsRecord {
@@ -73,6 +80,8 @@ const SUMS = `
   trim_scale(coalesce(sum(cache_write_cost_usd), 0))::text AS cache_write_cost_usd,
   trim_scale(coalesce(sum(cost_usd), 0))::text AS cost_usd`;
 
+// Per-type costs included: four more sums over rows the statement reads anyway, and the one place
+// a per-bucket "cost by token type" comes from (the dashboard's group-by-token-type view).
 const BUCKET_SUMS = `
   sum(requests)::text AS requests,
   sum(unpriced_requests)::text AS unpriced_requests,
@@ -80,7 +89,33 @@ const BUCKET_SUMS = `
   sum(output_tokens)::text AS output_tokens,
   sum(cache_read_tokens)::text AS cache_read_tokens,
   sum(cache_write_tokens)::text AS cache_write_tokens,
+  trim_scale(sum(input_cost_usd))::text AS input_cost_usd,
+  trim_scale(sum(output_cost_usd))::text AS output_cost_usd,
+  trim_scale(sum(cache_read_cost_usd))::text AS cache_read_cost_usd,
+  trim_scale(sum(cache_write_cost_usd))::text AS cache_write_cost_usd,
   trim_scale(sum(cost_usd))::text AS cost_usd`;
+
+/**
+ * The account WHERE clause with the optional model / API key narrowing. Each combination is its
+ * own statement text (and prepared-statement name suffix), so none of them carries an
+ * "$n IS NULL OR ..." predicate that a generic plan could not use an index for.
+ */
+function accountScope(accountId: string, from: Date, to: Date, filter: UsageFilter): { where: string; values: unknown[]; suffix: string } {
+  const values: unknown[] = [accountId, from, to];
+  let where = 'account_id = $1 AND hour >= $2 AND hour < $3';
+  let suffix = '';
+  if (filter.model !== undefined) {
+    values.push(filter.model);
+    where += ` AND model = $${values.length}`;
+    suffix += '_m';
+  }
+  if (filter.apiKeyId !== undefined) {
+    values.push(filter.apiKeyId);
+    where += ` AND api_key_id = $${values.length}`;
+    suffix += '_k';
+  }
+  return { where, values, suffix };
+}
 
 // Whitelisted SQL for the group_by values: the only user input that shapes a statement.
 const GROUP_EXPR: Record<BucketGroupBy, string> = {
@@ -111,22 +146,26 @@ export class UsageReadRepository {
    * Totals and per-model sums of one account over [from, to), in one scan (GROUP BY ROLLUP).
    * Rollup rows are keyed by the hour an event occurred in, so from/to must be whole hours for the
    * answer to mean exactly "events with from <= occurred_at < to"; the API enforces that.
+   * `filter` narrows it to one model and/or API key ('' = usage sent without a key).
    */
-  async summarizeAccount(accountId: string, from: Date, to: Date): Promise<UsageSummaryRecord> {
-    // Named: the two dashboard statements are prepared once per connection (no re-planning).
+  async summarizeAccount(accountId: string, from: Date, to: Date, filter: UsageFilter = {}): Promise<UsageSummaryRecord> {
+    const scope = accountScope(accountId, from, to, filter);
+    // Named: the dashboard statements are prepared once per connection (no re-planning).
     const { rows } = await this.pool.query({
-      name: 'usage_summary_by_model',
-      text: `SELECT model, ${SUMS}
+      name: `usage_summary_by_model_and_key${scope.suffix}`,
+      text: `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
              FROM usage_hourly
-             WHERE account_id = $1 AND hour >= $2 AND hour < $3
-             GROUP BY model
-             ORDER BY sum(cost_usd) DESC, model`,
-      values: [accountId, from, to],
+             WHERE ${scope.where}
+             GROUP BY model, api_key_id`,
+      values: scope.values,
     });
-    const byModel = rows.map((r) => ({ model: r.model as string, ...toTotals(r) }));
-    // Totals from the handful of per-model rows, exactly (bigint, Decimal), rather than a second
-    // aggregation pass over every rollup row in SQL (GROUP BY ROLLUP doubles the numeric sums).
-    return { totals: addTotals(byModel), byModel };
+    // One scan, by (model, key); the total, the per-model and the per-key breakdowns are all exact
+    // sums (bigint, Decimal) of these few rows, so each breakdown adds up to the total exactly,
+    // rather than three aggregations that could disagree (GROUP BY ROLLUP doubles the numeric sums).
+    const cells = rows.map((r) => ({ model: r.model as string, apiKeyId: (r.api_key_id as string | null) ?? null, totals: toTotals(r) }));
+    const byModel = groupTotals(cells, (c) => c.model).map(([model, t]) => ({ model, ...t }));
+    const byApiKey = groupTotals(cells, (c) => c.apiKeyId).map(([apiKeyId, t]) => ({ apiKeyId, ...t }));
+    return { totals: addTotals(cells.map((c) => c.totals)), byModel, byApiKey };
   }
 
   /**
@@ -139,27 +178,20 @@ export class UsageReadRepository {
     to: Date,
     granularity: BucketGranularity,
     groupBy: BucketGroupBy,
+    filter: UsageFilter = {},
   ): Promise<UsageBucketRecord[]> {
+    const scope = accountScope(accountId, from, to, filter);
+    const step = scope.values.push(granularity === 'day' ? '1 day' : '1 hour');
     const { rows } = await this.pool.query({
-      name: `usage_buckets_by_${groupBy}`,
-      text: `SELECT date_bin($4::interval, hour, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
+      name: `usage_buckets_by_${groupBy}${scope.suffix}`,
+      text: `SELECT date_bin($${step}::interval, hour, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
              FROM usage_hourly
-             WHERE account_id = $1 AND hour >= $2 AND hour < $3
+             WHERE ${scope.where}
              GROUP BY 1, 2
              ORDER BY 1, 2 NULLS FIRST`,
-      values: [accountId, from, to, granularity === 'day' ? '1 day' : '1 hour'],
+      values: scope.values,
     });
-    return rows.map((r) => ({
-      start: r.start as Date,
-      group: r.grp as string | null,
-      requests: r.requests,
-      unpricedRequests: r.unpriced_requests,
-      inputTokens: r.input_tokens,
-      outputTokens: r.output_tokens,
-      cacheReadTokens: r.cache_read_tokens,
-      cacheWriteTokens: r.cache_write_tokens,
-      costUsd: r.cost_usd,
-    }));
+    return rows.map((r) => ({ start: r.start as Date, group: r.grp as string | null, ...toTotals(r) }));
   }
 
   /**
@@ -241,6 +273,21 @@ export class UsageReadRepository {
       lastOccurredAt: r.last_occurred_at,
     }));
   }
+}
+
+/** Exact totals per key, largest cost first (ties by key, no-key last). */
+function groupTotals<C extends { totals: UsageTotalsRecord }, K extends string | null>(cells: C[], keyOf: (c: C) => K): [K, UsageTotalsRecord][] {
+  const groups = new Map<K, UsageTotalsRecord[]>();
+  for (const c of cells) {
+    const key = keyOf(c);
+    groups.set(key, [...(groups.get(key) ?? []), c.totals]);
+  }
+  return [...groups].map(([key, rows]): [K, UsageTotalsRecord] => [key, addTotals(rows)]).sort(([ka, a], [kb, b]) => {
+    const byCost = new Decimal(b.costUsd).comparedTo(a.costUsd);
+    if (byCost !== 0) return byCost;
+    if (ka === null || kb === null) return ka === null ? 1 : -1;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
 }
 
 function addTotals(rows: UsageTotalsRecord[]): UsageTotalsRecord {

@@ -1,7 +1,6 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { EVENT_EXPORT_COLUMNS, type EventFilter } from '@tokenmeter/db';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
@@ -11,7 +10,7 @@ import { ReceiptPageSchema } from '../usage/usage-json';
 import { UsageService } from '../usage/usage.service';
 import { AccountTotalsPageSchema, EventConflictPageSchema, RejectedEventPageSchema, UnpricedUsageSchema } from './admin-usage-responses';
 import { AdminUsageService } from './admin-usage.service';
-import { EXPORT_CONTENT_TYPES, exportEncoder } from './event-export';
+import { sendEventExport } from './event-export';
 
 const EVENT_FILTERS = {
   account_id: idFilter.optional(),
@@ -85,20 +84,7 @@ export class AdminUsageController {
     },
   })
   async export(@CurrentPrincipal() _principal: Principal, @ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @Res() res: Response): Promise<void> {
-    const format = q.format;
-    const stream = await this.admin.streamEvents(eventFilter(q));
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    res.status(200);
-    res.setHeader('Content-Type', EXPORT_CONTENT_TYPES[format]);
-    res.setHeader('Content-Disposition', `attachment; filename="tokenmeter-events-${stamp}.${format}"`);
-    res.setHeader('Cache-Control', 'no-store');
-    try {
-      await pipeline(stream.rows, exportEncoder(format), res);
-    } catch {
-      // Client went away or the query failed mid-stream: pipeline() has destroyed every stream,
-      // the cursor's connection has been discarded, and the client sees a truncated response.
-      stream.release();
-    }
+    await sendEventExport(await this.admin.streamEvents(eventFilter(q)), q.format, res);
   }
 
   @Get('rejected-events')
@@ -130,3 +116,6 @@ export class AdminUsageController {
     return this.admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor);
   }
 }
+
+// The dashboard's admin pages validate with these very schemas (apps/api/src/web/pages/admin).
+export { accountTotalsQuery, conflictsQuery, eventFilter, eventsQuery, exportQuery, rejectedQuery, unpricedQuery };

@@ -8,5 +8,6 @@ import { AdminUsageService } from './admin-usage.service';
   imports: [UsageModule],
   controllers: [AdminUsageController],
   providers: [AdminUsageService],
+  exports: [AdminUsageService],
 })
 export class AdminUsageModule {}

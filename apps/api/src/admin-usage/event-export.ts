@@ -1,5 +1,7 @@
+import type { Response } from 'express';
 import { Transform, type TransformCallback } from 'node:stream';
-import { EVENT_EXPORT_COLUMNS, type EventExportRow } from '@tokenmeter/db';
+import { pipeline } from 'node:stream/promises';
+import { EVENT_EXPORT_COLUMNS, type EventExportRow, type EventExportStream } from '@tokenmeter/db';
 
 export type ExportFormat = 'csv' | 'ndjson';
 
@@ -66,4 +68,24 @@ export function exportEncoder(format: ExportFormat): Transform {
       done(null, buffered.length > 0 ? buffered : undefined);
     },
   });
+}
+
+/**
+ * Sends an export (GET /admin/events/export and the dashboard's events.csv / events.ndjson).
+ * Once the first byte is sent the status is 200; a failure after that truncates the body (no
+ * final chunk), which HTTP clients report as an incomplete response, never as a complete export.
+ */
+export async function sendEventExport(stream: EventExportStream, format: ExportFormat, res: Response): Promise<void> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  res.status(200);
+  res.setHeader('Content-Type', EXPORT_CONTENT_TYPES[format]);
+  res.setHeader('Content-Disposition', `attachment; filename="tokenmeter-events-${stamp}.${format}"`);
+  res.setHeader('Cache-Control', 'no-store');
+  try {
+    await pipeline(stream.rows, exportEncoder(format), res);
+  } catch {
+    // Client went away or the query failed mid-stream: pipeline() has destroyed every stream,
+    // the cursor's connection has been discarded, and the client sees a truncated response.
+    stream.release();
+  }
 }

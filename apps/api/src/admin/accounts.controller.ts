@@ -58,3 +58,6 @@ export class AccountsController {
     return accountJson(await this.accounts.updateAccount(id, changes, actor));
   }
 }
+
+// The dashboard's accounts page validates with this very schema.
+export { listQuery as accountListQuery };

@@ -37,6 +37,16 @@ export class AccountsService {
     return this.accounts.listAccounts(page);
   }
 
+  /** The dashboard's account search: id prefix or name substring, by id. */
+  searchAccounts(text: string, limit: number): Promise<AccountRecord[]> {
+    return this.accounts.searchAccounts(text, limit);
+  }
+
+  /** Names for a page of account ids (one query). */
+  getAccountsByIds(ids: string[]): Promise<AccountRecord[]> {
+    return this.accounts.getAccountsByIds(ids);
+  }
+
   async updateAccount(id: string, changes: { name?: string; email?: string | null }, actor: Actor): Promise<AccountRecord> {
     return this.transactor.run(async (q) => {
       const before = await this.accounts.getAccount(id, q, true);

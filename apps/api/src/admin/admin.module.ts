@@ -15,5 +15,7 @@ import { RepriceController } from './reprice.controller';
   imports: [IngestModule],
   controllers: [AccountsController, ModelsController, PriceOverridesController, RepriceController, AuditLogController],
   providers: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService],
+  // The web dashboard's admin pages act through the same services.
+  exports: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService],
 })
 export class AdminModule {}

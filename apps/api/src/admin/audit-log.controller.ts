@@ -32,3 +32,6 @@ export class AuditLogController {
     return { data: entries.map(auditJson), next_cursor: last ? encodeCursor([last.id]) : null };
   }
 }
+
+// The dashboard's audit log page validates with this very schema.
+export { query as auditLogQuery };

@@ -75,3 +75,6 @@ export class ModelsController {
     return priceVersionJson(version);
   }
 }
+
+// The dashboard's price book page validates with this very schema.
+export { priceBody };

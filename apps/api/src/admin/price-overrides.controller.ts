@@ -1,6 +1,7 @@
 import { Controller, Get, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import type { NewPriceOverride } from '@tokenmeter/db';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
@@ -67,34 +68,7 @@ export class PriceOverridesController {
   @ApiAnswer(PriceOverrideSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404)
   async create(@ValidParam('id', idFilter) accountId: string, @ValidBody(body) b: z.output<typeof body>, @CurrentActor() actor: Actor) {
-    const created = await this.overrides.createPriceOverride(
-      b.kind === 'rate_card'
-        ? {
-            accountId,
-            kind: 'rate_card',
-            modelId: b.model_id,
-            discountPercent: null,
-            inputPerMTok: b.input_per_mtok,
-            outputPerMTok: b.output_per_mtok,
-            cacheReadPerMTok: b.cache_read_per_mtok,
-            cacheWritePerMTok: b.cache_write_per_mtok ?? null,
-            effectiveFrom: b.effective_from,
-            effectiveTo: b.effective_to ?? null,
-          }
-        : {
-            accountId,
-            kind: 'discount',
-            modelId: b.model_id ?? null,
-            discountPercent: b.discount_percent,
-            inputPerMTok: null,
-            outputPerMTok: null,
-            cacheReadPerMTok: null,
-            cacheWritePerMTok: null,
-            effectiveFrom: b.effective_from,
-            effectiveTo: b.effective_to ?? null,
-          },
-      actor,
-    );
+    const created = await this.overrides.createPriceOverride(newOverrideOf(accountId, b), actor);
     return priceOverrideJson(created);
   }
 
@@ -106,3 +80,35 @@ export class PriceOverridesController {
     return { data: (await this.overrides.listPriceOverrides(accountId)).map(priceOverrideJson) };
   }
 }
+
+/** The override a validated body asks for (the JSON route and the dashboard's form both use it). */
+export function newOverrideOf(accountId: string, b: z.output<typeof body>): NewPriceOverride {
+  return b.kind === 'rate_card'
+    ? {
+        accountId,
+        kind: 'rate_card',
+        modelId: b.model_id,
+        discountPercent: null,
+        inputPerMTok: b.input_per_mtok,
+        outputPerMTok: b.output_per_mtok,
+        cacheReadPerMTok: b.cache_read_per_mtok,
+        cacheWritePerMTok: b.cache_write_per_mtok ?? null,
+        effectiveFrom: b.effective_from,
+        effectiveTo: b.effective_to ?? null,
+      }
+    : {
+        accountId,
+        kind: 'discount',
+        modelId: b.model_id ?? null,
+        discountPercent: b.discount_percent,
+        inputPerMTok: null,
+        outputPerMTok: null,
+        cacheReadPerMTok: null,
+        cacheWritePerMTok: null,
+        effectiveFrom: b.effective_from,
+        effectiveTo: b.effective_to ?? null,
+      };
+}
+
+// The dashboard's account page validates with this very schema.
+export { body as priceOverrideBody };

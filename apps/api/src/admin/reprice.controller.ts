@@ -81,3 +81,6 @@ export class RepriceController {
     return { from: b.from.toISOString(), to: b.to.toISOString(), account_id: b.account_id ?? null, dry_run: b.dry_run, ...resultJson(result) };
   }
 }
+
+// The dashboard's reprice page validates and answers with these.
+export { body as repriceBody, resultJson as repriceResultJson };

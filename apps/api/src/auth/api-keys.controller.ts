@@ -62,3 +62,6 @@ export class ApiKeysController {
     return apiKeyJson(await this.keys.revokeApiKey(id, actor));
   }
 }
+
+// The dashboard's API keys page validates with these very schemas.
+export { createBody as apiKeyCreateBody, listQuery as apiKeyListQuery };

@@ -5,6 +5,7 @@ import {
   ApiKeysRepository,
   AuditLogRepository,
   Transactor,
+  WebSessionsRepository,
   type ApiKeyRecord,
 } from '@tokenmeter/db';
 import type { Actor } from '../common/actor';
@@ -35,6 +36,7 @@ export class ApiKeysService {
     private readonly accounts: AccountsRepository,
     private readonly audit: AuditLogRepository,
     private readonly transactor: Transactor,
+    private readonly webSessions: WebSessionsRepository,
     @Optional() @Inject(ApiKeyAuthenticator) private readonly authenticator?: ApiKeyAuthenticator,
   ) {}
 
@@ -81,6 +83,8 @@ export class ApiKeysService {
       if (!before) throw new NotFoundError('api_key', id);
       if (before.revokedAt !== null) return before;
       const after = (await this.keys.revokeApiKey(id, q))!;
+      // A revoked key's dashboard sessions end with it, in the same transaction.
+      await this.webSessions.endWebSessionsOfKey(id, q);
       await this.audit.append(
         { actorKeyId: actor.keyId, action: 'api_key.revoke', targetType: 'api_key', targetId: id, before: apiKeyJson(viewOf(before)), after: apiKeyJson(viewOf(after)), requestId: actor.requestId },
         q,

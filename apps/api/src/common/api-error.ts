@@ -7,10 +7,12 @@ import {
   HttpStatus,
   Inject,
 } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { DomainError, NotFoundError, ValidationError } from '@tokenmeter/billing';
 import { LOGGER, type Logger } from '@tokenmeter/config';
 import { StripeCallError } from '@tokenmeter/stripe';
+import { answerPage, isPagePath } from '../web/page-errors';
+import { SignInRequired } from '../web/web-session.guard';
 
 /** The one error shape of the API: `{ "error": { "code", "message", "details" } }`. */
 export class ApiError extends HttpException {
@@ -37,49 +39,47 @@ export class ApiErrorFilter implements ExceptionFilter {
   constructor(@Inject(LOGGER) private readonly log: Logger) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
+    const req = host.switchToHttp().getRequest<Request>();
     const res = host.switchToHttp().getResponse<Response>();
-    if (exception instanceof ApiError) {
-      res.status(exception.getStatus()).json(exception.getResponse());
-      return;
-    }
-    if (exception instanceof DomainError) {
-      const { status, body } = domainErrorResponse(exception);
-      res.status(status).json(body);
-      return;
-    }
+    const { status, body } = this.answerOf(exception);
+    // Dashboard pages get the same answer as a page (or a redirect to sign-in), not as JSON.
+    if (isPagePath(req.path) && answerPage(req, res, exception, status, body.error.message)) return;
+    res.status(status).json(body);
+  }
+
+  private answerOf(exception: unknown): { status: number; body: ErrorBody } {
+    if (exception instanceof ApiError) return { status: exception.getStatus(), body: exception.getResponse() as ErrorBody };
+    if (exception instanceof DomainError) return domainErrorResponse(exception);
     if (exception instanceof StripeCallError) {
       // Our request to Stripe failed (after retries): the upstream is at fault, not the client.
-      res.status(502).json({ error: { code: 'stripe_error', message: exception.message, details: { retriable: exception.retriable } } });
-      return;
+      return { status: 502, body: { error: { code: 'stripe_error', message: exception.message, details: { retriable: exception.retriable } } } };
     }
     if (isBodyParseError(exception)) {
       const detail = exception instanceof Error ? exception.message : '';
-      res.status(400).json({ error: { code: 'invalid_json', message: `request body is not valid JSON: ${detail}`, details: null } });
-      return;
+      return { status: 400, body: { error: { code: 'invalid_json', message: `request body is not valid JSON: ${detail}`, details: null } } };
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
       const message = typeof body === 'string' ? body : ((body as { message?: unknown }).message ?? exception.message);
-      res.status(status).json({
-        error: { code: STATUS_CODES[status] ?? 'error', message: Array.isArray(message) ? message.join('; ') : String(message), details: null },
-      });
-      return;
+      return {
+        status,
+        body: { error: { code: STATUS_CODES[status] ?? 'error', message: Array.isArray(message) ? message.join('; ') : String(message), details: null } },
+      };
     }
     // Body parser errors (malformed JSON, too large) arrive as plain errors with a status.
     const status = (exception as { status?: unknown })?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       const type = (exception as { type?: unknown }).type;
       const message = type === 'entity.too.large' ? 'request body is too large' : (exception as Error).message || 'bad request';
-      res.status(status).json({ error: { code: STATUS_CODES[status] ?? 'bad_request', message, details: null } });
-      return;
+      return { status, body: { error: { code: STATUS_CODES[status] ?? 'bad_request', message, details: null } } };
     }
-    this.log.error({ err: exception }, 'unhandled error');
-    res
-      .status(HttpStatus.INTERNAL_SERVER_ERROR)
-      .json({ error: { code: 'internal', message: 'internal error', details: null } });
+    if (!(exception instanceof SignInRequired)) this.log.error({ err: exception }, 'unhandled error');
+    return { status: HttpStatus.INTERNAL_SERVER_ERROR, body: { error: { code: 'internal', message: 'internal error', details: null } } };
   }
 }
+
+type ErrorBody = { error: { code: string; message: string; details: unknown } };
 
 /**
  * Malformed JSON: body-parser's SyntaxError (type 'entity.parse.failed'), which Nest's express

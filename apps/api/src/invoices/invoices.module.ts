@@ -39,6 +39,9 @@ export const INVOICING = Symbol('Invoicing');
     { provide: ReconciliationService, useFactory: (i: Invoicing) => i.reconciliation, inject: [INVOICING] },
     { provide: StripeWebhookService, useFactory: (i: Invoicing) => i.webhooks, inject: [INVOICING] },
   ],
+  // The web dashboard's invoice pages read and act through the same services (and read
+  // InvoicesRepository from DatabaseModule, like every repository).
+  exports: [InvoiceCloseService, InvoiceSyncService, ReconciliationService],
 })
 export class InvoicesModule implements OnApplicationShutdown {
   constructor(@Inject(INVOICING) private readonly invoicing: Invoicing) {}

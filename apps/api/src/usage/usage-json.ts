@@ -90,8 +90,14 @@ export const UsageSummarySchema = z
     complete_up_to: dateTime
       .nullable()
       .describe('All usage published before this instant has been ingested; later hours may still grow. null: unknown (nothing ingested yet)'),
-    totals: TotalsSchema,
-    by_model: z.array(z.object({ model: z.string(), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict()),
+    totals: z
+      .object({ ...TotalsSchema.shape, ...CostBreakdownSchema.shape })
+      .strict()
+      .describe('cost_usd is exactly the sum of the four per-type costs, and of by_model (or by_api_key) cost_usd'),
+    by_model: z.array(z.object({ model: z.string(), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict()).describe('Largest cost first; sums exactly to totals'),
+    by_api_key: z
+      .array(z.object({ api_key_id: z.string().nullable().describe('null: usage sent without an API key'), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict())
+      .describe('Largest cost first; sums exactly to totals'),
   })
   .strict();
 export type UsageSummaryJson = z.input<typeof UsageSummarySchema>;
@@ -110,6 +116,7 @@ export const UsageTimeseriesSchema = z
             start: dateTime.describe('Start of the hour or UTC day'),
             group: z.string().nullable().describe('The model or API key id; null for group_by=none and for usage sent without an API key'),
             ...TotalsSchema.shape,
+            ...CostBreakdownSchema.shape,
           })
           .strict(),
       )

@@ -11,16 +11,26 @@ import { UsageService } from './usage.service';
 // account_id is for admin keys (required for them); an account key reads its own account.
 const accountId = idFilter.optional().describe('Admin keys only (required for them): the account to read');
 
-const summaryQuery = rangeQuery({ required: true, hourAligned: true }, { account_id: accountId });
-const timeseriesQuery = rangeQuery(
+// The narrowing every account read accepts; exported with the route schemas for the dashboard's
+// pages (apps/api/src/web/pages), which validate with these same fields.
+export const usageFilterFields = {
+  model: textFilter(128).optional().describe('Only this model'),
+  api_key_id: idFilter.optional().describe('Only this API key'),
+  account_id: accountId,
+};
+export const summaryQuery = rangeQuery({ required: true, hourAligned: true }, usageFilterFields);
+export const TIMESERIES_GROUPS = ['none', 'model', 'api_key'] as const;
+export const timeseriesQuery = rangeQuery(
   { required: true, hourAligned: true },
-  { granularity: choice(['hour', 'day'], 'hour'), group_by: choice(['none', 'model', 'api_key'], 'none'), account_id: accountId },
+  { granularity: choice(['hour', 'day'], 'hour'), group_by: choice(TIMESERIES_GROUPS, 'none'), ...usageFilterFields },
 );
-const eventsQuery = rangeQuery(
+export const eventsQuery = rangeQuery(
   { required: true, hourAligned: false },
-  { model: textFilter(128).optional(), api_key_id: idFilter.optional(), limit: pageLimit, cursor: eventCursor, account_id: accountId },
+  { ...usageFilterFields, request_id: textFilter(256).optional().describe('Only the event(s) of this gateway request id'), limit: pageLimit, cursor: eventCursor },
 );
-const receiptQuery = z.object({ account_id: accountId });
+export const receiptQuery = z.object({ account_id: accountId });
+
+const filterOf = (q: { model?: string; api_key_id?: string }) => ({ model: q.model, apiKeyId: q.api_key_id });
 
 /** Account dashboards and receipts. An account key sees its own account; an admin names one with account_id. */
 @ApiTags('usage')
@@ -34,21 +44,21 @@ export class UsageController {
   @ApiOperation({ summary: 'Totals and per-model usage and cost over [from, to), from hourly rollups' })
   @ApiAnswer(UsageSummarySchema)
   summary(@CurrentPrincipal() principal: Principal, @ValidQuery(summaryQuery) q: z.output<typeof summaryQuery>) {
-    return this.usage.getSummary(scopeAccount(principal, q.account_id), q);
+    return this.usage.getSummary(scopeAccount(principal, q.account_id), q, filterOf(q));
   }
 
   @Get('timeseries')
   @ApiOperation({ summary: 'Usage and cost per hour or UTC day, optionally per model or API key (non-empty buckets only)' })
   @ApiAnswer(UsageTimeseriesSchema)
   timeseries(@CurrentPrincipal() principal: Principal, @ValidQuery(timeseriesQuery) q: z.output<typeof timeseriesQuery>) {
-    return this.usage.listBuckets(scopeAccount(principal, q.account_id), q, q.granularity, q.group_by);
+    return this.usage.listBuckets(scopeAccount(principal, q.account_id), q, q.granularity, q.group_by, filterOf(q));
   }
 
   @Get('events')
   @ApiOperation({ summary: 'Receipts of individual events, newest first, cursor-paginated' })
   @ApiAnswer(ReceiptPageSchema)
   events(@CurrentPrincipal() principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
-    const filter = { accountId: scopeAccount(principal, q.account_id), from: q.from, to: q.to, model: q.model, apiKeyId: q.api_key_id };
+    const filter = { accountId: scopeAccount(principal, q.account_id), from: q.from, to: q.to, ...filterOf(q), requestId: q.request_id };
     return this.usage.listReceipts(filter, q.limit, q.cursor);
   }
 

@@ -22,6 +22,6 @@ import { UsageService } from './usage.service';
     FreshnessService,
     UsageService,
   ],
-  exports: [UsageService],
+  exports: [UsageService, FreshnessService],
 })
 export class UsageModule {}

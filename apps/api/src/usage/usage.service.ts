@@ -6,6 +6,7 @@ import {
   type BucketGroupBy,
   type EventCursor,
   type EventFilter,
+  type UsageFilter,
 } from '@tokenmeter/db';
 import { FreshnessService } from './freshness';
 import { encodeEventCursor, type TimeRange } from '../common/validation';
@@ -30,9 +31,10 @@ export class UsageService {
     private readonly freshness: FreshnessService,
   ) {}
 
-  async getSummary(accountId: string, range: TimeRange): Promise<UsageSummaryJson> {
+  /** `filter`: one model and/or one API key (the page and the JSON route narrow the same way). */
+  async getSummary(accountId: string, range: TimeRange, filter: UsageFilter = {}): Promise<UsageSummaryJson> {
     const [summary, completeUpTo] = await Promise.all([
-      this.usage.summarizeAccount(accountId, range.from, range.to),
+      this.usage.summarizeAccount(accountId, range.from, range.to, filter),
       this.freshness.getCompleteUpTo(),
     ]);
     return {
@@ -40,13 +42,20 @@ export class UsageService {
       from: instant(range.from),
       to: instant(range.to),
       complete_up_to: instant(completeUpTo),
-      totals: totalsJson(summary.totals),
+      totals: { ...totalsJson(summary.totals), ...costBreakdownJson(summary.totals) },
       by_model: summary.byModel.map((m) => ({ model: m.model, ...totalsJson(m), ...costBreakdownJson(m) })),
+      by_api_key: summary.byApiKey.map((k) => ({ api_key_id: k.apiKeyId, ...totalsJson(k), ...costBreakdownJson(k) })),
     };
   }
 
-  async listBuckets(accountId: string, range: TimeRange, granularity: BucketGranularity, groupBy: BucketGroupBy): Promise<UsageTimeseriesJson> {
-    const buckets = await this.usage.listBuckets(accountId, range.from, range.to, granularity, groupBy);
+  async listBuckets(
+    accountId: string,
+    range: TimeRange,
+    granularity: BucketGranularity,
+    groupBy: BucketGroupBy,
+    filter: UsageFilter = {},
+  ): Promise<UsageTimeseriesJson> {
+    const buckets = await this.usage.listBuckets(accountId, range.from, range.to, granularity, groupBy, filter);
     return {
       account_id: accountId,
       from: instant(range.from),
@@ -62,7 +71,7 @@ export class UsageService {
         output_tokens: count(b.outputTokens),
         cache_read_tokens: count(b.cacheReadTokens),
         cache_write_tokens: count(b.cacheWriteTokens),
-        cost_usd: b.costUsd,
+        ...costBreakdownJson(b),
       })),
     };
   }

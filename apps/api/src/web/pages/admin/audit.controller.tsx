@@ -1,0 +1,62 @@
+import { Controller, Get, Query, Req } from '@nestjs/common';
+import { AuditLogRepository } from '@tokenmeter/db';
+import { auditJson } from '../../../admin/admin-json';
+import { auditLogQuery } from '../../../admin/audit-log.controller';
+import { encodeCursor } from '../../../common/validation';
+import { type PageRequest, pageContext, pageQuery } from '../../page-context';
+import { DataTable, Layout, NextPage, renderPage, Time } from '../../ui';
+import { WebPages } from '../../web-session.guard';
+import { Field, FilterForm, JsonBlock } from './admin-ui';
+
+/** GET /admin/audit-log as a page: every admin write, newest first, keyset pages. */
+@WebPages('admin')
+@Controller('app/admin')
+export class AdminAuditController {
+  constructor(private readonly audit: AuditLogRepository) {}
+
+  @Get('audit')
+  async list(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
+    const ctx = pageContext(req);
+    const q = pageQuery(auditLogQuery, query);
+    const entries = await this.audit.listEntries({ beforeId: q.cursor, limit: q.limit, action: q.action, targetId: q.target_id });
+    // The API's rule: a full page may have a next one.
+    const last = entries.length === q.limit ? entries[entries.length - 1] : undefined;
+    const rows = entries.map(auditJson);
+    return renderPage(
+      <Layout ctx={ctx} title="Audit log">
+        <p class="help">Every admin write, from the API, the CLI and these pages alike, newest first. The log is append-only: the database refuses changes to it.</p>
+        <FilterForm action="/app/admin/audit" label="Audit log filters">
+          <Field id="action" name="action" label="Action" value={q.action} placeholder="api_key.revoke" />
+          <Field id="target_id" name="target_id" label="Target id" value={q.target_id} />
+        </FilterForm>
+        <DataTable
+          id="audit-table"
+          caption="Audit entries, newest first"
+          rows={rows}
+          empty="No entries match."
+          columns={[
+            { label: 'At (UTC)', cell: (e) => <Time at={e.at} /> },
+            { label: 'Action', cell: (e) => <code>{e.action}</code> },
+            { label: 'Target', cell: (e) => `${e.target_type} ${e.target_id}` },
+            { label: 'Actor key', cell: (e) => e.actor_key_id ?? '(CLI or bootstrap)' },
+            { label: 'Request id', cell: (e) => e.request_id ?? '' },
+            {
+              label: 'Change',
+              cell: (e) => (
+                <>
+                  {e.before !== null && <JsonBlock value={e.before} label="Before" />}
+                  <JsonBlock value={e.after} label="After" />
+                </>
+              ),
+            },
+          ]}
+        />
+        <NextPage
+          path="/app/admin/audit"
+          query={{ action: q.action, target_id: q.target_id, limit: typeof query.limit === 'string' ? query.limit : undefined }}
+          cursor={last ? encodeCursor([last.id]) : null}
+        />
+      </Layout>,
+    );
+  }
+}

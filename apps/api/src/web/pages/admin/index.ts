@@ -1,0 +1,20 @@
+import { AdminAccountsController } from './accounts.controller';
+import { AdminAuditController } from './audit.controller';
+import { AdminEventsController } from './events.controller';
+import { AdminIngestAuditController } from './ingest-audit.controller';
+import { AdminInvoicesPagesController } from './invoices.controller';
+import { AdminKeysController } from './keys.controller';
+import { AdminPricesController } from './prices.controller';
+import { AdminRepriceController } from './reprice.controller';
+
+/** The admin pages under /app/admin (registered by WebModule). */
+export const ADMIN_PAGE_CONTROLLERS = [
+  AdminAccountsController,
+  AdminEventsController,
+  AdminIngestAuditController,
+  AdminPricesController,
+  AdminRepriceController,
+  AdminInvoicesPagesController,
+  AdminAuditController,
+  AdminKeysController,
+];

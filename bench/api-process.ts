@@ -1,0 +1,53 @@
+/** The real API (apps/api/src/main.ts) as its own process, for the read-side benchmarks. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ROOT = path.resolve(__dirname, '..');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ApiProcessOptions {
+  databaseUrl: string;
+  port: number;
+  /** Called with each log line (pino JSON on stdout, LOG_LEVEL=info); without it the log goes to /dev/null. */
+  onLogLine?: (line: string) => void;
+  env?: Record<string, string>;
+}
+
+/** Starts the API and waits for /health/live. BENCH_CPU_PROF=dir: a V8 CPU profile of the API in dir (written at exit). */
+export async function startApi(opts: ApiProcessOptions): Promise<ChildProcess> {
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...profile, '-r', 'ts-node/register', 'apps/api/src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: opts.databaseUrl, PORT: String(opts.port), LOG_LEVEL: 'info', TS_NODE_TRANSPILE_ONLY: 'true', ...opts.env },
+    stdio: ['ignore', opts.onLogLine ? 'pipe' : 'ignore', 'inherit'],
+  });
+  if (opts.onLogLine && child.stdout) createInterface({ input: child.stdout }).on('line', opts.onLogLine);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`API exited with ${child.exitCode}`);
+    const ok = await fetch(`http://127.0.0.1:${opts.port}/health/live`).then((r) => r.ok, () => false);
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  child.kill('SIGTERM');
+  throw new Error('API did not start within 60 s');
+}
+
+export async function stopApi(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
