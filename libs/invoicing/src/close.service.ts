@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
-import { buildInvoiceLines, isMutable, parsePeriod, PUSHABLE_STATUSES, type InvoiceDraft, type InvoiceStatus } from '@tokenmeter/billing';
+import { buildInvoiceLines, isMutable, parsePeriod, PUSHABLE_STATUSES, type BillingPeriod, type InvoiceDraft, type InvoiceStatus } from '@tokenmeter/billing';
 import type { AuditLogRepository, IngestProgressRepository, InvoicesRepository, UsageEventClaimsRepository } from '@tokenmeter/db';
 import { checkIngestionComplete, type CompletenessReport, type IngestLagProbe } from './completeness';
 import { IngestionIncompleteError } from './errors';
@@ -122,7 +122,7 @@ export class InvoiceCloseService {
       });
     }
 
-    const accounts = await this.listAccountsToClose(period, opts.accountId);
+    const accounts = await this.listAccountsToClose(bounds, opts.accountId);
     const results: AccountCloseResult[] = [];
     let done = 0;
     const total = accounts.length;
@@ -203,14 +203,13 @@ export class InvoiceCloseService {
   }
 
   /**
-   * Accounts a close of `period` has work for: unbilled priced usage up to the period end
+   * Accounts a close of the period has work for: unbilled priced usage up to the period end
    * (including late usage of earlier months), or a draft for this period to refresh.
    */
-  private async listAccountsToClose(period: string, accountId?: string): Promise<string[]> {
-    const bounds = parsePeriod(period);
+  private async listAccountsToClose(bounds: BillingPeriod, accountId?: string): Promise<string[]> {
     const [unbilled, drafts] = await Promise.all([
       this.claims.listAccountsWithUnbilledUsage(bounds.end, accountId),
-      this.invoices.listAccountsWithDraft(period, accountId),
+      this.invoices.listAccountsWithDraft(bounds.period, accountId),
     ]);
     return [...new Set([...unbilled, ...drafts])].sort(byCodeUnit);
   }
