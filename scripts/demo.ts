@@ -21,6 +21,7 @@ import {
   AccountsRepository,
   ApiKeysRepository,
   AuditLogRepository,
+  IngestProgressRepository,
   createDatabase,
   PriceBookRepository,
   Transactor,
@@ -107,7 +108,7 @@ export async function runDemo(config: TokenmeterConfig, options: DemoOptions): P
     const messages = await sendInBatches(kafka, topic, inBatches(traffic, log), { acks: -1 });
     log(`published ${messages} messages in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-    const caughtUp = await waitForIngestor(kafka, usage, topic, (options.stallSeconds ?? 20) * 1000, log);
+    const caughtUp = await waitForIngestor(kafka, new IngestProgressRepository(db.pool), topic, (options.stallSeconds ?? 20) * 1000, log);
     const newEvents = caughtUp ? (await demoRequests(usage, traffic)) - storedBefore : null;
     const { messages: _messages, ...summary } = traffic;
     const report: DemoReport = { topic, traffic: summary, messages, accounts, priceChange, keys, caughtUp, newEvents };
@@ -197,7 +198,7 @@ async function demoRequests(usage: UsageReadRepository, traffic: DemoTraffic): P
  * as the events) reaches the topic's end offsets as they were right after publishing. Gives up,
  * saying so, once nothing has moved for `stallMs`: no ingestor is running, or it is stuck.
  */
-async function waitForIngestor(kafka: Kafka, usage: UsageReadRepository, topic: string, stallMs: number, log: (line: string) => void): Promise<boolean> {
+async function waitForIngestor(kafka: Kafka, ingestProgress: IngestProgressRepository, topic: string, stallMs: number, log: (line: string) => void): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
@@ -208,7 +209,7 @@ async function waitForIngestor(kafka: Kafka, usage: UsageReadRepository, topic: 
   let reported = -1;
   log(`waiting for the ingestor to store them (it commits ${topic}'s offsets in ingest_progress)`);
   for (;;) {
-    const progress = new Map((await usage.listIngestProgress(topic)).map((p) => [p.partition, Number(p.nextOffset)]));
+    const progress = new Map((await ingestProgress.listIngestProgress(topic)).map((p) => [p.partition, Number(p.nextOffset)]));
     const committed = ends.reduce((sum, p) => sum + Math.min(Number(p.high), progress.get(p.partition) ?? 0), 0);
     if (committed >= target) return true;
     if (committed !== lastCommitted) {

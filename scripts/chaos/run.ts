@@ -26,7 +26,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { Client } from 'pg';
-import { createDatabase, InvoicesRepository, type Database } from '@tokenmeter/db';
+import { createDatabase, ReconciliationRepository, type Database } from '@tokenmeter/db';
 import { ReconciliationService } from '@tokenmeter/invoicing';
 import { numberArg } from '../../bench/args';
 import { recreateSeededDatabase } from '../../bench/scratch-database';
@@ -335,7 +335,7 @@ async function fingerprint(db: Database): Promise<Record<string, string>> {
 /** The project's reconciliation (libs/invoicing) for every month the events touch. */
 async function reconcile(db: Database): Promise<unknown[]> {
   const { rows } = await db.pool.query<{ p: string }>("SELECT DISTINCT to_char(date_trunc('month', occurred_at, 'UTC'), 'YYYY-MM') AS p FROM usage_events ORDER BY 1");
-  const service = new ReconciliationService(new InvoicesRepository(db.pool), undefined);
+  const service = new ReconciliationService(new ReconciliationRepository(db.pool), undefined);
   const reports = [];
   for (const { p } of rows) reports.push(await service.reconcile(p, { withStripe: false }));
   return reports;

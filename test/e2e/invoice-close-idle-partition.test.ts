@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
-import { InvoicesRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { IngestProgressRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { checkIngestionComplete } from '@tokenmeter/invoicing';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
@@ -87,7 +87,7 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
     consumer = undefined;
 
     // Without the broker's high watermark the rule cannot tell idle from behind: partition 1 lags.
-    const withoutBroker = await checkIngestionComplete(new InvoicesRepository(db.pool), new Date('2026-11-01T00:00:00Z'), 60, new Date(), topic);
+    const withoutBroker = await checkIngestionComplete(new IngestProgressRepository(db.pool), new Date('2026-11-01T00:00:00Z'), 60, new Date(), topic);
     expect(withoutBroker.lagging.map((l) => l.partition)).toEqual([`${topic}/1`]);
 
     const closed = await close({ period: '2026-10', finalize: false });

@@ -11,7 +11,10 @@ export interface AccountRecord {
 
 const COLUMNS = 'id, name, email, created_at, updated_at';
 
-/** Accounts. Ingest also creates bare rows (id only) for accounts first seen in usage. */
+/**
+ * Accounts. Ingest also creates bare rows (id only) for accounts first seen in usage; the invoice
+ * push stores the account's Stripe customer id here.
+ */
 export class AccountsRepository {
   constructor(private readonly pool: Pool) {}
 
@@ -78,6 +81,22 @@ export class AccountsRepository {
       [id, changes.name !== undefined, changes.name ?? null, changes.email !== undefined, changes.email ?? null],
     );
     return rows[0] ? toRecord(rows[0]) : undefined;
+  }
+
+  /** The account's Stripe customer, once a push created (or found) it. */
+  async getStripeCustomerId(id: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ stripe_customer_id: string | null }>('SELECT stripe_customer_id FROM accounts WHERE id = $1', [id]);
+    return rows[0]?.stripe_customer_id ?? null;
+  }
+
+  /** First writer wins; returns the stored id (a concurrent push got the same id from Stripe's idempotency). */
+  async setStripeCustomerId(id: string, customerId: string): Promise<string> {
+    const { rows } = await this.pool.query<{ stripe_customer_id: string }>(
+      `UPDATE accounts SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now() WHERE id = $1
+       RETURNING stripe_customer_id`,
+      [id, customerId],
+    );
+    return rows[0]?.stripe_customer_id ?? customerId;
   }
 }
 

@@ -8,11 +8,37 @@ import { AccountsRepository } from './accounts.repository';
 import { ApiKeysRepository } from './api-keys.repository';
 import { AuditLogRepository } from './audit-log.repository';
 import { PriceOverridesRepository } from './price-overrides.repository';
+import { UsageReadRepository } from './usage-read.repository';
+import { EventReadRepository } from './event-read.repository';
+import { IngestProgressRepository } from './ingest-progress.repository';
+import { InvoicesRepository } from './invoices.repository';
+import { UsageEventClaimsRepository } from './usage-event-claims.repository';
+import { StripeWebhookEventsRepository } from './stripe-webhook-events.repository';
+import { ReconciliationRepository } from './reconciliation.repository';
 import { Transactor } from './transactor';
 import { WebSessionsRepository } from './web-sessions.repository';
 import { DashboardLinksRepository } from './dashboard-links.repository';
 
 export const DATABASE = Symbol('Database');
+
+/** Each repository over the process's one pool; app modules inject them, never build their own. */
+const REPOSITORIES = [
+  UsageEventsRepository,
+  PriceBookRepository,
+  RepriceRepository,
+  AccountsRepository,
+  ApiKeysRepository,
+  AuditLogRepository,
+  PriceOverridesRepository,
+  UsageReadRepository,
+  EventReadRepository,
+  IngestProgressRepository,
+  UsageEventClaimsRepository,
+  StripeWebhookEventsRepository,
+  ReconciliationRepository,
+  WebSessionsRepository,
+  DashboardLinksRepository,
+] as const;
 
 @Global()
 @Module({
@@ -22,30 +48,15 @@ export const DATABASE = Symbol('Database');
       useFactory: (config: TokenmeterConfig): Database => createDatabase(config.databaseUrl, config.databasePoolSize),
       inject: [CONFIG],
     },
-    { provide: UsageEventsRepository, useFactory: (db: Database) => new UsageEventsRepository(db.pool), inject: [DATABASE] },
-    { provide: PriceBookRepository, useFactory: (db: Database) => new PriceBookRepository(db.pool), inject: [DATABASE] },
-    { provide: RepriceRepository, useFactory: (db: Database) => new RepriceRepository(db.pool), inject: [DATABASE] },
+    ...REPOSITORIES.map((repository) => ({ provide: repository, useFactory: (db: Database) => new repository(db.pool), inject: [DATABASE] })),
     { provide: Transactor, useFactory: (db: Database) => new Transactor(db.pool), inject: [DATABASE] },
-    { provide: AccountsRepository, useFactory: (db: Database) => new AccountsRepository(db.pool), inject: [DATABASE] },
-    { provide: ApiKeysRepository, useFactory: (db: Database) => new ApiKeysRepository(db.pool), inject: [DATABASE] },
-    { provide: AuditLogRepository, useFactory: (db: Database) => new AuditLogRepository(db.pool), inject: [DATABASE] },
-    { provide: PriceOverridesRepository, useFactory: (db: Database) => new PriceOverridesRepository(db.pool), inject: [DATABASE] },
-    { provide: WebSessionsRepository, useFactory: (db: Database) => new WebSessionsRepository(db.pool), inject: [DATABASE] },
-    { provide: DashboardLinksRepository, useFactory: (db: Database) => new DashboardLinksRepository(db.pool), inject: [DATABASE] },
+    {
+      provide: InvoicesRepository,
+      useFactory: (db: Database, claims: UsageEventClaimsRepository) => new InvoicesRepository(db.pool, claims),
+      inject: [DATABASE, UsageEventClaimsRepository],
+    },
   ],
-  exports: [
-    DATABASE,
-    UsageEventsRepository,
-    PriceBookRepository,
-    RepriceRepository,
-    Transactor,
-    AccountsRepository,
-    ApiKeysRepository,
-    AuditLogRepository,
-    PriceOverridesRepository,
-    WebSessionsRepository,
-    DashboardLinksRepository,
-  ],
+  exports: [DATABASE, Transactor, ...REPOSITORIES, InvoicesRepository],
 })
 export class DatabaseModule implements OnApplicationShutdown {
   constructor(@Inject(DATABASE) private readonly db: Database) {}

@@ -14,4 +14,8 @@ export * from './dashboard-links.repository';
 export * from './usage-read.repository';
 export * from './event-read.repository';
 export * from './invoices.repository';
+export * from './usage-event-claims.repository';
+export * from './stripe-webhook-events.repository';
+export * from './reconciliation.repository';
+export * from './ingest-progress.repository';
 export * from './seed';

@@ -1,10 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
+import { assertTransitions, INITIAL_INVOICE_STATUS, type BillingPeriod, type InvoiceStatus } from '@tokenmeter/billing';
 import { Transactor, type Queryable } from './transactor';
+import type { ClaimedUsageRow, UsageEventClaimsRepository } from './usage-event-claims.repository';
 
 /**
- * invoices, invoice_lines, usage_events.invoice_id (the claim), stripe_webhook_events, and the
- * Stripe ids on accounts. Amounts cross this boundary as exact decimal strings and bigint-safe
- * strings; the billing maths and the decisions stay in the invoicing services.
+ * invoices and invoice_lines: one aggregate. Amounts cross this boundary as exact decimal strings
+ * and bigint-safe strings; the billing maths and the decisions stay in the invoicing services.
+ * Every status change is one UPDATE (move), checked against libs/billing's transition table.
  */
 export interface InvoiceRow {
   id: string;
@@ -12,7 +14,7 @@ export interface InvoiceRow {
   period: string;
   periodStart: Date;
   periodEnd: Date;
-  status: string;
+  status: InvoiceStatus;
   currency: string;
   totalExactUsd: string;
   totalMinor: string;
@@ -48,45 +50,15 @@ export interface InvoiceLineRow extends NewInvoiceLine {
   stripeInvoiceItemId: string | null;
 }
 
-/** Claimed usage of one invoice, summed per (model, price version, override, service period). */
-export interface ClaimedUsageRow {
-  model: string;
-  servicePeriod: string;
-  priceOverrideKind: string | null;
-  discountPercent: string | null;
-  tokens: { input: string; output: string; cacheRead: string; cacheWrite: string };
-  costUsd: { input: string; output: string; cacheRead: string; cacheWrite: string };
-  /** Rates from the price version: USD per 1M tokens. cacheWrite null = input rate. */
-  listRates: { input: string; output: string; cacheRead: string; cacheWrite: string | null };
-  /** Rates from a rate-card override, when one priced these events. */
-  cardRates: { input: string | null; output: string | null; cacheRead: string | null; cacheWrite: string | null } | null;
-}
-
-export interface PeriodBounds {
-  period: string;
-  start: Date;
-  end: Date;
-}
-
-export interface ReconciliationRow {
-  accountId: string;
-  rawEvents: string;
-  rawCostUsd: string;
-  rollupRequests: string;
-  rollupCostUsd: string;
-  /** Priced events of the period not claimed by any invoice yet (late arrivals waiting). */
-  unbilledCostUsd: string;
-  unpricedEvents: string;
-  invoiceId: string | null;
-  invoiceStatus: string | null;
-  invoiceTotalExactUsd: string | null;
-  invoiceTotalMinor: string | null;
-  invoiceLinesExactUsd: string | null;
-  invoiceLinesMinor: string | null;
-  /** Sum of the stored costs of the events the invoice claimed. */
-  invoiceClaimedCostUsd: string | null;
-  stripeInvoiceId: string | null;
-  stripeTotalMinor: string | null;
+/**
+ * What a status change writes besides the status. The timestamps follow from the target status
+ * (finalized_at, paid_at, voided_at are set once, by the first move into their status).
+ */
+export interface InvoiceStatusChange {
+  /** null clears it (a push resumes or succeeds); a string records why the push failed. */
+  syncError?: string | null;
+  /** Stripe's answer to the finalize; only with to = 'finalized'. */
+  finalized?: { hostedInvoiceUrl: string | null; stripeTotalMinor: string };
 }
 
 const INVOICE_COLUMNS = `id, account_id AS "accountId", period, period_start AS "periodStart", period_end AS "periodEnd",
@@ -100,12 +72,16 @@ const LINE_COLUMNS = `id::text, invoice_id AS "invoiceId", line_key AS "lineKey"
   amount_exact_usd::text AS "amountExactUsd", amount_minor::text AS "amountMinor", description,
   stripe_invoice_item_id AS "stripeInvoiceItemId"`;
 
-/** A transaction holding the (account, period) invoice lock. Only exists inside withInvoiceLock. */
+/**
+ * A transaction holding the (account, period) invoice lock. Only exists inside withInvoiceLock.
+ * The claim on usage_events goes through UsageEventClaimsRepository, in this same transaction.
+ */
 export class InvoiceCloseTx {
   constructor(
     private readonly client: PoolClient,
+    private readonly claims: UsageEventClaimsRepository,
     readonly accountId: string,
-    readonly bounds: PeriodBounds,
+    readonly bounds: BillingPeriod,
   ) {}
 
   async getInvoice(): Promise<InvoiceRow | undefined> {
@@ -119,46 +95,18 @@ export class InvoiceCloseTx {
   async createDraft(id: string): Promise<void> {
     await this.client.query(
       `INSERT INTO invoices (id, account_id, period, period_start, period_end, status, total_exact_usd, total_minor, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'draft', 0, 0, now())`,
-      [id, this.accountId, this.bounds.period, this.bounds.start, this.bounds.end],
+       VALUES ($1, $2, $3, $4, $5, $6, 0, 0, now())`,
+      [id, this.accountId, this.bounds.period, this.bounds.start, this.bounds.end, INITIAL_INVOICE_STATUS],
     );
   }
 
-  /**
-   * Claims the account's unbilled, priced events for this invoice: those of the period, plus
-   * late events of earlier months whose own month has no draft invoice (a draft would take them
-   * on its next close run; anything else there is final). Setting invoice_id under the row lock
-   * of the UPDATE is what makes every event billed exactly once, even with concurrent closes.
-   * Unpriced events (no price in force yet) stay unclaimed until reprice prices them.
-   */
-  async claimEvents(invoiceId: string): Promise<number> {
-    const { rowCount } = await this.client.query(
-      `UPDATE usage_events e SET invoice_id = $2
-       WHERE e.account_id = $1 AND e.invoice_id IS NULL AND e.cost_usd IS NOT NULL AND e.occurred_at < $4
-         AND (e.occurred_at >= $3 OR NOT EXISTS (
-           SELECT 1 FROM invoices d
-           WHERE d.account_id = e.account_id AND d.status = 'draft'
-             AND d.period = to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM')))`,
-      [this.accountId, invoiceId, this.bounds.start, this.bounds.end],
-    );
-    return rowCount ?? 0;
+  /** See UsageEventClaimsRepository.claimForInvoice. */
+  claimEvents(invoiceId: string): Promise<number> {
+    return this.claims.claimForInvoice(this.client, this.accountId, this.bounds, invoiceId);
   }
 
-  async listClaimedUsage(invoiceId: string): Promise<ClaimedUsageRow[]> {
-    const { rows } = await this.client.query(CLAIMED_USAGE_SQL, [this.accountId, invoiceId]);
-    return rows.map((r) => ({
-      model: r.model,
-      servicePeriod: r.service_period,
-      priceOverrideKind: r.override_kind,
-      discountPercent: r.discount_percent,
-      tokens: { input: r.input_tokens, output: r.output_tokens, cacheRead: r.cache_read_tokens, cacheWrite: r.cache_write_tokens },
-      costUsd: { input: r.input_cost, output: r.output_cost, cacheRead: r.cache_read_cost, cacheWrite: r.cache_write_cost },
-      listRates: { input: r.v_input, output: r.v_output, cacheRead: r.v_cache_read, cacheWrite: r.v_cache_write },
-      cardRates:
-        r.override_kind === 'rate_card'
-          ? { input: r.o_input, output: r.o_output, cacheRead: r.o_cache_read, cacheWrite: r.o_cache_write }
-          : null,
-    }));
+  listClaimedUsage(invoiceId: string): Promise<ClaimedUsageRow[]> {
+    return this.claims.listClaimedUsage(this.client, this.accountId, invoiceId);
   }
 
   /** Replaces a draft's lines and totals with a fresh computation. */
@@ -191,7 +139,10 @@ export class InvoiceCloseTx {
 }
 
 export class InvoicesRepository {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly claims: UsageEventClaimsRepository,
+  ) {}
 
   /**
    * Runs `fn` in one transaction holding a transaction-scoped advisory lock on (account, period),
@@ -200,7 +151,7 @@ export class InvoicesRepository {
    */
   async withInvoiceLock<T>(
     accountId: string,
-    bounds: PeriodBounds,
+    bounds: BillingPeriod,
     fn: (tx: InvoiceCloseTx) => Promise<{ result: T; commit: boolean }>,
   ): Promise<T> {
     return new Transactor(this.pool).runWithOutcome(async (client) => {
@@ -208,35 +159,21 @@ export class InvoicesRepository {
         accountId,
         bounds.period,
       ]);
-      return fn(new InvoiceCloseTx(client, accountId, bounds));
+      return fn(new InvoiceCloseTx(client, this.claims, accountId, bounds));
     });
   }
 
-  /**
-   * Accounts a close of `bounds` has work for: unbilled priced usage up to the period end
-   * (including late usage of earlier months), or a draft for this period to refresh.
-   */
-  async listAccountsToClose(bounds: PeriodBounds, accountId?: string): Promise<string[]> {
+  /** Accounts with a draft for `period` (a close run refreshes it). */
+  async listAccountsWithDraft(period: string, accountId?: string): Promise<string[]> {
     const { rows } = await this.pool.query<{ account_id: string }>(
-      `SELECT account_id FROM usage_events
-       WHERE invoice_id IS NULL AND cost_usd IS NOT NULL AND occurred_at < $1 AND ($3::text IS NULL OR account_id = $3)
-       UNION
-       SELECT account_id FROM invoices WHERE period = $2 AND status = 'draft' AND ($3::text IS NULL OR account_id = $3)
-       ORDER BY 1`,
-      [bounds.end, bounds.period, accountId ?? null],
+      `SELECT account_id FROM invoices WHERE period = $1 AND status = 'draft' AND ($2::text IS NULL OR account_id = $2)`,
+      [period, accountId ?? null],
     );
     return rows.map((r) => r.account_id);
   }
 
   async getInvoice(id: string, q: Queryable = this.pool): Promise<InvoiceRow | undefined> {
     const { rows } = await q.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = $1`, [id]);
-    return rows[0];
-  }
-
-  async getInvoiceByStripeId(stripeInvoiceId: string): Promise<InvoiceRow | undefined> {
-    const { rows } = await this.pool.query<InvoiceRow>(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE stripe_invoice_id = $1`, [
-      stripeInvoiceId,
-    ]);
     return rows[0];
   }
 
@@ -248,7 +185,7 @@ export class InvoicesRepository {
     return rows;
   }
 
-  async listInvoices(filter: { accountId?: string; period?: string; statuses?: string[]; limit?: number }): Promise<InvoiceRow[]> {
+  async listInvoices(filter: { accountId?: string; period?: string; statuses?: readonly InvoiceStatus[]; limit?: number }): Promise<InvoiceRow[]> {
     const { rows } = await this.pool.query<InvoiceRow>(
       `SELECT ${INVOICE_COLUMNS} FROM invoices
        WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR period = $2) AND ($3::text[] IS NULL OR status = ANY($3))
@@ -258,24 +195,57 @@ export class InvoicesRepository {
     return rows;
   }
 
-  /** Compare-and-set on status: undefined when the invoice was not in one of `from`. */
-  async transition(
-    id: string,
-    from: string[],
-    to: string,
-    set: { syncError?: string | null; finalizedAt?: boolean; paidAt?: boolean; voidedAt?: boolean } = {},
+  /**
+   * Compare-and-set on status: moves the invoice to `to` if it is in one of `from`; undefined
+   * when it was not (someone else moved it first). Throws InvoiceTransitionError, before writing
+   * anything, when a status in `from` may not become `to`.
+   */
+  transition(id: string, from: readonly InvoiceStatus[], to: InvoiceStatus, set: InvoiceStatusChange = {}, q: Queryable = this.pool): Promise<InvoiceRow | undefined> {
+    return this.move('id', id, from, to, set, q);
+  }
+
+  /** transition, for the invoice a Stripe webhook names by its Stripe id. */
+  transitionByStripeInvoiceId(
+    stripeInvoiceId: string,
+    from: readonly InvoiceStatus[],
+    to: InvoiceStatus,
     q: Queryable = this.pool,
   ): Promise<InvoiceRow | undefined> {
+    return this.move('stripe_invoice_id', stripeInvoiceId, from, to, {}, q);
+  }
+
+  /** The one statement that changes invoices.status. */
+  private async move(
+    key: 'id' | 'stripe_invoice_id',
+    value: string,
+    from: readonly InvoiceStatus[],
+    to: InvoiceStatus,
+    set: InvoiceStatusChange,
+    q: Queryable,
+  ): Promise<InvoiceRow | undefined> {
+    assertTransitions(from, to);
+    if (set.finalized && to !== 'finalized') throw new Error(`Stripe's finalize answer can only be stored by a move to finalized, not ${to}`);
     const { rows } = await q.query<InvoiceRow>(
       `UPDATE invoices SET status = $3,
          sync_error = CASE WHEN $4::boolean THEN $5 ELSE sync_error END,
-         finalized_at = CASE WHEN $6::boolean THEN coalesce(finalized_at, now()) ELSE finalized_at END,
-         paid_at = CASE WHEN $7::boolean THEN coalesce(paid_at, now()) ELSE paid_at END,
-         voided_at = CASE WHEN $8::boolean THEN coalesce(voided_at, now()) ELSE voided_at END,
+         hosted_invoice_url = CASE WHEN $6::boolean THEN $7 ELSE hosted_invoice_url END,
+         stripe_total_minor = CASE WHEN $6::boolean THEN $8::bigint ELSE stripe_total_minor END,
+         finalized_at = CASE WHEN $3::text = 'finalized' THEN coalesce(finalized_at, now()) ELSE finalized_at END,
+         paid_at = CASE WHEN $3::text = 'paid' THEN coalesce(paid_at, now()) ELSE paid_at END,
+         voided_at = CASE WHEN $3::text = 'void' THEN coalesce(voided_at, now()) ELSE voided_at END,
          updated_at = now()
-       WHERE id = $1 AND status = ANY($2::text[])
+       WHERE ${key} = $1 AND status = ANY($2::text[])
        RETURNING ${INVOICE_COLUMNS}`,
-      [id, from, to, set.syncError !== undefined, set.syncError ?? null, !!set.finalizedAt, !!set.paidAt, !!set.voidedAt],
+      [
+        value,
+        from,
+        to,
+        set.syncError !== undefined,
+        set.syncError ?? null,
+        set.finalized !== undefined,
+        set.finalized?.hostedInvoiceUrl ?? null,
+        set.finalized?.stripeTotalMinor ?? null,
+      ],
     );
     return rows[0];
   }
@@ -296,29 +266,6 @@ export class InvoicesRepository {
     return rows[0].found;
   }
 
-  async getAccountStripeCustomerId(accountId: string): Promise<string | null> {
-    const { rows } = await this.pool.query<{ stripe_customer_id: string | null }>(
-      'SELECT stripe_customer_id FROM accounts WHERE id = $1',
-      [accountId],
-    );
-    return rows[0]?.stripe_customer_id ?? null;
-  }
-
-  /** First writer wins; returns the stored id (a concurrent push got the same id from Stripe's idempotency). */
-  async setAccountStripeCustomerId(accountId: string, customerId: string): Promise<string> {
-    const { rows } = await this.pool.query<{ stripe_customer_id: string }>(
-      `UPDATE accounts SET stripe_customer_id = coalesce(stripe_customer_id, $2), updated_at = now() WHERE id = $1
-       RETURNING stripe_customer_id`,
-      [accountId, customerId],
-    );
-    return rows[0]?.stripe_customer_id ?? customerId;
-  }
-
-  async getAccount(accountId: string): Promise<{ id: string; name: string | null; email: string | null } | undefined> {
-    const { rows } = await this.pool.query('SELECT id, name, email FROM accounts WHERE id = $1', [accountId]);
-    return rows[0];
-  }
-
   async setStripeInvoice(id: string, stripeCustomerId: string, stripeInvoiceId: string): Promise<void> {
     await this.pool.query(
       `UPDATE invoices SET stripe_customer_id = $2, stripe_invoice_id = $3, updated_at = now() WHERE id = $1`,
@@ -329,139 +276,4 @@ export class InvoicesRepository {
   async setLineStripeItem(lineId: string, stripeInvoiceItemId: string): Promise<void> {
     await this.pool.query('UPDATE invoice_lines SET stripe_invoice_item_id = $2 WHERE id = $1', [lineId, stripeInvoiceItemId]);
   }
-
-  /** The push's last step: the Stripe invoice is finalized; ours becomes immutable. */
-  async markFinalized(
-    id: string,
-    hostedInvoiceUrl: string | null,
-    stripeTotalMinor: string,
-    q: Queryable = this.pool,
-  ): Promise<InvoiceRow | undefined> {
-    const { rows } = await q.query<InvoiceRow>(
-      `UPDATE invoices SET status = 'finalized', hosted_invoice_url = $2, stripe_total_minor = $3, sync_error = NULL,
-         finalized_at = coalesce(finalized_at, now()), updated_at = now()
-       WHERE id = $1 AND status IN ('finalizing', 'sync_failed') RETURNING ${INVOICE_COLUMNS}`,
-      [id, hostedInvoiceUrl, stripeTotalMinor],
-    );
-    return rows[0];
-  }
-
-  /**
-   * Records a Stripe webhook event and applies its status change in one transaction, so a
-   * redelivered event id is acknowledged without being applied twice. Returns false for a duplicate.
-   */
-  async recordWebhookEvent(
-    eventId: string,
-    type: string,
-    apply: (client: PoolClient) => Promise<void>,
-  ): Promise<boolean> {
-    return new Transactor(this.pool).run(async (client) => {
-      const { rowCount } = await client.query(
-        'INSERT INTO stripe_webhook_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING',
-        [eventId, type],
-      );
-      if (!rowCount) return false; // already handled: nothing was written, committing is a no-op
-      await apply(client);
-      return true;
-    });
-  }
-
-  /** Inside recordWebhookEvent: moves the invoice with this Stripe id if its status allows it. */
-  async applyWebhookStatus(
-    client: PoolClient,
-    stripeInvoiceId: string,
-    to: 'paid' | 'void' | 'uncollectible',
-    from: string[],
-  ): Promise<{ id: string; status: string } | undefined> {
-    const stamp = to === 'paid' ? 'paid_at' : to === 'void' ? 'voided_at' : null;
-    const { rows } = await client.query<{ id: string; status: string }>(
-      `UPDATE invoices SET status = $2, ${stamp ? `${stamp} = coalesce(${stamp}, now()),` : ''} updated_at = now()
-       WHERE stripe_invoice_id = $1 AND status = ANY($3::text[]) RETURNING id, status`,
-      [stripeInvoiceId, to, from],
-    );
-    return rows[0];
-  }
-
-  /** How far ingestion has got: the per-partition high-water marks of occurred_at. */
-  async listIngestProgress(): Promise<{ topic: string; partition: number; maxOccurredAt: Date | null; updatedAt: Date }[]> {
-    const { rows } = await this.pool.query(
-      `SELECT topic, partition, max_occurred_at AS "maxOccurredAt", updated_at AS "updatedAt" FROM ingest_progress ORDER BY topic, partition`,
-    );
-    return rows;
-  }
-
-  async listIngestProgressOffsets(): Promise<{ topic: string; partition: number; nextOffset: string }[]> {
-    const { rows } = await this.pool.query(`SELECT topic, partition, next_offset::text AS "nextOffset" FROM ingest_progress`);
-    return rows;
-  }
-
-  /**
-   * Per account with usage or an invoice in the period: raw event totals, rollup totals, what
-   * is still unbilled, and the invoice's own totals three ways (header, lines, claimed events).
-   */
-  async reconcile(bounds: PeriodBounds, accountId?: string): Promise<ReconciliationRow[]> {
-    const { rows } = await this.pool.query<ReconciliationRow>(RECONCILE_SQL, [bounds.start, bounds.end, bounds.period, accountId ?? null]);
-    return rows;
-  }
 }
-
-const CLAIMED_USAGE_SQL = `
-WITH ev AS (
-  SELECT e.model, e.price_version_id, e.price_override_id,
-         to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM') AS service_period,
-         sum(e.input_tokens) AS input_tokens, sum(e.output_tokens) AS output_tokens,
-         sum(e.cache_read_tokens) AS cache_read_tokens, sum(e.cache_write_tokens) AS cache_write_tokens,
-         sum(e.input_cost_usd) AS input_cost, sum(e.output_cost_usd) AS output_cost,
-         sum(e.cache_read_cost_usd) AS cache_read_cost, sum(e.cache_write_cost_usd) AS cache_write_cost
-  FROM usage_events e
-  WHERE e.account_id = $1 AND e.invoice_id = $2
-  GROUP BY 1, 2, 3, 4
-)
-SELECT ev.model, ev.service_period,
-       ev.input_tokens::text, ev.output_tokens::text, ev.cache_read_tokens::text, ev.cache_write_tokens::text,
-       ev.input_cost::text, ev.output_cost::text, ev.cache_read_cost::text, ev.cache_write_cost::text,
-       v.input_per_mtok::text AS v_input, v.output_per_mtok::text AS v_output,
-       v.cache_read_per_mtok::text AS v_cache_read, v.cache_write_per_mtok::text AS v_cache_write,
-       o.kind AS override_kind, o.discount_percent::text AS discount_percent,
-       o.input_per_mtok::text AS o_input, o.output_per_mtok::text AS o_output,
-       o.cache_read_per_mtok::text AS o_cache_read, o.cache_write_per_mtok::text AS o_cache_write
-FROM ev
-JOIN price_versions v ON v.id = ev.price_version_id
-LEFT JOIN account_price_overrides o ON o.id = ev.price_override_id
-ORDER BY ev.service_period, ev.model, ev.price_version_id, ev.price_override_id`;
-
-// Period membership uses [start, end) on occurred_at for events and on the hour for rollups:
-// hours are UTC-aligned and a month boundary is an hour boundary, so both cut at the same instant.
-const RECONCILE_SQL = `
-WITH raw AS (
-  SELECT account_id, count(*) AS events, coalesce(sum(cost_usd), 0) AS cost,
-         coalesce(sum(cost_usd) FILTER (WHERE invoice_id IS NULL), 0) AS unbilled,
-         count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
-  FROM usage_events WHERE occurred_at >= $1 AND occurred_at < $2 AND ($4::text IS NULL OR account_id = $4)
-  GROUP BY account_id
-), rollup AS (
-  SELECT account_id, sum(requests) AS requests, sum(cost_usd) AS cost
-  FROM usage_hourly WHERE hour >= $1 AND hour < $2 AND ($4::text IS NULL OR account_id = $4)
-  GROUP BY account_id
-), inv AS (
-  SELECT i.*,
-    (SELECT coalesce(sum(amount_exact_usd), 0) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines_exact,
-    (SELECT coalesce(sum(amount_minor), 0) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines_minor,
-    (SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE e.account_id = i.account_id AND e.invoice_id = i.id) AS claimed
-  FROM invoices i WHERE i.period = $3 AND ($4::text IS NULL OR i.account_id = $4)
-), accts AS (
-  SELECT account_id FROM raw UNION SELECT account_id FROM rollup UNION SELECT account_id FROM inv
-)
-SELECT a.account_id AS "accountId",
-  coalesce(raw.events, 0)::text AS "rawEvents", coalesce(raw.cost, 0)::text AS "rawCostUsd",
-  coalesce(rollup.requests, 0)::text AS "rollupRequests", coalesce(rollup.cost, 0)::text AS "rollupCostUsd",
-  coalesce(raw.unbilled, 0)::text AS "unbilledCostUsd", coalesce(raw.unpriced, 0)::text AS "unpricedEvents",
-  inv.id AS "invoiceId", inv.status AS "invoiceStatus", inv.total_exact_usd::text AS "invoiceTotalExactUsd",
-  inv.total_minor::text AS "invoiceTotalMinor", inv.lines_exact::text AS "invoiceLinesExactUsd",
-  inv.lines_minor::text AS "invoiceLinesMinor", inv.claimed::text AS "invoiceClaimedCostUsd",
-  inv.stripe_invoice_id AS "stripeInvoiceId", inv.stripe_total_minor::text AS "stripeTotalMinor"
-FROM accts a
-LEFT JOIN raw ON raw.account_id = a.account_id
-LEFT JOIN rollup ON rollup.account_id = a.account_id
-LEFT JOIN inv ON inv.account_id = a.account_id
-ORDER BY a.account_id`;

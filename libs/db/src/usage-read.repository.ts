@@ -66,14 +66,6 @@ export interface UnpricedUsageRecord {
   lastOccurredAt: Date;
 }
 
-export interface IngestProgressRecord {
-  topic: string;
-  partition: number;
-  nextOffset: string;
-  maxOccurredAt: Date | null;
-  updatedAt: Date;
-}
-
 // coalesce: a sum over no rows is NULL, and a count must never reach the API as null.
 const SUMS = `
   coalesce(sum(requests), 0)::text AS requests,
@@ -279,21 +271,6 @@ export class UsageReadRepository {
       cacheWriteTokens: r.cache_write_tokens,
       firstOccurredAt: r.first_occurred_at,
       lastOccurredAt: r.last_occurred_at,
-    }));
-  }
-
-  async listIngestProgress(topic: string): Promise<IngestProgressRecord[]> {
-    const { rows } = await this.pool.query(
-      `SELECT topic, partition, next_offset::text, max_occurred_at, updated_at
-       FROM ingest_progress WHERE topic = $1 ORDER BY partition`,
-      [topic],
-    );
-    return rows.map((r) => ({
-      topic: r.topic,
-      partition: r.partition,
-      nextOffset: r.next_offset,
-      maxOccurredAt: r.max_occurred_at,
-      updatedAt: r.updated_at,
     }));
   }
 }

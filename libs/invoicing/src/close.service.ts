@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { buildInvoiceLines, parsePeriod, type InvoiceDraft } from '@tokenmeter/billing';
-import type { AuditLogRepository, InvoicesRepository } from '@tokenmeter/db';
+import pLimit from 'p-limit';
+import { buildInvoiceLines, isMutable, parsePeriod, PUSHABLE_STATUSES, type BillingPeriod, type InvoiceDraft, type InvoiceStatus } from '@tokenmeter/billing';
+import type { AuditLogRepository, IngestProgressRepository, InvoicesRepository, UsageEventClaimsRepository } from '@tokenmeter/db';
 import { checkIngestionComplete, type CompletenessReport, type IngestLagProbe } from './completeness';
 import { IngestionIncompleteError } from './errors';
 import type { InvoiceSyncService, SyncOutcome } from './sync.service';
@@ -12,7 +13,7 @@ export interface AccountCloseResult {
   accountId: string;
   outcome: AccountCloseOutcome;
   invoiceId: string | null;
-  status: string | null;
+  status: InvoiceStatus | null;
   /** Events newly claimed by this run. */
   claimedEvents: number;
   totalMinor: string;
@@ -72,7 +73,8 @@ export function newInvoiceId(): string {
 /**
  * Closes a billing period: for each account with usage, (re)builds its draft invoice from the
  * events it claims, then (unless told not to) pushes drafts to Stripe and finalizes them.
- * Safe to run twice, or twice at once: see InvoicesRepository.withInvoiceLock / claimEvents.
+ * Safe to run twice, or twice at once: see InvoicesRepository.withInvoiceLock and
+ * UsageEventClaimsRepository.claimForInvoice.
  */
 export class InvoiceCloseService {
   private readonly clock: () => Date;
@@ -80,6 +82,8 @@ export class InvoiceCloseService {
 
   constructor(
     private readonly invoices: InvoicesRepository,
+    private readonly claims: UsageEventClaimsRepository,
+    private readonly ingestProgress: IngestProgressRepository,
     private readonly audit: AuditLogRepository,
     private readonly sync: InvoiceSyncService | undefined,
     private readonly options: CloseServiceOptions,
@@ -90,7 +94,7 @@ export class InvoiceCloseService {
 
   async checkComplete(period: string): Promise<CompletenessReport> {
     const bounds = parsePeriod(period);
-    return checkIngestionComplete(this.invoices, bounds.end, this.options.graceMinutes, this.clock(), this.options.topic, this.options.lagProbe);
+    return checkIngestionComplete(this.ingestProgress, bounds.end, this.options.graceMinutes, this.clock(), this.options.topic, this.options.lagProbe);
   }
 
   async close(period: string, opts: CloseOptions = {}): Promise<CloseSummary> {
@@ -118,14 +122,19 @@ export class InvoiceCloseService {
       });
     }
 
-    const accounts = await this.invoices.listAccountsToClose(bounds, opts.accountId);
+    const accounts = await this.listAccountsToClose(bounds, opts.accountId);
     const results: AccountCloseResult[] = [];
     let done = 0;
     const total = accounts.length;
-    await forEachLimited(accounts, this.options.dbConcurrency ?? 4, async (accountId) => {
-      results.push(await this.closeAccount(accountId, period, dryRun));
-      opts.onProgress?.(++done, total);
-    });
+    const limit = pLimit(this.options.dbConcurrency ?? 4);
+    await Promise.all(
+      accounts.map((accountId) =>
+        limit(async () => {
+          results.push(await this.closeAccount(accountId, period, dryRun));
+          opts.onProgress?.(++done, total);
+        }),
+      ),
+    );
 
     if (!dryRun && (opts.finalize ?? true) && this.sync) {
       // Drafts from this run, plus every push of the period that has not finished: interrupted by
@@ -134,7 +143,7 @@ export class InvoiceCloseService {
       const toPush = await this.invoices.listInvoices({
         period,
         accountId: opts.accountId,
-        statuses: ['draft', 'finalizing', 'sync_failed'],
+        statuses: PUSHABLE_STATUSES,
         limit: 1_000_000,
       });
       const byId = new Map(results.map((r) => [r.invoiceId, r]));
@@ -162,7 +171,7 @@ export class InvoiceCloseService {
       }
     }
 
-    results.sort((a, b) => (a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
+    results.sort((a, b) => byCodeUnit(a.accountId, b.accountId));
     const count = (o: AccountCloseOutcome) => results.filter((r) => r.outcome === o).length;
     const summary: CloseSummary = {
       period,
@@ -193,12 +202,24 @@ export class InvoiceCloseService {
     return summary;
   }
 
+  /**
+   * Accounts a close of the period has work for: unbilled priced usage up to the period end
+   * (including late usage of earlier months), or a draft for this period to refresh.
+   */
+  private async listAccountsToClose(bounds: BillingPeriod, accountId?: string): Promise<string[]> {
+    const [unbilled, drafts] = await Promise.all([
+      this.claims.listAccountsWithUnbilledUsage(bounds.end, accountId),
+      this.invoices.listAccountsWithDraft(bounds.period, accountId),
+    ]);
+    return [...new Set([...unbilled, ...drafts])].sort(byCodeUnit);
+  }
+
   /** One account's invoice for the period, in one transaction under the (account, period) lock. */
   async closeAccount(accountId: string, period: string, dryRun: boolean): Promise<AccountCloseResult> {
     const bounds = parsePeriod(period);
     return this.invoices.withInvoiceLock<AccountCloseResult>(accountId, bounds, async (tx) => {
       const existing = await tx.getInvoice();
-      if (existing && existing.status !== 'draft') {
+      if (existing && !isMutable(existing.status)) {
         // Final: late events for this month go on the next month's invoice instead.
         return {
           commit: false,
@@ -259,14 +280,5 @@ export class InvoiceCloseService {
   }
 }
 
-/** Runs fn over items with at most `limit` in flight. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
-}
+/** Account ids are ASCII: code-unit order is the database's C-collation order. */
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,4 +1,4 @@
-import type { InvoicesRepository } from '@tokenmeter/db';
+import type { IngestProgressRepository } from '@tokenmeter/db';
 
 /** Optional: Kafka high watermarks, to tell an idle partition from one that is behind. */
 export interface IngestLagProbe {
@@ -22,7 +22,7 @@ export interface CompletenessReport {
  * HTTP ingest is synchronous (stored before the 202), so it adds nothing to wait for.
  */
 export async function checkIngestionComplete(
-  repo: InvoicesRepository,
+  ingestProgress: IngestProgressRepository,
   periodEnd: Date,
   graceMinutes: number,
   now: Date,
@@ -33,12 +33,13 @@ export async function checkIngestionComplete(
   if (now < requiredUntil) {
     return { complete: false, requiredUntil, lagging: [{ partition: 'clock', maxOccurredAt: now.toISOString() }] };
   }
-  const progress = (await repo.listIngestProgress()).filter((p) => topic === undefined || p.topic === topic);
+  const progress = await ingestProgress.listIngestProgress(topic);
   const behind = progress.filter((p) => !p.maxOccurredAt || p.maxOccurredAt < requiredUntil);
   let lagging = behind;
   if (behind.length > 0 && probe) {
     const marks = await probe.highWatermarks();
-    const nextOffsets = new Map((await repo.listIngestProgressOffsets()).map((p) => [`${p.topic}/${p.partition}`, p.nextOffset]));
+    // Read again after the high watermarks: a partition that caught up meanwhile counts as caught up.
+    const nextOffsets = new Map((await ingestProgress.listIngestProgress(topic)).map((p) => [`${p.topic}/${p.partition}`, p.nextOffset]));
     lagging = behind.filter((p) => {
       const high = marks.get(p.partition);
       const next = nextOffsets.get(`${p.topic}/${p.partition}`);

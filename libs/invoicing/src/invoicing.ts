@@ -1,5 +1,15 @@
 import type { Logger, TokenmeterConfig } from '@tokenmeter/config';
-import { AuditLogRepository, InvoicesRepository, Transactor, type Database } from '@tokenmeter/db';
+import {
+  AccountsRepository,
+  AuditLogRepository,
+  IngestProgressRepository,
+  InvoicesRepository,
+  ReconciliationRepository,
+  StripeWebhookEventsRepository,
+  Transactor,
+  UsageEventClaimsRepository,
+  type Database,
+} from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 import { InvoiceCloseService } from './close.service';
 import { kafkaLagProbe, type KafkaAdminFactory } from './kafka-lag-probe';
@@ -24,7 +34,6 @@ export interface InvoicingDeps {
 }
 
 export interface Invoicing {
-  invoices: InvoicesRepository;
   closer: InvoiceCloseService;
   sync: InvoiceSyncService;
   reconciliation: ReconciliationService;
@@ -41,25 +50,26 @@ export interface Invoicing {
  */
 export function createInvoicing(deps: InvoicingDeps): Invoicing {
   const { db, config, stripe, log } = deps;
-  const invoices = new InvoicesRepository(db.pool);
+  const transactor = new Transactor(db.pool);
+  const claims = new UsageEventClaimsRepository(db.pool);
+  const invoices = new InvoicesRepository(db.pool, claims);
   const audit = new AuditLogRepository(db.pool);
   const lagProbe = deps.kafka ? kafkaLagProbe(deps.kafka, config.kafka.topic, log) : undefined;
-  const sync = new InvoiceSyncService(invoices, audit, new Transactor(db.pool), stripe, {
+  const sync = new InvoiceSyncService(invoices, new AccountsRepository(db.pool), audit, transactor, stripe, {
     invoiceConcurrency: config.stripe.maxInFlight,
     log,
   });
-  const closer = new InvoiceCloseService(invoices, audit, sync, {
+  const closer = new InvoiceCloseService(invoices, claims, new IngestProgressRepository(db.pool), audit, sync, {
     graceMinutes: config.invoicing.closeGraceMinutes,
     topic: config.kafka.topic,
     lagProbe,
     clock: deps.clock,
   });
   return {
-    invoices,
     closer,
     sync,
-    reconciliation: new ReconciliationService(invoices, stripe),
-    webhooks: new StripeWebhookService(invoices, stripe),
+    reconciliation: new ReconciliationService(new ReconciliationRepository(db.pool), stripe),
+    webhooks: new StripeWebhookService(invoices, new StripeWebhookEventsRepository(db.pool), transactor, stripe),
     close: async () => {
       await lagProbe?.disconnect();
     },

@@ -1,7 +1,7 @@
+import pLimit from 'p-limit';
 import { parsePeriod, usd } from '@tokenmeter/billing';
-import type { InvoicesRepository, ReconciliationRow } from '@tokenmeter/db';
+import type { ReconciliationRepository, ReconciliationRow } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
-import { forEachLimited } from './close.service';
 
 export type MismatchKind =
   | 'raw_vs_rollup'
@@ -44,25 +44,32 @@ export interface ReconciliationReport {
  */
 export class ReconciliationService {
   constructor(
-    private readonly invoices: InvoicesRepository,
+    private readonly repository: ReconciliationRepository,
     private readonly stripe: StripeGateway | undefined,
   ) {}
 
   async reconcile(period: string, opts: { accountId?: string; withStripe?: boolean } = {}): Promise<ReconciliationReport> {
     const bounds = parsePeriod(period);
-    const rows = await this.invoices.reconcile(bounds, opts.accountId);
+    const rows = await this.repository.reconcile(bounds, opts.accountId);
     const detail = rows.map(toDetail);
     if (this.stripe && (opts.withStripe ?? true)) {
       const stripe = this.stripe;
-      await forEachLimited(detail.filter((d) => d.stripe_invoice_id), 10, async (d) => {
-        try {
-          const inv = await stripe.retrieveInvoice(d.stripe_invoice_id!);
-          d.stripe_total_minor = inv.totalMinor.toString();
-          if (d.invoice_total_minor !== null && inv.totalMinor !== BigInt(d.invoice_total_minor)) d.mismatches.push('stripe_total_vs_invoice');
-        } catch {
-          d.mismatches.push('stripe_unreachable');
-        }
-      });
+      const limit = pLimit(10);
+      await Promise.all(
+        detail
+          .filter((d) => d.stripe_invoice_id)
+          .map((d) =>
+            limit(async () => {
+              try {
+                const inv = await stripe.retrieveInvoice(d.stripe_invoice_id!);
+                d.stripe_total_minor = inv.totalMinor.toString();
+                if (d.invoice_total_minor !== null && inv.totalMinor !== BigInt(d.invoice_total_minor)) d.mismatches.push('stripe_total_vs_invoice');
+              } catch {
+                d.mismatches.push('stripe_unreachable');
+              }
+            }),
+          ),
+      );
     }
     return {
       period,

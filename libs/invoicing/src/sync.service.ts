@@ -1,13 +1,13 @@
-import { ConflictError, NotFoundError, parsePeriod, periodLabel } from '@tokenmeter/billing';
+import pLimit from 'p-limit';
+import { ConflictError, NotFoundError, needsStripeSync, parsePeriod, periodLabel, statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
 import type { Logger } from '@tokenmeter/config';
-import type { AuditLogRepository, InvoiceLineRow, InvoiceRow, InvoicesRepository, Transactor } from '@tokenmeter/db';
+import type { AccountsRepository, AuditLogRepository, InvoiceLineRow, InvoiceRow, InvoicesRepository, Transactor } from '@tokenmeter/db';
 import type { StripeGateway, StripeInvoiceItemSummary, StripeInvoiceResult } from '@tokenmeter/stripe';
 import { invoiceAuditEntry, type InvoiceAdminAction } from './admin-audit';
-import { forEachLimited } from './close.service';
 
 export interface SyncOutcome {
   invoiceId: string;
-  status: string;
+  status: InvoiceStatus;
   stripeInvoiceId: string | null;
   error?: string;
 }
@@ -28,7 +28,7 @@ export const idempotencyKeys = {
 /**
  * Pushes invoices to Stripe. Each step's result is stored before the next step starts:
  *
- *   1. customer      -> accounts.stripe_customer_id
+ *   1. customer      -> accounts.stripe_customer_id (AccountsRepository)
  *   2. invoice       -> invoices.stripe_invoice_id
  *   3. one item/line -> invoice_lines.stripe_invoice_item_id
  *   4. finalize      -> status finalized, hosted_invoice_url, stripe_total_minor
@@ -49,6 +49,7 @@ export const idempotencyKeys = {
 export class InvoiceSyncService {
   constructor(
     private readonly invoices: InvoicesRepository,
+    private readonly accounts: AccountsRepository,
     private readonly audit: AuditLogRepository,
     private readonly transactor: Transactor,
     private readonly stripe: StripeGateway,
@@ -59,10 +60,15 @@ export class InvoiceSyncService {
   async pushMany(invoiceIds: string[], onProgress?: (done: number, total: number) => void): Promise<SyncOutcome[]> {
     const outcomes: SyncOutcome[] = [];
     let done = 0;
-    await forEachLimited(invoiceIds, this.options.invoiceConcurrency, async (id) => {
-      outcomes.push(await this.push(id));
-      onProgress?.(++done, invoiceIds.length);
-    });
+    const limit = pLimit(this.options.invoiceConcurrency);
+    await Promise.all(
+      invoiceIds.map((id) =>
+        limit(async () => {
+          outcomes.push(await this.push(id));
+          onProgress?.(++done, invoiceIds.length);
+        }),
+      ),
+    );
     return outcomes;
   }
 
@@ -95,7 +101,13 @@ export class InvoiceSyncService {
       stripeInvoiceId = pushed.stripeInvoiceId;
       const stored = await this.transactor.run(async (q) => {
         const row =
-          (await this.invoices.markFinalized(invoice.id, pushed.finalized.hostedInvoiceUrl, pushed.finalized.totalMinor.toString(), q)) ??
+          (await this.invoices.transition(
+            invoice.id,
+            statusesThatCanBecome('finalized'),
+            'finalized',
+            { syncError: null, finalized: { hostedInvoiceUrl: pushed.finalized.hostedInvoiceUrl, stripeTotalMinor: pushed.finalized.totalMinor.toString() } },
+            q,
+          )) ??
           (await this.invoices.getInvoice(invoice.id, q))!;
         if (admin) await this.audit.append(invoiceAuditEntry(admin, row), q);
         return row;
@@ -118,7 +130,7 @@ export class InvoiceSyncService {
   /** retry-sync (admin): only for an invoice whose push failed or was interrupted. */
   async retrySync(invoiceId: string, actorKeyId: string | null): Promise<SyncOutcome> {
     const invoice = await this.getOrFail(invoiceId);
-    if (invoice.status !== 'sync_failed' && invoice.status !== 'finalizing') {
+    if (!needsStripeSync(invoice.status)) {
       throw new ConflictError(`invoice ${invoiceId} is ${invoice.status}; only sync_failed or finalizing invoices can be retried`);
     }
     return this.push(invoiceId, { action: 'invoices.retry_sync', actorKeyId, before: invoice });
@@ -150,7 +162,7 @@ export class InvoiceSyncService {
     }
     if (invoice.status === 'draft') {
       const voided = await this.transactor.run(async (q) => {
-        const row = await this.invoices.transition(invoiceId, ['draft'], 'void', { voidedAt: true }, q);
+        const row = await this.invoices.transition(invoiceId, ['draft'], 'void', {}, q);
         if (row) await this.audit.append(invoiceAuditEntry(admin, row), q);
         return row;
       });
@@ -163,7 +175,7 @@ export class InvoiceSyncService {
     await this.stripe.voidInvoice(invoice.stripeInvoiceId!, idempotencyKeys.void(invoiceId));
     return this.transactor.run(async (q) => {
       const row =
-        (await this.invoices.transition(invoiceId, ['finalized', 'uncollectible'], 'void', { voidedAt: true }, q)) ??
+        (await this.invoices.transition(invoiceId, ['finalized', 'uncollectible'], 'void', {}, q)) ??
         (await this.invoices.getInvoice(invoiceId, q))!;
       await this.audit.append(invoiceAuditEntry(admin, row), q);
       return row;
@@ -240,19 +252,19 @@ export class InvoiceSyncService {
 
   private async ensureCustomer(invoice: InvoiceRow, resumed: boolean): Promise<string> {
     const accountId = invoice.accountId;
-    const stored = await this.invoices.getAccountStripeCustomerId(accountId);
+    const stored = await this.accounts.getStripeCustomerId(accountId);
     if (stored) return stored;
     // This push, or an earlier push of another invoice of the account, may have created the
     // customer and lost the answer.
     const mayExist = resumed || (await this.invoices.hasOtherSyncAttempts(accountId, invoice.id));
     const found = mayExist ? await this.stripe.getCustomerByAccountId(accountId) : undefined;
-    if (found) return this.invoices.setAccountStripeCustomerId(accountId, found.id);
-    const account = await this.invoices.getAccount(accountId);
+    if (found) return this.accounts.setStripeCustomerId(accountId, found.id);
+    const account = await this.accounts.getAccount(accountId);
     const created = await this.stripe.createCustomer(
       { accountId, name: account?.name ?? null, email: account?.email ?? null },
       idempotencyKeys.customer(accountId),
     );
-    return this.invoices.setAccountStripeCustomerId(accountId, created.id);
+    return this.accounts.setStripeCustomerId(accountId, created.id);
   }
 
   /** The Stripe invoice an earlier attempt created for ours, by metadata tokenmeter_invoice_id. */

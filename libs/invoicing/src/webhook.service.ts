@@ -1,17 +1,21 @@
-import type { InvoicesRepository } from '@tokenmeter/db';
+import { statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
+import type { InvoicesRepository, StripeWebhookEventsRepository, Transactor } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 
 export type WebhookResult =
-  | { outcome: 'applied'; eventId: string; type: string; invoiceId: string; status: string }
+  | { outcome: 'applied'; eventId: string; type: string; invoiceId: string; status: InvoiceStatus }
   | { outcome: 'duplicate' | 'ignored'; eventId: string; type: string; reason?: string };
 
-// Which of our statuses each Stripe event may move an invoice out of. finalizing and sync_failed
-// are included: Stripe is the source of truth for payment, and its event can overtake our own
-// bookkeeping of the finalize response.
-const MOVES: Record<string, { to: 'paid' | 'void' | 'uncollectible'; from: string[] }> = {
-  'invoice.paid': { to: 'paid', from: ['finalized', 'uncollectible', 'finalizing', 'sync_failed'] },
-  'invoice.voided': { to: 'void', from: ['finalized', 'uncollectible', 'finalizing', 'sync_failed'] },
-  'invoice.marked_uncollectible': { to: 'uncollectible', from: ['finalized', 'finalizing', 'sync_failed'] },
+/**
+ * The status each Stripe event moves an invoice to, from any status the transition table lets
+ * become it. That includes finalizing and sync_failed: Stripe is the source of truth for payment,
+ * and its event can overtake our own bookkeeping of the finalize response. (A draft never has a
+ * Stripe id, so an event cannot name one.)
+ */
+const TARGETS: Record<string, InvoiceStatus> = {
+  'invoice.paid': 'paid',
+  'invoice.voided': 'void',
+  'invoice.marked_uncollectible': 'uncollectible',
 };
 
 /**
@@ -22,29 +26,24 @@ const MOVES: Record<string, { to: 'paid' | 'void' | 'uncollectible'; from: strin
 export class StripeWebhookService {
   constructor(
     private readonly invoices: InvoicesRepository,
+    private readonly events: StripeWebhookEventsRepository,
+    private readonly transactor: Transactor,
     private readonly stripe: StripeGateway,
   ) {}
 
   async handle(rawBody: Buffer | string, signature: string | undefined): Promise<WebhookResult> {
     const event = this.stripe.verifyWebhook(rawBody, signature);
-    const move = MOVES[event.type];
+    const seen = { eventId: event.id, type: event.type };
+    const to = TARGETS[event.type];
     const stripeInvoiceId = typeof event.object.id === 'string' ? event.object.id : undefined;
-    let applied: { id: string; status: string } | undefined;
-    let reason: string | undefined;
-    const recorded = await this.invoices.recordWebhookEvent(event.id, event.type, async (client) => {
-      if (!move) {
-        reason = 'unhandled event type';
-        return;
-      }
-      if (!stripeInvoiceId) {
-        reason = 'event has no invoice id';
-        return;
-      }
-      applied = await this.invoices.applyWebhookStatus(client, stripeInvoiceId, move.to, move.from);
-      if (!applied) reason = `no invoice with stripe id ${stripeInvoiceId} in a status that can become ${move.to}`;
+    return this.transactor.run(async (q): Promise<WebhookResult> => {
+      // A redelivered id was handled before: nothing is written, committing is a no-op.
+      if (!(await this.events.recordEvent(event.id, event.type, q))) return { outcome: 'duplicate', ...seen };
+      if (!to) return { outcome: 'ignored', ...seen, reason: 'unhandled event type' };
+      if (!stripeInvoiceId) return { outcome: 'ignored', ...seen, reason: 'event has no invoice id' };
+      const moved = await this.invoices.transitionByStripeInvoiceId(stripeInvoiceId, statusesThatCanBecome(to), to, q);
+      if (!moved) return { outcome: 'ignored', ...seen, reason: `no invoice with stripe id ${stripeInvoiceId} in a status that can become ${to}` };
+      return { outcome: 'applied', ...seen, invoiceId: moved.id, status: moved.status };
     });
-    if (!recorded) return { outcome: 'duplicate', eventId: event.id, type: event.type };
-    if (!applied) return { outcome: 'ignored', eventId: event.id, type: event.type, reason };
-    return { outcome: 'applied', eventId: event.id, type: event.type, invoiceId: applied.id, status: applied.status };
   }
 }

@@ -1,3 +1,3 @@
 export * from './stripe-gateway';
-export * from './limits';
+export * from './retries';
 export * from './sdk-stripe-gateway';

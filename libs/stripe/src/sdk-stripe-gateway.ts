@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import Stripe from 'stripe';
 import {
   StripeCallError,
@@ -11,7 +12,7 @@ import {
   type StripeInvoiceSummary,
   type StripeWebhookEvent,
 } from './stripe-gateway';
-import { ConcurrencyLimit, DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from './limits';
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from './retries';
 
 export interface StripeClientOptions {
   apiKey: string;
@@ -31,7 +32,7 @@ export interface StripeClientOptions {
  */
 export class SdkStripeGateway implements StripeGateway {
   private readonly stripe: Stripe;
-  private readonly limit: ConcurrencyLimit;
+  private readonly limit: pLimit.Limit;
   private readonly retry: RetryPolicy;
   private requests = 0;
 
@@ -47,7 +48,7 @@ export class SdkStripeGateway implements StripeGateway {
       telemetry: false,
       appInfo: { name: 'tokenmeter' },
     });
-    this.limit = new ConcurrencyLimit(options.maxInFlight);
+    this.limit = pLimit(options.maxInFlight);
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
   }
 
@@ -171,7 +172,7 @@ export class SdkStripeGateway implements StripeGateway {
   }
 
   private call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return this.limit.run(() =>
+    return this.limit(() =>
       withRetries(
         () => {
           this.requests++;

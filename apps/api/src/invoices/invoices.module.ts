@@ -1,7 +1,7 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
-import { DATABASE, InvoicesRepository, type Database } from '@tokenmeter/db';
+import { DATABASE, type Database } from '@tokenmeter/db';
 import {
   createInvoicing,
   InvoiceCloseService,
@@ -34,14 +34,14 @@ export const INVOICING = Symbol('Invoicing');
         }),
       inject: [DATABASE, CONFIG, LOGGER],
     },
-    { provide: InvoicesRepository, useFactory: (i: Invoicing) => i.invoices, inject: [INVOICING] },
     { provide: InvoiceCloseService, useFactory: (i: Invoicing) => i.closer, inject: [INVOICING] },
     { provide: InvoiceSyncService, useFactory: (i: Invoicing) => i.sync, inject: [INVOICING] },
     { provide: ReconciliationService, useFactory: (i: Invoicing) => i.reconciliation, inject: [INVOICING] },
     { provide: StripeWebhookService, useFactory: (i: Invoicing) => i.webhooks, inject: [INVOICING] },
   ],
-  // The web dashboard's invoice pages read and act through the same services.
-  exports: [InvoicesRepository, InvoiceCloseService, InvoiceSyncService, ReconciliationService],
+  // The web dashboard's invoice pages read and act through the same services (and read
+  // InvoicesRepository from DatabaseModule, like every repository).
+  exports: [InvoiceCloseService, InvoiceSyncService, ReconciliationService],
 })
 export class InvoicesModule implements OnApplicationShutdown {
   constructor(@Inject(INVOICING) private readonly invoicing: Invoicing) {}

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Kafka, type Admin } from 'kafkajs';
 import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
-import { UsageReadRepository } from '@tokenmeter/db';
+import { IngestProgressRepository } from '@tokenmeter/db';
 import { completeUpTo, type PartitionOffsets } from './complete-up-to';
 
 /** How long one computation of complete_up_to is reused: dashboards poll, the broker should not feel it. */
@@ -19,7 +19,7 @@ export class FreshnessService implements OnApplicationShutdown {
   private admin: Admin | undefined;
 
   constructor(
-    private readonly usage: UsageReadRepository,
+    private readonly ingestProgress: IngestProgressRepository,
     private readonly kafka: Kafka,
     @Inject(CONFIG) private readonly config: TokenmeterConfig,
     @Inject(LOGGER) private readonly log: Logger,
@@ -55,7 +55,7 @@ export class FreshnessService implements OnApplicationShutdown {
 
   private async compute(): Promise<Date | null> {
     const topic = this.config.kafka.topic;
-    const [progress, offsets] = await Promise.all([this.usage.listIngestProgress(topic), this.fetchOffsets(topic)]);
+    const [progress, offsets] = await Promise.all([this.ingestProgress.listIngestProgress(topic), this.fetchOffsets(topic)]);
     return completeUpTo(progress, offsets, offsets === undefined ? new Date() : offsets.checkedAt);
   }
 

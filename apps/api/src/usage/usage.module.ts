@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { CONFIG, type TokenmeterConfig } from '@tokenmeter/config';
-import { DATABASE, EventReadRepository, UsageReadRepository, type Database } from '@tokenmeter/db';
 import { IngestModule } from '@tokenmeter/ingest';
 import { PricesController } from '../prices/prices.controller';
 import { FreshnessService } from './freshness';
@@ -13,8 +12,6 @@ import { UsageService } from './usage.service';
   imports: [IngestModule],
   controllers: [UsageController, PricesController],
   providers: [
-    { provide: UsageReadRepository, useFactory: (db: Database) => new UsageReadRepository(db.pool), inject: [DATABASE] },
-    { provide: EventReadRepository, useFactory: (db: Database) => new EventReadRepository(db.pool), inject: [DATABASE] },
     {
       // Its own client: complete_up_to reads topic offsets through one long-lived admin connection.
       provide: Kafka,
@@ -25,6 +22,6 @@ import { UsageService } from './usage.service';
     FreshnessService,
     UsageService,
   ],
-  exports: [UsageReadRepository, EventReadRepository, UsageService, FreshnessService],
+  exports: [UsageService, FreshnessService],
 })
 export class UsageModule {}

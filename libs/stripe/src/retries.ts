@@ -1,24 +1,3 @@
-/** A counting semaphore: at most `max` callers inside `run` at once, the rest queue in order. */
-export class ConcurrencyLimit {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new RangeError(`max must be a positive integer (got ${max})`);
-  }
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 export interface RetryPolicy {
   /** Total attempts, including the first. */
   attempts: number;
