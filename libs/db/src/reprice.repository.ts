@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import { costUnitsToString, parseCostUnits, type TokenCostUnits, type TokenCounts } from '@tokenmeter/billing';
 import { Transactor, type Queryable } from './transactor';
 
 export interface RepriceFilter {
@@ -7,35 +8,31 @@ export interface RepriceFilter {
   accountId?: string;
 }
 
-export interface UnpricedEventRecord {
+/** What prices a stored event: who, which model, when, and its tokens. */
+export interface EventUsageRecord {
   eventId: string;
   accountId: string;
   apiKeyId: string;
   model: string;
   occurredAt: Date;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
+  tokens: TokenCounts;
 }
 
-/** An event as it stands, with the price it has now (all null while unpriced). */
-export interface StoredEventPriceRecord extends UnpricedEventRecord {
+/** A stored event with the price it has now (all null while unpriced). */
+export interface StoredEventPriceRecord extends EventUsageRecord {
   priceVersionId: string | null;
   priceOverrideId: string | null;
-  costUsd: string | null;
+  /** The stored costs, exactly, in 10^-22 USD (as ingest wrote them); null while unpriced. */
+  costs: TokenCostUnits | null;
 }
 
+/** A new price for a stored event, in the representation ingest writes (libs/billing cost-units). */
 export interface EventPrice {
   eventId: string;
   priceVersionId: string;
   /** The account override applied, if any. */
   priceOverrideId: string | null;
-  inputCostUsd: string;
-  outputCostUsd: string;
-  cacheReadCostUsd: string;
-  cacheWriteCostUsd: string;
-  costUsd: string;
+  costs: TokenCostUnits;
 }
 
 export interface RepriceResult {
@@ -55,7 +52,7 @@ export class RepriceRepository {
    */
   async repriceUnpriced(
     filter: RepriceFilter,
-    price: (events: UnpricedEventRecord[]) => EventPrice[],
+    price: (events: EventUsageRecord[]) => EventPrice[],
   ): Promise<RepriceResult> {
     let examined = 0;
     let priced = 0;
@@ -92,7 +89,7 @@ export class RepriceRepository {
    * `apply` nothing is locked or written (a dry run).
    */
   async repriceRange(
-    q: PoolClient,
+    q: Queryable,
     filter: RepriceFilter,
     visit: (events: StoredEventPriceRecord[]) => EventPrice[],
     options: { apply: boolean },
@@ -102,9 +99,8 @@ export class RepriceRepository {
     let after = '';
     for (;;) {
       const { rows } = await q.query(
-        `SELECT event_id, account_id, api_key_id, model, occurred_at,
-                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                price_version_id::text, price_override_id::text, cost_usd::text
+        `SELECT ${USAGE_SELECT}, price_version_id::text, price_override_id::text,
+                input_cost_usd::text, output_cost_usd::text, cache_read_cost_usd::text, cache_write_cost_usd::text, cost_usd::text
          FROM usage_events
          WHERE invoice_id IS NULL
            AND occurred_at >= $1 AND occurred_at < $2
@@ -119,10 +115,10 @@ export class RepriceRepository {
       after = rows[rows.length - 1].event_id;
       const prices = visit(
         rows.map((r) => ({
-          ...toUnpricedRecord(r),
+          ...toUsageRecord(r),
           priceVersionId: r.price_version_id,
           priceOverrideId: r.price_override_id,
-          costUsd: r.cost_usd,
+          costs: r.price_version_id === null ? null : storedCosts(r),
         })),
       );
       if (options.apply && prices.length > 0) changed += await this.applyNewPrices(q, prices);
@@ -132,20 +128,19 @@ export class RepriceRepository {
     return { examined, changed };
   }
 
-  private async applyNewPrices(client: PoolClient, prices: EventPrice[]): Promise<number> {
-    const { rows } = await client.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
+  private async applyNewPrices(q: Queryable, prices: EventPrice[]): Promise<number> {
+    const { rows } = await q.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
     return Number(rows[0].changed);
   }
 
   private async lockUnpricedChunk(
-    client: PoolClient,
+    q: Queryable,
     filter: RepriceFilter,
     afterEventId: string,
     limit: number,
-  ): Promise<UnpricedEventRecord[]> {
-    const { rows } = await client.query(
-      `SELECT event_id, account_id, api_key_id, model, occurred_at,
-              input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
+  ): Promise<EventUsageRecord[]> {
+    const { rows } = await q.query(
+      `SELECT ${USAGE_SELECT}
        FROM usage_events
        WHERE price_version_id IS NULL AND invoice_id IS NULL
          AND occurred_at >= $1 AND occurred_at < $2
@@ -156,21 +151,39 @@ export class RepriceRepository {
        FOR UPDATE`,
       [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, afterEventId, limit],
     );
-    return rows.map(toUnpricedRecord);
+    return rows.map(toUsageRecord);
   }
 }
 
-function toUnpricedRecord(r: Record<string, any>): UnpricedEventRecord {
+const USAGE_SELECT = `event_id, account_id, api_key_id, model, occurred_at,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens`;
+
+function toUsageRecord(r: Record<string, any>): EventUsageRecord {
   return {
     eventId: r.event_id,
     accountId: r.account_id,
     apiKeyId: r.api_key_id,
     model: r.model,
     occurredAt: r.occurred_at,
-    inputTokens: Number(r.input_tokens),
-    outputTokens: Number(r.output_tokens),
-    cacheReadTokens: Number(r.cache_read_tokens),
-    cacheWriteTokens: Number(r.cache_write_tokens),
+    tokens: {
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      cacheReadTokens: Number(r.cache_read_tokens),
+      cacheWriteTokens: Number(r.cache_write_tokens),
+      reasoningTokens: Number(r.reasoning_tokens),
+    },
+  };
+}
+
+// Stored costs are exact (unconstrained numeric, written from cost units), so they parse back
+// to the very units they were written from; a cost that does not fit is refused, not rounded.
+function storedCosts(r: Record<string, any>): TokenCostUnits {
+  return {
+    input: parseCostUnits(r.input_cost_usd, 'input_cost_usd'),
+    output: parseCostUnits(r.output_cost_usd, 'output_cost_usd'),
+    cacheRead: parseCostUnits(r.cache_read_cost_usd, 'cache_read_cost_usd'),
+    cacheWrite: parseCostUnits(r.cache_write_cost_usd, 'cache_write_cost_usd'),
+    total: parseCostUnits(r.cost_usd, 'cost_usd'),
   };
 }
 
@@ -178,11 +191,11 @@ function priceParams(prices: EventPrice[]): unknown[] {
   return [
     prices.map((p) => p.eventId),
     prices.map((p) => p.priceVersionId),
-    prices.map((p) => p.inputCostUsd),
-    prices.map((p) => p.outputCostUsd),
-    prices.map((p) => p.cacheReadCostUsd),
-    prices.map((p) => p.cacheWriteCostUsd),
-    prices.map((p) => p.costUsd),
+    prices.map((p) => costUnitsToString(p.costs.input)),
+    prices.map((p) => costUnitsToString(p.costs.output)),
+    prices.map((p) => costUnitsToString(p.costs.cacheRead)),
+    prices.map((p) => costUnitsToString(p.costs.cacheWrite)),
+    prices.map((p) => costUnitsToString(p.costs.total)),
     prices.map((p) => p.priceOverrideId),
   ];
 }
