@@ -7,9 +7,9 @@
  * 1. seeds a scratch database (tokenmeter_bench_api) FAST, in SQL (bench/api-dataset.ts, shared with bench:load): usage_events from
  *    INSERT ... SELECT FROM generate_series (time-ordered, skewed accounts: account i gets a share
  *    ~ i^(-2/3), so acct_00000 is the largest), then usage_hourly with one INSERT ... SELECT ...
- *    GROUP BY over those events. That GROUP BY is exactly what the ingestor maintains
- *    incrementally in the same transaction as each batch of events (libs/db
- *    usage-events.repository.ts), so the rollups are the ones production would hold. Rows are
+ *    GROUP BY over those events. That GROUP BY (libs/db hourly-rollups.ts, rollupOfEventsSql) is
+ *    exactly what the ingestor maintains incrementally in the same transaction as each batch of
+ *    events, so the rollups are the ones production would hold. Rows are
  *    written hour by hour, accounts within an hour, as time-ordered ingest batches append them, so
  *    their physical layout (which decides how many pages an account's month touches) matches too.
  *    A seeded database is reused when it already holds the same --events/--accounts (--reseed forces).

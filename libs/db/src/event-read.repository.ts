@@ -4,7 +4,7 @@ import QueryStream from 'pg-query-stream';
 import type { PriceVersionRecord } from './price-book.repository';
 import type { PriceOverrideRecord } from './price-overrides.repository';
 import { SqlFilter } from './sql-filter';
-import type { RejectedEventRow } from './usage-events.repository';
+import type { RejectedEventRow } from './usage-event-rows';
 
 /** Filters shared by the account event list, the admin event list and the export. All optional. */
 export interface EventFilter {
