@@ -19,6 +19,7 @@ import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
 import { stringArg } from './args';
+import { ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -208,15 +209,9 @@ FROM (
 ) s
 JOIN bench_models m ON m.idx = s.mi`;
 
+// The rollup the ingestor maintains incrementally, in one pass (libs/db hourly-rollups.ts),
+// written hour by hour as time-ordered ingest batches would.
 const ROLLUP_SQL = `
-INSERT INTO usage_hourly (account_id, api_key_id, model, hour, requests, unpriced_requests,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)
-SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
-  count(*), count(*) FILTER (WHERE price_version_id IS NULL),
-  sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
-  coalesce(sum(input_cost_usd), 0), coalesce(sum(output_cost_usd), 0), coalesce(sum(cache_read_cost_usd), 0),
-  coalesce(sum(cache_write_cost_usd), 0), coalesce(sum(cost_usd), 0)
-FROM usage_events
-GROUP BY 1, 2, 3, 4
-ORDER BY 4, 1, 2, 3`;
+INSERT INTO usage_hourly (${ROLLUP_COLUMNS.join(', ')})
+${rollupOfEventsSql('usage_events', 'ORDER BY 4, 1, 2, 3')}`;
+

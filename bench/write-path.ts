@@ -1,9 +1,10 @@
 /**
  * The ingest write path without Kafka: where a chunk's time goes, per event.
  *
- *   npm run bench:write-path -- --events 100000 [--chunk 5000]
+ *   npm run bench:write-path -- --events 100000 [--chunk 5000] [--database tokenmeter_write_path]
  *
- * Recreates a scratch database (tokenmeter_write_path), builds N benchmark events in memory, then
+ * Recreates a scratch database (tokenmeter_write_path, or --database: two people benchmarking on
+ * one server must not drop each other's), builds N benchmark events in memory, then
  * for each chunk runs UsageIngestor.prepare (parse, validate, hash, price) and record (one
  * transaction) on a single connection, and prints microseconds per event: prepare (ingestor
  * CPU), record (wall time), this process's CPU during record (COPY text, rollup sums, protocol;
@@ -15,11 +16,12 @@ import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tok
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { recreateSeededDatabase } from './scratch-database';
 import { WINDOW_MS, makeEvent } from './usage-events';
-import { numberArg } from './args';
+import { numberArg, stringArg } from './args';
 import { loadConfig } from '@tokenmeter/config';
 
 const EVENTS = numberArg('events', 100_000);
 const CHUNK = numberArg('chunk', 5000);
+const SCRATCH_DATABASE = stringArg('database', 'tokenmeter_write_path', /^[a-z_][a-z0-9_]*$/);
 const ACCOUNTS = 2000;
 const ADMIN_URL = loadConfig().databaseUrl;
 
@@ -30,7 +32,7 @@ function cpuMs(pid: number): number {
 }
 
 async function main(): Promise<void> {
-  const url = await recreateSeededDatabase(ADMIN_URL, 'tokenmeter_write_path');
+  const url = await recreateSeededDatabase(ADMIN_URL, SCRATCH_DATABASE);
   const db = createDatabase(url, 1);
   const repository = new UsageEventsRepository(db.pool);
   const ingestor = new UsageIngestor(repository, new PriceBookCache(new PriceBookRepository(db.pool)));

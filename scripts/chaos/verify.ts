@@ -2,16 +2,18 @@
  * What a chaos case asserts once the faults are over and ingestion has caught up.
  *
  * Expected values come from what the broker holds (the whole topic read back, partition by
- * partition in offset order), cross-checked against the harness's own plan, and priced
- * independently of the ingestor: libs/billing's decimal priceTokens over the seed price book
- * (the ingestor prices with the integer cost-unit fast path and reads the book from Postgres).
+ * partition in offset order), cross-checked against the harness's own plan, and priced from the
+ * seed price book in memory (the ingestor reads the book from Postgres) with libs/billing's one
+ * pricing function, whose arithmetic a property test holds to a Decimal reference.
  */
 import type { Kafka } from 'kafkajs';
 import {
+  costUnitsToDecimal,
   Decimal,
+  OverrideBook,
   parseUsageEvent,
   PriceBook,
-  priceTokens,
+  priceEventUnits,
   priceVersionFromSeed,
   SEED_PRICE_VERSIONS,
   usd,
@@ -91,6 +93,7 @@ export interface Expected {
 }
 
 const PRICE_BOOK = new PriceBook(SEED_PRICE_VERSIONS.map((v, i) => priceVersionFromSeed(v, String(i + 1))));
+const NO_OVERRIDES = new OverrideBook([]);
 
 /**
  * What the database must hold after ingesting `messages` (in offset order per partition): the
@@ -115,9 +118,9 @@ export function expectedFrom(messages: TopicMessage[], now: Date, upTo?: Map<num
       else x.conflicts.add(`${e.eventId} ${e.payloadHash}`);
       continue;
     }
-    const version = PRICE_BOOK.versionAt(e.model, e.occurredAt);
-    if (!version) throw new Error(`no seed price for ${e.model} at ${e.occurredAt.toISOString()}: the workload must only use priced models`);
-    const cost = priceTokens(e.tokens, version).costUsd;
+    const priced = priceEventUnits(PRICE_BOOK, NO_OVERRIDES, e);
+    if (!priced) throw new Error(`no seed price for ${e.model} at ${e.occurredAt.toISOString()}: the workload must only use priced models`);
+    const cost = costUnitsToDecimal(priced.costs.total);
     x.events.set(e.eventId, { event: e, cost });
     x.costUsd = x.costUsd.plus(cost);
     const acct = x.perAccount.get(e.accountId) ?? { events: 0, cost: ZERO };

@@ -72,7 +72,20 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
     });
 
     const t = await totals(db);
-    expect(t.raw).toEqual({ requests: '300', input_tokens: '300000', output_tokens: '150000', cache_read_tokens: '60000', cost_usd: defaultEventsCostUsd(300), unpriced: '0' });
+    expect(t.raw).toEqual({
+      requests: '300',
+      unpriced: '0',
+      input_tokens: '300000',
+      output_tokens: '150000',
+      cache_read_tokens: '60000',
+      cache_write_tokens: '0',
+      reasoning_tokens: '0',
+      input_cost_usd: '0.17142', // 300 x 1000 x 0.5714 / 1e6
+      output_cost_usd: '0.342855',
+      cache_read_cost_usd: '0.013716',
+      cache_write_cost_usd: '0',
+      cost_usd: defaultEventsCostUsd(300),
+    });
     expect(t.rollup).toEqual(t.raw);
 
     const rejected = await db.pool.query('SELECT reason_code, reason FROM rejected_events ORDER BY "offset"');

@@ -38,68 +38,91 @@ export async function seedPriceBook(db: Database): Promise<void> {
   await seedPriceBookRows(db.pool);
 }
 
-export interface Totals {
-  requests: string;
-  input_tokens: string;
-  output_tokens: string;
-  cache_read_tokens: string;
-  cost_usd: string;
-  unpriced: string;
+/**
+ * What each usage_hourly column must hold, as an aggregate over the usage_events rows of its
+ * (account, api key, model, UTC hour). Written out here rather than taken from libs/db (whose
+ * write paths derive their SQL from hourly-rollups.ts), so that the checks below are an
+ * independent oracle. `columnsChecked` refuses to run if usage_hourly has a column this list
+ * does not cover, so "rollups equal raw events" always means every column.
+ */
+const ROLLUP_OF_EVENTS = {
+  requests: 'count(*)',
+  unpriced_requests: 'count(*) FILTER (WHERE price_version_id IS NULL)',
+  input_tokens: 'coalesce(sum(input_tokens), 0)',
+  output_tokens: 'coalesce(sum(output_tokens), 0)',
+  cache_read_tokens: 'coalesce(sum(cache_read_tokens), 0)',
+  cache_write_tokens: 'coalesce(sum(cache_write_tokens), 0)',
+  reasoning_tokens: 'coalesce(sum(reasoning_tokens), 0)',
+  input_cost_usd: 'coalesce(sum(input_cost_usd), 0)',
+  output_cost_usd: 'coalesce(sum(output_cost_usd), 0)',
+  cache_read_cost_usd: 'coalesce(sum(cache_read_cost_usd), 0)',
+  cache_write_cost_usd: 'coalesce(sum(cache_write_cost_usd), 0)',
+  cost_usd: 'coalesce(sum(cost_usd), 0)',
+} as const;
+const KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'hour'];
+const MEASURES = Object.keys(ROLLUP_OF_EVENTS) as (keyof typeof ROLLUP_OF_EVENTS)[];
+const COSTS = MEASURES.filter((c) => c.endsWith('_usd'));
+
+const checkedDatabases = new WeakSet<Database>();
+
+async function columnsChecked(db: Database): Promise<void> {
+  if (checkedDatabases.has(db)) return;
+  const { rows } = await db.pool.query<{ column_name: string }>(
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'usage_hourly' ORDER BY ordinal_position",
+  );
+  const uncovered = rows.map((r) => r.column_name).filter((c) => !KEY_COLUMNS.includes(c) && !(c in ROLLUP_OF_EVENTS));
+  const gone = MEASURES.filter((c) => !rows.some((r) => r.column_name === c));
+  if (uncovered.length > 0 || gone.length > 0) {
+    throw new Error(`test/helpers/tokenmeter-db.ts ROLLUP_OF_EVENTS is out of date: usage_hourly has [${uncovered}] it does not check, and lacks [${gone}]`);
+  }
+  checkedDatabases.add(db);
 }
 
-/** Totals straight from raw events, and from the hourly rollups: the two must always agree. */
+/**
+ * Sums of every usage_hourly column, as text (costs without trailing zeros: values, not scales).
+ * `unpriced` is unpriced_requests.
+ */
+export type Totals = { [K in Exclude<keyof typeof ROLLUP_OF_EVENTS, 'unpriced_requests'>]: string } & { unpriced: string };
+
+const totalsColumn = (c: string, expr: string) =>
+  `${COSTS.includes(c as (typeof COSTS)[number]) ? `trim_scale(${expr})` : expr}::text AS ${c === 'unpriced_requests' ? 'unpriced' : c}`;
+
+/**
+ * Totals of every usage_hourly column straight from raw events, and from the hourly rollups: the
+ * two must always agree (`expect(t.rollup).toEqual(t.raw)`). For the per-row comparison, which
+ * also catches a row credited to the wrong account, key, model or hour, see rollupDifferences.
+ */
 export async function totals(db: Database, accountId?: string): Promise<{ raw: Totals; rollup: Totals }> {
+  await columnsChecked(db);
   const where = accountId ? 'WHERE account_id = $1' : '';
   const params = accountId ? [accountId] : [];
   const raw = await db.pool.query<Totals>(
-    `SELECT count(*)::text AS requests, coalesce(sum(input_tokens),0)::text AS input_tokens,
-            coalesce(sum(output_tokens),0)::text AS output_tokens, coalesce(sum(cache_read_tokens),0)::text AS cache_read_tokens,
-            coalesce(sum(cost_usd),0)::text AS cost_usd, count(*) FILTER (WHERE price_version_id IS NULL)::text AS unpriced
-     FROM usage_events ${where}`,
+    `SELECT ${MEASURES.map((c) => totalsColumn(c, ROLLUP_OF_EVENTS[c])).join(', ')} FROM usage_events ${where}`,
     params,
   );
   const rollup = await db.pool.query<Totals>(
-    `SELECT coalesce(sum(requests),0)::text AS requests, coalesce(sum(input_tokens),0)::text AS input_tokens,
-            coalesce(sum(output_tokens),0)::text AS output_tokens, coalesce(sum(cache_read_tokens),0)::text AS cache_read_tokens,
-            coalesce(sum(cost_usd),0)::text AS cost_usd, coalesce(sum(unpriced_requests),0)::text AS unpriced
-     FROM usage_hourly ${where}`,
+    `SELECT ${MEASURES.map((c) => totalsColumn(c, `coalesce(sum(${c}), 0)`)).join(', ')} FROM usage_hourly ${where}`,
     params,
   );
-  return { raw: normalise(raw.rows[0]), rollup: normalise(rollup.rows[0]) };
-}
-
-/** numeric sums come back with scale (e.g. 3.0857000000000000); compare values, not scales. */
-function normalise(t: Totals): Totals {
-  const trim = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
-  return { ...t, cost_usd: trim(t.cost_usd) };
+  return { raw: raw.rows[0], rollup: rollup.rows[0] };
 }
 
 export async function storedEventCount(db: Database): Promise<number> {
   return Number((await db.pool.query('SELECT count(*) FROM usage_events')).rows[0].count);
 }
 
-const ROLLUP_COLUMNS = [
-  'requests', 'unpriced_requests', 'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens',
-  'input_cost_usd', 'output_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd', 'cost_usd',
-] as const;
-
 /**
- * usage_hourly rows that differ from a GROUP BY over usage_events, in any column (both ways:
- * a rollup row with no events, events with no or a different rollup row). [] when they agree.
+ * usage_hourly rows that differ from the same aggregation over usage_events, in any column (both
+ * ways: a rollup row with no events, events with no or a different rollup row). [] when they agree.
  */
 export async function rollupDifferences(db: Database): Promise<Record<string, string>[]> {
+  await columnsChecked(db);
   const { rows } = await db.pool.query(`
     WITH raw AS (
       SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC') AS hour,
-             count(*)::bigint AS requests, count(*) FILTER (WHERE price_version_id IS NULL)::bigint AS unpriced_requests,
-             sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
-             sum(cache_read_tokens)::bigint AS cache_read_tokens, sum(cache_write_tokens)::bigint AS cache_write_tokens,
-             sum(reasoning_tokens)::bigint AS reasoning_tokens,
-             coalesce(sum(input_cost_usd), 0) AS input_cost_usd, coalesce(sum(output_cost_usd), 0) AS output_cost_usd,
-             coalesce(sum(cache_read_cost_usd), 0) AS cache_read_cost_usd, coalesce(sum(cache_write_cost_usd), 0) AS cache_write_cost_usd,
-             coalesce(sum(cost_usd), 0) AS cost_usd
+             ${MEASURES.map((c) => `${ROLLUP_OF_EVENTS[c]} AS ${c}`).join(', ')}
       FROM usage_events GROUP BY 1, 2, 3, 4),
-    rolled AS (SELECT account_id, api_key_id, model, hour, ${ROLLUP_COLUMNS.join(', ')} FROM usage_hourly)
+    rolled AS (SELECT ${[...KEY_COLUMNS, ...MEASURES].join(', ')} FROM usage_hourly)
     (SELECT 'raw' AS side, * FROM (SELECT * FROM raw EXCEPT SELECT * FROM rolled) a)
     UNION ALL
     (SELECT 'rollup' AS side, * FROM (SELECT * FROM rolled EXCEPT SELECT * FROM raw) b)

@@ -1,7 +1,7 @@
 import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
 import { aUsageEvent, deepseekUsage, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { openTestDatabase, resetDatabase, rollupDifferences, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
 const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
 
@@ -41,8 +41,119 @@ describe('UsageIngestor against Postgres', () => {
 
     // deepseek-r1: 1000 x 0.5714 + 500 x 2.2857 + 200 x 0.2286, per million = 0.00175997 per event
     const t = await totals(db);
-    expect(t.raw).toEqual({ requests: '2', input_tokens: '2000', output_tokens: '1000', cache_read_tokens: '400', cost_usd: '0.00351994', unpriced: '0' });
+    expect(t.raw).toEqual({
+      requests: '2',
+      unpriced: '0',
+      input_tokens: '2000',
+      output_tokens: '1000',
+      cache_read_tokens: '400',
+      cache_write_tokens: '0',
+      reasoning_tokens: '0',
+      input_cost_usd: '0.0011428',
+      output_cost_usd: '0.0022857',
+      cache_read_cost_usd: '0.00009144',
+      cache_write_cost_usd: '0',
+      cost_usd: '0.00351994',
+    });
     expect(t.rollup).toEqual(t.raw);
+  });
+
+  it('writes every usage_events and usage_hourly column where it belongs, on both write paths', async () => {
+    // COPY is positional: a value written under its neighbour's column still stores. So every
+    // count and every cost differs from every other here, and each column is read back by name.
+    // claude-sonnet-4 at 3 / 15 / 0.30 / 3.75 per M: input 11 -> 0.000033, output 23 -> 0.000345,
+    // cache read 37 -> 0.0000111, cache write 41 -> 0.00015375; total 0.00054285.
+    const usage = { input_tokens: 11, output_tokens: 23, cache_read_tokens: 37, cache_write_tokens: 41, reasoning_tokens: 5 };
+    const bulk = aUsageEvent({ model: 'claude-sonnet-4', request_id: 'req_bulk', usage, metadata: { route: 'a' } });
+    const setBased = aUsageEvent({ model: 'claude-sonnet-4', api_key_id: null, request_id: null, occurred_at: '2026-11-15T11:00:00.000Z', usage });
+    await ingestor.ingest(asMessages([bulk]), 'kafka');
+    expect(events.writePaths).toEqual({ bulk: 1, setBased: 0 });
+    // The redelivery of `bulk` sends this chunk down the staging-table path.
+    await ingestor.ingest(asMessages([bulk, setBased]), 'http');
+    expect(events.writePaths).toEqual({ bulk: 1, setBased: 1 });
+
+    const { rows } = await db.pool.query(
+      `SELECT e.event_id, account_id, api_key_id, model, request_id, occurred_at, abs(extract(epoch FROM priced_at - received_at)) <= 0.001 AS priced_on_arrival,
+              input_tokens::text, output_tokens::text, cache_read_tokens::text, cache_write_tokens::text, reasoning_tokens::text,
+              usage_raw::text, usage_format, metadata::text, payload_hash, v.model_id AS price_model, v.input_per_mtok::text AS list_input,
+              input_cost_usd::text, output_cost_usd::text, cache_read_cost_usd::text, cache_write_cost_usd::text, cost_usd::text,
+              flags, source, price_override_id, invoice_id
+       FROM usage_events e JOIN price_versions v ON v.id = e.price_version_id ORDER BY occurred_at`,
+    );
+    const stored = {
+      account_id: 'acct_test',
+      model: 'claude-sonnet-4',
+      priced_on_arrival: true, // both the transaction's time, to the millisecond
+      input_tokens: '11',
+      output_tokens: '23',
+      cache_read_tokens: '37',
+      cache_write_tokens: '41',
+      reasoning_tokens: '5',
+      usage_format: 'canonical',
+      price_model: 'claude-sonnet-4',
+      list_input: '3.0000000000',
+      input_cost_usd: '0.000033',
+      output_cost_usd: '0.000345',
+      cache_read_cost_usd: '0.0000111',
+      cache_write_cost_usd: '0.00015375',
+      cost_usd: '0.00054285',
+      flags: [],
+      price_override_id: null,
+      invoice_id: null,
+    };
+    expect(rows).toEqual([
+      {
+        ...stored,
+        event_id: bulk.event_id,
+        api_key_id: 'key_test',
+        request_id: 'req_bulk',
+        occurred_at: new Date(bulk.occurred_at),
+        usage_raw: JSON.stringify(usage),
+        metadata: '{"route":"a"}',
+        payload_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        source: 'kafka',
+      },
+      {
+        ...stored,
+        event_id: setBased.event_id,
+        api_key_id: '',
+        request_id: null,
+        occurred_at: new Date(setBased.occurred_at),
+        usage_raw: JSON.stringify(usage),
+        metadata: null,
+        payload_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        source: 'http',
+      },
+    ]);
+    expect(rows[0].payload_hash).not.toBe(rows[1].payload_hash);
+
+    const rollups = await db.pool.query(
+      `SELECT account_id, api_key_id, model, hour, requests::text, unpriced_requests::text, input_tokens::text, output_tokens::text,
+              cache_read_tokens::text, cache_write_tokens::text, reasoning_tokens::text, input_cost_usd::text, output_cost_usd::text,
+              cache_read_cost_usd::text, cache_write_cost_usd::text, cost_usd::text
+       FROM usage_hourly ORDER BY hour`,
+    );
+    const rolled = {
+      account_id: 'acct_test',
+      model: 'claude-sonnet-4',
+      requests: '1',
+      unpriced_requests: '0',
+      input_tokens: '11',
+      output_tokens: '23',
+      cache_read_tokens: '37',
+      cache_write_tokens: '41',
+      reasoning_tokens: '5',
+      input_cost_usd: '0.000033',
+      output_cost_usd: '0.000345',
+      cache_read_cost_usd: '0.0000111',
+      cache_write_cost_usd: '0.00015375',
+      cost_usd: '0.00054285',
+    };
+    expect(rollups.rows).toEqual([
+      { ...rolled, api_key_id: 'key_test', hour: new Date('2026-11-15T10:00:00Z') },
+      { ...rolled, api_key_id: '', hour: new Date('2026-11-15T11:00:00Z') },
+    ]);
+    expect(await rollupDifferences(db)).toEqual([]);
   });
 
   it('a chunk mixing new and already stored events stores only the new ones and rolls up only those', async () => {

@@ -1,12 +1,13 @@
 /**
- * Micro-benchmark on one core: parseUsageEvent (the ingest hot path's parse) + the Decimal
- * priceTokens per message. The ingestor itself prices with priceEventUnits (cost-units.ts), not this.
+ * Micro-benchmark of the ingest hot path on one core: parseUsageEvent + priceEventUnits per message
+ * (what UsageIngestor.prepare does per message, less building the row).
  * Run: npx ts-node libs/billing/bench/parse.bench.ts
  * The ingestor target is ~50,000 events/s; this prints events/s per usage shape and overall.
  */
-import { PriceBook, SEED_PRICE_VERSIONS, parseUsageEvent, priceTokens, priceVersionFromSeed } from '../src';
+import { OverrideBook, PriceBook, SEED_PRICE_VERSIONS, parseUsageEvent, priceEventUnits, priceVersionFromSeed } from '../src';
 
 const book = new PriceBook(SEED_PRICE_VERSIONS.map((seed, i) => priceVersionFromSeed(seed, String(i + 1))));
+const overrides = new OverrideBook([]);
 const now = new Date('2025-06-01T12:00:00Z');
 
 function message(i: number, model: string, usage: object): Buffer {
@@ -39,9 +40,9 @@ function run(messages: Buffer[], iterations: number): number {
   for (let i = 0; i < iterations; i++) {
     const result = parseUsageEvent(messages[i % messages.length], now);
     if (!result.ok) throw new Error(result.rejection.reason);
-    const version = book.versionAt(result.event.model, result.event.occurredAt);
-    if (version === undefined) throw new Error('unpriced');
-    sink += priceTokens(result.event.tokens, version).costUsd.e;
+    const priced = priceEventUnits(book, overrides, result.event);
+    if (priced === undefined) throw new Error('unpriced');
+    sink += Number(priced.costs.total & 1n);
   }
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
@@ -72,9 +73,9 @@ const parseSeconds = Number(process.hrtime.bigint() - start) / 1e9;
 start = process.hrtime.bigint();
 for (let i = 0; i < iterations; i++) {
   const event = parsed[i % parsed.length];
-  sink += priceTokens(event.tokens, book.versionAt(event.model, event.occurredAt)!).costUsd.e;
+  sink += Number(priceEventUnits(book, overrides, event)!.costs.total & 1n);
 }
 const priceSeconds = Number(process.hrtime.bigint() - start) / 1e9;
 console.log(`parse only ${Math.round(iterations / parseSeconds).toLocaleString('en-US').padStart(9)} events/s`);
-console.log(`price only ${Math.round(iterations / priceSeconds).toLocaleString('en-US').padStart(9)} events/s (versionAt + priceTokens)`);
+console.log(`price only ${Math.round(iterations / priceSeconds).toLocaleString('en-US').padStart(9)} events/s (priceEventUnits: versionAt, overrideAt, 4 bigint products)`);
 if (sink === Number.MIN_VALUE) console.log(sink);

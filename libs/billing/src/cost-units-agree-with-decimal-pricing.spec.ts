@@ -1,9 +1,26 @@
 import { discount, rateCard } from './__fixtures__/overrides';
 import { seedPriceBook, tokens, version } from './__fixtures__/price-book';
-import { costUnitsToDecimal, costUnitsToString, priceEventUnits, toCostUnits } from './cost-units';
-import { Decimal } from './money';
-import { OverrideBook, priceEvent } from './overrides';
-import { PriceBook } from './pricing';
+import { costUnitsToDecimal, costUnitsToString, parseCostUnits, priceEventUnits, toCostUnits } from './cost-units';
+import { Decimal, TOKENS_PER_MTOK } from './money';
+import { OverrideBook, ratesFor } from './overrides';
+import { PriceBook, type PriceRates } from './pricing';
+import type { TokenCounts } from './usage-shapes';
+
+/**
+ * The reference oracle: the costs written out the plain way, in Decimal (precision 60, far more
+ * than any product here needs), bucket by bucket, with the discount applied to each per-type
+ * cost. Production never runs this; it prices with bigint cost units only. Which rates apply
+ * is ratesFor's choice in both.
+ */
+function decimalCosts(tokens: TokenCounts, rates: PriceRates, discountPercent: Decimal | null) {
+  const factor = discountPercent === null ? new Decimal(1) : new Decimal(1).minus(new Decimal(discountPercent).dividedBy(100));
+  const cost = (n: number, perMTok: Decimal) => new Decimal(perMTok).dividedBy(TOKENS_PER_MTOK).times(n).times(factor);
+  const input = cost(tokens.inputTokens, rates.inputPerMTok);
+  const output = cost(tokens.outputTokens, rates.outputPerMTok);
+  const cacheRead = cost(tokens.cacheReadTokens, rates.cacheReadPerMTok);
+  const cacheWrite = cost(tokens.cacheWriteTokens, rates.cacheWritePerMTok ?? rates.inputPerMTok);
+  return { input, output, cacheRead, cacheWrite, total: input.plus(output).plus(cacheRead).plus(cacheWrite) };
+}
 
 /** Deterministic PRNG (mulberry32): the cases are the same on every run. */
 function prng(seed: number): () => number {
@@ -44,20 +61,18 @@ describe('bigint cost units price exactly like Decimal pricing', () => {
         occurredAt: new Date('2026-06-01T00:00:00Z'),
         tokens: tokens({ inputTokens: count(), outputTokens: count(), cacheReadTokens: count(), cacheWriteTokens: count() }),
       };
-      const exact = priceEvent(book, overrides, event)!;
+      const chosen = ratesFor(book, overrides, event)!;
+      const exact = decimalCosts(event.tokens, chosen.rates, chosen.discount?.discountPercent ?? null);
       const units = priceEventUnits(book, overrides, event)!;
-      expect(units.priceVersion).toBe(exact.priceVersion);
-      expect(units.override).toBe(exact.override);
-      const pairs: [bigint, Decimal][] = [
-        [units.costs.input, exact.costs.inputCostUsd],
-        [units.costs.output, exact.costs.outputCostUsd],
-        [units.costs.cacheRead, exact.costs.cacheReadCostUsd],
-        [units.costs.cacheWrite, exact.costs.cacheWriteCostUsd],
-        [units.costs.total, exact.costs.costUsd],
-      ];
-      for (const [u, d] of pairs) {
-        // Compared as text too: what goes to Postgres must be the same number, digit for digit.
-        if (costUnitsToString(u) !== d.toString()) throw new Error(`case ${i}: ${costUnitsToString(u)} != ${d.toString()}`);
+      expect(units.priceVersion).toBe(chosen.priceVersion);
+      expect(units.override).toBe(chosen.override);
+      for (const type of ['input', 'output', 'cacheRead', 'cacheWrite', 'total'] as const) {
+        // Compared as text: what goes to Postgres must be the same number, digit for digit
+        // (toFixed: plain notation, as Postgres prints a numeric).
+        const text = costUnitsToString(units.costs[type]);
+        if (text !== exact[type].toFixed()) throw new Error(`case ${i} ${type}: ${text} != ${exact[type].toFixed()}`);
+        // And what Postgres hands back parses to the same units.
+        if (parseCostUnits(exact[type].toFixed()) !== units.costs[type]) throw new Error(`case ${i} ${type}: parse`);
       }
     }
   });
@@ -84,6 +99,20 @@ describe('bigint cost units price exactly like Decimal pricing', () => {
   ])('writes %p as %s', (units, text) => {
     expect(costUnitsToString(units)).toBe(text);
     expect(costUnitsToDecimal(units).equals(new Decimal(text))).toBe(true);
+    expect(parseCostUnits(text)).toBe(units);
+  });
+
+  it.each([
+    ['0.0017599700000000', 17_599_700_000_000_000_000n], // trailing zeros of a scaled numeric
+    ['12', 12n * 10n ** 22n],
+    ['-0.50', -(5n * 10n ** 21n)],
+    ['0.0000000000000000000001000', 1n],
+  ])('reads %s as Postgres prints it', (text, units) => {
+    expect(parseCostUnits(text)).toBe(units);
+  });
+
+  it.each(['0.00000000000000000000001', '1e-7', '', '.5', '1.', 'NaN', ' 1'])('refuses %p instead of rounding or guessing', (text) => {
+    expect(() => parseCostUnits(text, 'cost_usd')).toThrow(/^cost_usd: /);
   });
 
   it('refuses an amount finer than 10^-22 USD instead of rounding it', () => {

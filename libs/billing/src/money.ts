@@ -55,8 +55,8 @@ export function usd(x: string | Decimal): Decimal {
  *   round half away from zero to whole cents (decimal.js ROUND_HALF_UP),
  *   applied once per invoice line, to that line's exact total.
  *
- * It is NOT applied at ingest: per-event costs are stored exact (tokens x rate / 1e6, up to
- * 16 decimal places), and rollups sum exact values. Rounding each event to cents first would
+ * It is NOT applied at ingest: per-event costs are stored exact (tokens x rate / 1e6, less any
+ * discount, up to 22 decimal places; see cost-units.ts), and rollups sum exact values. Rounding each event to cents first would
  * turn a million $0.004 requests into $0 instead of $4,000.
  *
  * Examples: 0.005 -> 0.01, 0.0049999 -> 0.00, 1.115 -> 1.12, -0.005 -> -0.01.

@@ -1,7 +1,6 @@
 import { ValidationError } from './errors';
 import { Decimal, usd } from './money';
-import { priceTokens, tokenCosts, type PriceBook, type PriceRates, type PriceVersion, type TokenCosts } from './pricing';
-import type { TokenCounts } from './usage-shapes';
+import type { PriceBook, PriceRates, PriceVersion } from './pricing';
 
 /**
  * Per-account pricing agreed outside the public price list.
@@ -34,14 +33,6 @@ export interface DiscountOverride extends OverrideBase {
   modelId: string | null;
   /** In (0, 100]. */
   discountPercent: Decimal;
-}
-
-/** The price of one event: the list version in force, the override applied (if any), exact costs. */
-export interface EventPricing {
-  /** Always the LIST price version in force, even when an override changed the rates. */
-  priceVersion: PriceVersion;
-  override: PriceOverride | undefined;
-  costs: TokenCosts;
 }
 
 const ALL_MODELS = '*';
@@ -148,20 +139,6 @@ export function normaliseOverride(o: PriceOverride): PriceOverride {
   return { ...o, discountPercent: percent };
 }
 
-/**
- * Each per-type cost times (1 - percent/100), exactly. Applied per token type (not only to the
- * total) so receipts and invoice lines per type still add up to the event's cost.
- */
-export function applyDiscount(costs: TokenCosts, discountPercent: Decimal): TokenCosts {
-  const factor = new Decimal(1).minus(new Decimal(discountPercent).dividedBy(100));
-  return tokenCosts(
-    costs.inputCostUsd.times(factor),
-    costs.outputCostUsd.times(factor),
-    costs.cacheReadCostUsd.times(factor),
-    costs.cacheWriteCostUsd.times(factor),
-  );
-}
-
 /** What prices one event: the list version in force, and the rates and discount that apply. */
 export interface EventRates {
   /** Always the LIST price version in force, even when an override changed the rates. */
@@ -178,7 +155,7 @@ export interface EventRates {
  * the account's override. undefined when no list version is in force: the event is unpriced,
  * even if the account has a rate card for the model, because every priced event records the
  * list version in force (receipts show list vs. agreed price, and rollups count "unpriced" by it).
- * The one place this choice is made, for both priceEvent and priceEventUnits (cost-units.ts).
+ * The one place this choice is made; priceEventUnits (cost-units.ts) prices with it.
  */
 export function ratesFor(
   book: PriceBook,
@@ -191,17 +168,4 @@ export function ratesFor(
   if (override === undefined) return { priceVersion, override, rates: priceVersion, discount: null };
   if (override.kind === 'rate_card') return { priceVersion, override, rates: override, discount: null };
   return { priceVersion, override, rates: priceVersion, discount: override };
-}
-
-/** Prices one event for an account, exactly (see ratesFor for which rates apply). */
-export function priceEvent(
-  book: PriceBook,
-  overrides: OverrideBook,
-  event: { accountId: string; model: string; occurredAt: Date; tokens: TokenCounts },
-): EventPricing | undefined {
-  const chosen = ratesFor(book, overrides, event);
-  if (chosen === undefined) return undefined;
-  const listCosts = priceTokens(event.tokens, chosen.rates);
-  const costs = chosen.discount === null ? listCosts : applyDiscount(listCosts, chosen.discount.discountPercent);
-  return { priceVersion: chosen.priceVersion, override: chosen.override, costs };
 }

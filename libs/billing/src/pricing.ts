@@ -1,5 +1,5 @@
 import { ConflictError, ValidationError } from './errors';
-import { Decimal, TOKENS_PER_MTOK, ZERO, usd } from './money';
+import { Decimal, usd } from './money';
 import type { TokenCounts } from './usage-shapes';
 
 /** USD per million tokens. */
@@ -18,98 +18,6 @@ export interface PriceVersion extends PriceRates {
   modelId: string;
   /** Inclusive: an event at exactly this instant is priced by this version. */
   effectiveFrom: Date;
-}
-
-/** Exact, unrounded costs (tokens x rate / 1e6). Rounding happens once, on the invoice line. */
-export interface TokenCosts {
-  inputCostUsd: Decimal;
-  outputCostUsd: Decimal;
-  cacheReadCostUsd: Decimal;
-  cacheWriteCostUsd: Decimal;
-  costUsd: Decimal;
-}
-
-/** USD per single token, derived from a PriceRates object. */
-interface PerTokenRates {
-  // The rates this was derived from: a lookup whose rates object has since been given another
-  // rate must not reuse it (Decimals are immutable, so identity is enough).
-  sourceInput: Decimal;
-  sourceOutput: Decimal;
-  sourceCacheRead: Decimal;
-  sourceCacheWrite: Decimal | null;
-  inputUsd: Decimal;
-  outputUsd: Decimal;
-  cacheReadUsd: Decimal;
-  cacheWriteUsd: Decimal;
-}
-
-// rate / 1e6 is computed once per rates object rather than once per bucket per event: the
-// division is the most expensive step of pricing, and the ingestor prices ~50k events a second
-// against a handful of price versions. Keyed weakly, so dropped price books are collected.
-const PER_TOKEN_RATES = new WeakMap<PriceRates, PerTokenRates>();
-
-function perTokenRates(rates: PriceRates): PerTokenRates {
-  const cached = PER_TOKEN_RATES.get(rates);
-  if (
-    cached !== undefined &&
-    cached.sourceInput === rates.inputPerMTok &&
-    cached.sourceOutput === rates.outputPerMTok &&
-    cached.sourceCacheRead === rates.cacheReadPerMTok &&
-    cached.sourceCacheWrite === rates.cacheWritePerMTok
-  ) {
-    return cached;
-  }
-  // Our Decimal on the left: decimal.js computes with the left operand's precision, so a rate
-  // that came from another decimal.js copy (Prisma's, precision 20) cannot round anything.
-  // Dividing by 1e6 is exact at precision 60 (rates have at most 20 significant digits).
-  const inputUsd = new Decimal(rates.inputPerMTok).dividedBy(TOKENS_PER_MTOK);
-  const fresh: PerTokenRates = {
-    sourceInput: rates.inputPerMTok,
-    sourceOutput: rates.outputPerMTok,
-    sourceCacheRead: rates.cacheReadPerMTok,
-    sourceCacheWrite: rates.cacheWritePerMTok,
-    inputUsd,
-    outputUsd: new Decimal(rates.outputPerMTok).dividedBy(TOKENS_PER_MTOK),
-    cacheReadUsd: new Decimal(rates.cacheReadPerMTok).dividedBy(TOKENS_PER_MTOK),
-    // No cache-write price: cache writes are charged at the input rate.
-    cacheWriteUsd:
-      rates.cacheWritePerMTok === null ? inputUsd : new Decimal(rates.cacheWritePerMTok).dividedBy(TOKENS_PER_MTOK),
-  };
-  PER_TOKEN_RATES.set(rates, fresh);
-  return fresh;
-}
-
-function bucketCostUsd(tokens: number, ratePerToken: Decimal, field: string): Decimal {
-  if (!Number.isSafeInteger(tokens) || tokens < 0) {
-    throw new ValidationError(field, `must be a non-negative integer token count (got ${tokens})`);
-  }
-  // tokens < 1e9 (9 digits) x a per-token rate (<= 26 digits): exact at precision 60.
-  return tokens === 0 ? ZERO : ratePerToken.times(tokens);
-}
-
-/**
- * Cost of one event's tokens: tokens x rate / 1e6 per bucket, exact. The four buckets are
- * disjoint (see TokenCounts), so each token is charged exactly once; reasoning tokens are part
- * of output and are not charged again.
- */
-export function priceTokens(tokens: TokenCounts, rates: PriceRates): TokenCosts {
-  const perToken = perTokenRates(rates);
-  const inputCostUsd = bucketCostUsd(tokens.inputTokens, perToken.inputUsd, 'inputTokens');
-  const outputCostUsd = bucketCostUsd(tokens.outputTokens, perToken.outputUsd, 'outputTokens');
-  const cacheReadCostUsd = bucketCostUsd(tokens.cacheReadTokens, perToken.cacheReadUsd, 'cacheReadTokens');
-  const cacheWriteCostUsd = bucketCostUsd(tokens.cacheWriteTokens, perToken.cacheWriteUsd, 'cacheWriteTokens');
-  return tokenCosts(inputCostUsd, outputCostUsd, cacheReadCostUsd, cacheWriteCostUsd);
-}
-
-/** Per-type costs and their exact total (the one place the total is formed). */
-export function tokenCosts(inputCostUsd: Decimal, outputCostUsd: Decimal, cacheReadCostUsd: Decimal, cacheWriteCostUsd: Decimal): TokenCosts {
-  return {
-    inputCostUsd,
-    outputCostUsd,
-    cacheReadCostUsd,
-    cacheWriteCostUsd,
-    costUsd: inputCostUsd.plus(outputCostUsd).plus(cacheReadCostUsd).plus(cacheWriteCostUsd),
-  };
 }
 
 function checkedRate(rate: Decimal, field: string, versionId: string): Decimal {

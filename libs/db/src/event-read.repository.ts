@@ -4,7 +4,7 @@ import QueryStream from 'pg-query-stream';
 import type { PriceVersionRecord } from './price-book.repository';
 import type { PriceOverrideRecord } from './price-overrides.repository';
 import { SqlFilter } from './sql-filter';
-import type { RejectedEventRow } from './usage-events.repository';
+import type { RejectedEventRow } from './usage-event-rows';
 
 /** Filters shared by the account event list, the admin event list and the export. All optional. */
 export interface EventFilter {
@@ -87,12 +87,35 @@ export interface EventExportRow {
   invoice_id: string | null;
 }
 
-export const EVENT_EXPORT_COLUMNS: readonly (keyof EventExportRow)[] = [
-  'event_id', 'account_id', 'api_key_id', 'model', 'request_id', 'occurred_at', 'received_at', 'source', 'usage_format',
-  'input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens',
-  'price_version_id', 'price_override_id', 'input_cost_usd', 'output_cost_usd', 'cache_read_cost_usd',
-  'cache_write_cost_usd', 'cost_usd', 'flags', 'invoice_id',
-];
+// Each export column and the SQL that reads it, in export order: the SELECT, the CSV header and
+// every CSV/NDJSON line follow this one list (the type refuses a column missing or extra).
+const EXPORT_SQL = {
+  event_id: 'e.event_id',
+  account_id: 'e.account_id',
+  api_key_id: 'e.api_key_id',
+  model: 'e.model',
+  request_id: 'e.request_id',
+  occurred_at: 'e.occurred_at',
+  received_at: 'e.received_at',
+  source: 'e.source',
+  usage_format: 'e.usage_format',
+  input_tokens: 'e.input_tokens::text',
+  output_tokens: 'e.output_tokens::text',
+  cache_read_tokens: 'e.cache_read_tokens::text',
+  cache_write_tokens: 'e.cache_write_tokens::text',
+  reasoning_tokens: 'e.reasoning_tokens::text',
+  price_version_id: 'e.price_version_id::text',
+  price_override_id: 'e.price_override_id::text',
+  input_cost_usd: 'trim_scale(e.input_cost_usd)::text',
+  output_cost_usd: 'trim_scale(e.output_cost_usd)::text',
+  cache_read_cost_usd: 'trim_scale(e.cache_read_cost_usd)::text',
+  cache_write_cost_usd: 'trim_scale(e.cache_write_cost_usd)::text',
+  cost_usd: 'trim_scale(e.cost_usd)::text',
+  flags: 'e.flags',
+  invoice_id: 'e.invoice_id',
+} as const satisfies Record<keyof EventExportRow, string>;
+
+export const EVENT_EXPORT_COLUMNS = Object.keys(EXPORT_SQL) as readonly (keyof EventExportRow)[];
 
 /** A streamed query holding a pooled connection until `release` (called on end, error or abort). */
 export interface EventExportStream {
@@ -134,14 +157,7 @@ FROM usage_events e
 LEFT JOIN price_versions pv ON pv.id = e.price_version_id
 LEFT JOIN account_price_overrides o ON o.id = e.price_override_id`;
 
-const EXPORT_SELECT = `
-SELECT e.event_id, e.account_id, e.api_key_id, e.model, e.request_id, e.occurred_at, e.received_at, e.source, e.usage_format,
-       e.input_tokens::text, e.output_tokens::text, e.cache_read_tokens::text, e.cache_write_tokens::text, e.reasoning_tokens::text,
-       e.price_version_id::text, e.price_override_id::text,
-       trim_scale(e.input_cost_usd)::text AS input_cost_usd, trim_scale(e.output_cost_usd)::text AS output_cost_usd,
-       trim_scale(e.cache_read_cost_usd)::text AS cache_read_cost_usd, trim_scale(e.cache_write_cost_usd)::text AS cache_write_cost_usd,
-       trim_scale(e.cost_usd)::text AS cost_usd, e.flags, e.invoice_id
-FROM usage_events e`;
+const EXPORT_SELECT = `SELECT ${EVENT_EXPORT_COLUMNS.map((c) => `${EXPORT_SQL[c]} AS ${c}`).join(', ')} FROM usage_events e`;
 
 /** Rows fetched per round trip by the export cursor: bounds memory, not the export size. */
 const EXPORT_BATCH_ROWS = 1000;

@@ -1,116 +1,123 @@
-import { costUnitsToString } from '@tokenmeter/billing';
-import type { NewUsageEventRow } from './usage-events.repository';
+import type { CostUnits } from '@tokenmeter/billing';
+import type { NewUsageEventRow } from './usage-event-rows';
 
-/** One usage_hourly delta (costs as exact decimal strings). */
-export interface HourlyRollupRow {
-  account_id: string;
-  api_key_id: string;
-  model: string;
-  /** Start of the UTC hour, ISO 8601. */
-  hour: string;
-  requests: number;
-  unpriced_requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-  reasoning_tokens: number;
-  input_cost_usd: string;
-  output_cost_usd: string;
-  cache_read_cost_usd: string;
-  cache_write_cost_usd: string;
-  cost_usd: string;
+/**
+ * usage_hourly, defined once. Its rows are keyed by (account, api key, model, UTC hour) and every
+ * other column is a measure over that hour's usage_events rows. Whatever writes or reads rollups
+ * takes its column list from here: the COPY codec and its staging table, the upsert, the SQL
+ * aggregation of the set-based write path, reprice's cost deltas, the read side; and
+ * hourlyRollups below, which does in JS what `ofEvents` does in SQL. The order is the table's.
+ */
+export const ROLLUP_KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'hour'] as const;
+
+/**
+ * `kind` says how a measure is written and read: 'count' is a bigint (requests, tokens), 'usd'
+ * an exact numeric cost that sums the usage_events column of the same name (NULL while unpriced,
+ * hence the coalesce). `ofEvents` is the measure as an aggregate over usage_events rows.
+ */
+export const ROLLUP_MEASURES = [
+  { column: 'requests', kind: 'count', ofEvents: 'count(*)' },
+  { column: 'unpriced_requests', kind: 'count', ofEvents: 'count(*) FILTER (WHERE price_version_id IS NULL)' },
+  { column: 'input_tokens', kind: 'count', ofEvents: 'sum(input_tokens)' },
+  { column: 'output_tokens', kind: 'count', ofEvents: 'sum(output_tokens)' },
+  { column: 'cache_read_tokens', kind: 'count', ofEvents: 'sum(cache_read_tokens)' },
+  { column: 'cache_write_tokens', kind: 'count', ofEvents: 'sum(cache_write_tokens)' },
+  { column: 'reasoning_tokens', kind: 'count', ofEvents: 'sum(reasoning_tokens)' },
+  { column: 'input_cost_usd', kind: 'usd', ofEvents: 'coalesce(sum(input_cost_usd), 0)' },
+  { column: 'output_cost_usd', kind: 'usd', ofEvents: 'coalesce(sum(output_cost_usd), 0)' },
+  { column: 'cache_read_cost_usd', kind: 'usd', ofEvents: 'coalesce(sum(cache_read_cost_usd), 0)' },
+  { column: 'cache_write_cost_usd', kind: 'usd', ofEvents: 'coalesce(sum(cache_write_cost_usd), 0)' },
+  { column: 'cost_usd', kind: 'usd', ofEvents: 'coalesce(sum(cost_usd), 0)' },
+] as const satisfies readonly { column: string; kind: 'count' | 'usd'; ofEvents: string }[];
+
+type Measure = (typeof ROLLUP_MEASURES)[number];
+export type RollupKeyColumn = (typeof ROLLUP_KEY_COLUMNS)[number];
+export type RollupCountColumn = Extract<Measure, { kind: 'count' }>['column'];
+export type RollupCostColumn = Extract<Measure, { kind: 'usd' }>['column'];
+export type RollupColumn = RollupKeyColumn | Measure['column'];
+
+/** Every usage_hourly column, in table order. */
+export const ROLLUP_COLUMNS: readonly RollupColumn[] = [...ROLLUP_KEY_COLUMNS, ...ROLLUP_MEASURES.map((m) => m.column)];
+export const ROLLUP_COUNT_COLUMNS = ROLLUP_MEASURES.filter((m) => m.kind === 'count').map((m) => m.column) as readonly RollupCountColumn[];
+export const ROLLUP_COST_COLUMNS = ROLLUP_MEASURES.filter((m) => m.kind === 'usd').map((m) => m.column) as readonly RollupCostColumn[];
+
+/**
+ * One usage_hourly row (or the delta a chunk adds to it), keyed by column name: counts as JS
+ * numbers, costs as exact bigint cost units (10^-22 USD), `hour` as the ISO 8601 start of the
+ * UTC hour.
+ */
+export type HourlyRollupRow = { [K in RollupKeyColumn]: string } & { [K in RollupCountColumn]: number } & { [K in RollupCostColumn]: CostUnits };
+
+/**
+ * `SELECT <key>, <every measure> FROM <source> GROUP BY <key>`: the rollup of a set of
+ * usage_events rows (`source` is a table or CTE with usage_events' columns). Hours are truncated in
+ * UTC explicitly: date_trunc on timestamptz otherwise uses the session time zone.
+ */
+export function rollupOfEventsSql(source: string, orderBy = 'ORDER BY 1, 2, 3, 4'): string {
+  return `SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
+    ${ROLLUP_MEASURES.map((m) => m.ofEvents).join(', ')}
+  FROM ${source}
+  GROUP BY 1, 2, 3, 4
+  ${orderBy}`;
 }
+
+/** Rollups only ever grow by the rows just inserted: `ON CONFLICT` adding every measure. */
+export const ROLLUP_ADD_ON_CONFLICT_SQL = `ON CONFLICT (${ROLLUP_KEY_COLUMNS.join(', ')}) DO UPDATE SET
+    ${ROLLUP_MEASURES.map((m) => `${m.column} = h.${m.column} + EXCLUDED.${m.column}`).join(',\n    ')}`;
 
 const HOUR_MS = 3_600_000;
 
-interface Sums {
-  accountId: string;
-  apiKeyId: string;
-  model: string;
-  hourMs: number;
-  requests: number;
-  unpriced: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  inputCost: bigint;
-  outputCost: bigint;
-  cacheReadCost: bigint;
-  cacheWriteCost: bigint;
-  cost: bigint;
-}
-
 /**
  * What a set of NEW events adds to usage_hourly, per (account, api key, model, UTC hour): the
- * same GROUP BY the set-based write path runs in SQL, done here when every event of a chunk is
- * known to be new. Token sums stay exact as JS numbers (a chunk holds at most a few thousand
- * events of < 10^9 tokens each, far below 2^53); costs are summed exactly as bigint cost units
- * (10^-22 USD, see libs/billing cost-units.ts).
+ * same aggregation as rollupOfEventsSql, done here when every event of a chunk is known to be new.
+ * Token sums stay exact as JS numbers (a chunk holds at most a few thousand events of < 10^9
+ * tokens each, far below 2^53); costs are summed exactly as bigint cost units (see libs/billing
+ * cost-units.ts). The row literal names every column (the type refuses one missing or extra).
  */
 export function hourlyRollups(events: readonly NewUsageEventRow[]): HourlyRollupRow[] {
-  const groups = new Map<string, Sums>();
+  const groups = new Map<string, HourlyRollupRow>();
   for (const e of events) {
     const hourMs = Math.floor(e.occurredAt.getTime() / HOUR_MS) * HOUR_MS;
     // NUL cannot occur in ids (the contract allows [A-Za-z0-9._:-]), so it separates safely.
-    const key = `${e.accountId}\u0000${e.apiKeyId}\u0000${e.model}\u0000${hourMs}`;
-    let g = groups.get(key);
+    const groupKey = `${e.accountId}\u0000${e.apiKeyId}\u0000${e.model}\u0000${hourMs}`;
+    let g = groups.get(groupKey);
     if (g === undefined) {
       g = {
-        accountId: e.accountId,
-        apiKeyId: e.apiKeyId,
+        account_id: e.accountId,
+        api_key_id: e.apiKeyId,
         model: e.model,
-        hourMs,
+        hour: new Date(hourMs).toISOString(),
         requests: 0,
-        unpriced: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        cacheReadTokens: 0,
-        cacheWriteTokens: 0,
-        reasoningTokens: 0,
-        inputCost: 0n,
-        outputCost: 0n,
-        cacheReadCost: 0n,
-        cacheWriteCost: 0n,
-        cost: 0n,
+        unpriced_requests: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        reasoning_tokens: 0,
+        input_cost_usd: 0n,
+        output_cost_usd: 0n,
+        cache_read_cost_usd: 0n,
+        cache_write_cost_usd: 0n,
+        cost_usd: 0n,
       };
-      groups.set(key, g);
+      groups.set(groupKey, g);
     }
     g.requests++;
-    g.inputTokens += e.inputTokens;
-    g.outputTokens += e.outputTokens;
-    g.cacheReadTokens += e.cacheReadTokens;
-    g.cacheWriteTokens += e.cacheWriteTokens;
-    g.reasoningTokens += e.reasoningTokens;
+    g.input_tokens += e.inputTokens;
+    g.output_tokens += e.outputTokens;
+    g.cache_read_tokens += e.cacheReadTokens;
+    g.cache_write_tokens += e.cacheWriteTokens;
+    g.reasoning_tokens += e.reasoningTokens;
     const c = e.costs;
     if (c === null) {
-      g.unpriced++;
+      g.unpriced_requests++;
       continue;
     }
-    g.inputCost += c.input;
-    g.outputCost += c.output;
-    g.cacheReadCost += c.cacheRead;
-    g.cacheWriteCost += c.cacheWrite;
-    g.cost += c.total;
+    g.input_cost_usd += c.input;
+    g.output_cost_usd += c.output;
+    g.cache_read_cost_usd += c.cacheRead;
+    g.cache_write_cost_usd += c.cacheWrite;
+    g.cost_usd += c.total;
   }
-  return [...groups.values()].map((g) => ({
-    account_id: g.accountId,
-    api_key_id: g.apiKeyId,
-    model: g.model,
-    hour: new Date(g.hourMs).toISOString(),
-    requests: g.requests,
-    unpriced_requests: g.unpriced,
-    input_tokens: g.inputTokens,
-    output_tokens: g.outputTokens,
-    cache_read_tokens: g.cacheReadTokens,
-    cache_write_tokens: g.cacheWriteTokens,
-    reasoning_tokens: g.reasoningTokens,
-    input_cost_usd: costUnitsToString(g.inputCost),
-    output_cost_usd: costUnitsToString(g.outputCost),
-    cache_read_cost_usd: costUnitsToString(g.cacheReadCost),
-    cache_write_cost_usd: costUnitsToString(g.cacheWriteCost),
-    cost_usd: costUnitsToString(g.cost),
-  }));
+  return [...groups.values()];
 }

@@ -1,5 +1,7 @@
 export * from './database';
 export * from './errors';
+export * from './usage-event-rows';
+export * from './hourly-rollups';
 export * from './usage-events.repository';
 export * from './price-book.repository';
 export * from './reprice.repository';

@@ -1,4 +1,6 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import { costUnitsToString, parseCostUnits, type TokenCostUnits, type TokenCounts } from '@tokenmeter/billing';
+import { ROLLUP_COST_COLUMNS, type RollupCostColumn } from './hourly-rollups';
 import { Transactor, type Queryable } from './transactor';
 
 export interface RepriceFilter {
@@ -7,35 +9,31 @@ export interface RepriceFilter {
   accountId?: string;
 }
 
-export interface UnpricedEventRecord {
+/** What prices a stored event: who, which model, when, and its tokens. */
+export interface EventUsageRecord {
   eventId: string;
   accountId: string;
   apiKeyId: string;
   model: string;
   occurredAt: Date;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
+  tokens: TokenCounts;
 }
 
-/** An event as it stands, with the price it has now (all null while unpriced). */
-export interface StoredEventPriceRecord extends UnpricedEventRecord {
+/** A stored event with the price it has now (all null while unpriced). */
+export interface StoredEventPriceRecord extends EventUsageRecord {
   priceVersionId: string | null;
   priceOverrideId: string | null;
-  costUsd: string | null;
+  /** The stored costs, exactly, in 10^-22 USD (as ingest wrote them); null while unpriced. */
+  costs: TokenCostUnits | null;
 }
 
+/** A new price for a stored event, in the representation ingest writes (libs/billing cost-units). */
 export interface EventPrice {
   eventId: string;
   priceVersionId: string;
   /** The account override applied, if any. */
   priceOverrideId: string | null;
-  inputCostUsd: string;
-  outputCostUsd: string;
-  cacheReadCostUsd: string;
-  cacheWriteCostUsd: string;
-  costUsd: string;
+  costs: TokenCostUnits;
 }
 
 export interface RepriceResult {
@@ -55,7 +53,7 @@ export class RepriceRepository {
    */
   async repriceUnpriced(
     filter: RepriceFilter,
-    price: (events: UnpricedEventRecord[]) => EventPrice[],
+    price: (events: EventUsageRecord[]) => EventPrice[],
   ): Promise<RepriceResult> {
     let examined = 0;
     let priced = 0;
@@ -92,7 +90,7 @@ export class RepriceRepository {
    * `apply` nothing is locked or written (a dry run).
    */
   async repriceRange(
-    q: PoolClient,
+    q: Queryable,
     filter: RepriceFilter,
     visit: (events: StoredEventPriceRecord[]) => EventPrice[],
     options: { apply: boolean },
@@ -102,9 +100,8 @@ export class RepriceRepository {
     let after = '';
     for (;;) {
       const { rows } = await q.query(
-        `SELECT event_id, account_id, api_key_id, model, occurred_at,
-                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                price_version_id::text, price_override_id::text, cost_usd::text
+        `SELECT ${USAGE_SELECT}, price_version_id::text, price_override_id::text,
+                ${ROLLUP_COST_COLUMNS.map((c) => `${c}::text`).join(', ')}
          FROM usage_events
          WHERE invoice_id IS NULL
            AND occurred_at >= $1 AND occurred_at < $2
@@ -119,10 +116,10 @@ export class RepriceRepository {
       after = rows[rows.length - 1].event_id;
       const prices = visit(
         rows.map((r) => ({
-          ...toUnpricedRecord(r),
+          ...toUsageRecord(r),
           priceVersionId: r.price_version_id,
           priceOverrideId: r.price_override_id,
-          costUsd: r.cost_usd,
+          costs: r.price_version_id === null ? null : storedCosts(r),
         })),
       );
       if (options.apply && prices.length > 0) changed += await this.applyNewPrices(q, prices);
@@ -132,20 +129,19 @@ export class RepriceRepository {
     return { examined, changed };
   }
 
-  private async applyNewPrices(client: PoolClient, prices: EventPrice[]): Promise<number> {
-    const { rows } = await client.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
+  private async applyNewPrices(q: Queryable, prices: EventPrice[]): Promise<number> {
+    const { rows } = await q.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
     return Number(rows[0].changed);
   }
 
   private async lockUnpricedChunk(
-    client: PoolClient,
+    q: Queryable,
     filter: RepriceFilter,
     afterEventId: string,
     limit: number,
-  ): Promise<UnpricedEventRecord[]> {
-    const { rows } = await client.query(
-      `SELECT event_id, account_id, api_key_id, model, occurred_at,
-              input_tokens, output_tokens, cache_read_tokens, cache_write_tokens
+  ): Promise<EventUsageRecord[]> {
+    const { rows } = await q.query(
+      `SELECT ${USAGE_SELECT}
        FROM usage_events
        WHERE price_version_id IS NULL AND invoice_id IS NULL
          AND occurred_at >= $1 AND occurred_at < $2
@@ -156,83 +152,94 @@ export class RepriceRepository {
        FOR UPDATE`,
       [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, afterEventId, limit],
     );
-    return rows.map(toUnpricedRecord);
+    return rows.map(toUsageRecord);
   }
 }
 
-function toUnpricedRecord(r: Record<string, any>): UnpricedEventRecord {
+const USAGE_SELECT = `event_id, account_id, api_key_id, model, occurred_at,
+  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens`;
+
+function toUsageRecord(r: Record<string, any>): EventUsageRecord {
   return {
     eventId: r.event_id,
     accountId: r.account_id,
     apiKeyId: r.api_key_id,
     model: r.model,
     occurredAt: r.occurred_at,
-    inputTokens: Number(r.input_tokens),
-    outputTokens: Number(r.output_tokens),
-    cacheReadTokens: Number(r.cache_read_tokens),
-    cacheWriteTokens: Number(r.cache_write_tokens),
+    tokens: {
+      inputTokens: Number(r.input_tokens),
+      outputTokens: Number(r.output_tokens),
+      cacheReadTokens: Number(r.cache_read_tokens),
+      cacheWriteTokens: Number(r.cache_write_tokens),
+      reasoningTokens: Number(r.reasoning_tokens),
+    },
   };
 }
+
+// Stored costs are exact (unconstrained numeric, written from cost units), so they parse back
+// to the very units they were written from; a cost that does not fit is refused, not rounded.
+function storedCosts(r: Record<string, any>): TokenCostUnits {
+  const costs = { input: 0n, output: 0n, cacheRead: 0n, cacheWrite: 0n, total: 0n };
+  for (const c of ROLLUP_COST_COLUMNS) costs[COST_OF[c]] = parseCostUnits(r[c], c);
+  return costs;
+}
+
+// Which cost of an event each cost column holds (the same pairing as the ingest COPY codec).
+const COST_OF: Record<RollupCostColumn, keyof TokenCostUnits> = {
+  input_cost_usd: 'input',
+  output_cost_usd: 'output',
+  cache_read_cost_usd: 'cacheRead',
+  cache_write_cost_usd: 'cacheWrite',
+  cost_usd: 'total',
+};
 
 function priceParams(prices: EventPrice[]): unknown[] {
   return [
     prices.map((p) => p.eventId),
     prices.map((p) => p.priceVersionId),
-    prices.map((p) => p.inputCostUsd),
-    prices.map((p) => p.outputCostUsd),
-    prices.map((p) => p.cacheReadCostUsd),
-    prices.map((p) => p.cacheWriteCostUsd),
-    prices.map((p) => p.costUsd),
     prices.map((p) => p.priceOverrideId),
+    ...ROLLUP_COST_COLUMNS.map((c) => prices.map((p) => costUnitsToString(p.costs[COST_OF[c]]))),
   ];
 }
 
+// The new prices, one array per column; the cost columns are usage_hourly's (ROLLUP_COST_COLUMNS),
+// which usage_events names the same, in the order priceParams writes them.
 const PRICES_CTE = `
 p AS (
-  SELECT * FROM unnest($1::text[], $2::bigint[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[], $7::numeric[], $8::bigint[])
-    AS t(event_id, price_version_id, input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, price_override_id)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], ${ROLLUP_COST_COLUMNS.map((_, i) => `$${i + 4}::numeric[]`).join(', ')})
+    AS t(event_id, price_version_id, price_override_id, ${ROLLUP_COST_COLUMNS.join(', ')})
 )`;
+
+const list = (f: (column: string) => string, separator = ', ') => ROLLUP_COST_COLUMNS.map(f).join(separator);
 
 // One statement prices both unpriced events and already-priced ones: the rollup moves by
 // (new - old) per cost column (old is 0 for an unpriced event; its rollup row exists since it was
 // counted on arrival), and unpriced_requests drops by the events that had no price before. The
 // rollup adds costs as STORED (RETURNING e.*), so rollups equal raw events whatever the scale.
-// `old` reads the rows before the UPDATE (every
-// sub-statement of one WITH sees the same snapshot). The caller holds the rows FOR UPDATE.
+// `old` reads the rows before the UPDATE (every sub-statement of one WITH sees the same
+// snapshot). The caller holds the rows FOR UPDATE.
 const APPLY_NEW_PRICES_SQL = `
 WITH ${PRICES_CTE}, old AS (
-  SELECT e.event_id, e.price_version_id, e.input_cost_usd, e.output_cost_usd, e.cache_read_cost_usd,
-    e.cache_write_cost_usd, e.cost_usd
+  SELECT e.event_id, e.price_version_id, ${list((c) => `e.${c}`)}
   FROM usage_events e JOIN p ON p.event_id = e.event_id
 ), upd AS (
   UPDATE usage_events e SET
     price_version_id = p.price_version_id, price_override_id = p.price_override_id,
-    input_cost_usd = p.input_cost_usd, output_cost_usd = p.output_cost_usd,
-    cache_read_cost_usd = p.cache_read_cost_usd, cache_write_cost_usd = p.cache_write_cost_usd,
-    cost_usd = p.cost_usd, priced_at = now()
+    ${list((c) => `${c} = p.${c}`)}, priced_at = now()
   FROM p
   WHERE e.event_id = p.event_id AND e.invoice_id IS NULL
-  RETURNING e.event_id, e.account_id, e.api_key_id, e.model, e.occurred_at, e.input_cost_usd, e.output_cost_usd,
-    e.cache_read_cost_usd, e.cache_write_cost_usd, e.cost_usd
+  RETURNING e.event_id, e.account_id, e.api_key_id, e.model, e.occurred_at, ${list((c) => `e.${c}`)}
 ), delta AS (
   SELECT u.account_id, u.api_key_id, u.model, date_trunc('hour', u.occurred_at, 'UTC') AS hour,
     count(*) FILTER (WHERE o.price_version_id IS NULL) AS newly_priced,
-    sum(u.input_cost_usd - coalesce(o.input_cost_usd, 0)) AS input_cost_usd,
-    sum(u.output_cost_usd - coalesce(o.output_cost_usd, 0)) AS output_cost_usd,
-    sum(u.cache_read_cost_usd - coalesce(o.cache_read_cost_usd, 0)) AS cache_read_cost_usd,
-    sum(u.cache_write_cost_usd - coalesce(o.cache_write_cost_usd, 0)) AS cache_write_cost_usd,
-    sum(u.cost_usd - coalesce(o.cost_usd, 0)) AS cost_usd,
+    ${list((c) => `sum(u.${c} - coalesce(o.${c}, 0)) AS ${c}`, ',\n    ')},
     count(*) AS n
   FROM upd u JOIN old o ON o.event_id = u.event_id
   GROUP BY 1, 2, 3, 4
 ), roll AS (
   UPDATE usage_hourly h SET
     unpriced_requests = h.unpriced_requests - d.newly_priced,
-    input_cost_usd = h.input_cost_usd + d.input_cost_usd,
-    output_cost_usd = h.output_cost_usd + d.output_cost_usd,
-    cache_read_cost_usd = h.cache_read_cost_usd + d.cache_read_cost_usd,
-    cache_write_cost_usd = h.cache_write_cost_usd + d.cache_write_cost_usd,
-    cost_usd = h.cost_usd + d.cost_usd
+    ${list((c) => `${c} = h.${c} + d.${c}`, ',\n    ')}
   FROM delta d
   WHERE h.account_id = d.account_id AND h.api_key_id = d.api_key_id AND h.model = d.model AND h.hour = d.hour
 )

@@ -1,61 +1,15 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import { costUnitsToString, type TokenCostUnits } from '@tokenmeter/billing';
-import { hourlyRollups, type HourlyRollupRow } from './hourly-rollups';
+import { ROLLUP_ADD_ON_CONFLICT_SQL, hourlyRollups, rollupOfEventsSql } from './hourly-rollups';
 import { Transactor, isUniqueViolation } from './transactor';
-
-/** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
-export interface NewUsageEventRow {
-  eventId: string;
-  accountId: string;
-  /** '' when the gateway sent no API key. */
-  apiKeyId: string;
-  model: string;
-  requestId: string | null;
-  occurredAt: Date;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  reasoningTokens: number;
-  /** JSON text of the usage object as received. */
-  usageRawJson: string;
-  usageFormat: string;
-  metadataJson: string | null;
-  payloadHash: string;
-  /** null: no price in force at occurredAt; all cost fields are then null too. */
-  priceVersionId: string | null;
-  /** The account override that changed the list price, if any. */
-  priceOverrideId: string | null;
-  /** Exact costs in 10^-22 USD (libs/billing cost-units.ts); null exactly when priceVersionId is null. */
-  costs: TokenCostUnits | null;
-  flags: string[];
-  source: 'kafka' | 'http';
-}
-
-export interface RejectedEventRow {
-  source: 'kafka' | 'http';
-  topic: string | null;
-  partition: number | null;
-  offset: string | null;
-  messageKey: string | null;
-  eventId: string | null;
-  rawPayload: string;
-  reasonCode: string;
-  reason: string;
-}
-
-/** How far a consumer has got on one partition, stored with the batch that got it there. */
-export interface IngestProgressRow {
-  topic: string;
-  partition: number;
-  nextOffset: string;
-  maxOccurredAt: Date | null;
-}
-
-export type StoredOutcome = 'inserted' | 'duplicate' | 'conflict';
+import type { IngestProgressRow, NewUsageEventRow, RejectedEventRow, StoredOutcome } from './usage-event-rows';
+import {
+  EVENT_COPY_COLUMNS,
+  ROLLUP_COPY_COLUMNS,
+  STAGING_DDL,
+  copyInto,
+  toEventCopyText,
+  toRollupCopyText,
+} from './usage-events.copy';
 
 export interface RecordBatchInput {
   events: NewUsageEventRow[];
@@ -65,7 +19,9 @@ export interface RecordBatchInput {
 
 /**
  * Writes usage events, rollups, rejections and consumer progress in ONE transaction, with a
- * constant number of statements per batch whatever its size (set-based, via unnest).
+ * constant number of statements per batch whatever its size: events go in by COPY (straight into
+ * usage_events when all are new, else through a staging table), the rest by unnest arrays.
+ * The COPY codecs and the column lists are in usage-events.copy.ts and hourly-rollups.ts.
  */
 export class UsageEventsRepository {
   private readonly transactor: Transactor;
@@ -179,7 +135,7 @@ export class UsageEventsRepository {
   private async copyNewEvents(client: PoolClient, events: NewUsageEventRow[], pricedAt: string): Promise<Set<string> | null> {
     await client.query('SAVEPOINT copy_events');
     try {
-      await copyRows(client, `COPY usage_events (${EVENT_COLUMNS}) FROM STDIN`, events, pricedAt);
+      await copyInto(client, 'usage_events', EVENT_COPY_COLUMNS, toEventCopyText(events, pricedAt));
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT copy_events');
@@ -188,8 +144,7 @@ export class UsageEventsRepository {
     }
     this.writePaths.bulk++;
     await ensureStagingTables(client);
-    const rollups = hourlyRollups(events);
-    await pipeline(Readable.from([toRollupCopyText(rollups)]), client.query(copyFrom('COPY usage_hourly_staging FROM STDIN')));
+    await copyInto(client, 'usage_hourly_staging', ROLLUP_COPY_COLUMNS, toRollupCopyText(hourlyRollups(events)));
     await client.query(UPSERT_ROLLUPS_SQL);
     return new Set(events.map((e) => e.eventId));
   }
@@ -203,7 +158,7 @@ export class UsageEventsRepository {
     // into usage_events and the rollups by one statement. COPY's text format is the cheapest way
     // into Postgres: cheaper than a jsonb parameter, far cheaper than node-pg array parameters.
     await ensureStagingTables(client);
-    await copyRows(client, `COPY usage_events_staging (${EVENT_COLUMNS}) FROM STDIN`, events, pricedAt);
+    await copyInto(client, 'usage_events_staging', EVENT_COPY_COLUMNS, toEventCopyText(events, pricedAt));
     const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL);
     return new Set(rows.map((r) => r.event_id));
   }
@@ -280,93 +235,7 @@ const stagedClients = new WeakSet<PoolClient>();
 async function ensureStagingTables(client: PoolClient): Promise<void> {
   if (stagedClients.has(client)) return;
   await client.query(STAGING_DDL);
-  await client.query(ROLLUP_STAGING_DDL);
   stagedClients.add(client);
-}
-
-const ROLLUP_STAGING_DDL = `
-CREATE TEMP TABLE IF NOT EXISTS usage_hourly_staging (
-  account_id text COLLATE "C", api_key_id text COLLATE "C", model text COLLATE "C", hour timestamptz,
-  requests bigint, unpriced_requests bigint, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
-  cache_write_tokens bigint, reasoning_tokens bigint, input_cost_usd numeric, output_cost_usd numeric,
-  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric
-) ON COMMIT DELETE ROWS`;
-
-/** Rollup rows as COPY text, columns in usage_hourly_staging order. */
-function toRollupCopyText(rows: HourlyRollupRow[]): string {
-  let text = '';
-  for (const r of rows) {
-    text += `${copyField(r.account_id)}\t${copyField(r.api_key_id)}\t${copyField(r.model)}\t${r.hour}\t${r.requests}\t${r.unpriced_requests}\t${r.input_tokens}\t${r.output_tokens}\t${r.cache_read_tokens}\t${r.cache_write_tokens}\t${r.reasoning_tokens}\t${r.input_cost_usd}\t${r.output_cost_usd}\t${r.cache_read_cost_usd}\t${r.cache_write_cost_usd}\t${r.cost_usd}\n`;
-  }
-  return text;
-}
-
-const STAGING_DDL = `
-CREATE TEMP TABLE IF NOT EXISTS usage_events_staging (
-  event_id text COLLATE "C", account_id text COLLATE "C", api_key_id text COLLATE "C", model text COLLATE "C",
-  request_id text, occurred_at timestamptz, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint,
-  cache_write_tokens bigint, reasoning_tokens bigint, usage_raw json, usage_format text, metadata json,
-  payload_hash text, price_version_id bigint, input_cost_usd numeric, output_cost_usd numeric,
-  cache_read_cost_usd numeric, cache_write_cost_usd numeric, cost_usd numeric, priced_at timestamptz, flags text[],
-  source text, price_override_id bigint
-) ON COMMIT DELETE ROWS`;
-
-/** The columns both COPYs write, in the order toCopyText writes them. */
-const EVENT_COLUMNS = `event_id, account_id, api_key_id, model, request_id, occurred_at,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-  usage_raw, usage_format, metadata, payload_hash, price_version_id,
-  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd, priced_at, flags, source, price_override_id`;
-
-async function copyRows(client: PoolClient, copySql: string, events: NewUsageEventRow[], pricedAt: string): Promise<void> {
-  await pipeline(Readable.from([toCopyText(events, pricedAt)]), client.query(copyFrom(copySql)));
-}
-
-/** COPY text format: tab-separated, \N for NULL, backslash escapes for \\, tab, newline, CR. */
-function copyField(v: string | number | null): string {
-  if (v === null) return '\\N';
-  if (typeof v === 'number') return String(v);
-  return NEEDS_ESCAPE.test(v) ? v.replace(ESCAPES, (c) => ESCAPED[c]) : v;
-}
-const NEEDS_ESCAPE = /[\\\t\n\r]/;
-const ESCAPES = /[\\\t\n\r]/g;
-const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** `pricedAt` (ISO text) is written for priced events; unpriced ones get NULL. */
-function toCopyText(events: NewUsageEventRow[], pricedAt: string): string {
-  const lines = new Array<string>(events.length);
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i];
-    const c = e.costs;
-    lines[i] = [
-      copyField(e.eventId),
-      copyField(e.accountId),
-      copyField(e.apiKeyId),
-      copyField(e.model),
-      copyField(e.requestId),
-      e.occurredAt.toISOString(),
-      e.inputTokens,
-      e.outputTokens,
-      e.cacheReadTokens,
-      e.cacheWriteTokens,
-      e.reasoningTokens,
-      copyField(e.usageRawJson),
-      copyField(e.usageFormat),
-      copyField(e.metadataJson),
-      e.payloadHash,
-      copyField(e.priceVersionId),
-      c === null ? '\\N' : costUnitsToString(c.input),
-      c === null ? '\\N' : costUnitsToString(c.output),
-      c === null ? '\\N' : costUnitsToString(c.cacheRead),
-      c === null ? '\\N' : costUnitsToString(c.cacheWrite),
-      c === null ? '\\N' : costUnitsToString(c.total),
-      c === null ? '\\N' : pricedAt,
-      // Flags come from a fixed vocabulary of [a-z_] words: a bare array literal is safe.
-      `{${e.flags.join(',')}}`,
-      e.source,
-      copyField(e.priceOverrideId),
-    ].join('\t');
-  }
-  return lines.join('\n') + '\n';
 }
 
 function conflictPayload(e: NewUsageEventRow): string {
@@ -382,57 +251,25 @@ function conflictPayload(e: NewUsageEventRow): string {
   });
 }
 
-/** usage_hourly's columns, in usage_hourly_staging's order (toRollupCopyText writes them so). */
-const ROLLUP_COLUMNS = `account_id, api_key_id, model, hour, requests, unpriced_requests,
-  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-  input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd`;
-
-/** Rollups only ever grow by the rows just inserted; the same clause serves both write paths. */
-const ROLLUP_CONFLICT_SQL = `ON CONFLICT (account_id, api_key_id, model, hour) DO UPDATE SET
-    requests = h.requests + EXCLUDED.requests,
-    unpriced_requests = h.unpriced_requests + EXCLUDED.unpriced_requests,
-    input_tokens = h.input_tokens + EXCLUDED.input_tokens,
-    output_tokens = h.output_tokens + EXCLUDED.output_tokens,
-    cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
-    cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
-    reasoning_tokens = h.reasoning_tokens + EXCLUDED.reasoning_tokens,
-    input_cost_usd = h.input_cost_usd + EXCLUDED.input_cost_usd,
-    output_cost_usd = h.output_cost_usd + EXCLUDED.output_cost_usd,
-    cache_read_cost_usd = h.cache_read_cost_usd + EXCLUDED.cache_read_cost_usd,
-    cache_write_cost_usd = h.cache_write_cost_usd + EXCLUDED.cache_write_cost_usd,
-    cost_usd = h.cost_usd + EXCLUDED.cost_usd`;
-
-// Hours are truncated in UTC explicitly: date_trunc on timestamptz otherwise uses the session time zone.
 // ORDER BY in the rollup insert keeps lock order stable across concurrent consumers.
 const INSERT_EVENTS_SQL = `
-WITH input AS (
-  SELECT * FROM usage_events_staging
-), ins AS (
-  INSERT INTO usage_events (${EVENT_COLUMNS})
-  SELECT ${EVENT_COLUMNS}
-  FROM input
+WITH ins AS (
+  INSERT INTO usage_events (${EVENT_COPY_COLUMNS})
+  SELECT ${EVENT_COPY_COLUMNS}
+  FROM usage_events_staging
   ON CONFLICT (event_id) DO NOTHING
-  RETURNING event_id, account_id, api_key_id, model, occurred_at, price_version_id,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-    input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd
+  RETURNING *
 ), rollup AS (
-  INSERT INTO usage_hourly AS h (${ROLLUP_COLUMNS})
-  SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC'),
-    count(*), count(*) FILTER (WHERE price_version_id IS NULL),
-    sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
-    coalesce(sum(input_cost_usd), 0), coalesce(sum(output_cost_usd), 0), coalesce(sum(cache_read_cost_usd), 0),
-    coalesce(sum(cache_write_cost_usd), 0), coalesce(sum(cost_usd), 0)
-  FROM ins
-  GROUP BY 1, 2, 3, 4
-  ORDER BY 1, 2, 3, 4
-  ${ROLLUP_CONFLICT_SQL}
+  INSERT INTO usage_hourly AS h (${ROLLUP_COPY_COLUMNS})
+  ${rollupOfEventsSql('ins')}
+  ${ROLLUP_ADD_ON_CONFLICT_SQL}
 )
 SELECT event_id FROM ins`;
 
 /** Adds a chunk's rollup rows (aggregated by hourlyRollups) to usage_hourly, in key order. */
 const UPSERT_ROLLUPS_SQL = `
-INSERT INTO usage_hourly AS h (${ROLLUP_COLUMNS})
-SELECT ${ROLLUP_COLUMNS}
+INSERT INTO usage_hourly AS h (${ROLLUP_COPY_COLUMNS})
+SELECT ${ROLLUP_COPY_COLUMNS}
 FROM usage_hourly_staging
 ORDER BY account_id, api_key_id, model, hour
-${ROLLUP_CONFLICT_SQL}`;
+${ROLLUP_ADD_ON_CONFLICT_SQL}`;

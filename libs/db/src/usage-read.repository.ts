@@ -1,11 +1,12 @@
 import type { Pool } from 'pg';
 import { Decimal } from '@tokenmeter/billing';
+import { ROLLUP_MEASURES } from './hourly-rollups';
 
 /**
  * Read side over the hourly rollups (usage_hourly): dashboards and per-account totals never scan
- * raw events. Every number comes back as a string: bigint sums and numeric costs (exact, up to
- * 22 decimals per event) must not pass through a JS double here. Costs are trim_scale'd ("1.5",
- * not "1.5000000000000000"), which changes the notation, never the value.
+ * raw events. Every number comes back as a string: bigint sums and exact numeric costs (up to 22
+ * decimal places) must not pass through a JS double here. Costs are trim_scale'd ("1.5", not
+ * "1.5000000000000000"), which changes the notation, never the value.
  */
 export interface UsageTotalsRecord {
   requests: string;
@@ -66,34 +67,21 @@ export interface UnpricedUsageRecord {
   lastOccurredAt: Date;
 }
 
-// coalesce: a sum over no rows is NULL, and a count must never reach the API as null.
-const SUMS = `
-  coalesce(sum(requests), 0)::text AS requests,
-  coalesce(sum(unpriced_requests), 0)::text AS unpriced_requests,
-  coalesce(sum(input_tokens), 0)::text AS input_tokens,
-  coalesce(sum(output_tokens), 0)::text AS output_tokens,
-  coalesce(sum(cache_read_tokens), 0)::text AS cache_read_tokens,
-  coalesce(sum(cache_write_tokens), 0)::text AS cache_write_tokens,
-  trim_scale(coalesce(sum(input_cost_usd), 0))::text AS input_cost_usd,
-  trim_scale(coalesce(sum(output_cost_usd), 0))::text AS output_cost_usd,
-  trim_scale(coalesce(sum(cache_read_cost_usd), 0))::text AS cache_read_cost_usd,
-  trim_scale(coalesce(sum(cache_write_cost_usd), 0))::text AS cache_write_cost_usd,
-  trim_scale(coalesce(sum(cost_usd), 0))::text AS cost_usd`;
+// The usage_hourly measures the read side reports (see hourly-rollups.ts): all but reasoning
+// tokens, which are stored and not reported yet.
+const REPORTED = ROLLUP_MEASURES.filter((m) => m.column !== 'reasoning_tokens');
+const sumOf = (m: (typeof ROLLUP_MEASURES)[number], zero: boolean) => {
+  const sum = zero ? `coalesce(sum(${m.column}), 0)` : `sum(${m.column})`;
+  return `${m.kind === 'usd' ? `trim_scale(${sum})` : sum}::text AS ${m.column}`;
+};
 
-// Per-type costs included: four more sums over rows the statement reads anyway, and the one place
-// a per-bucket "cost by token type" comes from (the dashboard's group-by-token-type view).
-const BUCKET_SUMS = `
-  sum(requests)::text AS requests,
-  sum(unpriced_requests)::text AS unpriced_requests,
-  sum(input_tokens)::text AS input_tokens,
-  sum(output_tokens)::text AS output_tokens,
-  sum(cache_read_tokens)::text AS cache_read_tokens,
-  sum(cache_write_tokens)::text AS cache_write_tokens,
-  trim_scale(sum(input_cost_usd))::text AS input_cost_usd,
-  trim_scale(sum(output_cost_usd))::text AS output_cost_usd,
-  trim_scale(sum(cache_read_cost_usd))::text AS cache_read_cost_usd,
-  trim_scale(sum(cache_write_cost_usd))::text AS cache_write_cost_usd,
-  trim_scale(sum(cost_usd))::text AS cost_usd`;
+// coalesce: a sum over no rows is NULL, and a count must never reach the API as null.
+const SUMS = REPORTED.map((m) => sumOf(m, true)).join(',\n  ');
+
+// A bucket has rows, so no coalesce. Per-type costs included: four more sums over rows the
+// statement reads anyway, and the one place a per-bucket "cost by token type" comes from (the
+// dashboard's group-by-token-type view).
+const BUCKET_SUMS = REPORTED.map((m) => sumOf(m, false)).join(',\n  ');
 
 /**
  * The account WHERE clause with the optional model / API key narrowing. Each combination is its

@@ -1,14 +1,14 @@
-import { ConflictError, Decimal, ZERO, priceEvent, type EventPricing } from '@tokenmeter/billing';
+import { ConflictError, costUnitsToString, priceEventUnits, type CostUnits, type EventPricingUnits } from '@tokenmeter/billing';
 import type {
   EventPrice,
+  EventUsageRecord,
+  Queryable,
   RepriceFilter,
   RepriceRepository,
   RepriceResult,
   StoredEventPriceRecord,
   Transactor,
-  UnpricedEventRecord,
 } from '@tokenmeter/db';
-import type { PoolClient } from 'pg';
 import type { PriceBookCache, PricingContext } from './price-book.cache';
 
 /** Cost before and after a reprice, per (account, model). Exact decimal strings. */
@@ -32,6 +32,8 @@ export interface RangeRepriceResult {
  * Prices usage again with the price book and account overrides as they are now: usage that
  * arrived while no price was in force, and priced usage after an override or a price version was
  * added for its period. Invoiced events are never touched (those are corrected on the next invoice).
+ * Prices exactly as ingest does (priceEventUnits), so an event whose price has not changed
+ * compares equal to what is stored, digit for digit, and is left alone.
  */
 export class RepriceService {
   constructor(
@@ -60,7 +62,7 @@ export class RepriceService {
   async repriceRange(
     transactor: Transactor,
     filter: RepriceFilter,
-    options: { dryRun: boolean; beforeCommit?: (q: PoolClient, result: RangeRepriceResult) => Promise<void> },
+    options: { dryRun: boolean; beforeCommit?: (q: Queryable, result: RangeRepriceResult) => Promise<void> },
   ): Promise<RangeRepriceResult> {
     const pricing = await this.priceBooks.current();
     return transactor.run(
@@ -76,9 +78,10 @@ export class RepriceService {
               const priced = priceStored(pricing, e);
               const group = groupOf(groups, e.accountId, e.model);
               group.events++;
-              group.before = e.costUsd === null ? group.before : group.before.plus(e.costUsd);
-              if (priced) group.after = group.after.plus(priced.costs.costUsd);
-              else if (e.costUsd !== null) group.after = group.after.plus(e.costUsd); // cannot happen: versions are never deleted
+              const storedTotal = e.costs?.total ?? 0n;
+              group.before += storedTotal;
+              // No price now but one before cannot happen (versions are never deleted): it keeps its cost.
+              group.after += priced ? priced.costs.total : storedTotal;
               if (priced && isChange(e, priced)) {
                 group.changed++;
                 changes.push(toEventPrice(e.eventId, priced));
@@ -99,7 +102,7 @@ export class RepriceService {
     );
   }
 
-  private async refuseInvoiced(filter: RepriceFilter, q: PoolClient): Promise<void> {
+  private async refuseInvoiced(filter: RepriceFilter, q: Queryable): Promise<void> {
     const invoiced = await this.repository.countInvoiced(filter, q);
     if (invoiced > 0) {
       throw new ConflictError(
@@ -114,15 +117,16 @@ interface GroupSums {
   model: string;
   events: number;
   changed: number;
-  before: Decimal;
-  after: Decimal;
+  /** Exact sums, in cost units. */
+  before: CostUnits;
+  after: CostUnits;
 }
 
 function groupOf(groups: Map<string, GroupSums>, accountId: string, model: string): GroupSums {
   const key = `${accountId}\u0000${model}`;
   let group = groups.get(key);
   if (!group) {
-    group = { accountId, model, events: 0, changed: 0, before: ZERO, after: ZERO };
+    group = { accountId, model, events: 0, changed: 0, before: 0n, after: 0n };
     groups.set(key, group);
   }
   return group;
@@ -130,13 +134,13 @@ function groupOf(groups: Map<string, GroupSums>, accountId: string, model: strin
 
 function summarise(groups: Map<string, GroupSums>): RangeRepriceResult {
   const list = [...groups.values()].sort((a, b) => (a.accountId === b.accountId ? cmp(a.model, b.model) : cmp(a.accountId, b.accountId)));
-  let before = ZERO;
-  let after = ZERO;
+  let before = 0n;
+  let after = 0n;
   let events = 0;
   let changed = 0;
   for (const g of list) {
-    before = before.plus(g.before);
-    after = after.plus(g.after);
+    before += g.before;
+    after += g.after;
     events += g.events;
     changed += g.changed;
   }
@@ -146,46 +150,40 @@ function summarise(groups: Map<string, GroupSums>): RangeRepriceResult {
       model: g.model,
       events: g.events,
       eventsChanged: g.changed,
-      costBeforeUsd: g.before.toString(),
-      costAfterUsd: g.after.toString(),
+      costBeforeUsd: costUnitsToString(g.before),
+      costAfterUsd: costUnitsToString(g.after),
     })),
-    totals: { events, eventsChanged: changed, costBeforeUsd: before.toString(), costAfterUsd: after.toString() },
+    totals: { events, eventsChanged: changed, costBeforeUsd: costUnitsToString(before), costAfterUsd: costUnitsToString(after) },
   };
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function priceStored(pricing: PricingContext, e: UnpricedEventRecord): EventPricing | undefined {
-  return priceEvent(pricing.book, pricing.overrides, {
-    accountId: e.accountId,
-    model: e.model,
-    occurredAt: e.occurredAt,
-    tokens: { ...e, reasoningTokens: 0 },
-  });
+function priceStored(pricing: PricingContext, e: EventUsageRecord): EventPricingUnits | undefined {
+  return priceEventUnits(pricing.book, pricing.overrides, e);
 }
 
-// usage_events.cost_usd keeps 16 decimal places; a discounted cost can have more, so compare at that scale.
-const STORED_SCALE = 16;
-
-/** Compared as decimals: the DB returns cost_usd at its column scale ("0.0017599700000000"). */
-function isChange(e: StoredEventPriceRecord, priced: EventPricing): boolean {
+/** Exact: the same version, the same override, and every stored cost equal to the new one. */
+function isChange(e: StoredEventPriceRecord, priced: EventPricingUnits): boolean {
+  const stored = e.costs;
+  const now = priced.costs;
   return (
     e.priceVersionId !== priced.priceVersion.id ||
     e.priceOverrideId !== (priced.override?.id ?? null) ||
-    e.costUsd === null ||
-    !new Decimal(e.costUsd).equals(priced.costs.costUsd.toDecimalPlaces(STORED_SCALE, Decimal.ROUND_HALF_UP))
+    stored === null ||
+    stored.input !== now.input ||
+    stored.output !== now.output ||
+    stored.cacheRead !== now.cacheRead ||
+    stored.cacheWrite !== now.cacheWrite ||
+    stored.total !== now.total
   );
 }
 
-function toEventPrice(eventId: string, priced: EventPricing): EventPrice {
+function toEventPrice(eventId: string, priced: EventPricingUnits): EventPrice {
   return {
     eventId,
     priceVersionId: priced.priceVersion.id,
     priceOverrideId: priced.override?.id ?? null,
-    inputCostUsd: priced.costs.inputCostUsd.toString(),
-    outputCostUsd: priced.costs.outputCostUsd.toString(),
-    cacheReadCostUsd: priced.costs.cacheReadCostUsd.toString(),
-    cacheWriteCostUsd: priced.costs.cacheWriteCostUsd.toString(),
-    costUsd: priced.costs.costUsd.toString(),
+    costs: priced.costs,
   };
 }
