@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InvoicesRepository } from '@tokenmeter/db';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
-import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
 import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 

@@ -30,8 +30,6 @@ function defaultRange(now: Date): { from: string; to: string } {
 const eventIdParam = z.object({ event_id: idFilter });
 
 type Receipt = ReceiptJson;
-type TokenKey = (typeof TOKEN_TYPES)[number]['key'];
-const FIELD: Record<TokenKey, 'input' | 'output' | 'cacheRead' | 'cacheWrite'> = { input: 'input', output: 'output', cache_read: 'cacheRead', cache_write: 'cacheWrite' };
 
 /** The request log and one request's receipt, from UsageService.listReceipts / getReceipt (as /v1/usage/events). */
 @WebPages('account', 'admin')
