@@ -37,7 +37,10 @@ describe('cache writes cost the cache-write rate, or the input rate when there i
     // Prisma ships its own decimal.js (precision 20). 999,999,999 x 1.2345678901 has 20 significant
     // digits before the division; a precision-20 left operand would already be rounding here.
     const rate = new ForeignDecimal('1.2345678901234567891');
-    const costs = priceTokens(tokens({ inputTokens: 999_999_999 }), { inputPerMTok: rate, outputPerMTok: rate, cacheReadPerMTok: rate, cacheWritePerMTok: null });
+    const costs = priceTokens(
+      tokens({ inputTokens: 999_999_999 }),
+      { inputPerMTok: rate, outputPerMTok: rate, cacheReadPerMTok: rate, cacheWritePerMTok: null },
+    );
     expect(costs.inputCostUsd.toString()).toBe('1234.5678888888888989765432109');
   });
 

@@ -186,7 +186,13 @@ function Rate(props: { perMTok: string | null; fallback?: string }) {
   );
 }
 
-function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: InvoiceRow; lines: InvoiceLineRow[] }; keepAccount?: string; completeUpTo: string | null }) {
+function ReceiptPage(props: {
+  ctx: PageContext;
+  r: Receipt;
+  billed?: { invoice: InvoiceRow; lines: InvoiceLineRow[] };
+  keepAccount?: string;
+  completeUpTo: string | null;
+}) {
   const { r, billed } = props;
   const rates = chargedRates(r);
   const invoice: InvoiceJson | undefined = billed && invoiceJson(billed.invoice, billed.lines, { admin: false });
@@ -258,8 +264,8 @@ function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: 
           </p>
         )}
         <p class="help">
-          Of the output tokens, <Count n={r.tokens.reasoning_tokens} /> were reasoning tokens (charged as output, shown for information). The four types are disjoint:
-          each token is charged once.
+          Of the output tokens, <Count n={r.tokens.reasoning_tokens} /> were reasoning tokens (charged as output, shown for information).
+          The four types are disjoint: each token is charged once.
         </p>
       </section>
 
@@ -288,7 +294,10 @@ function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: 
       <section aria-labelledby="invoice-h">
         <h2 id="invoice-h">Invoice</h2>
         {invoice === undefined ? (
-          <p>Not invoiced yet: it will be billed on the invoice of {r.occurred_at.slice(0, 7)}, or on the next open one as late usage if that month has closed.</p>
+          <p>
+            Not invoiced yet: it will be billed on the invoice of {r.occurred_at.slice(0, 7)}, or on the next open one as late
+            usage if that month has closed.
+          </p>
         ) : (
           <>
             <p id="receipt-invoice">

@@ -196,8 +196,8 @@ function CloseReport(props: { summary: CloseSummaryJson }) {
   return (
     <>
       <p class="notice" role="status">
-        Dry run: nothing was written and nothing went to Stripe. {s.accounts} accounts; {s.created} would be created, {s.updated} updated, {s.already_final} already
-        final; total <Money usd={dollars(s.total_minor)} exact />.
+        Dry run: nothing was written and nothing went to Stripe. {s.accounts} accounts; {s.created} would be created,
+        {s.updated} updated, {s.already_final} already final; total <Money usd={dollars(s.total_minor)} exact />.
       </p>
       <DataTable
         id="close-report"
