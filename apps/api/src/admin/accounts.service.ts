@@ -27,6 +27,10 @@ export class AccountsService {
     });
   }
 
+  getAccount(id: string): Promise<AccountRecord | undefined> {
+    return this.accounts.getAccount(id);
+  }
+
   async getAccountOrFail(id: string): Promise<AccountRecord> {
     const account = await this.accounts.getAccount(id);
     if (!account) throw new NotFoundError('account', id);

@@ -4,6 +4,7 @@ import { AccountsController } from './accounts.controller';
 import { AccountsService } from './accounts.service';
 import { AdminRepriceService } from './admin-reprice.service';
 import { AuditLogController } from './audit-log.controller';
+import { AuditLogService } from './audit-log.service';
 import { ModelsController } from './models.controller';
 import { ModelsService } from './models.service';
 import { PriceOverridesController } from './price-overrides.controller';
@@ -14,8 +15,8 @@ import { RepriceController } from './reprice.controller';
 @Module({
   imports: [IngestModule],
   controllers: [AccountsController, ModelsController, PriceOverridesController, RepriceController, AuditLogController],
-  providers: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService],
+  providers: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService, AuditLogService],
   // The web dashboard's admin pages act through the same services.
-  exports: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService],
+  exports: [AccountsService, ModelsService, PriceOverridesService, AdminRepriceService, AuditLogService],
 })
 export class AdminModule {}

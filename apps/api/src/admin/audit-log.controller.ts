@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { AuditLogRepository } from '@tokenmeter/db';
+import { AuditLogService } from './audit-log.service';
 import { Roles } from '../auth/principal';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { encodeCursor, idCursor, pageLimit, textFilter, ValidQuery } from '../common/validation';
@@ -19,8 +19,7 @@ const query = z.object({
 @Roles('admin')
 @Controller('admin/audit-log')
 export class AuditLogController {
-  // A read of one table with no rules of its own: a service would only forward the call.
-  constructor(private readonly audit: AuditLogRepository) {}
+  constructor(private readonly audit: AuditLogService) {}
 
   @Get()
   @ApiOperation({ summary: 'Every admin write, newest first (append-only: the database refuses UPDATE and DELETE)' })

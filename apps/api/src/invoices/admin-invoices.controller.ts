@@ -1,10 +1,10 @@
 import { Controller, Get, HttpCode, Inject, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { InvoicesRepository } from '@tokenmeter/db';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { InvoicesService } from './invoices.service';
 import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
 import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 
@@ -30,7 +30,7 @@ const reconcileQuery = z.object({
 @Controller('admin')
 export class AdminInvoicesController {
   constructor(
-    @Inject(InvoicesRepository) private readonly invoices: InvoicesRepository,
+    private readonly invoices: InvoicesService,
     @Inject(InvoiceCloseService) private readonly closer: InvoiceCloseService,
     @Inject(InvoiceSyncService) private readonly sync: InvoiceSyncService,
     @Inject(ReconciliationService) private readonly reconciliation: ReconciliationService,
@@ -91,8 +91,8 @@ export class AdminInvoicesController {
   /** The action audits itself, in its own transaction; the answer is the invoice as it left it. */
   private async act(id: string, fn: () => Promise<unknown>): Promise<InvoiceJson> {
     await fn();
-    const after = (await this.invoices.getInvoice(id))!;
-    return invoiceJson(after, await this.invoices.listLines(id), { admin: true });
+    const after = (await this.invoices.getInvoiceWithLines(id))!;
+    return invoiceJson(after.invoice, after.lines, { admin: true });
   }
 }
 

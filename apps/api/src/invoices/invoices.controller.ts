@@ -1,12 +1,12 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { INVOICE_STATUSES, type InvoiceStatus } from '@tokenmeter/billing';
-import { InvoicesRepository } from '@tokenmeter/db';
 import { ApiError } from '../common/api-error';
 import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, seesAllAccounts, type Principal } from '../auth/principal';
 import { idFilter, period, ValidParam, ValidQuery } from '../common/validation';
+import { InvoicesService } from './invoices.service';
 import { InvoiceListSchema, InvoiceSchema, invoiceJson } from './invoice-json';
 
 const listQuery = z.object({
@@ -19,7 +19,7 @@ const listQuery = z.object({
 @ApiBearerAuth()
 @Controller('v1/invoices')
 export class InvoicesController {
-  constructor(@Inject(InvoicesRepository) private readonly invoices: InvoicesRepository) {}
+  constructor(private readonly invoices: InvoicesService) {}
 
   @Get()
   @Roles('account', 'admin')
@@ -36,11 +36,9 @@ export class InvoicesController {
   @ApiOperation({ summary: 'One invoice with its lines; another account\'s invoice answers 404' })
   @ApiAnswer(InvoiceSchema, 200, 'sync_error and sync_attempts for admin keys only')
   async get(@CurrentPrincipal() principal: Principal, @ValidParam('id', idFilter) id: string) {
-    const invoice = await this.invoices.getInvoice(id);
     // Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.
-    if (!invoice || (!seesAllAccounts(principal) && invoice.accountId !== principal.accountId)) {
-      throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    }
-    return invoiceJson(invoice, await this.invoices.listLines(id), { admin: seesAllAccounts(principal) });
+    const found = await this.invoices.getInvoiceWithLines(id, seesAllAccounts(principal) ? undefined : principal.accountId!);
+    if (!found) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
+    return invoiceJson(found.invoice, found.lines, { admin: seesAllAccounts(principal) });
   }
 }

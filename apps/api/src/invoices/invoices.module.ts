@@ -14,6 +14,7 @@ import { SdkStripeGateway } from '@tokenmeter/stripe';
 import { StripeWebhookController } from '../webhooks/stripe-webhook.controller';
 import { AdminInvoicesController } from './admin-invoices.controller';
 import { InvoicesController } from './invoices.controller';
+import { InvoicesService } from './invoices.service';
 
 export const INVOICING = Symbol('Invoicing');
 
@@ -38,10 +39,10 @@ export const INVOICING = Symbol('Invoicing');
     { provide: InvoiceSyncService, useFactory: (i: Invoicing) => i.sync, inject: [INVOICING] },
     { provide: ReconciliationService, useFactory: (i: Invoicing) => i.reconciliation, inject: [INVOICING] },
     { provide: StripeWebhookService, useFactory: (i: Invoicing) => i.webhooks, inject: [INVOICING] },
+    InvoicesService,
   ],
-  // The web dashboard's invoice pages read and act through the same services (and read
-  // InvoicesRepository from DatabaseModule, like every repository).
-  exports: [InvoiceCloseService, InvoiceSyncService, ReconciliationService],
+  // The web dashboard's invoice pages read and act through the same services.
+  exports: [InvoicesService, InvoiceCloseService, InvoiceSyncService, ReconciliationService],
 })
 export class InvoicesModule implements OnApplicationShutdown {
   constructor(@Inject(INVOICING) private readonly invoicing: Invoicing) {}

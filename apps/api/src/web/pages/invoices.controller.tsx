@@ -1,8 +1,8 @@
-import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { type InvoiceStatus, minorUnitsToUsdString } from '@tokenmeter/billing';
-import { InvoicesRepository } from '@tokenmeter/db';
+import { InvoicesService } from '../../invoices/invoices.service';
 import { scopeAccount } from '../../auth/principal';
 import { ApiError } from '../../common/api-error';
 import { idFilter } from '../../common/validation';
@@ -32,11 +32,11 @@ function lineKind(invoicePeriod: string, l: Line): string {
   return l.service_period === invoicePeriod ? 'Usage' : `Late usage from ${l.service_period}`;
 }
 
-/** The account's invoices and one invoice, from InvoicesRepository + invoiceJson exactly as /v1/invoices. */
+/** The account's invoices and one invoice, from InvoicesService + invoiceJson exactly as /v1/invoices. */
 @WebPages('account', 'admin')
 @Controller('app/invoices')
 export class InvoicesPagesController {
-  constructor(@Inject(InvoicesRepository) private readonly invoices: InvoicesRepository) {}
+  constructor(private readonly invoices: InvoicesService) {}
 
   /** One read: the invoices (at most 240, as the JSON list), without their lines. */
   @Get()
@@ -88,9 +88,9 @@ export class InvoicesPagesController {
     // Account sessions: their own account. Admins: any invoice (as GET /v1/invoices/{id}), or
     // the account they named with ?account_id=.
     const accountId = seesAdminPages(ctx.principal) && !q.account_id ? undefined : scopeAccount(ctx.principal, q.account_id);
-    const row = await this.invoices.getInvoice(id);
-    if (!row || (accountId !== undefined && row.accountId !== accountId)) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    const invoice = invoiceJson(row, await this.invoices.listLines(id), { admin: false });
+    const found = await this.invoices.getInvoiceWithLines(id, accountId);
+    if (!found) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
+    const invoice = invoiceJson(found.invoice, found.lines, { admin: false });
     return renderPage(<InvoicePage ctx={ctx} invoice={invoice} keepAccount={q.account_id} />);
   }
 }

@@ -1,7 +1,8 @@
-import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { Decimal } from '@tokenmeter/billing';
-import { AccountsRepository, InvoicesRepository } from '@tokenmeter/db';
+import { AccountsService } from '../../admin/accounts.service';
+import { InvoicesService } from '../../invoices/invoices.service';
 import { scopeAccount } from '../../auth/principal';
 import { invoiceJson } from '../../invoices/invoice-json';
 import type { TotalsJson } from '../../usage/usage-json';
@@ -57,8 +58,8 @@ export function topWithOther(rows: Ranked[], n = TOP_N): Ranked[] {
 export class OverviewController {
   constructor(
     private readonly usage: UsageService,
-    @Inject(InvoicesRepository) private readonly invoices: InvoicesRepository,
-    private readonly accounts: AccountsRepository,
+    private readonly invoices: InvoicesService,
+    private readonly accounts: AccountsService,
   ) {}
 
   @Get()

@@ -1,8 +1,9 @@
-import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
 import { usd } from '@tokenmeter/billing';
-import { type ClaimedUsageRow, type InvoiceLineRow, type InvoiceRow, InvoicesRepository } from '@tokenmeter/db';
+import type { ClaimedUsageRow, InvoiceLineRow, InvoiceRow } from '@tokenmeter/db';
+import { InvoicesService } from '../../invoices/invoices.service';
 import { toInvoiceUsageRows } from '@tokenmeter/invoicing';
 import { scopeAccount } from '../../auth/principal';
 import { ApiError } from '../../common/api-error';
@@ -38,7 +39,7 @@ export class RequestsPagesController {
   constructor(
     private readonly usage: UsageService,
     private readonly freshness: FreshnessService,
-    @Inject(InvoicesRepository) private readonly invoices: InvoicesRepository,
+    private readonly invoices: InvoicesService,
   ) {}
 
   /** Two reads: one page of events (limit + 1 rows, keyset) and complete_up_to. */
@@ -115,8 +116,7 @@ export class RequestsPagesController {
     if (!receipt) throw new ApiError(404, 'not_found', 'event not found');
     let billed: { invoice: InvoiceRow; lines: InvoiceLineRow[] } | undefined;
     if (receipt.invoice_id) {
-      const [invoice, lines] = await Promise.all([this.invoices.getInvoice(receipt.invoice_id), this.invoices.listLines(receipt.invoice_id)]);
-      if (invoice && invoice.accountId === receipt.account_id) billed = { invoice, lines };
+      billed = await this.invoices.getInvoiceWithLines(receipt.invoice_id, receipt.account_id);
     }
     const completeUpTo = await this.freshness.getCompleteUpTo();
     return renderPage(<ReceiptPage ctx={ctx} r={receipt} billed={billed} keepAccount={q.account_id} completeUpTo={instant(completeUpTo)} />);

@@ -1,5 +1,5 @@
 import { Controller, Get, Query, Req } from '@nestjs/common';
-import { AuditLogRepository } from '@tokenmeter/db';
+import { AuditLogService } from '../../../admin/audit-log.service';
 import { auditJson } from '../../../admin/admin-json';
 import { auditLogQuery } from '../../../admin/audit-log.controller';
 import { encodeCursor } from '../../../common/validation';
@@ -12,7 +12,7 @@ import { Field, FilterForm, JsonBlock } from './admin-ui';
 @WebPages('admin')
 @Controller('app/admin')
 export class AdminAuditController {
-  constructor(private readonly audit: AuditLogRepository) {}
+  constructor(private readonly audit: AuditLogService) {}
 
   @Get('audit')
   async list(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {

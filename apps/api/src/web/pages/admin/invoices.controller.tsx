@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res }
 import type { Response } from 'express';
 import { z } from 'zod';
 import { minorUnitsToUsdString } from '@tokenmeter/billing';
-import { InvoicesRepository } from '@tokenmeter/db';
+import { InvoicesService } from '../../../invoices/invoices.service';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { closeBody, reconcileQuery } from '../../../invoices/admin-invoices.controller';
 import { type CloseSummaryJson, closeSummaryJson, invoiceJson, type InvoiceSummaryJson, type ReconciliationJson, reconciliationJson } from '../../../invoices/invoice-json';
@@ -50,7 +50,7 @@ function PeriodPicker(props: { action: string; period: string; extra?: Record<st
 @Controller('app/admin/invoices')
 export class AdminInvoicesPagesController {
   constructor(
-    @Inject(InvoicesRepository) private readonly invoices: InvoicesRepository,
+    private readonly invoices: InvoicesService,
     @Inject(InvoiceCloseService) private readonly closer: InvoiceCloseService,
     @Inject(InvoiceSyncService) private readonly sync: InvoiceSyncService,
     @Inject(ReconciliationService) private readonly reconciliation: ReconciliationService,
