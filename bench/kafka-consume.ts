@@ -44,7 +44,10 @@ async function consume(kafka: Kafka, topic: string, messages: number, parse: boo
           if (start !== null && seen >= messages) {
             const cpu = process.cpuUsage(start.cpu);
             const n = seen - start.seen;
-            resolve({ messagesPerS: Math.round((n * 1000) / (performance.now() - start.at)), cpuUsPerMessage: Math.round(((cpu.user + cpu.system) / n) * 100) / 100 });
+            resolve({
+              messagesPerS: Math.round((n * 1000) / (performance.now() - start.at)),
+              cpuUsPerMessage: Math.round(((cpu.user + cpu.system) / n) * 100) / 100,
+            });
           }
         },
       })

@@ -100,7 +100,10 @@ async function main(): Promise<void> {
     log(`${CONNECTIONS} connections for ${DURATION} s over ${routes.length} requests (${keys.size} accounts x 7 routes); API pid ${pid}, RSS ${rssStart} MB; ${os.cpus().length} CPUs`);
     let lastReport = 0;
     const result = await new Promise<autocannon.Result>((resolve, reject) => {
-      const instance = autocannon({ url: base, connections: CONNECTIONS, duration: DURATION, requests, timeout: 10 }, (err, res) => (err ? reject(err) : resolve(res)));
+      const instance = autocannon(
+        { url: base, connections: CONNECTIONS, duration: DURATION, requests, timeout: 10 },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      );
       let count = 0;
       instance.on('response', () => {
         count++;

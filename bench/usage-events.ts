@@ -56,7 +56,13 @@ export function providerUsage(shape: UsageShape, c: UsageCounts): Record<string,
   const prompt = c.uncachedInput + c.cacheRead;
   switch (shape) {
     case 'deepseek':
-      return { prompt_tokens: prompt, completion_tokens: c.output, prompt_cache_hit_tokens: c.cacheRead, prompt_cache_miss_tokens: c.uncachedInput, completion_tokens_details: { reasoning_tokens: c.reasoning } };
+      return {
+        prompt_tokens: prompt,
+        completion_tokens: c.output,
+        prompt_cache_hit_tokens: c.cacheRead,
+        prompt_cache_miss_tokens: c.uncachedInput,
+        completion_tokens_details: { reasoning_tokens: c.reasoning },
+      };
     case 'openai':
       return {
         prompt_tokens: prompt,
@@ -68,7 +74,13 @@ export function providerUsage(shape: UsageShape, c: UsageCounts): Record<string,
     case 'anthropic':
       return { input_tokens: c.uncachedInput, output_tokens: c.output, cache_read_input_tokens: c.cacheRead, cache_creation_input_tokens: c.cacheWrite };
     case 'canonical':
-      return { input_tokens: c.uncachedInput, output_tokens: c.output, cache_read_tokens: c.cacheRead, cache_write_tokens: c.cacheWrite, reasoning_tokens: c.reasoning };
+      return {
+        input_tokens: c.uncachedInput,
+        output_tokens: c.output,
+        cache_read_tokens: c.cacheRead,
+        cache_write_tokens: c.cacheWrite,
+        reasoning_tokens: c.reasoning,
+      };
   }
 }
 

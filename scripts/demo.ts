@@ -100,7 +100,8 @@ export async function runDemo(config: TokenmeterConfig, options: DemoOptions): P
 
     const accounts = await ensureAccounts(new AccountsService(accountsRepository, audit, transactor), accountsRepository, actor);
     const priceChange = await ensurePriceChange(new ModelsService(priceBook, audit, transactor), traffic, actor);
-    const keys = options.createKeys === false ? [] : await ensureKeys(new ApiKeysService(new ApiKeysRepository(db.pool), accountsRepository, audit, transactor, new WebSessionsRepository(db.pool)), actor);
+    const keysService = new ApiKeysService(new ApiKeysRepository(db.pool), accountsRepository, audit, transactor, new WebSessionsRepository(db.pool));
+    const keys = options.createKeys === false ? [] : await ensureKeys(keysService, actor);
 
     const storedBefore = await demoRequests(usage, traffic);
     await ensureTopics(kafka, config.kafka, config.kafka.topicPartitions);
@@ -198,7 +199,13 @@ async function demoRequests(usage: UsageReadRepository, traffic: DemoTraffic): P
  * as the events) reaches the topic's end offsets as they were right after publishing. Gives up,
  * saying so, once nothing has moved for `stallMs`: no ingestor is running, or it is stuck.
  */
-async function waitForIngestor(kafka: Kafka, ingestProgress: IngestProgressRepository, topic: string, stallMs: number, log: (line: string) => void): Promise<boolean> {
+async function waitForIngestor(
+  kafka: Kafka,
+  ingestProgress: IngestProgressRepository,
+  topic: string,
+  stallMs: number,
+  log: (line: string) => void,
+): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());

@@ -25,11 +25,14 @@ echo "[test] chromium: $(bash scripts/ensure-chromium.sh) ($(chromium --version 
 echo "[test] applying migrations to ${DATABASE_URL#*@}"
 npm run --silent db:migrate
 
-# Type errors fail the run too (ts-jest and ts-node only transpile). Skipped when a subset of
-# tests is asked for, to keep the edit-test loop fast.
+# Type errors and lint errors (eslint.config.js: typescript-eslint, import boundaries, line
+# length) fail the run too (ts-jest and ts-node only transpile). Skipped when a subset of tests
+# is asked for, to keep the edit-test loop fast.
 if [ "$#" -eq 0 ]; then
   echo "[test] type-checking (tsc --noEmit)"
   npx tsc -p tsconfig.json --noEmit
+  echo "[test] linting (eslint)"
+  npm run --silent lint
 fi
 
 echo "[test] jest --runInBand $*"

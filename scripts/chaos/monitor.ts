@@ -166,7 +166,9 @@ export class Monitor {
     const atBack = [...this.samples].reverse().find((s) => s.at <= back && s.progress !== null)?.progress ?? 0;
     const first = after.find((s) => s.at > back && s.progress !== null && s.progress > atBack);
     const threshold = Math.max(this.lagBefore(this.faults[0]?.at ?? f.at, 5000), Math.ceil(ratePerS));
-    const caught = first ? after.find((s) => s.at >= first.at && s.progress !== null && s.highWatermark !== null && s.highWatermark - s.progress <= threshold) : undefined;
+    const caught = first
+      ? after.find((s) => s.at >= first.at && s.progress !== null && s.highWatermark !== null && s.highWatermark - s.progress <= threshold)
+      : undefined;
     let stall = 0;
     let maxLag = 0;
     let lastProgress: { at: number; n: number } | undefined;

@@ -415,7 +415,11 @@ async function backupRestore(): Promise<CaseResult> {
     // The operations procedure: a new group, its offsets set to the restored ingest_progress.
     const resumeGroup = `${groupId}.restored`;
     await withAdmin(kafka, (admin) =>
-      admin.setOffsets({ groupId: resumeGroup, topic, partitions: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, offset: (upTo.get(p) ?? 0n).toString() })) }),
+      admin.setOffsets({
+        groupId: resumeGroup,
+        topic,
+        partitions: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, offset: (upTo.get(p) ?? 0n).toString() })),
+      }),
     );
     const t = Date.now();
     resumed = new IngestorPool({ databaseUrl: chaosDatabaseUrl(midDb), brokers: CHAOS_BROKERS, topic, groupId: resumeGroup }, log);

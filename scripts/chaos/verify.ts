@@ -184,7 +184,15 @@ export async function checkStored(
   const checks: Check[] = [];
 
   // Every valid event stored exactly once, with the first payload and the independently computed cost.
-  const { rows } = await db.pool.query<{ event_id: string; payload_hash: string; cost_usd: string | null; input_tokens: string; output_tokens: string; cache_read_tokens: string; cache_write_tokens: string }>(
+  const { rows } = await db.pool.query<{
+    event_id: string;
+    payload_hash: string;
+    cost_usd: string | null;
+    input_tokens: string;
+    output_tokens: string;
+    cache_read_tokens: string;
+    cache_write_tokens: string;
+  }>(
     'SELECT event_id, payload_hash, cost_usd::text, input_tokens::text, output_tokens::text, cache_read_tokens::text, cache_write_tokens::text FROM usage_events',
   );
   let wrong = 0;

@@ -39,12 +39,6 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
 
   const adminKeyId = async () => (await db.pool.query('SELECT id FROM api_keys WHERE prefix = $1', [prefixOfApiKey(ADMIN_KEY)])).rows[0].id as string;
 
-  async function createKey(role: 'admin' | 'account', accountId?: string): Promise<{ id: string; key: string }> {
-    const res = await call('POST', '/admin/api-keys', { body: { role, account_id: accountId } });
-    expect(res.status).toBe(201);
-    return { id: res.body.id, key: res.body.key };
-  }
-
   beforeAll(async () => {
     process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
     db = openTestDatabase();

@@ -4,6 +4,7 @@ import { INGEST_TOKEN as TOKEN, startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
 
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('HTTP API: ingest and health', () => {
   let app: NestExpressApplication;
@@ -35,7 +36,7 @@ describe('HTTP API: ingest and health', () => {
     const b = aUsageEvent({ model: 'not-priced-yet' });
     const res = await post({ events: [a, b, a, { ...a, usage: { input_tokens: 5, output_tokens: 5 } }, { ...aUsageEvent(), occurred_at: 'yesterday' }] });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as any;
+    const body = (await res.json()) as Json;
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'accepted', 'duplicate', 'conflict', 'rejected']);
     expect(body.results[0]).toEqual({ index: 0, event_id: a.event_id, status: 'accepted', priced: true, flags: [] });
     expect(body.results[1]).toMatchObject({ status: 'accepted', priced: false });
@@ -70,7 +71,7 @@ describe('HTTP API: ingest and health', () => {
     for (const [body, message] of cases) {
       const res = await post(body);
       expect(res.status).toBe(400);
-      const json = (await res.json()) as any;
+      const json = (await res.json()) as Json;
       expect(json.error.message).toMatch(message);
     }
   });
@@ -78,15 +79,15 @@ describe('HTTP API: ingest and health', () => {
   it('accepts a full batch of 1000 events', async () => {
     const res = await post({ events: Array.from({ length: 1000 }, () => aUsageEvent()) });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as any).summary.accepted).toBe(1000);
+    expect(((await res.json()) as Json).summary.accepted).toBe(1000);
   });
 
   it('serves liveness, readiness and the OpenAPI document', async () => {
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
     const ready = await fetch(`${base}/health/ready`);
     expect(ready.status).toBe(200);
-    expect(((await ready.json()) as any).info).toMatchObject({ database: { status: 'up' }, kafka: { status: 'up' } });
-    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as any;
+    expect(((await ready.json()) as Json).info).toMatchObject({ database: { status: 'up' }, kafka: { status: 'up' } });
+    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as Json;
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/events', '/health/ready']));
   });
 });

@@ -122,7 +122,8 @@ describe('invoices over HTTP: admin close, account reads, Stripe webhooks', () =
 
     const rec = await call('GET', '/admin/reconciliation?period=2026-10', admin);
     expect(rec.status).toBe(200);
-    expect(rec.body.accounts_detail.map((d: { raw_total_usd: string; rollup_total_usd: string }) => d.raw_total_usd === d.rollup_total_usd)).toEqual([true, true]);
+    const detail: { raw_total_usd: string; rollup_total_usd: string }[] = rec.body.accounts_detail;
+    expect(detail.map((d) => d.raw_total_usd === d.rollup_total_usd)).toEqual([true, true]);
     const { rows } = await db.pool.query(`SELECT action FROM audit_log ORDER BY id`);
     expect(rows.map((r) => r.action)).toEqual(['invoices.close']);
   });

@@ -331,7 +331,13 @@ describe('web dashboard: account pages', () => {
     const invoice = await api(`/v1/invoices/${invoiceA}`);
     const lines = await tableCells('#invoice-lines');
     expect(lines.map((l) => [l[1], l[2], l[3], l[5], l[6]])).toEqual(
-      invoice.lines.map((l: Json) => [l.service_period, l.description, String(l.quantity), l.amount_exact_usd, new Decimal(l.amount_minor).div(100).toFixed(2)]),
+      invoice.lines.map((l: Json) => [
+        l.service_period,
+        l.description,
+        String(l.quantity),
+        l.amount_exact_usd,
+        new Decimal(l.amount_minor).div(100).toFixed(2),
+      ]),
     );
     expect(lines.filter((l) => l[0] === 'Discount')).toHaveLength(1);
     const [foot] = await tableCells('#invoice-lines', 'tfoot');

@@ -69,7 +69,7 @@ export function client(base: string) {
       return { status: res.status, headers: res.headers, body };
     },
     /** HTTP ingest, the same path as Kafka. Returns the per-event results. */
-    async ingest(events: unknown[]): Promise<any> {
+    async ingest(events: unknown[]): Promise<JsonResponse['body']> {
       const res = await fetch(`${base}/v1/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },

@@ -5,7 +5,6 @@ import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
 import { StripeProxy } from '../helpers/stripe-proxy';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
-const NOV_END = new Date('2026-12-01T00:00:00Z');
 const AFTER_GRACE = new Date('2026-12-01T01:00:00Z');
 
 describe('closing a billing period', () => {

@@ -271,7 +271,13 @@ describe('UsageIngestor against Postgres', () => {
       [
         { value: Buffer.from('{not json'), key: 'acct_x', kafka: { topic: 't', partition: 0, offset: '7' } },
         { value: Buffer.from(JSON.stringify({ ...good, event_id: 'evt_bad', usage: deepseekUsage(100, 10, 5) })), key: null },
-        { value: Buffer.from(JSON.stringify({ ...aUsageEvent(), usage: { prompt_tokens: 100, completion_tokens: 1, prompt_cache_hit_tokens: 50, prompt_cache_miss_tokens: 40 } })), key: null },
+        {
+          value: Buffer.from(JSON.stringify({
+            ...aUsageEvent(),
+            usage: { prompt_tokens: 100, completion_tokens: 1, prompt_cache_hit_tokens: 50, prompt_cache_miss_tokens: 40 },
+          })),
+          key: null,
+        },
         { value: Buffer.from(JSON.stringify(good)), key: null },
       ],
       'kafka',

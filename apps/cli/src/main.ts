@@ -63,7 +63,13 @@ async function main(argv: string[]): Promise<number> {
   const db = createDatabase(loadConfig().databaseUrl, 2);
   try {
     const keys = new ApiKeysRepository(db.pool);
-    const service = new ApiKeysService(keys, new AccountsRepository(db.pool), new AuditLogRepository(db.pool), new Transactor(db.pool), new WebSessionsRepository(db.pool));
+    const service = new ApiKeysService(
+      keys,
+      new AccountsRepository(db.pool),
+      new AuditLogRepository(db.pool),
+      new Transactor(db.pool),
+      new WebSessionsRepository(db.pool),
+    );
     // The CLI acts with the database's authority, not a key's: audit entries carry no actor key.
     const actor = { keyId: null, requestId: `cli:${process.pid}` };
     switch (command) {

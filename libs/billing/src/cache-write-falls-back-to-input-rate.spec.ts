@@ -39,7 +39,10 @@ describe('cache writes cost the cache-write rate, or the input rate when there i
     // (DECIMAL(20,10)) times 999,999,999 tokens has 30 significant digits: a precision-20 left
     // operand anywhere on the way would round it.
     const rate = new ForeignDecimal('9999999999.9999999999');
-    const costs = priceTokenUnits(tokens({ inputTokens: 999_999_999 }), { inputPerMTok: rate, outputPerMTok: rate, cacheReadPerMTok: rate, cacheWritePerMTok: null });
+    const costs = priceTokenUnits(
+      tokens({ inputTokens: 999_999_999 }),
+      { inputPerMTok: rate, outputPerMTok: rate, cacheReadPerMTok: rate, cacheWritePerMTok: null },
+    );
     expect(costUnitsToString(costs.input)).toBe('9999999989999.9999999000000001');
   });
 

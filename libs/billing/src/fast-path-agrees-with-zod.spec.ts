@@ -69,7 +69,13 @@ describe('the hand-rolled fast path never accepts what zod rejects', () => {
   });
 
   it('DeepSeek usage', () => {
-    const base = { prompt_tokens: 10, completion_tokens: 5, prompt_cache_hit_tokens: 4, prompt_cache_miss_tokens: 6, completion_tokens_details: { reasoning_tokens: 1 } };
+    const base = {
+      prompt_tokens: 10,
+      completion_tokens: 5,
+      prompt_cache_hit_tokens: 4,
+      prompt_cache_miss_tokens: 6,
+      completion_tokens_details: { reasoning_tokens: 1 },
+    };
     expectAgreement(deepSeekUsageSchema, isDeepSeekUsageCertainlyValid, variants(base, [...Object.keys(base), 'prompt_tokens_details']));
     expect(isDeepSeekUsageCertainlyValid(base)).toBe(true);
   });

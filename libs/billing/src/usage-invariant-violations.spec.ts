@@ -42,7 +42,13 @@ describe('usage invariant violations are rejected naming the field', () => {
   });
 
   it('DeepSeek reasoning_tokens above completion_tokens', () => {
-    const usage = { prompt_tokens: 10, completion_tokens: 5, prompt_cache_hit_tokens: 0, prompt_cache_miss_tokens: 10, completion_tokens_details: { reasoning_tokens: 9 } };
+    const usage = {
+      prompt_tokens: 10,
+      completion_tokens: 5,
+      prompt_cache_hit_tokens: 0,
+      prompt_cache_miss_tokens: 10,
+      completion_tokens_details: { reasoning_tokens: 9 },
+    };
     expect(rejection(withUsage(usage)).reason).toBe(
       'usage.completion_tokens_details.reasoning_tokens (9) must not exceed usage.completion_tokens (5)',
     );

@@ -54,8 +54,12 @@ const byKey = (a: HourlyRollupRow, b: HourlyRollupRow) => (key(a) < key(b) ? -1 
 describe('hourlyRollups sums new events per (account, api key, model, UTC hour)', () => {
   it('adds every measure from its own field: each token type and each cost type to its own column', () => {
     // Every number differs from every other, so a field summed into its neighbour's column shows.
-    const a = row({ inputTokens: 1, outputTokens: 20, cacheReadTokens: 300, cacheWriteTokens: 4000, reasoningTokens: 7, costs: costs(11n, 220n, 3300n, 44000n) });
-    const b = row({ inputTokens: 2, outputTokens: 40, cacheReadTokens: 600, cacheWriteTokens: 8000, reasoningTokens: 9, costs: costs(13n, 260n, 3900n, 52000n) });
+    const a = row({
+      inputTokens: 1, outputTokens: 20, cacheReadTokens: 300, cacheWriteTokens: 4000, reasoningTokens: 7, costs: costs(11n, 220n, 3300n, 44000n),
+    });
+    const b = row({
+      inputTokens: 2, outputTokens: 40, cacheReadTokens: 600, cacheWriteTokens: 8000, reasoningTokens: 9, costs: costs(13n, 260n, 3900n, 52000n),
+    });
     expect(hourlyRollups([a, b])).toEqual([
       {
         account_id: 'acct_a',

@@ -200,7 +200,13 @@ export class InvoicesRepository {
    * when it was not (someone else moved it first). Throws InvoiceTransitionError, before writing
    * anything, when a status in `from` may not become `to`.
    */
-  transition(id: string, from: readonly InvoiceStatus[], to: InvoiceStatus, set: InvoiceStatusChange = {}, q: Queryable = this.pool): Promise<InvoiceRow | undefined> {
+  transition(
+    id: string,
+    from: readonly InvoiceStatus[],
+    to: InvoiceStatus,
+    set: InvoiceStatusChange = {},
+    q: Queryable = this.pool,
+  ): Promise<InvoiceRow | undefined> {
     return this.move('id', id, from, to, set, q);
   }
 

@@ -12,7 +12,13 @@ const positiveInt = z.number({ invalid_type_error: 'must be an integer' }).int('
 const text = freeText(200);
 
 const modelBody = z
-  .object({ id: identifier, display_name: text.nullish(), provider: text.nullish(), context_window: positiveInt.nullish(), max_output_tokens: positiveInt.nullish() })
+  .object({
+    id: identifier,
+    display_name: text.nullish(),
+    provider: text.nullish(),
+    context_window: positiveInt.nullish(),
+    max_output_tokens: positiveInt.nullish(),
+  })
   .strict();
 
 const priceBody = z
@@ -38,7 +44,13 @@ export class ModelsController {
   @errorResponses(...ADMIN_ERRORS, 409)
   async create(@ValidBody(modelBody) m: z.output<typeof modelBody>, @CurrentActor() actor: Actor) {
     const created = await this.models.createModel(
-      { id: m.id, displayName: m.display_name ?? null, provider: m.provider ?? null, contextWindow: m.context_window ?? null, maxOutputTokens: m.max_output_tokens ?? null },
+      {
+        id: m.id,
+        displayName: m.display_name ?? null,
+        provider: m.provider ?? null,
+        contextWindow: m.context_window ?? null,
+        maxOutputTokens: m.max_output_tokens ?? null,
+      },
       actor,
     );
     return modelJson(created);

@@ -55,7 +55,12 @@ const IngestAnswerSchema = z
   .object({
     results: z.array(IngestResultSchema).describe('One result per event, in request order'),
     summary: z
-      .object({ accepted: z.number().int().nonnegative(), duplicate: z.number().int().nonnegative(), conflict: z.number().int().nonnegative(), rejected: z.number().int().nonnegative() })
+      .object({
+        accepted: z.number().int().nonnegative(),
+        duplicate: z.number().int().nonnegative(),
+        conflict: z.number().int().nonnegative(),
+        rejected: z.number().int().nonnegative(),
+      })
       .strict(),
   })
   .strict();

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
-import { CurrentPrincipal, Roles, type Principal } from '../auth/principal';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { InvoicesService } from './invoices.service';
 import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
 import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';

@@ -50,8 +50,8 @@ export class InvoicesPagesController {
     return renderPage(
       <Layout ctx={ctx} title="Invoices">
         <p class="scope">
-          Account <strong>{accountId}</strong>: one invoice per calendar month (UTC), newest first. Amounts billed are rounded to cents line by line; the exact amounts are
-          on each invoice.
+          Account <strong>{accountId}</strong>: one invoice per calendar month (UTC), newest first. Amounts billed are rounded to cents line by line;
+          the exact amounts are on each invoice.
         </p>
         <DataTable
           id="invoices-table"

@@ -31,8 +31,6 @@ function defaultRange(now: Date): { from: string; to: string } {
 const eventIdParam = z.object({ event_id: idFilter });
 
 type Receipt = ReceiptJson;
-type TokenKey = (typeof TOKEN_TYPES)[number]['key'];
-const FIELD: Record<TokenKey, 'input' | 'output' | 'cacheRead' | 'cacheWrite'> = { input: 'input', output: 'output', cache_read: 'cacheRead', cache_write: 'cacheWrite' };
 
 /** The request log and one request's receipt, from UsageService.listReceipts / getReceipt (as /v1/usage/events). */
 @WebPages('account', 'admin')
@@ -188,7 +186,13 @@ function Rate(props: { perMTok: string | null; fallback?: string }) {
   );
 }
 
-function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: InvoiceRow; lines: InvoiceLineRow[] }; keepAccount?: string; completeUpTo: string | null }) {
+function ReceiptPage(props: {
+  ctx: PageContext;
+  r: Receipt;
+  billed?: { invoice: InvoiceRow; lines: InvoiceLineRow[] };
+  keepAccount?: string;
+  completeUpTo: string | null;
+}) {
   const { r, billed } = props;
   const rates = chargedRates(r);
   const invoice: InvoiceJson | undefined = billed && invoiceJson(billed.invoice, billed.lines, { admin: false });
@@ -260,8 +264,8 @@ function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: 
           </p>
         )}
         <p class="help">
-          Of the output tokens, <Count n={r.tokens.reasoning_tokens} /> were reasoning tokens (charged as output, shown for information). The four types are disjoint:
-          each token is charged once.
+          Of the output tokens, <Count n={r.tokens.reasoning_tokens} /> were reasoning tokens (charged as output, shown for information).
+          The four types are disjoint: each token is charged once.
         </p>
       </section>
 
@@ -290,7 +294,10 @@ function ReceiptPage(props: { ctx: PageContext; r: Receipt; billed?: { invoice: 
       <section aria-labelledby="invoice-h">
         <h2 id="invoice-h">Invoice</h2>
         {invoice === undefined ? (
-          <p>Not invoiced yet: it will be billed on the invoice of {r.occurred_at.slice(0, 7)}, or on the next open one as late usage if that month has closed.</p>
+          <p>
+            Not invoiced yet: it will be billed on the invoice of {r.occurred_at.slice(0, 7)}, or on the next open one as late
+            usage if that month has closed.
+          </p>
         ) : (
           <>
             <p id="receipt-invoice">

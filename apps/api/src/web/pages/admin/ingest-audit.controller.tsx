@@ -32,7 +32,11 @@ export class AdminIngestAuditController {
   async rejected(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(rejectedQuery, query);
-    const page = await this.admin.listRejectedEvents({ from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id }, q.limit, q.cursor);
+    const page = await this.admin.listRejectedEvents(
+      { from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id },
+      q.limit,
+      q.cursor,
+    );
     return renderPage(
       <Layout ctx={ctx} title="Rejected events">
         <p class="help">Messages ingest refused, with the reason and the payload exactly as received. Nothing here was counted or billed.</p>

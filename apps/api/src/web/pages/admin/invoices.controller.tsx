@@ -10,7 +10,7 @@ import { idFilter, parseInput, period } from '../../../common/validation';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';
 import { CsrfField, DataTable, Layout, Money, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
-import { actorOf, canWrite, checked, Checkbox, Field, formBody, Notice } from './admin-ui';
+import { canWrite, checked, Checkbox, Field, formBody, Notice } from './admin-ui';
 
 /** Invoices of one period shown per page (one row per account; the API's own list limit for a period). */
 const PERIOD_LIMIT = 1000;
@@ -196,8 +196,8 @@ function CloseReport(props: { summary: CloseSummaryJson }) {
   return (
     <>
       <p class="notice" role="status">
-        Dry run: nothing was written and nothing went to Stripe. {s.accounts} accounts; {s.created} would be created, {s.updated} updated, {s.already_final} already
-        final; total <Money usd={dollars(s.total_minor)} exact />.
+        Dry run: nothing was written and nothing went to Stripe. {s.accounts} accounts; {s.created} would be created,
+        {s.updated} updated, {s.already_final} already final; total <Money usd={dollars(s.total_minor)} exact />.
       </p>
       <DataTable
         id="close-report"

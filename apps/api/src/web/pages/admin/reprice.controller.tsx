@@ -10,7 +10,11 @@ import { WebPages } from '../../web-session.guard';
 import { actorOf, canWrite, Field, formBody, INSTANT_HELP, isoOrEmpty, Notice } from './admin-ui';
 
 // The GET form is only prefilled from the URL; what is submitted is checked by the API's body schema.
-const prefill = z.object({ from: instant.optional().catch(undefined), to: instant.optional().catch(undefined), account_id: idFilter.optional().catch(undefined) });
+const prefill = z.object({
+  from: instant.optional().catch(undefined),
+  to: instant.optional().catch(undefined),
+  account_id: idFilter.optional().catch(undefined),
+});
 
 const NOTICES = {
   applied: 'Reprice applied (audited as usage.reprice, with the cost before and after). The range’s events and hourly rollups now carry the new costs.',
