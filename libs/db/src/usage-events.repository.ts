@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { costUnitsToString, type TokenCostUnits } from '@tokenmeter/billing';
 import { hourlyRollups, type HourlyRollupRow } from './hourly-rollups';
-import { Transactor, isUniqueViolation } from './transactor';
+import { isUniqueViolation, pgTransaction } from './transactor';
 
 /** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
 export interface NewUsageEventRow {
@@ -68,7 +68,6 @@ export interface RecordBatchInput {
  * constant number of statements per batch whatever its size (set-based, via unnest).
  */
 export class UsageEventsRepository {
-  private readonly transactor: Transactor;
   /**
    * How chunks of events were written: `bulk` (COPY straight into usage_events, all new) or
    * `setBased` (after the unique index refused the COPY: redeliveries, conflicts, races).
@@ -76,15 +75,13 @@ export class UsageEventsRepository {
    */
   readonly writePaths = { bulk: 0, setBased: 0 };
 
-  constructor(pool: Pool) {
-    this.transactor = new Transactor(pool);
-  }
+  constructor(private readonly pool: Pool) {}
 
   /** Returns one outcome per input event, in input order. */
   async recordBatch(input: RecordBatchInput): Promise<StoredOutcome[]> {
-    return this.transactor.run(async (client) => {
+    return pgTransaction(this.pool, async (client) => {
       try {
-        return await this.recordInTransaction(client, input);
+        return { result: await this.recordInTransaction(client, input), commit: true };
       } catch (err) {
         // The transaction is about to roll back, taking with it any staging table it created:
         // the next transaction on this connection must check again.
