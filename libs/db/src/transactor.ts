@@ -85,10 +85,14 @@ export class Transactor {
 
 /**
  * A pg-only transaction for the set-based units that never touch Prisma (the ingest batch's COPY,
- * the invoice close's claims): BEGIN/COMMIT on a pool client, errors exactly as pg raises them,
- * which the ingest retry policy classifies.
+ * the invoice close's claims, the price book snapshot): BEGIN/COMMIT on a pool client, errors
+ * exactly as pg raises them, which the ingest retry policy classifies.
  */
-export async function pgTransaction<T>(pool: Pool, work: (q: PoolClient) => Promise<{ result: T; commit: boolean }>): Promise<T> {
+export async function pgTransaction<T>(
+  pool: Pool,
+  work: (q: PoolClient) => Promise<{ result: T; commit: boolean }>,
+  options: { readOnly?: boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
   // pg-pool listens for a client's 'error' only while it is idle in the pool. A connection
   // lost while the unit holds it between statements (a database restart while the work is
@@ -99,7 +103,8 @@ export async function pgTransaction<T>(pool: Pool, work: (q: PoolClient) => Prom
   const onError = (err: Error) => (broken = err);
   client.on('error', onError);
   try {
-    await client.query('BEGIN');
+    // A read-only unit sees one consistent snapshot from start to end.
+    await client.query(options.readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
     const { result, commit } = await work(client);
     await client.query(commit ? 'COMMIT' : 'ROLLBACK');
     return result;
