@@ -36,19 +36,18 @@ export class AuditLogRepository {
 
   /** Call with the client of the write's own Transactor unit, so both commit or neither does. */
   async append(entry: AuditEntry, q: Queryable = this.pool): Promise<void> {
-    // createMany: a plain INSERT, without reading the row back.
-    await prismaFor(this.pool, q).auditLog.createMany({
-      data: [
-        {
-          actorKeyId: entry.actorKeyId,
-          action: entry.action,
-          targetType: entry.targetType,
-          targetId: entry.targetId,
-          before: jsonOrDbNull(entry.before),
-          after: jsonOrDbNull(entry.after),
-          requestId: entry.requestId,
-        },
-      ],
+    // create, not createMany: Prisma caches the compiled plan of a create, never of a createMany.
+    await prismaFor(this.pool, q).auditLog.create({
+      data: {
+        actorKeyId: entry.actorKeyId,
+        action: entry.action,
+        targetType: entry.targetType,
+        targetId: entry.targetId,
+        before: jsonOrDbNull(entry.before),
+        after: jsonOrDbNull(entry.after),
+        requestId: entry.requestId,
+      },
+      select: { id: true },
     });
   }
 
