@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Queryable } from './transactor';
+import { prismaFor, type Queryable } from './transactor';
 
 /** api_keys.role (a Postgres enum). What each role may do is decided in apps/api/src/auth/principal.ts. */
 export type ApiKeyRole = 'admin' | 'auditor' | 'account';
@@ -20,72 +20,71 @@ export interface ApiKeyRecord {
 
 export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'prefix' | 'secretHash' | 'role' | 'accountId' | 'name' | 'createdByKeyId'>;
 
-const COLUMNS = 'id, prefix, secret_hash, role, account_id, name, created_by_key_id, created_at, revoked_at, last_used_at';
+const SELECT = {
+  id: true,
+  prefix: true,
+  secretHash: true,
+  role: true,
+  accountId: true,
+  name: true,
+  createdByKeyId: true,
+  createdAt: true,
+  revokedAt: true,
+  lastUsedAt: true,
+} as const;
 
+/** API keys (Prisma). */
 export class ApiKeysRepository {
   constructor(private readonly pool: Pool) {}
 
   /** undefined when the prefix is taken (for the bootstrap key: it already exists). */
   async createApiKey(k: NewApiKey, q: Queryable = this.pool): Promise<ApiKeyRecord | undefined> {
-    const { rows } = await q.query(
-      `INSERT INTO api_keys (id, prefix, secret_hash, role, account_id, name, created_by_key_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (prefix) DO NOTHING RETURNING ${COLUMNS}`,
-      [k.id, k.prefix, k.secretHash, k.role, k.accountId, k.name, k.createdByKeyId],
-    );
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    // skipDuplicates is ON CONFLICT DO NOTHING: a taken prefix does not abort the caller's transaction.
+    const [created] = await prismaFor(this.pool, q).apiKey.createManyAndReturn({
+      data: [{ id: k.id, prefix: k.prefix, secretHash: k.secretHash, role: k.role, accountId: k.accountId, name: k.name, createdByKeyId: k.createdByKeyId }],
+      skipDuplicates: true,
+      select: SELECT,
+    });
+    return created;
   }
 
   /** The prefix is unique and indexed: authentication looks a key up by it, then compares hashes. */
   async getApiKeyByPrefix(prefix: string): Promise<ApiKeyRecord | undefined> {
-    const { rows } = await this.pool.query(`SELECT ${COLUMNS} FROM api_keys WHERE prefix = $1`, [prefix]);
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    return (await prismaFor(this.pool, this.pool).apiKey.findUnique({ where: { prefix }, select: SELECT })) ?? undefined;
   }
 
   async getApiKey(id: string, q: Queryable = this.pool, forUpdate = false): Promise<ApiKeyRecord | undefined> {
-    const { rows } = await q.query(`SELECT ${COLUMNS} FROM api_keys WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    const db = prismaFor(this.pool, q);
+    if (forUpdate) await db.$executeRaw`SELECT 1 FROM api_keys WHERE id = ${id} FOR UPDATE`;
+    return (await db.apiKey.findUnique({ where: { id }, select: SELECT })) ?? undefined;
   }
 
   /** Newest first; `before` is the previous page's last (created_at, id). */
   async listApiKeys(filter: { accountId?: string; limit: number; before?: { createdAt: Date; id: string } }): Promise<ApiKeyRecord[]> {
-    const { rows } = await this.pool.query(
-      `SELECT ${COLUMNS} FROM api_keys
-       WHERE ($1::text IS NULL OR account_id = $1)
-         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-       ORDER BY created_at DESC, id DESC LIMIT $4`,
-      [filter.accountId ?? null, filter.before?.createdAt.toISOString() ?? null, filter.before?.id ?? null, filter.limit],
-    );
-    return rows.map(toRecord);
+    const { before } = filter;
+    return prismaFor(this.pool, this.pool).apiKey.findMany({
+      where: {
+        accountId: filter.accountId,
+        // (created_at, id) < (before.createdAt, before.id)
+        ...(before && { OR: [{ createdAt: { lt: before.createdAt } }, { createdAt: before.createdAt, id: { lt: before.id } }] }),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: filter.limit,
+      select: SELECT,
+    });
   }
 
   /** Idempotent: a revoked key keeps its first revocation time. */
   async revokeApiKey(id: string, q: Queryable = this.pool): Promise<ApiKeyRecord | undefined> {
-    const { rows } = await q.query(
-      `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING ${COLUMNS}`,
-      [id],
-    );
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    const db = prismaFor(this.pool, q);
+    const [revoked] = await db.apiKey.updateManyAndReturn({ where: { id, revokedAt: null }, data: { revokedAt: new Date() }, select: SELECT });
+    return revoked ?? (await db.apiKey.findUnique({ where: { id }, select: SELECT })) ?? undefined;
   }
 
   async recordUse(id: string, at: Date): Promise<void> {
-    await this.pool.query('UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)', [
-      id,
-      at.toISOString(),
-    ]);
+    await prismaFor(this.pool, this.pool).apiKey.updateMany({
+      where: { id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: at } }] },
+      data: { lastUsedAt: at },
+    });
   }
-}
-
-function toRecord(r: Record<string, any>): ApiKeyRecord {
-  return {
-    id: r.id,
-    prefix: r.prefix,
-    secretHash: r.secret_hash,
-    role: r.role,
-    accountId: r.account_id,
-    name: r.name,
-    createdByKeyId: r.created_by_key_id,
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-    lastUsedAt: r.last_used_at,
-  };
 }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
-import type { Queryable } from './transactor';
+import { jsonOrDbNull } from './prisma-values';
+import { prismaFor, type Queryable } from './transactor';
 
 export interface AuditEntry {
   /** The API key that made the change; null for the CLI and start-up bootstrap. */
@@ -26,47 +27,51 @@ export interface AuditListFilter {
   targetId?: string;
 }
 
-/** The audit trail. Append-only: the table has a trigger refusing UPDATE and DELETE. */
+/**
+ * The audit trail (Prisma). Append-only: the table has a trigger refusing UPDATE and DELETE.
+ * before/after are SQL NULL when there is nothing (a create has no before), never JSON null.
+ */
 export class AuditLogRepository {
   constructor(private readonly pool: Pool) {}
 
-  /** Call with the client of the write's own transaction, so both commit or neither does. */
+  /** Call with the client of the write's own Transactor unit, so both commit or neither does. */
   async append(entry: AuditEntry, q: Queryable = this.pool): Promise<void> {
-    await q.query(
-      `INSERT INTO audit_log (actor_key_id, action, target_type, target_id, before, after, request_id)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)`,
-      [
-        entry.actorKeyId,
-        entry.action,
-        entry.targetType,
-        entry.targetId,
-        entry.before === undefined || entry.before === null ? null : JSON.stringify(entry.before),
-        entry.after === undefined || entry.after === null ? null : JSON.stringify(entry.after),
-        entry.requestId,
-      ],
-    );
+    // create, not createMany: Prisma caches the compiled plan of a create, never of a createMany.
+    await prismaFor(this.pool, q).auditLog.create({
+      data: {
+        actorKeyId: entry.actorKeyId,
+        action: entry.action,
+        targetType: entry.targetType,
+        targetId: entry.targetId,
+        before: jsonOrDbNull(entry.before),
+        after: jsonOrDbNull(entry.after),
+        requestId: entry.requestId,
+      },
+      select: { id: true },
+    });
   }
 
   /** Newest first (by id, which follows commit order closely enough for a trail). */
   async listEntries(filter: AuditListFilter): Promise<AuditRecord[]> {
-    const { rows } = await this.pool.query(
-      `SELECT id::text, at, actor_key_id, action, target_type, target_id, before, after, request_id
-       FROM audit_log
-       WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR target_id = $3)
-       ORDER BY audit_log.id DESC
-       LIMIT $4`,
-      [filter.beforeId ?? null, filter.action ?? null, filter.targetId ?? null, filter.limit],
-    );
+    const rows = await prismaFor(this.pool, this.pool).auditLog.findMany({
+      where: {
+        id: filter.beforeId === undefined ? undefined : { lt: BigInt(filter.beforeId) },
+        action: filter.action,
+        targetId: filter.targetId,
+      },
+      orderBy: { id: 'desc' },
+      take: filter.limit,
+    });
     return rows.map((r) => ({
-      id: r.id,
+      id: r.id.toString(),
       at: r.at,
-      actorKeyId: r.actor_key_id,
+      actorKeyId: r.actorKeyId,
       action: r.action,
-      targetType: r.target_type,
-      targetId: r.target_id,
+      targetType: r.targetType,
+      targetId: r.targetId,
       before: r.before,
       after: r.after,
-      requestId: r.request_id,
+      requestId: r.requestId,
     }));
   }
 }

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Queryable } from './transactor';
+import { prismaFor, type Queryable } from './transactor';
 
 /** A one-time sign-in link to one account's dashboard (dashboard_links). */
 export interface DashboardLinkRecord {
@@ -11,8 +11,9 @@ export interface DashboardLinkRecord {
   usedAt: Date | null;
 }
 
-const COLUMNS = 'id, account_id, created_by_key_id, created_at, expires_at, used_at';
+const SELECT = { id: true, accountId: true, createdByKeyId: true, createdAt: true, expiresAt: true, usedAt: true } as const;
 
+/** Dashboard links (Prisma). Expiry is judged by the database clock, in raw SQL on the same client. */
 export class DashboardLinksRepository {
   constructor(private readonly pool: Pool) {}
 
@@ -20,11 +21,10 @@ export class DashboardLinksRepository {
     link: { id: string; tokenHash: string; accountId: string; createdByKeyId: string | null; expiresAt: Date },
     q: Queryable = this.pool,
   ): Promise<DashboardLinkRecord> {
-    const { rows } = await q.query(
-      `INSERT INTO dashboard_links (id, token_hash, account_id, created_by_key_id, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-      [link.id, link.tokenHash, link.accountId, link.createdByKeyId, link.expiresAt],
-    );
-    return toRecord(rows[0]);
+    return prismaFor(this.pool, q).dashboardLink.create({
+      data: { id: link.id, tokenHash: link.tokenHash, accountId: link.accountId, createdByKeyId: link.createdByKeyId, expiresAt: link.expiresAt },
+      select: SELECT,
+    });
   }
 
   /**
@@ -32,22 +32,11 @@ export class DashboardLinksRepository {
    * once, exactly one gets the row. undefined when unknown, already used or expired.
    */
   async consumeDashboardLink(tokenHash: string, q: Queryable = this.pool): Promise<DashboardLinkRecord | undefined> {
-    const { rows } = await q.query(
-      `UPDATE dashboard_links SET used_at = now()
-       WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING ${COLUMNS}`,
-      [tokenHash],
-    );
-    return rows[0] ? toRecord(rows[0]) : undefined;
+    const [row] = await prismaFor(this.pool, q).$queryRaw<DashboardLinkRecord[]>`
+      UPDATE dashboard_links SET used_at = now()
+      WHERE token_hash = ${tokenHash} AND used_at IS NULL AND expires_at > now()
+      RETURNING id, account_id AS "accountId", created_by_key_id AS "createdByKeyId", created_at AS "createdAt",
+                expires_at AS "expiresAt", used_at AS "usedAt"`;
+    return row;
   }
-}
-
-function toRecord(r: Record<string, unknown>): DashboardLinkRecord {
-  return {
-    id: r.id as string,
-    accountId: r.account_id as string,
-    createdByKeyId: (r.created_by_key_id as string | null) ?? null,
-    createdAt: r.created_at as Date,
-    expiresAt: r.expires_at as Date,
-    usedAt: (r.used_at as Date | null) ?? null,
-  };
 }

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { assertTransitions, INITIAL_INVOICE_STATUS, type BillingPeriod, type InvoiceStatus } from '@tokenmeter/billing';
-import { Transactor, type Queryable } from './transactor';
+import { pgTransaction, type Queryable } from './transactor';
 import type { ClaimedUsageRow, UsageEventClaimsRepository } from './usage-event-claims.repository';
 
 /**
@@ -154,7 +154,7 @@ export class InvoicesRepository {
     bounds: BillingPeriod,
     fn: (tx: InvoiceCloseTx) => Promise<{ result: T; commit: boolean }>,
   ): Promise<T> {
-    return new Transactor(this.pool).runWithOutcome(async (client) => {
+    return pgTransaction(this.pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('tokenmeter:invoice:' || $1 || ':' || $2, 0))`, [
         accountId,
         bounds.period,

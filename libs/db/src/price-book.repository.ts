@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import { PRICE_OVERRIDE_COLUMNS, toPriceOverrideRecord, type PriceOverrideRecord } from './price-overrides.repository';
-import { Transactor, type Queryable } from './transactor';
+import type { Model, PriceVersion } from './generated/prisma/client';
+import { decimalText, decimalTextOrNull } from './prisma-values';
+import { pgTransaction, prismaFor, type Queryable } from './transactor';
 
 export interface PriceVersionRecord {
   id: string;
@@ -48,8 +50,9 @@ export class PriceBookRepository {
   }
 
   async loadSnapshot(): Promise<PriceBookSnapshot> {
-    // One snapshot for all the reads, so the revision describes exactly what was loaded.
-    return new Transactor(this.pool).run(async (client) => {
+    // One snapshot for all the reads, so the revision describes exactly what was loaded. A set
+    // read for the ingest cache: pg, like the rest of the ingest path.
+    return pgTransaction(this.pool, async (client) => {
       const revision = (await client.query<{ revision: string }>(REVISION_SQL)).rows[0].revision;
       const models = await client.query(
         'SELECT id, display_name, provider, context_window, max_output_tokens FROM models ORDER BY id',
@@ -60,7 +63,7 @@ export class PriceBookRepository {
          FROM price_versions ORDER BY model_id, effective_from`,
       );
       const overrides = await client.query(`SELECT ${PRICE_OVERRIDE_COLUMNS} FROM account_price_overrides ORDER BY id`);
-      return {
+      const snapshot: PriceBookSnapshot = {
         revision,
         overrides: overrides.rows.map(toPriceOverrideRecord),
         models: models.rows.map((r) => ({
@@ -72,48 +75,34 @@ export class PriceBookRepository {
         })),
         versions: versions.rows.map(toVersionRecord),
       };
+      return { result: snapshot, commit: true };
     }, { readOnly: true });
   }
 
   async upsertModel(model: ModelRecord): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO models (id, display_name, provider, context_window, max_output_tokens)
-       VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, provider = EXCLUDED.provider,
-         context_window = EXCLUDED.context_window, max_output_tokens = EXCLUDED.max_output_tokens`,
-      [model.id, model.displayName, model.provider, model.contextWindow, model.maxOutputTokens],
-    );
+    const { id, ...limits } = model;
+    await prismaFor(this.pool, this.pool).model.upsert({ where: { id }, create: model, update: limits });
   }
 
   /** undefined when a model with this id exists (the API answers 409: models are created once). */
   async createModel(model: ModelRecord, q: Queryable = this.pool): Promise<ModelWithVersions | undefined> {
-    const { rows } = await q.query(
-      `INSERT INTO models (id, display_name, provider, context_window, max_output_tokens)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING
-       RETURNING id, display_name, provider, context_window, max_output_tokens, created_at`,
-      [model.id, model.displayName, model.provider, model.contextWindow, model.maxOutputTokens],
-    );
-    return rows[0] ? { ...toModelRecord(rows[0]), createdAt: rows[0].created_at, versions: [] } : undefined;
+    // skipDuplicates is ON CONFLICT DO NOTHING: a taken id does not abort the caller's transaction.
+    const [created] = await prismaFor(this.pool, q).model.createManyAndReturn({ data: [model], skipDuplicates: true });
+    return created ? { ...fromModel(created), createdAt: created.createdAt, versions: [] } : undefined;
   }
 
   async getModel(id: string, q: Queryable = this.pool): Promise<ModelRecord | undefined> {
-    const { rows } = await q.query('SELECT id, display_name, provider, context_window, max_output_tokens FROM models WHERE id = $1', [id]);
-    return rows[0] ? toModelRecord(rows[0]) : undefined;
+    const row = await prismaFor(this.pool, q).model.findUnique({ where: { id } });
+    return row ? fromModel(row) : undefined;
   }
 
   /** Every model with its price versions, oldest version first. Models are few (tens). */
   async listModelsWithVersions(): Promise<ModelWithVersions[]> {
-    const models = await this.pool.query(
-      'SELECT id, display_name, provider, context_window, max_output_tokens, created_at FROM models ORDER BY id',
-    );
-    const versions = await this.pool.query(`SELECT ${VERSION_COLUMNS} FROM price_versions ORDER BY model_id, effective_from`);
-    const byModel = new Map<string, PriceVersionRecord[]>();
-    for (const r of versions.rows) {
-      const list = byModel.get(r.model_id) ?? [];
-      list.push(toVersionRecord(r));
-      byModel.set(r.model_id, list);
-    }
-    return models.rows.map((r) => ({ ...toModelRecord(r), createdAt: r.created_at, versions: byModel.get(r.id) ?? [] }));
+    const models = await prismaFor(this.pool, this.pool).model.findMany({
+      orderBy: { id: 'asc' },
+      include: { priceVersions: { orderBy: { effectiveFrom: 'asc' } } },
+    });
+    return models.map((m) => ({ ...fromModel(m), createdAt: m.createdAt, versions: m.priceVersions.map(fromPriceVersion) }));
   }
 
   /**
@@ -124,19 +113,43 @@ export class PriceBookRepository {
     v: Omit<PriceVersionRecord, 'id'>,
     q: Queryable = this.pool,
   ): Promise<{ created: boolean; version?: PriceVersionRecord }> {
-    const { rows } = await q.query(
-      `INSERT INTO price_versions (model_id, effective_from, input_per_mtok, output_per_mtok, cache_read_per_mtok, cache_write_per_mtok)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (model_id, effective_from) DO NOTHING
-       RETURNING ${VERSION_COLUMNS}`,
-      [v.modelId, v.effectiveFrom.toISOString(), v.inputPerMTok, v.outputPerMTok, v.cacheReadPerMTok, v.cacheWritePerMTok],
-    );
-    return rows[0] ? { created: true, version: toVersionRecord(rows[0]) } : { created: false };
+    const [created] = await prismaFor(this.pool, q).priceVersion.createManyAndReturn({
+      data: [
+        {
+          modelId: v.modelId,
+          effectiveFrom: v.effectiveFrom,
+          inputPerMTok: v.inputPerMTok,
+          outputPerMTok: v.outputPerMTok,
+          cacheReadPerMTok: v.cacheReadPerMTok,
+          cacheWritePerMTok: v.cacheWritePerMTok,
+        },
+      ],
+      skipDuplicates: true,
+    });
+    return created ? { created: true, version: fromPriceVersion(created) } : { created: false };
   }
 }
 
-const VERSION_COLUMNS = `id::text, model_id, effective_from, input_per_mtok::text, output_per_mtok::text,
-  cache_read_per_mtok::text, cache_write_per_mtok::text`;
+/** price_versions' rates are NUMERIC(20, 10). */
+const RATE_SCALE = 10;
 
+function fromPriceVersion(v: PriceVersion): PriceVersionRecord {
+  return {
+    id: v.id.toString(),
+    modelId: v.modelId,
+    effectiveFrom: v.effectiveFrom,
+    inputPerMTok: decimalText(v.inputPerMTok, RATE_SCALE),
+    outputPerMTok: decimalText(v.outputPerMTok, RATE_SCALE),
+    cacheReadPerMTok: decimalText(v.cacheReadPerMTok, RATE_SCALE),
+    cacheWritePerMTok: decimalTextOrNull(v.cacheWritePerMTok, RATE_SCALE),
+  };
+}
+
+function fromModel(m: Model): ModelRecord {
+  return { id: m.id, displayName: m.displayName, provider: m.provider, contextWindow: m.contextWindow, maxOutputTokens: m.maxOutputTokens };
+}
+
+/** The ingest snapshot's pg rows (decimals as ::text). */
 function toVersionRecord(r: Record<string, any>): PriceVersionRecord {
   return {
     id: r.id,
@@ -146,16 +159,6 @@ function toVersionRecord(r: Record<string, any>): PriceVersionRecord {
     outputPerMTok: r.output_per_mtok,
     cacheReadPerMTok: r.cache_read_per_mtok,
     cacheWritePerMTok: r.cache_write_per_mtok,
-  };
-}
-
-function toModelRecord(r: Record<string, any>): ModelRecord {
-  return {
-    id: r.id,
-    displayName: r.display_name,
-    provider: r.provider,
-    contextWindow: r.context_window,
-    maxOutputTokens: r.max_output_tokens,
   };
 }
 

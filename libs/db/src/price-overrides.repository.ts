@@ -1,5 +1,7 @@
 import type { Pool } from 'pg';
-import type { Queryable } from './transactor';
+import type { AccountPriceOverride } from './generated/prisma/client';
+import { decimalTextOrNull } from './prisma-values';
+import { prismaFor, type Queryable } from './transactor';
 
 /** A row of account_price_overrides; decimals as exact strings. */
 export interface PriceOverrideRecord {
@@ -22,41 +24,59 @@ export type NewPriceOverride = Omit<PriceOverrideRecord, 'id' | 'createdAt'>;
 export const PRICE_OVERRIDE_COLUMNS = `id::text, account_id, model_id, kind, discount_percent::text, input_per_mtok::text,
   output_per_mtok::text, cache_read_per_mtok::text, cache_write_per_mtok::text, effective_from, effective_to, created_at`;
 
-/** Overrides are append-only like price versions: a change of terms is a new override. */
+/** Overrides are append-only like price versions: a change of terms is a new override (Prisma). */
 export class PriceOverridesRepository {
   constructor(private readonly pool: Pool) {}
 
   async createPriceOverride(o: NewPriceOverride, q: Queryable = this.pool): Promise<PriceOverrideRecord> {
-    const { rows } = await q.query(
-      `INSERT INTO account_price_overrides (account_id, model_id, kind, discount_percent, input_per_mtok, output_per_mtok,
-         cache_read_per_mtok, cache_write_per_mtok, effective_from, effective_to)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${PRICE_OVERRIDE_COLUMNS}`,
-      [
-        o.accountId,
-        o.modelId,
-        o.kind,
-        o.discountPercent,
-        o.inputPerMTok,
-        o.outputPerMTok,
-        o.cacheReadPerMTok,
-        o.cacheWritePerMTok,
-        o.effectiveFrom.toISOString(),
-        o.effectiveTo?.toISOString() ?? null,
-      ],
-    );
-    return toPriceOverrideRecord(rows[0]);
+    const row = await prismaFor(this.pool, q).accountPriceOverride.create({
+      data: {
+        accountId: o.accountId,
+        modelId: o.modelId,
+        kind: o.kind,
+        discountPercent: o.discountPercent,
+        inputPerMTok: o.inputPerMTok,
+        outputPerMTok: o.outputPerMTok,
+        cacheReadPerMTok: o.cacheReadPerMTok,
+        cacheWritePerMTok: o.cacheWritePerMTok,
+        effectiveFrom: o.effectiveFrom,
+        effectiveTo: o.effectiveTo,
+      },
+    });
+    return fromPrismaRow(row);
   }
 
   async listPriceOverrides(accountId?: string, q: Queryable = this.pool): Promise<PriceOverrideRecord[]> {
-    const { rows } = await q.query(
-      `SELECT ${PRICE_OVERRIDE_COLUMNS} FROM account_price_overrides
-       WHERE ($1::text IS NULL OR account_id = $1) ORDER BY account_id, effective_from, id`,
-      [accountId ?? null],
-    );
-    return rows.map(toPriceOverrideRecord);
+    const rows = await prismaFor(this.pool, q).accountPriceOverride.findMany({
+      where: { accountId },
+      orderBy: [{ accountId: 'asc' }, { effectiveFrom: 'asc' }, { id: 'asc' }],
+    });
+    return rows.map(fromPrismaRow);
   }
 }
 
+/** discount_percent is NUMERIC(7, 4); the rates NUMERIC(20, 10), as pg prints them. */
+const PERCENT_SCALE = 4;
+const RATE_SCALE = 10;
+
+function fromPrismaRow(r: AccountPriceOverride): PriceOverrideRecord {
+  return {
+    id: r.id.toString(),
+    accountId: r.accountId,
+    modelId: r.modelId,
+    kind: r.kind as PriceOverrideRecord['kind'],
+    discountPercent: decimalTextOrNull(r.discountPercent, PERCENT_SCALE),
+    inputPerMTok: decimalTextOrNull(r.inputPerMTok, RATE_SCALE),
+    outputPerMTok: decimalTextOrNull(r.outputPerMTok, RATE_SCALE),
+    cacheReadPerMTok: decimalTextOrNull(r.cacheReadPerMTok, RATE_SCALE),
+    cacheWritePerMTok: decimalTextOrNull(r.cacheWritePerMTok, RATE_SCALE),
+    effectiveFrom: r.effectiveFrom,
+    effectiveTo: r.effectiveTo,
+    createdAt: r.createdAt,
+  };
+}
+
+/** A pg row of PRICE_OVERRIDE_COLUMNS (the ingest price book snapshot reads them with pg). */
 export function toPriceOverrideRecord(r: Record<string, any>): PriceOverrideRecord {
   return {
     id: r.id,

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
-import type { Queryable } from './transactor';
+import { prismaFor, type Queryable } from './transactor';
 
-/** stripe_webhook_events: the Stripe event ids already handled, so a redelivery is applied once. */
+/** stripe_webhook_events (Prisma): the Stripe event ids already handled, so a redelivery is applied once. */
 export class StripeWebhookEventsRepository {
   constructor(private readonly pool: Pool) {}
 
@@ -10,10 +10,8 @@ export class StripeWebhookEventsRepository {
    * the transaction that applies the event, so the id and its effect commit together.
    */
   async recordEvent(eventId: string, type: string, q: Queryable = this.pool): Promise<boolean> {
-    const { rowCount } = await q.query('INSERT INTO stripe_webhook_events (id, type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [
-      eventId,
-      type,
-    ]);
-    return (rowCount ?? 0) > 0;
+    // skipDuplicates is ON CONFLICT DO NOTHING: a redelivery does not abort the transaction.
+    const { count } = await prismaFor(this.pool, q).stripeWebhookEvent.createMany({ data: [{ id: eventId, type }], skipDuplicates: true });
+    return count > 0;
   }
 }

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { ROLLUP_ADD_ON_CONFLICT_SQL, hourlyRollups, rollupOfEventsSql } from './hourly-rollups';
-import { Transactor, isUniqueViolation } from './transactor';
+import { isUniqueViolation, pgTransaction } from './transactor';
 import type { IngestProgressRow, NewUsageEventRow, RejectedEventRow, StoredOutcome } from './usage-event-rows';
 import {
   EVENT_COPY_COLUMNS,
@@ -24,7 +24,6 @@ export interface RecordBatchInput {
  * The COPY codecs and the column lists are in usage-events.copy.ts and hourly-rollups.ts.
  */
 export class UsageEventsRepository {
-  private readonly transactor: Transactor;
   /**
    * How chunks of events were written: `bulk` (COPY straight into usage_events, all new) or
    * `setBased` (after the unique index refused the COPY: redeliveries, conflicts, races).
@@ -32,15 +31,13 @@ export class UsageEventsRepository {
    */
   readonly writePaths = { bulk: 0, setBased: 0 };
 
-  constructor(pool: Pool) {
-    this.transactor = new Transactor(pool);
-  }
+  constructor(private readonly pool: Pool) {}
 
   /** Returns one outcome per input event, in input order. */
   async recordBatch(input: RecordBatchInput): Promise<StoredOutcome[]> {
-    return this.transactor.run(async (client) => {
+    return pgTransaction(this.pool, async (client) => {
       try {
-        return await this.recordInTransaction(client, input);
+        return { result: await this.recordInTransaction(client, input), commit: true };
       } catch (err) {
         // The transaction is about to roll back, taking with it any staging table it created:
         // the next transaction on this connection must check again.
