@@ -14,13 +14,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { Client } from 'pg';
 import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
 import { stringArg } from './args';
 import { ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
+import { withClient } from '../test/helpers/db';
 
 const ROOT = path.resolve(__dirname, '..');
 const CHUNK = 500_000;
@@ -50,14 +50,21 @@ export interface DatasetFacts {
   rollupRows: number;
 }
 
-export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
+// One pg client for one piece of work, always closed: the test helpers' own.
+export { withClient };
+
+/**
+ * The start both read-side benchmarks share: the data set seeded (or reused), its largest
+ * account's size logged, and an account key for that account.
+ */
+export async function prepareDataset(opts: DatasetOptions): Promise<{ url: string; facts: DatasetFacts; key: string }> {
+  const url = await ensureDataset(opts);
+  const facts = await datasetFacts(url);
+  opts.log(
+    `measured account ${LARGEST_ACCOUNT}: ${facts.accountEvents.toLocaleString('en')} events, ` +
+      `${facts.accountRollupRows.toLocaleString('en')} rollup rows (of ${facts.rollupRows.toLocaleString('en')})`,
+  );
+  return { url, facts, key: await createAccountKey(url) };
 }
 
 /** The data set's URL, seeding it first unless it already holds the same events/accounts (or reseed). */

@@ -13,7 +13,7 @@
  */
 import { Agent, request } from 'node:http';
 import os from 'node:os';
-import { createAccountKey, databaseArg, datasetFacts, ensureDataset, LARGEST_ACCOUNT as ACCOUNT, MONTH_END, MONTH_START } from './api-dataset';
+import { databaseArg, MONTH_END, MONTH_START, prepareDataset } from './api-dataset';
 import { freePort, startApi, stopApi } from './api-process';
 import { numberArg } from './args';
 import { closedLoop, percentile } from './http-load';
@@ -73,11 +73,7 @@ async function measure(port: number, name: string, pathAndQuery: string, key: st
 }
 
 async function main(): Promise<void> {
-  const url = await ensureDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
-  const facts = await datasetFacts(url);
-  log(`measured account ${ACCOUNT}: ${facts.accountEvents.toLocaleString('en')} events, ${facts.accountRollupRows.toLocaleString('en')} rollup rows (of ${facts.rollupRows.toLocaleString('en')})`);
-
-  const key = await createAccountKey(url);
+  const { url, facts, key } = await prepareDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
   const port = await freePort();
   const api = await startApi({ databaseUrl: url, port });
   try {

@@ -24,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import { createAccountKey, databaseArg, datasetFacts, ensureDataset, LARGEST_ACCOUNT, MONTH_END, MONTH_START, withClient } from './api-dataset';
+import { databaseArg, LARGEST_ACCOUNT, MONTH_END, MONTH_START, prepareDataset, withClient } from './api-dataset';
 import { freePort, startApi, stopApi } from './api-process';
 import { integerListArg, numberArg, stringArg } from './args';
 import { closedLoop, percentile, round2 } from './http-load';
@@ -268,11 +268,7 @@ async function measure(port: number, page: Page, cookie: string, concurrency: nu
 }
 
 async function main(): Promise<void> {
-  const url = await ensureDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
-  const facts = await datasetFacts(url);
-  log(`measured account ${LARGEST_ACCOUNT}: ${facts.accountEvents.toLocaleString('en')} events, ${facts.accountRollupRows.toLocaleString('en')} rollup rows (of ${facts.rollupRows.toLocaleString('en')})`);
-
-  const key = await createAccountKey(url);
+  const { url, facts, key } = await prepareDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
   const port = await freePort();
   const times = new ServerTimes();
   const api = await startApi({ databaseUrl: url, port, onLogLine: times.onLine });
