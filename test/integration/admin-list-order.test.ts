@@ -1,4 +1,4 @@
-import { AuditLogRepository, EventReadRepository, type Database } from '@tokenmeter/db';
+import { AuditLogRepository, EventReadRepository, InvoicesRepository, PriceBookRepository, type Database } from '@tokenmeter/db';
 import { openTestDatabase, resetDatabase } from '../helpers/tokenmeter-db';
 
 /**
@@ -53,5 +53,35 @@ describe('admin lists: newest first by id, keyset pages without gaps', () => {
     const events = new EventReadRepository(db.pool);
     expect(await walk((afterId, limit) => events.listRejectedEvents({}, limit, afterId))).toEqual(descending);
     expect(await walk((afterId, limit) => events.listEventConflicts({}, limit, afterId))).toEqual(descending);
+  });
+
+  it('invoice lines in the order they were written (the billing order), past ten of them', async () => {
+    await db.pool.query(`INSERT INTO accounts (id) VALUES ('acct_order')`);
+    await db.pool.query(
+      `INSERT INTO invoices (id, account_id, period, period_start, period_end, status, total_exact_usd, total_minor)
+       VALUES ('inv_order', 'acct_order', '2026-11', '2026-11-01', '2026-12-01', 'draft', 0, 0)`,
+    );
+    for (let i = 1; i <= N; i++) {
+      await db.pool.query(
+        `INSERT INTO invoice_lines (invoice_id, line_key, model, token_type, service_period, quantity, unit_price_per_mtok,
+           amount_exact_usd, amount_minor, description)
+         VALUES ('inv_order', $1, 'm', 'input', '2026-11', 1, 1, 0, 0, $1)`,
+        [`line_${i}`],
+      );
+    }
+    const lines = await new InvoicesRepository(db.pool).listLines('inv_order');
+    expect(lines.map((l) => l.lineKey)).toEqual(Array.from({ length: N }, (_, i) => `line_${i + 1}`));
+  });
+
+  it("the price book's overrides by id as a number, past ten of them", async () => {
+    await db.pool.query(`INSERT INTO accounts (id) VALUES ('acct_ovr') ON CONFLICT DO NOTHING`);
+    for (let i = 1; i <= N; i++) {
+      await db.pool.query(
+        `INSERT INTO account_price_overrides (account_id, kind, discount_percent, effective_from) VALUES ('acct_ovr', 'discount', 10, $1)`,
+        [new Date(Date.UTC(2026, 0, i))],
+      );
+    }
+    const snapshot = await new PriceBookRepository(db.pool).loadSnapshot();
+    expect(snapshot.overrides.map((o) => o.id)).toEqual(Array.from({ length: N }, (_, i) => String(i + 1)));
   });
 });

@@ -179,7 +179,7 @@ export class InvoicesRepository {
 
   async listLines(invoiceId: string): Promise<InvoiceLineRow[]> {
     const { rows } = await this.pool.query<InvoiceLineRow>(
-      `SELECT ${LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 ORDER BY id`,
+      `SELECT ${LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = $1 ORDER BY invoice_lines.id`,
       [invoiceId],
     );
     return rows;

@@ -62,7 +62,7 @@ export class PriceBookRepository {
                 cache_read_per_mtok::text, cache_write_per_mtok::text
          FROM price_versions ORDER BY model_id, effective_from`,
       );
-      const overrides = await client.query(`SELECT ${PRICE_OVERRIDE_COLUMNS} FROM account_price_overrides ORDER BY id`);
+      const overrides = await client.query(`SELECT ${PRICE_OVERRIDE_COLUMNS} FROM account_price_overrides ORDER BY account_price_overrides.id`);
       const snapshot: PriceBookSnapshot = {
         revision,
         overrides: overrides.rows.map(toPriceOverrideRecord),
