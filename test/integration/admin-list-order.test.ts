@@ -1,4 +1,4 @@
-import { AuditLogRepository, EventReadRepository, InvoicesRepository, PriceBookRepository, type Database } from '@tokenmeter/db';
+import { AuditLogRepository, EventReadRepository, InvoicesRepository, PriceBookRepository, UsageEventClaimsRepository, type Database } from '@tokenmeter/db';
 import { openTestDatabase, resetDatabase } from '../helpers/tokenmeter-db';
 
 /**
@@ -69,7 +69,7 @@ describe('admin lists: newest first by id, keyset pages without gaps', () => {
         [`line_${i}`],
       );
     }
-    const lines = await new InvoicesRepository(db.pool).listLines('inv_order');
+    const lines = await new InvoicesRepository(db.pool, new UsageEventClaimsRepository(db.pool)).listLines('inv_order');
     expect(lines.map((l) => l.lineKey)).toEqual(Array.from({ length: N }, (_, i) => `line_${i + 1}`));
   });
 
