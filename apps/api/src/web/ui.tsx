@@ -141,6 +141,20 @@ export function Count(props: { n: number | string }): VNode {
   return <data value={String(props.n)}>{formatCount(props.n)}</data>;
 }
 
+/** KPI tiles: a labelled value each, the number that matters first on a page. */
+export function Tiles(props: { id: string; tiles: [string, ComponentChildren][] }): VNode {
+  return (
+    <dl class="tiles" id={props.id}>
+      {props.tiles.map(([label, value]) => (
+        <div class="tile">
+          <dt>{label}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
 /** An instant in UTC, machine-readable in datetime. */
 export function Time(props: { at: string | null; date?: boolean }): VNode {
   if (props.at === null) return <span>never</span>;

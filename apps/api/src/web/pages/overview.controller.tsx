@@ -8,7 +8,7 @@ import { invoiceJson } from '../../invoices/invoice-json';
 import type { TotalsJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { accountQuery, type PageRequest, pageContext } from '../page-context';
-import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Time, withQuery } from '../ui';
+import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Tiles, Time, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
 
 const HOUR_MS = 3_600_000;
@@ -97,7 +97,7 @@ export class OverviewController {
         <Freshness completeUpTo={summary.complete_up_to} />
         <section aria-labelledby="kpis">
           <h2 id="kpis">Totals</h2>
-          <Tiles t={t} />
+          <TotalTiles t={t} />
         </section>
         <section aria-labelledby="daily">
           <h2 id="daily">Cost per day</h2>
@@ -140,25 +140,20 @@ export class OverviewController {
   }
 }
 
-function Tiles(props: { t: TotalsJson }) {
+function TotalTiles(props: { t: TotalsJson }) {
   const { t } = props;
-  const tiles: [string, preact.ComponentChildren][] = [
-    ['Cost', <Money usd={t.cost_usd} />],
-    ['Requests', <Count n={t.requests} />],
-    ['Input tokens', <Count n={t.input_tokens} />],
-    ['Output tokens', <Count n={t.output_tokens} />],
-    ['Cache read tokens', <Count n={t.cache_read_tokens} />],
-    ['Cache write tokens', <Count n={t.cache_write_tokens} />],
-  ];
   return (
-    <dl class="tiles" id="totals">
-      {tiles.map(([label, value]) => (
-        <div class="tile">
-          <dt>{label}</dt>
-          <dd>{value}</dd>
-        </div>
-      ))}
-    </dl>
+    <Tiles
+      id="totals"
+      tiles={[
+        ['Cost', <Money usd={t.cost_usd} />],
+        ['Requests', <Count n={t.requests} />],
+        ['Input tokens', <Count n={t.input_tokens} />],
+        ['Output tokens', <Count n={t.output_tokens} />],
+        ['Cache read tokens', <Count n={t.cache_read_tokens} />],
+        ['Cache write tokens', <Count n={t.cache_write_tokens} />],
+      ]}
+    />
   );
 }
 

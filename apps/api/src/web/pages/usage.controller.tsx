@@ -7,7 +7,7 @@ import { TIMESERIES_GROUPS, usageFilterFields } from '../../usage/usage.controll
 import type { UsageSummaryJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../page-context';
-import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext, renderPage, seesAdminPages, Time, withQuery } from '../ui';
+import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext, renderPage, seesAdminPages, Tiles, Time, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Choice, Field, formQuery, KeepAccount } from './account-pages';
 import { monthSoFar } from './overview.controller';
@@ -132,26 +132,14 @@ function UsagePage(props: { ctx: PageContext; view: UsageView }) {
 
       <section aria-labelledby="totals-h">
         <h2 id="totals-h">Totals for the range</h2>
-        <dl class="tiles" id="totals">
-          <div class="tile">
-            <dt>Cost</dt>
-            <dd>
-              <Money usd={t.cost_usd} />
-            </dd>
-          </div>
-          <div class="tile">
-            <dt>Requests</dt>
-            <dd>
-              <Count n={t.requests} />
-            </dd>
-          </div>
-          <div class="tile">
-            <dt>Unpriced requests</dt>
-            <dd>
-              <Count n={t.unpriced_requests} />
-            </dd>
-          </div>
-        </dl>
+        <Tiles
+          id="totals"
+          tiles={[
+            ['Cost', <Money usd={t.cost_usd} />],
+            ['Requests', <Count n={t.requests} />],
+            ['Unpriced requests', <Count n={t.unpriced_requests} />],
+          ]}
+        />
         {t.unpriced_requests > 0 && <p class="help">Unpriced requests had no price in force for their model when they happened; they cost nothing here until repriced.</p>}
         <DataTable
           id="totals-by-type"
