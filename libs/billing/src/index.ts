@@ -10,3 +10,4 @@ export * from './invoice-period';
 export * from './invoice';
 export * from './invoice-status';
 export * from './cost-units';
+export * from './budgets';
