@@ -35,7 +35,7 @@ const BILLING_ALLOW_ONLY = {
 };
 // Its own files: a relative import may not climb out of libs/billing into another lib or app.
 const BILLING_STAYS_INSIDE = {
-  regex: '^(?:\\.\\./)+(?:libs/|apps/|auth|config|db|ingest|invoicing|stripe)(?:/|$)',
+  regex: '^(?:\\.\\./)+(?:libs/|apps/|auth|config|db|ingest|invoicing|limits|stripe)(?:/|$)',
   message: 'libs/billing stays pure: import other libs from a layer above it, not from billing.',
 };
 
