@@ -7,7 +7,7 @@ const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 const { defineConfig, globalIgnores } = require('eslint/config');
 
-const APPS = ['api', 'cli', 'ingestor', 'invoicer'];
+const APPS = ['api', 'cli', 'ingestor', 'invoicer', 'notifier'];
 
 // `no-restricted-imports` sees the specifier as written, not the resolved file, so a relative
 // import is matched by its shape: any number of `../` then the target folder. From inside apps/X
