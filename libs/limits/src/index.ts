@@ -1,2 +1,2 @@
 // Spend limits (docs/limits.md): budgets, the authorize check and its in-memory state, alerts.
-export {};
+export * from './budgets.service';
