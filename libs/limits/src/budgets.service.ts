@@ -23,6 +23,7 @@ import {
   BudgetsRepository,
   lockBudgetsExclusive,
   Transactor,
+  type BudgetDrift,
   type BudgetRecord,
 } from '@tokenmeter/db';
 
@@ -162,6 +163,12 @@ export class BudgetsService {
     if (!(await this.accounts.getAccount(accountId))) throw new NotFoundError('account', accountId);
     const budgets = await this.budgets.listBudgets(accountId);
     return this.viewsOf(budgets);
+  }
+
+  /** Every budget window against the rollups it derives from: zero differences is the rule. */
+  async reconcile(accountId?: string): Promise<{ windowsCompared: number; drift: BudgetDrift[] }> {
+    const [windowsCompared, drift] = await Promise.all([this.spend.countWindows(accountId), this.spend.drift(accountId)]);
+    return { windowsCompared, drift };
   }
 
   private async viewOf(budget: BudgetRecord): Promise<BudgetView> {

@@ -7,7 +7,7 @@ import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/p
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { idFilter, identifier, textFilter, ValidBody, ValidParam, ValidQuery, whenValid } from '../common/validation';
-import { BudgetListSchema, BudgetSchema, budgetJson } from './budgets-json';
+import { BudgetListSchema, BudgetReconciliationSchema, BudgetSchema, budgetJson, budgetReconciliationJson } from './budgets-json';
 
 // Money travels as strings: a positive amount with at most 22 decimals (what exact cost units hold).
 const limitUsd = z
@@ -101,6 +101,25 @@ export class AdminBudgetsController {
   @errorResponses(...ADMIN_ERRORS, 404)
   async remove(@ValidParam('id', idFilter) id: string, @CurrentActor() actor: Actor) {
     await this.budgets.deleteBudget(id, actor);
+  }
+}
+
+const reconcileQuery = z.object({ account_id: idFilter.optional().describe('Only this account') }).strict();
+
+/** Budget spend against the rollups, per window: the proof that limits and invoices count the same usage. */
+@ApiTags('admin: budgets')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('admin/reconciliation/budgets')
+export class BudgetReconciliationController {
+  constructor(private readonly budgets: BudgetsService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Every budget window vs the sum of its hourly rollups, exactly; mismatched_windows must be 0' })
+  @ApiAnswer(BudgetReconciliationSchema)
+  @errorResponses(...ADMIN_ERRORS)
+  async reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
+    return budgetReconciliationJson(await this.budgets.reconcile(q.account_id));
   }
 }
 
