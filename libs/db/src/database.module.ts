@@ -18,6 +18,7 @@ import { ReconciliationRepository } from './reconciliation.repository';
 import { Transactor } from './transactor';
 import { WebSessionsRepository } from './web-sessions.repository';
 import { DashboardLinksRepository } from './dashboard-links.repository';
+import { SpendStateRepository } from './spend-state.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -38,6 +39,7 @@ const REPOSITORIES = [
   ReconciliationRepository,
   WebSessionsRepository,
   DashboardLinksRepository,
+  SpendStateRepository,
 ] as const;
 
 @Global()

@@ -20,4 +20,5 @@ export * from './usage-event-claims.repository';
 export * from './stripe-webhook-events.repository';
 export * from './reconciliation.repository';
 export * from './ingest-progress.repository';
+export * from './spend-state.repository';
 export * from './seed';
