@@ -9,6 +9,12 @@ export function openTestDatabase(): Database {
 }
 
 const TABLES = [
+  'budget_alerts',
+  'budget_windows',
+  'budgets',
+  'webhook_delivery_attempts',
+  'webhook_deliveries',
+  'webhook_endpoints',
   'web_sessions',
   'dashboard_links',
   'invoice_lines',

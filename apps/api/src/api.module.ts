@@ -13,6 +13,7 @@ import { HealthController } from './health/health.controller';
 import { IngestController } from './ingest/ingest.controller';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
 import { InvoicesModule } from './invoices/invoices.module';
+import { BudgetsModule } from './limits/budgets.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
 import { WebModule } from './web/web.module';
@@ -25,6 +26,7 @@ import { WebModule } from './web/web.module';
     TerminusModule.forRoot({ logger: false }),
     AuthModule,
     AdminModule,
+    BudgetsModule,
     ObservabilityModule,
     UsageModule,
     AdminUsageModule,

@@ -19,6 +19,8 @@ import { Transactor } from './transactor';
 import { WebSessionsRepository } from './web-sessions.repository';
 import { DashboardLinksRepository } from './dashboard-links.repository';
 import { SpendStateRepository } from './spend-state.repository';
+import { BudgetsRepository } from './budgets.repository';
+import { BudgetSpendRepository } from './budget-spend.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -40,6 +42,8 @@ const REPOSITORIES = [
   WebSessionsRepository,
   DashboardLinksRepository,
   SpendStateRepository,
+  BudgetsRepository,
+  BudgetSpendRepository,
 ] as const;
 
 @Global()

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { costUnitsToString, parseCostUnits, type TokenCostUnits, type TokenCounts } from '@tokenmeter/billing';
+import { addToBudgetWindows, lockBudgetsShared } from './budget-spend.repository';
 import { ROLLUP_COST_COLUMNS, type RollupCostColumn } from './hourly-rollups';
 import { Transactor, type Queryable } from './transactor';
 
@@ -129,8 +130,17 @@ export class RepriceRepository {
     return { examined, changed };
   }
 
+  /**
+   * Writes new prices and their rollup deltas, and moves budget windows by the same deltas (which
+   * may cross thresholds downwards: a reprice is what raises "down" alerts). The budgets lock is
+   * taken before the first rollup change of the transaction and held to its end.
+   */
   private async applyNewPrices(q: Queryable, prices: EventPrice[]): Promise<number> {
+    await lockBudgetsShared(q);
+    await q.query(BUDGET_COST_DELTA_DDL);
     const { rows } = await q.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
+    await addToBudgetWindows(q, 'budget_cost_delta');
+    await q.query('DELETE FROM budget_cost_delta');
     return Number(rows[0].changed);
   }
 
@@ -242,5 +252,12 @@ WITH ${PRICES_CTE}, old AS (
     ${list((c) => `${c} = h.${c} + d.${c}`, ',\n    ')}
   FROM delta d
   WHERE h.account_id = d.account_id AND h.api_key_id = d.api_key_id AND h.model = d.model AND h.hour = d.hour
+), budget_delta AS (
+  INSERT INTO budget_cost_delta (account_id, api_key_id, model, hour, cost_usd)
+  SELECT account_id, api_key_id, model, hour, cost_usd FROM delta WHERE cost_usd <> 0
 )
 SELECT coalesce(sum(n), 0) AS changed FROM delta`;
+
+/** Where a chunk's rollup cost deltas wait for addToBudgetWindows (per connection, emptied after each chunk). */
+const BUDGET_COST_DELTA_DDL = `CREATE TEMP TABLE IF NOT EXISTS budget_cost_delta
+  (account_id text, api_key_id text, model text, hour timestamptz, cost_usd numeric) ON COMMIT DELETE ROWS`;

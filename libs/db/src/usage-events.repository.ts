@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { addToBudgetWindows, lockBudgetsShared } from './budget-spend.repository';
 import { ROLLUP_ADD_ON_CONFLICT_SQL, hourlyRollups, rollupOfEventsSql } from './hourly-rollups';
 import { isUniqueViolation, pgTransaction } from './transactor';
 import type { IngestProgressRow, NewUsageEventRow, RejectedEventRow, StoredOutcome } from './usage-event-rows';
@@ -67,6 +68,12 @@ export class UsageEventsRepository {
     if (candidates.length > 0) {
       const pricedAt = await this.ensureAccounts(client, candidates);
       inserted = (await this.copyNewEvents(client, candidates, pricedAt)) ?? (await this.insertEventsAndRollups(client, candidates, pricedAt));
+      // Both paths leave exactly the rollup rows this chunk added in usage_hourly_staging: budget
+      // windows move by the same exact costs, in this same transaction (docs/limits.md).
+      if (inserted.size > 0) {
+        await lockBudgetsShared(client);
+        await addToBudgetWindows(client, 'usage_hourly_staging');
+      }
     }
 
     const storedHash = new Map<string, string>();
@@ -260,6 +267,9 @@ WITH ins AS (
   INSERT INTO usage_hourly AS h (${ROLLUP_COPY_COLUMNS})
   ${rollupOfEventsSql('ins')}
   ${ROLLUP_ADD_ON_CONFLICT_SQL}
+), staged AS (
+  INSERT INTO usage_hourly_staging (${ROLLUP_COPY_COLUMNS})
+  ${rollupOfEventsSql('ins', '')}
 )
 SELECT event_id FROM ins`;
 

@@ -2,3 +2,4 @@
 export * from './spend-state.cache';
 export * from './holds';
 export * from './spend-authorizer';
+export * from './budgets.service';
