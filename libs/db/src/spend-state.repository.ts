@@ -49,7 +49,10 @@ export interface SettleResult {
   stored: Set<string>;
   /** The windows asked for that have a row, in the same snapshot. */
   windows: SpendWindowRecord[];
-  /** min over the topic's partitions of ingest_progress.max_occurred_at; null if a partition has none or there are none. */
+  /**
+   * min over the topic's partitions of ingest_progress.max_occurred_at; null while fewer partitions
+   * than the topic has report progress (one not heard from yet would be passed over) or one has none.
+   */
   watermark: Date | null;
 }
 
@@ -132,7 +135,12 @@ export class SpendStateRepository {
    * that includes its event: the same snapshot gives both. usage_events has no request_id index;
    * (account_id, occurred_at >= since) narrows each probe to the account's recent events.
    */
-  async settleHolds(holds: HeldRequest[], windows: { budgetId: string; windowStartMs: number }[], topic: string, q: Queryable = this.pool): Promise<SettleResult> {
+  async settleHolds(
+    holds: HeldRequest[],
+    windows: { budgetId: string; windowStartMs: number }[],
+    watermarkOf: { topic: string; partitions: number },
+    q: Queryable = this.pool,
+  ): Promise<SettleResult> {
     const { rows } = await q.query<{ kind: 'event' | 'window' | 'watermark'; a: string | null; b: string | null; c: string | null; d: string | null }>(
       `WITH held AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS h(account_id, request_id, since))
        SELECT 'event' AS kind, h.account_id AS a, h.request_id AS b, NULL::text AS c, NULL::text AS d FROM held h
@@ -142,7 +150,7 @@ export class SpendStateRepository {
        FROM unnest($4::text[], $5::timestamptz[]) AS k(budget_id, window_start)
        JOIN budget_windows w ON w.budget_id = k.budget_id AND w.window_start = k.window_start
        UNION ALL
-       SELECT 'watermark', (SELECT CASE WHEN count(*) = 0 OR bool_or(max_occurred_at IS NULL) THEN NULL
+       SELECT 'watermark', (SELECT CASE WHEN count(*) < $7 OR bool_or(max_occurred_at IS NULL) THEN NULL
                                         ELSE (extract(epoch FROM min(max_occurred_at)) * 1000)::bigint::text END
                             FROM ingest_progress WHERE topic = $6), NULL, NULL, NULL`,
       [
@@ -151,7 +159,8 @@ export class SpendStateRepository {
         holds.map((h) => h.since),
         windows.map((w) => w.budgetId),
         windows.map((w) => new Date(w.windowStartMs)),
-        topic,
+        watermarkOf.topic,
+        watermarkOf.partitions,
       ],
     );
     const result: SettleResult = { stored: new Set(), windows: [], watermark: null };

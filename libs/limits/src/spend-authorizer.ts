@@ -48,8 +48,9 @@ export interface SpendAuthorizerOptions {
   /** A hold's event is looked for from this long before the hold (the gateway's clock may be behind ours). */
   clockSkewMs: number;
   maxRetryAfterSeconds: number;
-  /** The usage topic whose ingest_progress is the watermark. */
+  /** The usage topic whose ingest_progress is the watermark, and how many partitions it has (all must report). */
   topic: string;
+  topicPartitions: number;
   /** How often TTL and watermark release run. */
   sweepMs?: number;
   /** How often the price book is re-read (a cheap revision check; the book reloads only when it changed). */
@@ -252,7 +253,7 @@ export class SpendAuthorizer {
     this.stats.settleRuns++;
     let result: Awaited<ReturnType<SpendStateRepository['settleHolds']>>;
     try {
-      result = await this.repository.settleHolds(held, [...windows.values()], this.options.topic);
+      result = await this.repository.settleHolds(held, [...windows.values()], { topic: this.options.topic, partitions: this.options.topicPartitions });
     } catch (err) {
       this.onError('authorize: could not settle holds; the next sweep tries again', err);
       return;

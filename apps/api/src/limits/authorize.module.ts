@@ -32,6 +32,7 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
           clockSkewMs: config.authorize.clockSkewSeconds * 1000,
           maxRetryAfterSeconds: config.authorize.maxRetryAfterSeconds,
           topic: config.kafka.topic,
+          topicPartitions: config.kafka.topicPartitions,
           onError: (message, err) => log.warn({ err }, message),
         }),
       inject: [CONFIG, SpendStateCache, SpendStateRepository, PriceBookCache, LOGGER],
