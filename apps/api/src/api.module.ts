@@ -13,6 +13,7 @@ import { HealthController } from './health/health.controller';
 import { IngestController } from './ingest/ingest.controller';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
 import { InvoicesModule } from './invoices/invoices.module';
+import { AuthorizeModule } from './limits/authorize.module';
 import { BudgetsModule } from './limits/budgets.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
@@ -27,6 +28,7 @@ import { WebModule } from './web/web.module';
     AuthModule,
     AdminModule,
     BudgetsModule,
+    AuthorizeModule,
     ObservabilityModule,
     UsageModule,
     AdminUsageModule,

@@ -11,3 +11,4 @@ export * from './invoice';
 export * from './invoice-status';
 export * from './cost-units';
 export * from './budgets';
+export * from './spend-authorize';

@@ -56,6 +56,19 @@ export interface TokenmeterConfig {
     web: { sessionHours: number; linkMinutes: number; publicBaseUrl: string };
   };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** POST /v1/spend/authorize (docs/limits.md, "Holds"). */
+  authorize: {
+    /** A hold whose event never arrives (and the watermark never says so) is released after this. */
+    holdTtlSeconds: number;
+    /** A hold is released once every partition's ingest has passed its time by this much (its event is not coming). */
+    holdGraceSeconds: number;
+    /** Output tokens a hold assumes when the request sends no max_output_tokens and the model has no max_output_tokens. */
+    fallbackMaxOutputTokens: number;
+    /** A hold's event is looked for from this long before the hold: the gateway's clock may be behind ours. */
+    clockSkewSeconds: number;
+    /** Retry-After of a 429 is at most this. */
+    maxRetryAfterSeconds: number;
+  };
   invoicing: {
     /** A month is closed only once ingestion has passed its end by this many minutes. */
     closeGraceMinutes: number;
@@ -163,6 +176,11 @@ const envSchema = z.object({
   // Where browsers reach this API (dashboard links are absolute URLs); never taken from a request's Host header.
   PUBLIC_BASE_URL: z.string().url().regex(/^https?:\/\/[^/]+$/, 'expected scheme://host[:port] with no path').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  AUTHORIZE_HOLD_TTL_SECONDS: z.coerce.number().int().min(1).max(24 * 60 * 60).default(600),
+  AUTHORIZE_HOLD_GRACE_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(60),
+  AUTHORIZE_FALLBACK_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(1).max(999_999_999).default(32_768),
+  AUTHORIZE_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(300),
+  AUTHORIZE_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
   STRIPE_API_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'expected a Stripe secret key (sk_test_...)').optional(),
   STRIPE_API_BASE: z.string().url().default('http://127.0.0.1:12111'),
@@ -215,6 +233,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       },
     },
     logLevel: e.LOG_LEVEL,
+    authorize: {
+      holdTtlSeconds: e.AUTHORIZE_HOLD_TTL_SECONDS,
+      holdGraceSeconds: e.AUTHORIZE_HOLD_GRACE_SECONDS,
+      fallbackMaxOutputTokens: e.AUTHORIZE_FALLBACK_MAX_OUTPUT_TOKENS,
+      clockSkewSeconds: e.AUTHORIZE_CLOCK_SKEW_SECONDS,
+      maxRetryAfterSeconds: e.AUTHORIZE_MAX_RETRY_AFTER_SECONDS,
+    },
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
     stripe: {
       apiKey: e.STRIPE_API_KEY ?? 'sk_test_tokenmeter',

@@ -18,6 +18,7 @@ import { ReconciliationRepository } from './reconciliation.repository';
 import { Transactor } from './transactor';
 import { WebSessionsRepository } from './web-sessions.repository';
 import { DashboardLinksRepository } from './dashboard-links.repository';
+import { SpendStateRepository } from './spend-state.repository';
 import { BudgetsRepository } from './budgets.repository';
 import { BudgetSpendRepository } from './budget-spend.repository';
 
@@ -40,6 +41,7 @@ const REPOSITORIES = [
   ReconciliationRepository,
   WebSessionsRepository,
   DashboardLinksRepository,
+  SpendStateRepository,
   BudgetsRepository,
   BudgetSpendRepository,
 ] as const;

@@ -20,6 +20,7 @@ export * from './usage-event-claims.repository';
 export * from './stripe-webhook-events.repository';
 export * from './reconciliation.repository';
 export * from './ingest-progress.repository';
+export * from './spend-state.repository';
 export * from './budgets.repository';
 export * from './budget-spend.repository';
 export * from './seed';

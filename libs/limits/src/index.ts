@@ -1,2 +1,5 @@
 // Spend limits (docs/limits.md): budgets, the authorize check and its in-memory state, alerts.
+export * from './spend-state.cache';
+export * from './holds';
+export * from './spend-authorizer';
 export * from './budgets.service';

@@ -29,6 +29,7 @@ const DESCRIPTIONS: Record<number, string> = {
   413: 'Request body too large',
   429: 'Too many failed authentications from this address; see Retry-After',
   502: 'Stripe failed (after retries); details.retriable says whether a retry may help',
+  503: 'Not ready yet (e.g. the spend state is still loading); retry shortly',
 };
 
 /** Every admin route can answer these (documented on every operation anyway, see below). */

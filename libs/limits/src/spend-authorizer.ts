@@ -1,0 +1,289 @@
+import {
+  applicableBudgets,
+  currentWindowStart,
+  decideAuthorize,
+  estimateHold,
+  type AuthorizeRequest,
+  type BudgetPosition,
+  type CostUnits,
+  type LimitSource,
+  type ModelLimits,
+  type OverrideBook,
+  type PriceBook,
+} from '@tokenmeter/billing';
+import type { HeldRequest, SpendStateRepository } from '@tokenmeter/db';
+import { HoldBook, type Hold } from './holds';
+import type { SpendFailMode, SpendStateCache } from './spend-state.cache';
+
+/** The pricing the estimate needs (libs/ingest's PricingContext fits). */
+export interface AuthorizePricing {
+  book: PriceBook;
+  overrides: OverrideBook;
+  limits: Map<string, ModelLimits>;
+}
+
+export interface AuthorizeInput extends AuthorizeRequest {
+  requestId: string;
+}
+
+export interface AuthorizeAnswer {
+  decision: 'allow' | 'deny';
+  status: 200 | 402 | 429;
+  reason?: 'budget_exceeded' | 'holds_in_flight' | 'soft_limit_exceeded';
+  limitSource?: LimitSource;
+  remainingUnits: CostUnits | null;
+  holdUnits: CostUnits;
+  asOf: Date;
+  onUnreachable: 'allow' | 'deny';
+  retryAfterSeconds?: number;
+}
+
+export interface SpendAuthorizerOptions {
+  /** How long a hold lives at most (its event never came, and the watermark did not say so). */
+  holdTtlMs: number;
+  /** A hold is released once ingestion (the watermark) has passed its time by this much. */
+  holdGraceMs: number;
+  /** Output tokens estimated when neither the request nor the model gives a maximum. */
+  fallbackMaxOutputTokens: number;
+  /** A hold's event is looked for from this long before the hold (the gateway's clock may be behind ours). */
+  clockSkewMs: number;
+  maxRetryAfterSeconds: number;
+  /** The usage topic whose ingest_progress is the watermark, and how many partitions it has (all must report). */
+  topic: string;
+  topicPartitions: number;
+  /** How often TTL and watermark release run. */
+  sweepMs?: number;
+  /** How often the price book is re-read (a cheap revision check; the book reloads only when it changed). */
+  pricingRefreshMs?: number;
+  clock?: () => number;
+  onError?: (message: string, err: unknown) => void;
+}
+
+/** Thrown while no snapshot has been loaded yet: the state is unknown, not empty. */
+export class SpendStateUnavailableError extends Error {
+  constructor() {
+    super('spend state not loaded yet');
+    this.name = 'SpendStateUnavailableError';
+  }
+}
+
+/**
+ * POST /v1/spend/authorize's engine: answers from memory (SpendStateCache + the holds here), with
+ * no database round trip on the request path. authorize() is synchronous, so in one Node process
+ * checking a request and taking its hold is atomic: two concurrent requests can never both see
+ * the same room (docs/limits.md, "Holds").
+ */
+export class SpendAuthorizer {
+  readonly holds = new HoldBook();
+  private pricing: AuthorizePricing | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private pricingTimer: NodeJS.Timeout | undefined;
+  private pendingAccounts = new Set<string>();
+  private settling: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private readonly clock: () => number;
+  private readonly onError: (message: string, err: unknown) => void;
+  readonly stats = { settleRuns: 0, releasedByEvent: 0, releasedByWatermark: 0, releasedByTtl: 0 };
+
+  constructor(
+    private readonly cache: SpendStateCache,
+    private readonly repository: SpendStateRepository,
+    private readonly loadPricing: () => Promise<AuthorizePricing>,
+    private readonly options: SpendAuthorizerOptions,
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.onError = options.onError ?? (() => undefined);
+  }
+
+  /** Subscribes to the cache (start it too) and loads the price book; a price book that cannot be read yet is retried by the refresh. */
+  async start(): Promise<void> {
+    this.unsubscribe = this.cache.onChange((ids, cause) => this.onSpendChange(ids, cause));
+    this.sweeper = setInterval(() => this.sweep(), this.options.sweepMs ?? 1000);
+    this.sweeper.unref();
+    this.pricingTimer = setInterval(() => void this.refreshPricing(), this.options.pricingRefreshMs ?? 5000);
+    this.pricingTimer.unref();
+    await this.refreshPricing();
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    if (this.sweeper) clearInterval(this.sweeper);
+    if (this.pricingTimer) clearInterval(this.pricingTimer);
+    await this.settling?.catch(() => undefined);
+  }
+
+  /** Whether authorize can answer: a snapshot and a price book are loaded. */
+  get ready(): boolean {
+    return this.cache.ready && this.pricing !== undefined;
+  }
+
+  private async refreshPricing(): Promise<void> {
+    try {
+      this.pricing = await this.loadPricing();
+    } catch (err) {
+      this.onError('authorize: could not load the price book; keeping the one in memory', err);
+    }
+  }
+
+  authorize(input: AuthorizeInput): AuthorizeAnswer {
+    const asOf = this.cache.asOf;
+    if (!this.cache.ready || asOf === null || this.pricing === undefined) throw new SpendStateUnavailableError();
+    const nowMs = this.clock();
+    const now = new Date(nowMs);
+    const onUnreachable = failAnswer(this.cache.failModeOf(input.accountId));
+    const budgets = applicableBudgets(this.cache.budgetsOf(input.accountId), input);
+    const existing = this.holds.get(input.accountId, input.requestId);
+    if (existing !== undefined) {
+      // The same request asking again (a gateway retry): the same hold, never a second one.
+      return { decision: 'allow', status: 200, remainingUnits: this.remaining(budgets, now), holdUnits: existing.units, asOf, onUnreachable };
+    }
+    const estimate = estimateHold(
+      this.pricing.book,
+      this.pricing.overrides,
+      this.pricing.limits.get(input.model),
+      this.options.fallbackMaxOutputTokens,
+      input,
+      now,
+    );
+    if (budgets.length === 0) {
+      return { decision: 'allow', status: 200, remainingUnits: null, holdUnits: 0n, asOf, onUnreachable };
+    }
+    const positions: BudgetPosition[] = budgets.map((budget) => {
+      const windowStart = currentWindowStart(budget, now);
+      const expiry = this.holds.earliestExpiryOn(budget.id);
+      return {
+        budget,
+        windowStart,
+        spendUnits: this.cache.spendOf(budget.id, windowStart.getTime()),
+        holdUnits: this.holds.unitsOn(budget.id),
+        earliestHoldExpiry: expiry === null ? null : new Date(expiry),
+      };
+    });
+    const decision = decideAuthorize(positions, estimate.units, { now, maxRetryAfterSeconds: this.options.maxRetryAfterSeconds });
+    if (decision.decision === 'deny') {
+      return {
+        decision: 'deny',
+        status: decision.status,
+        reason: decision.reason,
+        limitSource: decision.limitSource,
+        remainingUnits: decision.remainingUnits,
+        holdUnits: 0n,
+        asOf,
+        onUnreachable,
+        retryAfterSeconds: decision.retryAfterSeconds,
+      };
+    }
+    this.holds.add({
+      accountId: input.accountId,
+      requestId: input.requestId,
+      units: estimate.units,
+      budgetIds: budgets.map((b) => b.id),
+      createdAtMs: nowMs,
+      expiresAtMs: nowMs + this.options.holdTtlMs,
+    });
+    const answer: AuthorizeAnswer = { decision: 'allow', status: 200, remainingUnits: decision.remainingUnits, holdUnits: estimate.units, asOf, onUnreachable };
+    if (decision.reason !== undefined) {
+      answer.reason = decision.reason;
+      answer.limitSource = decision.limitSource;
+    }
+    return answer;
+  }
+
+  private remaining(budgets: ReturnType<SpendStateCache['budgetsOf']>, now: Date): CostUnits | null {
+    let remaining: CostUnits | null = null;
+    for (const b of budgets) {
+      if (b.enforce !== 'hard') continue;
+      const room = b.limitUnits - this.cache.spendOf(b.id, currentWindowStart(b, now).getTime()) - this.holds.unitsOn(b.id);
+      const clamped = room < 0n ? 0n : room;
+      if (remaining === null || clamped < remaining) remaining = clamped;
+    }
+    return remaining;
+  }
+
+  /** Spend changed on budgets some holds sit on: their events may be stored now. */
+  private onSpendChange(ids: ReadonlySet<string>, cause: string): void {
+    if (cause === 'budget') return;
+    for (const id of ids) {
+      if (!this.holds.hasHoldsOn(id)) continue;
+      const budget = this.cache.getBudget(id);
+      if (budget) this.pendingAccounts.add(budget.accountId);
+    }
+    if (this.pendingAccounts.size > 0) this.scheduleSettle();
+  }
+
+  private scheduleSettle(): void {
+    this.settling ??= this.settleLoop().finally(() => (this.settling = undefined));
+  }
+
+  /** One settlement at a time; notifications that arrive meanwhile are gathered into the next. */
+  private async settleLoop(): Promise<void> {
+    while (this.pendingAccounts.size > 0) {
+      const accounts = [...this.pendingAccounts];
+      this.pendingAccounts.clear();
+      const candidates: Hold[] = [];
+      for (const a of accounts) candidates.push(...this.holds.ofAccount(a));
+      if (candidates.length > 0) await this.settle(candidates);
+    }
+  }
+
+  /**
+   * The exactness rule: a hold is released only together with a spend that includes its event.
+   * One statement reads both (settleHolds); the spend is applied (newer versions only) before the
+   * holds are released, in the same tick, so no authorize can run between the two.
+   */
+  async settle(candidates: readonly Hold[]): Promise<void> {
+    const nowMs = this.clock();
+    const now = new Date(nowMs);
+    const windows = new Map<string, { budgetId: string; windowStartMs: number }>();
+    for (const hold of candidates) {
+      for (const id of hold.budgetIds) {
+        const budget = this.cache.getBudget(id);
+        if (budget === undefined) continue;
+        for (const at of [now, new Date(hold.createdAtMs)]) {
+          const startMs = currentWindowStart(budget, at).getTime();
+          windows.set(`${id} ${startMs}`, { budgetId: id, windowStartMs: startMs });
+        }
+      }
+    }
+    const held: HeldRequest[] = candidates.map((h) => ({
+      accountId: h.accountId,
+      requestId: h.requestId,
+      since: new Date(h.createdAtMs - this.options.clockSkewMs),
+    }));
+    this.stats.settleRuns++;
+    let result: Awaited<ReturnType<SpendStateRepository['settleHolds']>>;
+    try {
+      result = await this.repository.settleHolds(held, [...windows.values()], { topic: this.options.topic, partitions: this.options.topicPartitions });
+    } catch (err) {
+      this.onError('authorize: could not settle holds; the next sweep tries again', err);
+      return;
+    }
+    this.cache.applyWindows(result.windows);
+    const watermarkMs = result.watermark?.getTime() ?? null;
+    for (const hold of candidates) {
+      if (result.stored.has(`${hold.accountId}\n${hold.requestId}`)) {
+        if (this.holds.release(hold)) this.stats.releasedByEvent++;
+      } else if (watermarkMs !== null && watermarkMs >= hold.createdAtMs + this.options.holdGraceMs) {
+        // Ingestion is past the hold's time (and a grace) on every partition: its event is not coming.
+        if (this.holds.release(hold)) this.stats.releasedByWatermark++;
+      }
+    }
+  }
+
+  /** Every second: TTL release, and the watermark check for holds older than the grace. */
+  private sweep(): void {
+    const nowMs = this.clock();
+    this.stats.releasedByTtl += this.holds.expire(nowMs).length;
+    if (this.settling !== undefined) return;
+    const old = this.holds.takenBy(nowMs - this.options.holdGraceMs);
+    if (old.length === 0) return;
+    this.settling = this.settle(old.slice(0, 10_000)).finally(() => {
+      this.settling = undefined;
+      if (this.pendingAccounts.size > 0) this.scheduleSettle();
+    });
+  }
+}
+
+function failAnswer(mode: SpendFailMode): 'allow' | 'deny' {
+  return mode === 'closed' ? 'deny' : 'allow';
+}
