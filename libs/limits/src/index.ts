@@ -2,4 +2,5 @@
 export * from './spend-state.cache';
 export * from './holds';
 export * from './spend-authorizer';
+export * from './spend-state.publisher';
 export * from './budgets.service';
