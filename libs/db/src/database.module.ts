@@ -18,6 +18,8 @@ import { ReconciliationRepository } from './reconciliation.repository';
 import { Transactor } from './transactor';
 import { WebSessionsRepository } from './web-sessions.repository';
 import { DashboardLinksRepository } from './dashboard-links.repository';
+import { BudgetAlertsRepository } from './budget-alerts.repository';
+import { WebhooksRepository } from './webhooks.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -38,6 +40,8 @@ const REPOSITORIES = [
   ReconciliationRepository,
   WebSessionsRepository,
   DashboardLinksRepository,
+  BudgetAlertsRepository,
+  WebhooksRepository,
 ] as const;
 
 @Global()

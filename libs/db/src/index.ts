@@ -20,4 +20,6 @@ export * from './usage-event-claims.repository';
 export * from './stripe-webhook-events.repository';
 export * from './reconciliation.repository';
 export * from './ingest-progress.repository';
+export * from './budget-alerts.repository';
+export * from './webhooks.repository';
 export * from './seed';
