@@ -16,6 +16,7 @@ import { InvoicesModule } from './invoices/invoices.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
 import { WebModule } from './web/web.module';
+import { WebhooksAdminModule } from './webhooks-admin/webhooks-admin.module';
 
 @Module({
   imports: [
@@ -30,6 +31,7 @@ import { WebModule } from './web/web.module';
     AdminUsageModule,
     InvoicesModule,
     WebModule,
+    WebhooksAdminModule,
   ],
   controllers: [IngestController, HealthController],
   providers: [
