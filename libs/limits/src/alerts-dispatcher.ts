@@ -41,7 +41,9 @@ export class AlertsDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private stopped = true;
+  /** Wakes do nothing until start() (drain() can still be called directly). */
+  private listening = false;
+  private stopping = false;
 
   constructor(
     private readonly pool: Pool,
@@ -55,7 +57,8 @@ export class AlertsDispatcher {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
+    this.stopping = false;
+    this.listening = true;
     await this.listener.start();
     this.timer = setInterval(() => this.wake(), this.options.pollIntervalMs);
     this.wake();
@@ -63,7 +66,8 @@ export class AlertsDispatcher {
 
   /** Stops waking and waits for the batch in flight to commit (or fail). */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping = true;
+    this.listening = false;
     clearInterval(this.timer);
     await this.listener.stop();
     await this.running;
@@ -71,7 +75,7 @@ export class AlertsDispatcher {
 
   /** Runs the outbox until it is empty; a wake during a run runs it once more afterwards. */
   wake(): void {
-    if (this.stopped) return;
+    if (!this.listening) return;
     if (this.running) {
       this.again = true;
       return;
@@ -94,7 +98,7 @@ export class AlertsDispatcher {
     for (;;) {
       const n = await this.publishBatch();
       published += n;
-      if (n < this.options.batchSize || this.stopped) return published;
+      if (n < this.options.batchSize || this.stopping) return published;
     }
   }
 
