@@ -57,11 +57,14 @@ const createBody = z
   })
   .strict();
 
-/** Delivery ids are BIGINT: a larger number is refused here rather than by the database (a 500). */
+/**
+ * Delivery ids are BIGINT: a larger number is refused here rather than by the database (a 500).
+ * zod runs the refinement even when the pattern failed, so it checks the pattern itself first.
+ */
 const deliveryId = z
   .string({ invalid_type_error: 'must be given once, as a string' })
   .regex(/^\d{1,19}$/, 'must be a delivery id (digits)')
-  .refine((id) => BigInt(id) <= 9223372036854775807n, 'must be a delivery id (digits)');
+  .refine((id) => !/^\d{1,19}$/.test(id) || BigInt(id) <= 9223372036854775807n, 'must be a delivery id (digits)');
 
 const deliveriesQuery = z.object({
   limit: pageLimit,
