@@ -47,6 +47,7 @@ export async function insertManyAlerts(db: Database, budgetId: string, accountId
 }
 
 export interface ReceivedRequest {
+  url: string;
   headers: IncomingHttpHeaders;
   body: string;
   answeredStatus: number;
@@ -80,7 +81,7 @@ export async function startReceiver(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const status = (options.answer ?? (() => 200))(n++);
-      requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answeredStatus: status, at: Date.now() });
+      requests.push({ url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answeredStatus: status, at: Date.now() });
       if (options.hang) return;
       setTimeout(() => {
         concurrent -= 1;

@@ -16,6 +16,8 @@ export interface WebhookDelivererOptions {
   clock?: () => Date;
 }
 
+const LEASE_MARGIN_MS = 5000;
+
 /** Kept short in the log: a receiver's error page is not ours to store. */
 const MAX_ERROR_CHARS = 500;
 
@@ -45,8 +47,10 @@ export class WebhookDeliverer {
     private readonly log: Logger,
   ) {
     this.limit = pLimit(options.concurrency);
-    // Longer than a request can take, plus room for recording its outcome.
-    this.leaseMs = options.timeoutMs + 30_000;
+    // Longer than a request can take, plus room for recording its outcome. Should recording take
+    // longer still, another deliverer may send it again (at least once), and the late outcome is
+    // logged but cannot move the delivery any more (recordAttempt checks the lease).
+    this.leaseMs = options.timeoutMs + LEASE_MARGIN_MS;
   }
 
   start(): void {
