@@ -164,6 +164,19 @@ describe('WebhookDeliverer', () => {
     expect(attempt.duration_ms).toBeLessThan(2000);
   });
 
+  it('a delivery queued for an endpoint deleted meanwhile is given up, not sent', async () => {
+    const r = await receiver();
+    await endpoint(r.url);
+    await enqueue();
+    // As if the delete committed after the dispatcher's enqueue read the endpoint (deleteEndpoint itself fails pending ones).
+    await db.pool.query("UPDATE webhook_endpoints SET deleted_at = now() WHERE id = 'wh_1'");
+    deliverer();
+    const failed = await waitFor('failed', async () => ((await delivery()).status === 'failed' ? delivery() : undefined), 20_000, 25);
+    expect(failed).toMatchObject({ last_error: 'endpoint deleted', attempts: 0 });
+    expect(r.requests).toHaveLength(0);
+    expect(await attempts(failed.id)).toEqual([]);
+  });
+
   it('keeps at most `concurrency` requests in flight', async () => {
     const r = await receiver({ delayMs: 150 });
     await endpoint(r.url);

@@ -65,6 +65,8 @@ export interface LeasedDelivery {
   /** The endpoint's secret, then the previous one while its overlap lasts: each signs. */
   secrets: string[];
   leaseUntil: Date;
+  /** Deleted after this delivery was queued (a delete racing the dispatcher's enqueue): give it up, do not send it. */
+  endpointDeleted: boolean;
 }
 
 export interface AttemptOutcome {
@@ -177,7 +179,7 @@ export class WebhooksRepository {
         WHERE d.id = due.id AND e.id = d.endpoint_id
        RETURNING d.id::text AS id, d.endpoint_id, d.message_id, d.body, d.attempts, e.url, e.secret,
                  CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
-                 d.next_attempt_at AS lease_until`,
+                 d.next_attempt_at AS lease_until, e.deleted_at IS NOT NULL AS endpoint_deleted`,
       [limit, leaseMs],
     );
     return rows.map((r) => ({
@@ -189,6 +191,7 @@ export class WebhooksRepository {
       url: r.url,
       secrets: r.previous_secret ? [r.secret, r.previous_secret] : [r.secret],
       leaseUntil: r.lease_until,
+      endpointDeleted: r.endpoint_deleted,
     }));
   }
 
@@ -213,6 +216,15 @@ export class WebhooksRepository {
        )
        INSERT INTO webhook_delivery_attempts (delivery_id, status, error, duration_ms) VALUES ($1::bigint, $3, $4, $5)`,
       [d.id, d.leaseUntil, o.status, o.error, Math.max(0, Math.round(o.durationMs)), o.delivered, o.retryInMs],
+    );
+  }
+
+  /** Fails a leased delivery without an attempt (its endpoint is gone), if it still holds the lease. */
+  async giveUpDelivery(d: Pick<LeasedDelivery, 'id' | 'leaseUntil'>, reason: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $3
+        WHERE id = $1::bigint AND status = 'pending' AND next_attempt_at = $2`,
+      [d.id, d.leaseUntil, reason],
     );
   }
 

@@ -110,6 +110,10 @@ export class WebhookDeliverer {
 
   /** One attempt of one delivery, recorded whatever happens. */
   async deliver(d: LeasedDelivery): Promise<void> {
+    if (d.endpointDeleted) {
+      await this.webhooks.giveUpDelivery(d, 'endpoint deleted').catch((err) => this.log.error({ err, deliveryId: d.id }, 'could not give up a webhook delivery'));
+      return;
+    }
     const outcome = await this.attempt(d);
     try {
       await this.webhooks.recordAttempt(d, outcome);
