@@ -4,3 +4,8 @@ export * from './holds';
 export * from './spend-authorizer';
 export * from './spend-state.publisher';
 export * from './budgets.service';
+export * from './alert-event';
+export * from './webhook-signing';
+export * from './pg-listener';
+export * from './alerts-dispatcher';
+export * from './webhook-deliverer';
