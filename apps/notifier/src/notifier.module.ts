@@ -1,14 +1,21 @@
 import { Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
-import { BudgetAlertsRepository, DATABASE, DatabaseModule, type Database, WebhooksRepository } from '@tokenmeter/db';
-import { AlertsDispatcher, WebhookDeliverer } from '@tokenmeter/limits';
+import { BudgetAlertsRepository, DATABASE, DatabaseModule, type Database, SpendStateRepository, WebhooksRepository } from '@tokenmeter/db';
+import { AlertsDispatcher, SpendStateCache, SpendStatePublisher, WebhookDeliverer } from '@tokenmeter/limits';
 
 /** Partitions of the alerts topic when the notifier creates it (records are keyed by account). */
 const ALERTS_TOPIC_PARTITIONS = 3;
 
-/** Starts the deliverer, then the dispatcher; stops them the other way round, each finishing what it has in flight. */
+/**
+ * Starts the deliverer, then the dispatcher, then the spend-state publisher (the compacted topic
+ * tokenmeter.spend.state.v1, fed by its own in-memory spend state); stops them the other way round,
+ * each finishing what it has in flight.
+ */
 class NotifierLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly spendState: SpendStateCache;
+  private readonly spendStatePublisher: SpendStatePublisher;
+
   constructor(
     private readonly kafka: Kafka,
     private readonly producer: Producer,
@@ -16,13 +23,27 @@ class NotifierLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly deliverer: WebhookDeliverer,
     private readonly config: TokenmeterConfig,
     private readonly log: Logger,
-  ) {}
+    spendStateRepository: SpendStateRepository,
+  ) {
+    const onError = (message: string, err: unknown) => this.log.warn({ err }, message);
+    this.spendState = new SpendStateCache(spendStateRepository, { databaseUrl: config.databaseUrl, onError });
+    this.spendStatePublisher = new SpendStatePublisher(this.spendState, producer, { onError });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await ensureTopic(this.kafka, this.config.alerts.topic);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await SpendStatePublisher.ensureTopic(admin);
+    } finally {
+      await admin.disconnect();
+    }
     await this.producer.connect();
     this.deliverer.start();
     await this.dispatcher.start();
+    await this.spendState.start();
+    this.spendStatePublisher.start();
     this.log.info(
       { topic: this.config.alerts.topic, concurrency: this.config.webhooks.concurrency, retryScheduleMs: this.config.webhooks.retryScheduleMs },
       'notifier running',
@@ -30,6 +51,8 @@ class NotifierLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.spendStatePublisher.stop();
+    await this.spendState.stop();
     await this.dispatcher.stop();
     await this.deliverer.stop();
     await this.producer.disconnect();
@@ -102,9 +125,16 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
     },
     {
       provide: NotifierLifecycle,
-      useFactory: (kafka: Kafka, producer: Producer, dispatcher: AlertsDispatcher, deliverer: WebhookDeliverer, config: TokenmeterConfig, log: Logger) =>
-        new NotifierLifecycle(kafka, producer, dispatcher, deliverer, config, log),
-      inject: [Kafka, 'ALERTS_PRODUCER', AlertsDispatcher, WebhookDeliverer, CONFIG, LOGGER],
+      useFactory: (
+        kafka: Kafka,
+        producer: Producer,
+        dispatcher: AlertsDispatcher,
+        deliverer: WebhookDeliverer,
+        config: TokenmeterConfig,
+        log: Logger,
+        spendState: SpendStateRepository,
+      ) => new NotifierLifecycle(kafka, producer, dispatcher, deliverer, config, log, spendState),
+      inject: [Kafka, 'ALERTS_PRODUCER', AlertsDispatcher, WebhookDeliverer, CONFIG, LOGGER, SpendStateRepository],
     },
   ],
 })
