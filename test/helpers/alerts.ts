@@ -64,11 +64,11 @@ export interface Receiver {
 }
 
 /**
- * A webhook receiver on 127.0.0.1. `answer(n)` gives the status for the n-th request (0-based);
+ * A webhook receiver on 127.0.0.1. `answer(n, headers)` gives the status for the n-th request (0-based);
  * `delayMs` holds each answer back that long; `hang` never answers (a timeout).
  */
 export async function startReceiver(
-  options: { answer?: (n: number) => number; delayMs?: number; hang?: boolean; port?: number } = {},
+  options: { answer?: (n: number, headers: IncomingHttpHeaders) => number; delayMs?: number; hang?: boolean; port?: number } = {},
 ): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];
   let concurrent = 0;
@@ -80,7 +80,7 @@ export async function startReceiver(
     max = Math.max(max, concurrent);
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const status = (options.answer ?? (() => 200))(n++);
+      const status = (options.answer ?? (() => 200))(n++, req.headers);
       requests.push({ url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), answeredStatus: status, at: Date.now() });
       if (options.hang) return;
       setTimeout(() => {
