@@ -12,3 +12,4 @@ export * from './invoice-status';
 export * from './cost-units';
 export * from './budgets';
 export * from './spend-authorize';
+export * from './credits';
