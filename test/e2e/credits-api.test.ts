@@ -164,6 +164,8 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     const credits = app.get(CreditState);
     const authorizer = app.get(SpendAuthorizer);
     await until('the credit state knows acct_a is prepaid-only', () => credits.isPrepaidOnly('acct_a') && credits.pools('acct_a').length === 1);
+    // beforeEach re-seeds the price book; the authorizer re-reads it every 5 s: read it now instead of waiting.
+    await (authorizer as unknown as { refreshPricing(): Promise<void> }).refreshPricing();
 
     const req = (id: string, over: Record<string, unknown> = {}) => authorize({ request_id: id, estimated_input_tokens: 1200, max_output_tokens: 500, ...over });
     expect(await req('r1')).toMatchObject({ status: 200, body: { decision: 'allow', hold_usd: '0.00182853', remaining_usd: '0.00182853' } });

@@ -42,14 +42,14 @@ export const newCreditGrantBody = z
     idempotency_key: textFilter(200).describe('The same key with the same body returns the same grant (200); with another body: 409'),
   })
   .strict();
-const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin and auditor keys only (required for them): the account to read') }).strict();
+// Not strict: like the usage reads, other query parameters are ignored (an account key naming another account is a 404, not a 400).
+const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin and auditor keys only (required for them): the account to read') });
 const entriesQuery = z
   .object({
     account_id: idFilter.optional().describe('Admin and auditor keys only (required for them): the account to read'),
     limit: pageLimit,
     cursor: idCursor,
-  })
-  .strict();
+  });
 
 /** Credit grants, by admins (docs/credits.md): created with their ledger entry and voided, both audited. */
 @ApiTags('admin: credits')
@@ -68,8 +68,7 @@ export class AdminCreditsController {
       'Amounts are decimal strings.',
     ].join(' '),
   })
-  @ApiAnswer(CreditGrantSchema, 201, 'Created')
-  @ApiAnswer(CreditGrantSchema, 200, 'Already created with this idempotency_key and these terms: the same grant')
+  @ApiAnswer(CreditGrantSchema, 201, 'Created (200 with the same body when the idempotency_key and terms were seen before: the same grant)')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
   async create(
     @ValidParam('id', idFilter) accountId: string,
