@@ -64,11 +64,11 @@ export class AdminCreditsController {
     summary: 'Grant credits to an account (paid or promotional)',
     description: [
       'Writes the grant and its "grant" ledger entry (+amount_usd) in one transaction, audited. A grant never changes afterwards: void it to take back what is left.',
-      '201 when created; the same idempotency_key with the same terms answers 200 with the same grant; with other terms 409.',
+      '201 with the grant; the same idempotency_key with the same terms answers 201 with the same grant again (header Idempotent-Replayed: true) and writes nothing; with other terms 409.',
       'Amounts are decimal strings.',
     ].join(' '),
   })
-  @ApiAnswer(CreditGrantSchema, 201, 'Created (200 with the same body when the idempotency_key and terms were seen before: the same grant)')
+  @ApiAnswer(CreditGrantSchema, 201, 'Created, or created before with this idempotency_key and these terms (Idempotent-Replayed: true): the same grant')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
   async create(
     @ValidParam('id', idFilter) accountId: string,
@@ -89,7 +89,7 @@ export class AdminCreditsController {
       },
       actor,
     );
-    res.status(created ? 201 : 200);
+    if (!created) res.setHeader('Idempotent-Replayed', 'true');
     return creditGrantJson(grant);
   }
 
