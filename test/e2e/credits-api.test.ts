@@ -169,7 +169,8 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     // beforeEach re-seeds the price book; the authorizer re-reads it every 5 s: read it now instead of waiting.
     await (authorizer as unknown as { refreshPricing(): Promise<void> }).refreshPricing();
 
-    const req = (id: string, over: Record<string, unknown> = {}) => authorize({ request_id: id, estimated_input_tokens: 1200, max_output_tokens: 500, ...over });
+    const req = (id: string, over: Record<string, unknown> = {}) =>
+      authorize({ request_id: id, estimated_input_tokens: 1200, max_output_tokens: 500, ...over });
     expect(await req('r1')).toMatchObject({ status: 200, body: { decision: 'allow', hold_usd: '0.00182853', remaining_usd: '0.00182853' } });
     expect(await req('r2')).toMatchObject({ status: 200, body: { decision: 'allow', remaining_usd: '0' } }); // exactly all of it
     const r3 = await req('r3');
