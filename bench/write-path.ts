@@ -1,7 +1,7 @@
 /**
  * The ingest write path without Kafka: where a chunk's time goes, per event.
  *
- *   npm run bench:write-path -- --events 100000 [--chunk 5000] [--database tokenmeter_write_path]
+ *   npm run bench:write-path -- --events 100000 [--chunk 5000] [--database tokenmeter_write_path] [--credits 0]
  *
  * Recreates a scratch database (tokenmeter_write_path, or --database: two people benchmarking on
  * one server must not drop each other's), builds N benchmark events in memory, then
@@ -10,6 +10,8 @@
  * CPU), record (wall time), this process's CPU during record (COPY text, rollup sums, protocol;
  * all threads, so garbage collection too), and the Postgres backend's own CPU time during record
  * (from /proc, so Postgres must run on this machine).
+ * --credits N gives the first N accounts an active credit grant, as in bench:ingest, so each chunk
+ * also NOTIFYs tokenmeter_credit_usage (docs/credits.md).
  */
 import { readFileSync } from 'node:fs';
 import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tokenmeter/db';
@@ -23,6 +25,7 @@ const EVENTS = numberArg('events', 100_000);
 const CHUNK = numberArg('chunk', 5000);
 const SCRATCH_DATABASE = stringArg('database', 'tokenmeter_write_path', /^[a-z_][a-z0-9_]*$/);
 const ACCOUNTS = 2000;
+const CREDITS = process.argv.includes('--credits') ? numberArg('credits', 1) : 0;
 const ADMIN_URL = loadConfig().databaseUrl;
 
 /** user + system CPU of a local process, in milliseconds (clock ticks are 10 ms here). */
@@ -38,6 +41,14 @@ async function main(): Promise<void> {
   const ingestor = new UsageIngestor(repository, new PriceBookCache(new PriceBookRepository(db.pool)));
   const { rows } = await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   const backendPid = rows[0].pid;
+  if (CREDITS > 0) {
+    await db.pool.query(`INSERT INTO accounts (id) SELECT 'acct_' || n FROM generate_series(0, $1 - 1) AS n ON CONFLICT DO NOTHING`, [CREDITS]);
+    await db.pool.query(
+      `INSERT INTO credit_grants (id, account_id, amount_usd, category, effective_at, idempotency_key, request_hash, status)
+       SELECT 'cg_bench_' || n, 'acct_' || n, 1000, 'paid', 'epoch', 'bench_' || n, 'bench', 'active' FROM generate_series(0, $1 - 1) AS n`,
+      [CREDITS],
+    );
+  }
   const windowStart = Date.now() - WINDOW_MS;
   // The full run, as in bench:ingest, is 1M events over the window; take its first N.
   const messages = Array.from({ length: EVENTS }, (_, i) => ({ value: Buffer.from(makeEvent(i, windowStart, 1_000_000, ACCOUNTS).value), key: null }));
@@ -65,6 +76,7 @@ async function main(): Promise<void> {
     JSON.stringify({
       events: EVENTS,
       chunk: CHUNK,
+      credits: CREDITS,
       prepare_us_per_event: perEvent(prepareMs),
       record_wall_us_per_event: perEvent(recordMs),
       record_ingestor_cpu_us_per_event: perEvent(recordCpuUs / 1000),

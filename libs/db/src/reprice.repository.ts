@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { costUnitsToString, parseCostUnits, type TokenCostUnits, type TokenCounts } from '@tokenmeter/billing';
 import { addToBudgetWindows, lockBudgetsShared } from './budget-spend.repository';
+import { notifyCreditUsage } from './credit-grants.repository';
 import { ROLLUP_COST_COLUMNS, type RollupCostColumn } from './hourly-rollups';
 import { Transactor, type Queryable } from './transactor';
 
@@ -140,6 +141,8 @@ export class RepriceRepository {
     await q.query(BUDGET_COST_DELTA_DDL);
     const { rows } = await q.query<{ changed: string }>(APPLY_NEW_PRICES_SQL, priceParams(prices));
     await addToBudgetWindows(q, 'budget_cost_delta');
+    // Repriced usage changes what it draws on credits: the same wake-up as ingest (docs/credits.md).
+    await notifyCreditUsage(q, 'budget_cost_delta');
     await q.query('DELETE FROM budget_cost_delta');
     return Number(rows[0].changed);
   }
