@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { allocateCredits, costUnitsToString, type CreditGrantTerms, type CreditUsage } from '@tokenmeter/billing';
-import { CreditUsageRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { CreditUsageRepository, PriceBookRepository, RepriceRepository, Transactor, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 
@@ -119,6 +119,34 @@ describe('the usage credits are allocated over: rollup hours, boundary-hour even
       await ingestor.ingest(asMessages([ev(now, { account_id: 'acct_e' }), ev(now), ev(now, { account_id: 'acct_d' })]), 'http');
       await listener.query('SELECT 1'); // notifications sent before this round trip have arrived
       expect(payloads).toEqual(['acct_c']);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('NOTIFYs tokenmeter_credit_usage when a reprice changes the costs of an account with a live grant', async () => {
+    const now = new Date();
+    await ingestor.ingest(asMessages([ev(now.toISOString()), ev(now.toISOString(), { account_id: 'acct_d' })]), 'http');
+    await db.pool.query(
+      `INSERT INTO credit_grants (id, account_id, amount_usd, category, effective_at, idempotency_key, request_hash, status)
+       VALUES ('g_live', 'acct_c', 10, 'paid', now() - interval '1 day', 'k1', 'h', 'active')`,
+    );
+    const listener = new Client({ connectionString: TEST_DATABASE_URL });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.query('LISTEN tokenmeter_credit_usage');
+    try {
+      const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+      await new PriceBookRepository(db.pool).createPriceVersion({
+        modelId: 'deepseek-r1', effectiveFrom: start, inputPerMTok: '0.2857', outputPerMTok: '1.14285', cacheReadPerMTok: '0.1143', cacheWritePerMTok: null,
+      });
+      const reprice = new RepriceService(new RepriceRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+      await reprice.repriceRange(new Transactor(db.pool), { from: start, to: new Date(now.getTime() + 3_600_000) }, { dryRun: false });
+      await listener.query('SELECT 1');
+      expect(payloads).toEqual(['acct_c']);
+      const usage = await reader.creditUsage('acct_c', { grants: [terms({ id: 'g', effectiveAt: start })] });
+      expect(show(usage).map((u) => u.split(' ')[2])).toEqual(['0.000879985']); // half price
     } finally {
       await listener.end();
     }
