@@ -145,7 +145,10 @@ export class SpendAuthorizer {
 
   authorize(input: AuthorizeInput): AuthorizeAnswer {
     const asOf = this.cache.asOf;
-    if (!this.cache.ready || asOf === null || this.pricing === undefined) throw new SpendStateUnavailableError();
+    // Credits unknown (not loaded yet) is not "no prepaid-only accounts": the state is unavailable.
+    if (!this.cache.ready || asOf === null || this.pricing === undefined || (this.credits !== undefined && !this.credits.ready)) {
+      throw new SpendStateUnavailableError();
+    }
     const nowMs = this.clock();
     const now = new Date(nowMs);
     const onUnreachable = failAnswer(this.cache.failModeOf(input.accountId));
@@ -168,7 +171,6 @@ export class SpendAuthorizer {
     let creditsRemaining: CostUnits | null = null;
     const prepaid = this.credits?.isPrepaidOnly(input.accountId) ?? false;
     if (prepaid) {
-      if (!this.credits!.ready) throw new SpendStateUnavailableError();
       const key = creditsHoldKey(input.accountId);
       const availableUnits = this.credits!.coveringUnits(input.accountId, input.model, now);
       const heldUnits = this.holds.unitsOn(key);
