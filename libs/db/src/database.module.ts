@@ -23,6 +23,9 @@ import { BudgetsRepository } from './budgets.repository';
 import { BudgetSpendRepository } from './budget-spend.repository';
 import { BudgetAlertsRepository } from './budget-alerts.repository';
 import { WebhooksRepository } from './webhooks.repository';
+import { CreditGrantsRepository } from './credit-grants.repository';
+import { CreditLedgerRepository } from './credit-ledger.repository';
+import { CreditUsageRepository } from './credit-usage.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -48,6 +51,9 @@ const REPOSITORIES = [
   BudgetSpendRepository,
   BudgetAlertsRepository,
   WebhooksRepository,
+  CreditGrantsRepository,
+  CreditLedgerRepository,
+  CreditUsageRepository,
 ] as const;
 
 @Global()

@@ -25,4 +25,7 @@ export * from './budgets.repository';
 export * from './budget-spend.repository';
 export * from './budget-alerts.repository';
 export * from './webhooks.repository';
+export * from './credit-grants.repository';
+export * from './credit-ledger.repository';
+export * from './credit-usage.repository';
 export * from './seed';

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { addToBudgetWindows, lockBudgetsShared } from './budget-spend.repository';
+import { notifyCreditUsage } from './credit-grants.repository';
 import { ROLLUP_ADD_ON_CONFLICT_SQL, hourlyRollups, rollupOfEventsSql } from './hourly-rollups';
 import { isUniqueViolation, pgTransaction } from './transactor';
 import type { IngestProgressRow, NewUsageEventRow, RejectedEventRow, StoredOutcome } from './usage-event-rows';
@@ -73,6 +74,8 @@ export class UsageEventsRepository {
       if (inserted.size > 0) {
         await lockBudgetsShared(client);
         await addToBudgetWindows(client, 'usage_hourly_staging');
+        // Credit balances are derived from the same rows (docs/credits.md): wake their listeners.
+        await notifyCreditUsage(client, 'usage_hourly_staging');
       }
     }
 
