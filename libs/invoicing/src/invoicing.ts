@@ -2,6 +2,9 @@ import type { Logger, TokenmeterConfig } from '@tokenmeter/config';
 import {
   AccountsRepository,
   AuditLogRepository,
+  CreditGrantsRepository,
+  CreditLedgerRepository,
+  CreditUsageRepository,
   IngestProgressRepository,
   InvoicesRepository,
   ReconciliationRepository,
@@ -12,6 +15,7 @@ import {
 } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 import { InvoiceCloseService } from './close.service';
+import { InvoiceCredits } from './invoice-credits';
 import { kafkaLagProbe, type KafkaAdminFactory } from './kafka-lag-probe';
 import { ReconciliationService } from './reconciliation.service';
 import { InvoiceSyncService } from './sync.service';
@@ -55,11 +59,12 @@ export function createInvoicing(deps: InvoicingDeps): Invoicing {
   const invoices = new InvoicesRepository(db.pool, claims);
   const audit = new AuditLogRepository(db.pool);
   const lagProbe = deps.kafka ? kafkaLagProbe(deps.kafka, config.kafka.topic, log) : undefined;
-  const sync = new InvoiceSyncService(invoices, new AccountsRepository(db.pool), audit, transactor, stripe, {
+  const credits = new InvoiceCredits(new CreditGrantsRepository(db.pool), new CreditLedgerRepository(db.pool), new CreditUsageRepository(db.pool), claims);
+  const sync = new InvoiceSyncService(invoices, new AccountsRepository(db.pool), audit, transactor, stripe, credits, {
     invoiceConcurrency: config.stripe.maxInFlight,
     log,
   });
-  const closer = new InvoiceCloseService(invoices, claims, new IngestProgressRepository(db.pool), audit, sync, {
+  const closer = new InvoiceCloseService(invoices, claims, new IngestProgressRepository(db.pool), audit, sync, credits, {
     graceMinutes: config.invoicing.closeGraceMinutes,
     topic: config.kafka.topic,
     lagProbe,
@@ -69,7 +74,7 @@ export function createInvoicing(deps: InvoicingDeps): Invoicing {
     closer,
     sync,
     reconciliation: new ReconciliationService(new ReconciliationRepository(db.pool), stripe),
-    webhooks: new StripeWebhookService(invoices, new StripeWebhookEventsRepository(db.pool), transactor, stripe),
+    webhooks: new StripeWebhookService(invoices, new StripeWebhookEventsRepository(db.pool), transactor, stripe, credits),
     close: async () => {
       await lagProbe?.disconnect();
     },

@@ -1,6 +1,7 @@
 import { statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
 import type { InvoicesRepository, StripeWebhookEventsRepository, Transactor } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
+import type { InvoiceCredits } from './invoice-credits';
 
 export type WebhookResult =
   | { outcome: 'applied'; eventId: string; type: string; invoiceId: string; status: InvoiceStatus }
@@ -29,6 +30,7 @@ export class StripeWebhookService {
     private readonly events: StripeWebhookEventsRepository,
     private readonly transactor: Transactor,
     private readonly stripe: StripeGateway,
+    private readonly credits: InvoiceCredits,
   ) {}
 
   async handle(rawBody: Buffer | string, signature: string | undefined): Promise<WebhookResult> {
@@ -43,6 +45,8 @@ export class StripeWebhookService {
       if (!stripeInvoiceId) return { outcome: 'ignored', ...seen, reason: 'event has no invoice id' };
       const moved = await this.invoices.transitionByStripeInvoiceId(stripeInvoiceId, statusesThatCanBecome(to), to, q);
       if (!moved) return { outcome: 'ignored', ...seen, reason: `no invoice with stripe id ${stripeInvoiceId} in a status that can become ${to}` };
+      // A void in Stripe gives the invoice's credits back, in the transaction of the move.
+      if (to === 'void') await this.credits.reverseInvoice(q, moved.accountId, moved.id);
       return { outcome: 'applied', ...seen, invoiceId: moved.id, status: moved.status };
     });
   }

@@ -175,6 +175,7 @@ const MISMATCHES = [
   'raw_vs_rollup',
   'invoice_header_vs_lines',
   'invoice_vs_claimed_events',
+  'credit_ledger_vs_lines',
   'stripe_total_vs_invoice',
   'stripe_unreachable',
 ] as const satisfies readonly MismatchKind[];
@@ -199,6 +200,10 @@ export const ReconciliationSchema = z
           invoice_status: status.nullable(),
           invoice_exact_usd: signedUsdAmount.nullable(),
           invoice_total_minor: minorString.nullable(),
+          invoice_credits_minor: minorString.nullable().describe('The sum of its credit lines, in cents (0 or negative)'),
+          ledger_credits_usd: signedUsdAmount
+            .nullable()
+            .describe("Its credit ledger entries, consumption less reversals (negative): must be invoice_credits_minor as dollars, 0 once void"),
           stripe_invoice_id: z.string().nullable(),
           stripe_total_minor: minorString.nullable().describe("Stripe's total; null when not asked (stripe=false), not pushed, or unreachable"),
           mismatches: z.array(z.enum(MISMATCHES)).describe('Empty when everything agrees'),
