@@ -9,3 +9,4 @@ export * from './admin-audit';
 export * from './kafka-lag-probe';
 export * from './invoicing';
 export * from './invoice-credits';
+export * from './credit-top-ups.service';
