@@ -1,10 +1,14 @@
 /**
  * End-to-end ingestion benchmark: Kafka -> ingestor process -> Postgres (events + rollups).
  *
- *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000] [--ingestors 1] [--budgets 0]
+ *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000] [--ingestors 1] [--budgets 0] [--credits 0]
  *
  * --budgets N gives the first N accounts a budget each (day, month or total in turn; every third
  * one on an API key), so the ingest transaction also keeps their windows and checks thresholds.
+ * --credits N gives the first N accounts an active credit grant each (every third one scoped to a
+ * model, every fifth one expiring in a year), so the ingest transaction NOTIFYs their usage
+ * (tokenmeter_credit_usage, docs/credits.md).
+ * BENCH_DB names the scratch database (default tokenmeter_bench), so two people can run it at once.
  *
  * 1. recreates a scratch database (tokenmeter_bench), migrates and seeds it;
  * 2. publishes N realistic events (mixed models and usage shapes, 5% redeliveries) to a fresh topic;
@@ -34,8 +38,9 @@ const PARTITIONS = numberArg('partitions', 6);
 const ACCOUNTS = numberArg('accounts', 2000);
 const INGESTORS = numberArg('ingestors', 1);
 const BUDGETS = process.argv.includes('--budgets') ? numberArg('budgets', 1) : 0;
+const CREDITS = process.argv.includes('--credits') ? numberArg('credits', 1) : 0;
 const ADMIN_URL = loadConfig().databaseUrl;
-const BENCH_DB = 'tokenmeter_bench';
+const BENCH_DB = process.env.BENCH_DB ?? 'tokenmeter_bench';
 const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -49,9 +54,25 @@ function withDatabase(url: string, db: string): string {
 
 async function prepareDatabase(): Promise<void> {
   await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
-  if (BUDGETS === 0) return;
+  if (BUDGETS === 0 && CREDITS === 0) return;
   const db = new Client({ connectionString: BENCH_URL });
   await db.connect();
+  if (CREDITS > 0) {
+    await db.query(`INSERT INTO accounts (id) SELECT 'acct_' || n FROM generate_series(0, $1 - 1) AS n ON CONFLICT DO NOTHING`, [CREDITS]);
+    await db.query(
+      `INSERT INTO credit_grants (id, account_id, amount_usd, category, priority, effective_at, expires_at, models, idempotency_key, request_hash, status)
+       SELECT 'cg_bench_' || n, 'acct_' || n, 1000, CASE WHEN n % 2 = 0 THEN 'paid' ELSE 'promotional' END, 0, 'epoch',
+         CASE WHEN n % 5 = 4 THEN now() + interval '1 year' END, CASE WHEN n % 3 = 2 THEN ARRAY['gpt-4o'] ELSE ARRAY[]::text[] END,
+         'bench_' || n, 'bench', 'active'
+       FROM generate_series(0, $1 - 1) AS n`,
+      [CREDITS],
+    );
+    log(`${CREDITS} credit grants created`);
+  }
+  if (BUDGETS === 0) {
+    await db.end();
+    return;
+  }
   // Limits far above what the run spends, thresholds low enough that some are crossed.
   await db.query(
     `INSERT INTO budgets (id, account_id, api_key_id, model, limit_usd, time_window, thresholds, enforce, counts_from)
@@ -185,7 +206,7 @@ async function budgetCheck(): Promise<{ budget_windows: number; budget_windows_o
 }
 
 async function main(): Promise<void> {
-  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts, ${INGESTORS} ingestor process(es), ${BUDGETS} budgets`);
+  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts, ${INGESTORS} ingestor process(es), ${BUDGETS} budgets, ${CREDITS} credit grants`);
   await prepareDatabase();
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.usage.${Date.now().toString(36)}`;
@@ -197,6 +218,7 @@ async function main(): Promise<void> {
   const result = {
     events: EVENTS,
     budgets: BUDGETS,
+    credits: CREDITS,
     messages,
     seconds: Math.round(ingest.seconds * 10) / 10,
     messages_per_s: ingest.messagesPerS,

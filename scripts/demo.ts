@@ -19,6 +19,7 @@ import { ConflictError } from '@tokenmeter/billing';
 import { loadConfig, type TokenmeterConfig } from '@tokenmeter/config';
 import {
   AccountsRepository,
+  CreditGrantsRepository,
   ApiKeysRepository,
   AuditLogRepository,
   IngestProgressRepository,
@@ -98,7 +99,8 @@ export async function runDemo(config: TokenmeterConfig, options: DemoOptions): P
         `to ${topic} on ${config.kafka.brokers.join(',')}`,
     );
 
-    const accounts = await ensureAccounts(new AccountsService(accountsRepository, audit, transactor), accountsRepository, actor);
+    const accountsService = new AccountsService(accountsRepository, audit, transactor, new CreditGrantsRepository(db.pool));
+    const accounts = await ensureAccounts(accountsService, accountsRepository, actor);
     const priceChange = await ensurePriceChange(new ModelsService(priceBook, audit, transactor), traffic, actor);
     const keysService = new ApiKeysService(new ApiKeysRepository(db.pool), accountsRepository, audit, transactor, new WebSessionsRepository(db.pool));
     const keys = options.createKeys === false ? [] : await ensureKeys(keysService, actor);

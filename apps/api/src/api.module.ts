@@ -15,6 +15,7 @@ import { IngestTokenGuard } from './ingest/ingest-token.guard';
 import { InvoicesModule } from './invoices/invoices.module';
 import { AuthorizeModule } from './limits/authorize.module';
 import { BudgetsModule } from './limits/budgets.module';
+import { CreditsModule } from './credits/credits.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
 import { WebModule } from './web/web.module';
@@ -29,6 +30,7 @@ import { WebhooksAdminModule } from './webhooks-admin/webhooks-admin.module';
     AuthModule,
     AdminModule,
     BudgetsModule,
+    CreditsModule,
     AuthorizeModule,
     ObservabilityModule,
     UsageModule,

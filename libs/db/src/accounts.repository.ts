@@ -8,11 +8,13 @@ export interface AccountRecord {
   email: string | null;
   /** What the gateway does for this account when Tokenmeter is unreachable: 'open' or 'closed' (docs/limits.md). */
   spendFailMode: string;
+  /** Usage must be covered by credits: /v1/spend/authorize denies once they run out (docs/credits.md). */
+  prepaidOnly: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
 
-const SELECT = { id: true, name: true, email: true, spendFailMode: true, createdAt: true, updatedAt: true } as const;
+const SELECT = { id: true, name: true, email: true, spendFailMode: true, prepaidOnly: true, createdAt: true, updatedAt: true } as const;
 
 /**
  * Accounts (Prisma). Ingest also creates bare rows (id only) for accounts first seen in usage, with
@@ -58,13 +60,21 @@ export class AccountsRepository {
   async searchAccounts(text: string, limit: number): Promise<AccountRecord[]> {
     const like = text.replace(/[\\%_]/g, (c) => `\\${c}`);
     const rows = await prismaFor(this.pool, this.pool).$queryRaw<Account[]>`
-      (SELECT id, name, email, spend_fail_mode AS "spendFailMode", created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
+      (SELECT id, name, email, spend_fail_mode AS "spendFailMode", prepaid_only AS "prepaidOnly", created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
         WHERE id LIKE ${`${like}%`} ESCAPE '\\' ORDER BY id LIMIT ${limit})
       UNION
-      (SELECT id, name, email, spend_fail_mode AS "spendFailMode", created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
+      (SELECT id, name, email, spend_fail_mode AS "spendFailMode", prepaid_only AS "prepaidOnly", created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
         WHERE name ILIKE ${`%${like}%`} ESCAPE '\\' ORDER BY id LIMIT ${limit})
       ORDER BY id LIMIT ${limit}`;
-    return rows.map((r) => ({ id: r.id, name: r.name, email: r.email, spendFailMode: r.spendFailMode, createdAt: r.createdAt, updatedAt: r.updatedAt }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      email: r.email,
+      spendFailMode: r.spendFailMode,
+      prepaidOnly: r.prepaidOnly,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    }));
   }
 
   /** The accounts among `ids` (one primary-key lookup per id, in one query). */
@@ -75,16 +85,22 @@ export class AccountsRepository {
 
   async updateAccount(
     id: string,
-    changes: { name?: string; email?: string | null; spendFailMode?: 'open' | 'closed' },
+    changes: { name?: string; email?: string | null; spendFailMode?: 'open' | 'closed'; prepaidOnly?: boolean },
     q: Queryable = this.pool,
   ): Promise<AccountRecord | undefined> {
     // updateManyAndReturn: a missing id is an empty result, not an error (P2025) aborting the transaction.
     const [updated] = await prismaFor(this.pool, q).account.updateManyAndReturn({
       where: { id },
-      data: { name: changes.name, email: changes.email, spendFailMode: changes.spendFailMode, updatedAt: new Date() },
+      data: { name: changes.name, email: changes.email, spendFailMode: changes.spendFailMode, prepaidOnly: changes.prepaidOnly, updatedAt: new Date() },
       select: SELECT,
     });
     return updated;
+  }
+
+  /** The ids of the accounts set to prepaid-only (the authorize credit state loads them at start). */
+  async listPrepaidOnlyAccountIds(): Promise<string[]> {
+    const rows = await prismaFor(this.pool, this.pool).account.findMany({ where: { prepaidOnly: true }, select: { id: true }, orderBy: { id: 'asc' } });
+    return rows.map((r) => r.id);
   }
 
   /** The account's Stripe customer, once a push created (or found) it. */

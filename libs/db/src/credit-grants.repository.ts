@@ -130,6 +130,16 @@ export class CreditGrantsRepository {
     }));
   }
 
+  /**
+   * Locks grants until the transaction ends, in id order (no deadlocks). A void locks its grant
+   * before it reads the balance; the invoice close locks the grants it consumes before it reads
+   * their ledger balances, so a void and a close of the same grant are serialised.
+   */
+  async lockGrants(ids: readonly string[], q: Queryable): Promise<void> {
+    if (ids.length === 0) return;
+    await q.query('SELECT 1 FROM credit_grants WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [[...ids]]);
+  }
+
   /** Tells listeners (the authorize credit state) that an account's grants changed; delivered on commit. */
   async notifyGrantsChanged(accountId: string, q: Queryable): Promise<void> {
     await q.query(`SELECT pg_notify('${CREDIT_GRANTS_CHANNEL}', $1)`, [accountId]);

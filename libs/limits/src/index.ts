@@ -9,3 +9,5 @@ export * from './webhook-signing';
 export * from './pg-listener';
 export * from './alerts-dispatcher';
 export * from './webhook-deliverer';
+export * from './credits.service';
+export * from './credit-state';

@@ -12,6 +12,7 @@ import {
   type PriceBook,
 } from '@tokenmeter/billing';
 import type { HeldRequest, SpendStateRepository } from '@tokenmeter/db';
+import type { CreditState } from './credit-state';
 import { HoldBook, type Hold } from './holds';
 import type { SpendFailMode, SpendStateCache } from './spend-state.cache';
 
@@ -26,11 +27,23 @@ export interface AuthorizeInput extends AuthorizeRequest {
   requestId: string;
 }
 
+/** A prepaid-only account's credits decided (docs/credits.md, "Prepaid-only accounts and authorize"). */
+export interface CreditsLimitSource {
+  type: 'credits';
+  /** What the account's grants covering the request's model have left now (holds not included). */
+  availableUnits: CostUnits;
+  /** Held by the account's requests in flight. */
+  heldUnits: CostUnits;
+}
+
+/** The key a prepaid-only account's holds are counted under, beside its budgets' ids. */
+export const creditsHoldKey = (accountId: string) => `credits\n${accountId}`;
+
 export interface AuthorizeAnswer {
   decision: 'allow' | 'deny';
   status: 200 | 402 | 429;
-  reason?: 'budget_exceeded' | 'holds_in_flight' | 'soft_limit_exceeded';
-  limitSource?: LimitSource;
+  reason?: 'budget_exceeded' | 'holds_in_flight' | 'soft_limit_exceeded' | 'credits_exhausted';
+  limitSource?: LimitSource | CreditsLimitSource;
   remainingUnits: CostUnits | null;
   holdUnits: CostUnits;
   asOf: Date;
@@ -81,6 +94,7 @@ export class SpendAuthorizer {
   private pendingAccounts = new Set<string>();
   private settling: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
+  private unsubscribeCredits: (() => void) | undefined;
   private readonly clock: () => number;
   private readonly onError: (message: string, err: unknown) => void;
   readonly stats = { settleRuns: 0, releasedByEvent: 0, releasedByWatermark: 0, releasedByTtl: 0 };
@@ -90,6 +104,8 @@ export class SpendAuthorizer {
     private readonly repository: SpendStateRepository,
     private readonly loadPricing: () => Promise<AuthorizePricing>,
     private readonly options: SpendAuthorizerOptions,
+    /** Prepaid-only accounts' credits; without it no account is treated as prepaid-only. */
+    private readonly credits?: CreditState,
   ) {
     this.clock = options.clock ?? Date.now;
     this.onError = options.onError ?? (() => undefined);
@@ -98,6 +114,7 @@ export class SpendAuthorizer {
   /** Subscribes to the cache (start it too) and loads the price book; a price book that cannot be read yet is retried by the refresh. */
   async start(): Promise<void> {
     this.unsubscribe = this.cache.onChange((ids, cause) => this.onSpendChange(ids, cause));
+    this.unsubscribeCredits = this.credits?.onChange((accounts) => this.onCreditsChange(accounts));
     this.sweeper = setInterval(() => this.sweep(), this.options.sweepMs ?? 1000);
     this.sweeper.unref();
     this.pricingTimer = setInterval(() => void this.refreshPricing(), this.options.pricingRefreshMs ?? 5000);
@@ -107,6 +124,7 @@ export class SpendAuthorizer {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.unsubscribeCredits?.();
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.pricingTimer) clearInterval(this.pricingTimer);
     await this.settling?.catch(() => undefined);
@@ -114,7 +132,7 @@ export class SpendAuthorizer {
 
   /** Whether authorize can answer: a snapshot and a price book are loaded. */
   get ready(): boolean {
-    return this.cache.ready && this.pricing !== undefined;
+    return this.cache.ready && this.pricing !== undefined && (this.credits?.ready ?? true);
   }
 
   private async refreshPricing(): Promise<void> {
@@ -145,8 +163,42 @@ export class SpendAuthorizer {
       input,
       now,
     );
+    // A prepaid-only account: its credits covering this model now must hold the estimate and the
+    // account's holds in flight, like a hard budget (402 with no room, 429 when holds fill it).
+    let creditsRemaining: CostUnits | null = null;
+    const prepaid = this.credits?.isPrepaidOnly(input.accountId) ?? false;
+    if (prepaid) {
+      if (!this.credits!.ready) throw new SpendStateUnavailableError();
+      const key = creditsHoldKey(input.accountId);
+      const availableUnits = this.credits!.coveringUnits(input.accountId, input.model, now);
+      const heldUnits = this.holds.unitsOn(key);
+      const source: CreditsLimitSource = { type: 'credits', availableUnits, heldUnits };
+      const room = availableUnits - heldUnits;
+      if (availableUnits === 0n || availableUnits < estimate.units) {
+        return { decision: 'deny', status: 402, reason: 'credits_exhausted', limitSource: source, remainingUnits: room < 0n ? 0n : room, holdUnits: 0n, asOf, onUnreachable };
+      }
+      if (room < estimate.units) {
+        const expiry = this.holds.earliestExpiryOn(key);
+        const seconds = expiry === null ? 1 : Math.ceil((expiry - nowMs) / 1000);
+        return {
+          decision: 'deny',
+          status: 429,
+          reason: 'holds_in_flight',
+          limitSource: source,
+          remainingUnits: room < 0n ? 0n : room,
+          holdUnits: 0n,
+          asOf,
+          onUnreachable,
+          retryAfterSeconds: Math.min(this.options.maxRetryAfterSeconds, Math.max(1, seconds)),
+        };
+      }
+      creditsRemaining = room - estimate.units;
+    }
+    const holdKeys = prepaid ? [...budgets.map((b) => b.id), creditsHoldKey(input.accountId)] : budgets.map((b) => b.id);
     if (budgets.length === 0) {
-      return { decision: 'allow', status: 200, remainingUnits: null, holdUnits: 0n, asOf, onUnreachable };
+      if (!prepaid) return { decision: 'allow', status: 200, remainingUnits: null, holdUnits: 0n, asOf, onUnreachable };
+      this.takeHold(input, estimate.units, holdKeys, nowMs);
+      return { decision: 'allow', status: 200, remainingUnits: creditsRemaining, holdUnits: estimate.units, asOf, onUnreachable };
     }
     const positions: BudgetPosition[] = budgets.map((budget) => {
       const windowStart = currentWindowStart(budget, now);
@@ -173,20 +225,33 @@ export class SpendAuthorizer {
         retryAfterSeconds: decision.retryAfterSeconds,
       };
     }
-    this.holds.add({
-      accountId: input.accountId,
-      requestId: input.requestId,
-      units: estimate.units,
-      budgetIds: budgets.map((b) => b.id),
-      createdAtMs: nowMs,
-      expiresAtMs: nowMs + this.options.holdTtlMs,
-    });
-    const answer: AuthorizeAnswer = { decision: 'allow', status: 200, remainingUnits: decision.remainingUnits, holdUnits: estimate.units, asOf, onUnreachable };
+    this.takeHold(input, estimate.units, holdKeys, nowMs);
+    const budgetRemaining = decision.remainingUnits;
+    const remainingUnits =
+      creditsRemaining === null || (budgetRemaining !== null && budgetRemaining < creditsRemaining) ? budgetRemaining : creditsRemaining;
+    const answer: AuthorizeAnswer = { decision: 'allow', status: 200, remainingUnits, holdUnits: estimate.units, asOf, onUnreachable };
     if (decision.reason !== undefined) {
       answer.reason = decision.reason;
       answer.limitSource = decision.limitSource;
     }
     return answer;
+  }
+
+  private takeHold(input: AuthorizeInput, units: CostUnits, keys: string[], nowMs: number): void {
+    this.holds.add({
+      accountId: input.accountId,
+      requestId: input.requestId,
+      units,
+      budgetIds: keys,
+      createdAtMs: nowMs,
+      expiresAtMs: nowMs + this.options.holdTtlMs,
+    });
+  }
+
+  /** A prepaid-only account's credits were recomputed: the events of its holds may be stored now. */
+  private onCreditsChange(accounts: ReadonlySet<string>): void {
+    for (const a of accounts) if (this.holds.hasHoldsOn(creditsHoldKey(a))) this.pendingAccounts.add(a);
+    if (this.pendingAccounts.size > 0) this.scheduleSettle();
   }
 
   private remaining(budgets: ReturnType<SpendStateCache['budgetsOf']>, now: Date): CostUnits | null {
@@ -259,6 +324,17 @@ export class SpendAuthorizer {
       return;
     }
     this.cache.applyWindows(result.windows);
+    // Credits, like budget windows, must include a hold's event before the hold goes: recompute
+    // the prepaid accounts concerned from reads that start after settleHolds' read.
+    const creditAccounts = [...new Set(candidates.filter((h) => this.holds.hasHoldsOn(creditsHoldKey(h.accountId))).map((h) => h.accountId))];
+    if (creditAccounts.length > 0 && this.credits !== undefined) {
+      try {
+        await this.credits.refresh(creditAccounts);
+      } catch (err) {
+        this.onError('authorize: could not recompute credits; holds stay until the next settlement', err);
+        return;
+      }
+    }
     const watermarkMs = result.watermark?.getTime() ?? null;
     for (const hold of candidates) {
       if (result.stored.has(`${hold.accountId}\n${hold.requestId}`)) {

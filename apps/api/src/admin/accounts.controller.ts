@@ -14,10 +14,17 @@ const email = z.string({ invalid_type_error: 'must be a string' }).email('must b
 const createBody = z.object({ id: identifier, name, email: email.nullish() }).strict();
 const spendFailMode = z.enum(['open', 'closed'], { errorMap: () => ({ message: 'must be "open" or "closed"' }) });
 const patchBody = whenValid(
-  z.object({ name: name.optional(), email: email.nullable().optional(), spend_fail_mode: spendFailMode.optional() }).strict(),
+  z
+    .object({
+      name: name.optional(),
+      email: email.nullable().optional(),
+      spend_fail_mode: spendFailMode.optional(),
+      prepaid_only: z.boolean({ invalid_type_error: 'must be true or false' }).optional(),
+    })
+    .strict(),
   (b, ctx) => {
-    if (b.name === undefined && b.email === undefined && b.spend_fail_mode === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give name, email and/or spend_fail_mode', path: ['body'] });
+    if (b.name === undefined && b.email === undefined && b.spend_fail_mode === undefined && b.prepaid_only === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give name, email, spend_fail_mode and/or prepaid_only', path: ['body'] });
     }
   },
 );
@@ -57,11 +64,15 @@ export class AccountsController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Change an account name and/or email (email null clears it)' })
+  @ApiOperation({
+    summary: 'Change an account name, email (null clears it), spend_fail_mode and/or prepaid_only',
+    description: 'prepaid_only true: /v1/spend/authorize denies the account\'s requests (402 credits_exhausted) once its credits cannot cover them (docs/credits.md).',
+  })
   @ApiAnswer(AccountSchema)
   @errorResponses(...ADMIN_ERRORS, 404)
   async update(@ValidParam('id', idFilter) id: string, @ValidBody(patchBody) changes: z.output<typeof patchBody>, @CurrentActor() actor: Actor) {
-    return accountJson(await this.accounts.updateAccount(id, { name: changes.name, email: changes.email, spendFailMode: changes.spend_fail_mode }, actor));
+    const { name, email, spend_fail_mode: spendFailMode, prepaid_only: prepaidOnly } = changes;
+    return accountJson(await this.accounts.updateAccount(id, { name, email, spendFailMode, prepaidOnly }, actor));
   }
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ConflictError, NotFoundError } from '@tokenmeter/billing';
-import { AccountsRepository, AuditLogRepository, Transactor, type AccountRecord } from '@tokenmeter/db';
+import { AccountsRepository, AuditLogRepository, CreditGrantsRepository, Transactor, type AccountRecord } from '@tokenmeter/db';
 import type { Actor } from '../common/actor';
 import { accountJson } from './admin-json';
 
@@ -10,6 +10,7 @@ export class AccountsService {
     private readonly accounts: AccountsRepository,
     private readonly audit: AuditLogRepository,
     private readonly transactor: Transactor,
+    private readonly grants: CreditGrantsRepository,
   ) {}
 
   async createAccount(input: { id: string; name: string; email: string | null }, actor: Actor): Promise<AccountRecord> {
@@ -51,11 +52,17 @@ export class AccountsService {
     return this.accounts.getAccountsByIds(ids);
   }
 
-  async updateAccount(id: string, changes: { name?: string; email?: string | null; spendFailMode?: 'open' | 'closed' }, actor: Actor): Promise<AccountRecord> {
+  async updateAccount(
+    id: string,
+    changes: { name?: string; email?: string | null; spendFailMode?: 'open' | 'closed'; prepaidOnly?: boolean },
+    actor: Actor,
+  ): Promise<AccountRecord> {
     return this.transactor.run(async (q) => {
       const before = await this.accounts.getAccount(id, q, true);
       if (!before) throw new NotFoundError('account', id);
       const after = (await this.accounts.updateAccount(id, changes, q))!;
+      // The authorize credit state keeps only prepaid-only accounts: it reloads this one on commit.
+      if (after.prepaidOnly !== before.prepaidOnly) await this.grants.notifyGrantsChanged(id, q);
       await this.audit.append(
         { actorKeyId: actor.keyId, action: 'account.update', targetType: 'account', targetId: id, before: accountJson(before), after: accountJson(after), requestId: actor.requestId },
         q,

@@ -16,6 +16,7 @@ export const AccountSchema = z
     name: z.string().nullable().describe('null for an account first seen in usage and not named yet'),
     email: z.string().nullable(),
     spend_fail_mode: z.enum(['open', 'closed']).describe('What the gateway does with this account when Tokenmeter is unreachable: open (allow) or closed (deny)'),
+    prepaid_only: z.boolean().describe('Usage must be covered by credits: /v1/spend/authorize denies (402 credits_exhausted) once they run out'),
     created_at: dateTime,
     updated_at: dateTime,
   })
@@ -30,6 +31,7 @@ export function accountJson(a: AccountRecord): AccountJson {
     name: a.name,
     email: a.email,
     spend_fail_mode: a.spendFailMode === 'closed' ? 'closed' : 'open',
+    prepaid_only: a.prepaidOnly,
     created_at: a.createdAt.toISOString(),
     updated_at: a.updatedAt.toISOString(),
   };

@@ -40,14 +40,27 @@ const LimitSourceSchema = z
   })
   .strict();
 
+const CreditsLimitSourceSchema = z
+  .object({
+    type: z.literal('credits').describe('A prepaid-only account\'s credits decided (docs/credits.md)'),
+    available_usd: usdAmount.describe('What the account\'s grants covering this model have left now (holds not included)'),
+    held_usd: usdAmount.describe('Held by the account\'s requests in flight'),
+  })
+  .strict();
+
 const AuthorizeAnswerSchema = z
   .object({
     decision: z.enum(['allow', 'deny']),
     reason: z
-      .enum(['budget_exceeded', 'holds_in_flight', 'soft_limit_exceeded'])
+      .enum(['budget_exceeded', 'holds_in_flight', 'soft_limit_exceeded', 'credits_exhausted'])
       .optional()
-      .describe('budget_exceeded (402), holds_in_flight (429: retry after Retry-After), soft_limit_exceeded (allowed, a soft budget is past its limit)'),
-    limit_source: LimitSourceSchema.optional().describe('The budget that decided (or, when allowed, the soft budget past its limit)'),
+      .describe(
+        'budget_exceeded (402), credits_exhausted (402, a prepaid-only account), holds_in_flight (429: retry after Retry-After), soft_limit_exceeded (allowed, a soft budget is past its limit)',
+      ),
+    limit_source: z
+      .union([LimitSourceSchema, CreditsLimitSourceSchema])
+      .optional()
+      .describe('The budget that decided (or, when allowed, the soft budget past its limit), or {type: "credits"} for a prepaid-only account\'s credits'),
     remaining_usd: usdAmount.nullable().describe('Least room left over the hard budgets that apply, after holds (this request\'s included when allowed); null when none applies'),
     hold_usd: usdAmount.describe('What this request holds until its usage event is stored: input plus maximum output at the price in force; "0" when denied'),
     as_of: dateTime.describe('Every change committed before this instant is reflected in the answer (docs/limits.md, "Freshness")'),
@@ -65,7 +78,9 @@ function answerJson(a: AuthorizeAnswer): AuthorizeAnswerJson {
     on_unreachable: a.onUnreachable,
   };
   if (a.reason !== undefined) json.reason = a.reason;
-  if (a.limitSource !== undefined) {
+  if (a.limitSource !== undefined && 'type' in a.limitSource) {
+    json.limit_source = { type: 'credits', available_usd: costUnitsToString(a.limitSource.availableUnits), held_usd: costUnitsToString(a.limitSource.heldUnits) };
+  } else if (a.limitSource !== undefined) {
     const s = a.limitSource;
     json.limit_source = {
       budget_id: s.budgetId,
@@ -96,12 +111,13 @@ export class SpendAuthorizeController {
     description: [
       'Answered from memory: no database round trip. Allowed requests hold their estimated cost (input plus max_output_tokens at the price in force) until their usage event is stored.',
       '402 budget_exceeded: a hard budget has no room for the request (limit_source names it, resets_at says when it resets).',
+      '402 credits_exhausted: a prepaid-only account\'s credits covering the model cannot pay for the request (limit_source {type: "credits"}).',
       '429 holds_in_flight with Retry-After: only requests in flight fill the room; retry when they settle.',
       'Unknown accounts and accounts without budgets are allowed. The same request_id asked again gets the same hold.',
     ].join(' '),
   })
   @ApiAnswer(AuthorizeAnswerSchema, 200, 'Allowed')
-  @ApiAnswer(AuthorizeAnswerSchema, 402, 'Denied: a hard budget is spent (decision "deny", reason "budget_exceeded")')
+  @ApiAnswer(AuthorizeAnswerSchema, 402, 'Denied: a hard budget is spent (reason "budget_exceeded"), or a prepaid-only account\'s credits are (reason "credits_exhausted")')
   @ApiAnswer(AuthorizeAnswerSchema, 429, 'Denied for now: holds of requests in flight fill the room (reason "holds_in_flight"); see Retry-After')
   @errorResponses(400, 401, 503)
   authorize(@ValidBody(authorizeBody) b: z.output<typeof authorizeBody>, @Res({ passthrough: true }) res: Response): AuthorizeAnswerJson {
