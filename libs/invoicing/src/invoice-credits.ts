@@ -100,7 +100,7 @@ export class InvoiceCredits {
    * it (an invoice voided) is expired by the next close of the account.
    */
   private async expireGrants(q: Queryable, accountId: string, grants: readonly CreditGrantRecord[], bounds: BillingPeriod): Promise<NewCreditLedgerEntry[]> {
-    const expiring = grants.filter((g) => g.status === 'active' && g.expiresAt !== null && g.expiresAt.getTime() < bounds.end.getTime());
+    const expiring = grants.filter((g) => g.status !== 'pending_payment' && g.expiresAt !== null && g.expiresAt.getTime() < bounds.end.getTime());
     if (expiring.length === 0) return [];
     const balances = await this.ledger.balances(expiring.map((g) => g.id), q);
     const entries: NewCreditLedgerEntry[] = [];

@@ -72,8 +72,8 @@ export class CreditTopUpsController {
       '201 when created; the same idempotency_key with the same body answers 200 with the same grant (resuming a push a crash interrupted); with another body 409.',
     ].join(' '),
   })
-  @ApiAnswer(CreditTopUpSchema, 201, 'Created')
-  @ApiAnswer(CreditTopUpSchema, 200, 'Already created with this idempotency_key and body')
+  // One documented success answer per operation (test/e2e/openapi.test.ts); the 200 replay has the same body.
+  @ApiAnswer(CreditTopUpSchema, 201, 'Created (200, same body, when this idempotency_key and body were sent before)')
   @errorResponses(...ADMIN_ERRORS, 404, 409, 502)
   async create(
     @ValidParam('id', idFilter) accountId: string,
@@ -83,7 +83,14 @@ export class CreditTopUpsController {
   ): Promise<z.input<typeof CreditTopUpSchema>> {
     const result = await this.topUps.create(
       accountId,
-      { amountUsd: b.amount_usd, idempotencyKey: b.idempotency_key, effectiveAt: b.effective_at, expiresAt: b.expires_at ?? null, priority: b.priority, models: b.models },
+      {
+        amountUsd: b.amount_usd,
+        idempotencyKey: b.idempotency_key,
+        effectiveAt: b.effective_at,
+        expiresAt: b.expires_at ?? null,
+        priority: b.priority,
+        models: b.models,
+      },
       actor,
     );
     res.status(result.created ? 201 : 200);
