@@ -32,7 +32,7 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     });
     const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as Json };
+    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as Json };
   };
   const ingest = async (events: unknown[]) => {
     const res = await fetch(`${base}/v1/events`, {
@@ -76,7 +76,7 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Acme' } })).status).toBe(201);
   });
 
-  it('grants (201, then 200 for the same key and terms, 409 for other terms), lists, voids, and shows the account its balances and entries', async () => {
+  it('grants (201, the same grant again for the same key and terms, 409 for other terms), lists, voids, and shows the account its balances and entries', async () => {
     const created = await call('POST', '/admin/accounts/acct_a/credit-grants', { body: newGrant({ expires_at: '2027-01-01T00:00:00Z', models: ['deepseek-r1'] }) });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({
@@ -87,8 +87,10 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     const replay = await call('POST', '/admin/accounts/acct_a/credit-grants', {
       body: newGrant({ amount_usd: '10.00', expires_at: '2027-01-01T01:00:00+01:00', models: ['deepseek-r1'] }),
     });
-    expect(replay.status).toBe(200);
-    expect(replay.body.id).toBe(created.body.id);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(created.headers.get('idempotent-replayed')).toBeNull();
+    expect(replay.body).toEqual(created.body);
     const other = await call('POST', '/admin/accounts/acct_a/credit-grants', { body: newGrant({ amount_usd: '11' }) });
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe('conflict');
@@ -164,6 +166,8 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     const credits = app.get(CreditState);
     const authorizer = app.get(SpendAuthorizer);
     await until('the credit state knows acct_a is prepaid-only', () => credits.isPrepaidOnly('acct_a') && credits.pools('acct_a').length === 1);
+    // beforeEach re-seeds the price book; the authorizer re-reads it every 5 s: read it now instead of waiting.
+    await (authorizer as unknown as { refreshPricing(): Promise<void> }).refreshPricing();
 
     const req = (id: string, over: Record<string, unknown> = {}) => authorize({ request_id: id, estimated_input_tokens: 1200, max_output_tokens: 500, ...over });
     expect(await req('r1')).toMatchObject({ status: 200, body: { decision: 'allow', hold_usd: '0.00182853', remaining_usd: '0.00182853' } });

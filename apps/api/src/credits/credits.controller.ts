@@ -42,14 +42,14 @@ export const newCreditGrantBody = z
     idempotency_key: textFilter(200).describe('The same key with the same body returns the same grant (200); with another body: 409'),
   })
   .strict();
-const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin and auditor keys only (required for them): the account to read') }).strict();
+// Not strict: like the usage reads, other query parameters are ignored (an account key naming another account is a 404, not a 400).
+const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin and auditor keys only (required for them): the account to read') });
 const entriesQuery = z
   .object({
     account_id: idFilter.optional().describe('Admin and auditor keys only (required for them): the account to read'),
     limit: pageLimit,
     cursor: idCursor,
-  })
-  .strict();
+  });
 
 /** Credit grants, by admins (docs/credits.md): created with their ledger entry and voided, both audited. */
 @ApiTags('admin: credits')
@@ -64,12 +64,11 @@ export class AdminCreditsController {
     summary: 'Grant credits to an account (paid or promotional)',
     description: [
       'Writes the grant and its "grant" ledger entry (+amount_usd) in one transaction, audited. A grant never changes afterwards: void it to take back what is left.',
-      '201 when created; the same idempotency_key with the same terms answers 200 with the same grant; with other terms 409.',
+      '201 with the grant; the same idempotency_key with the same terms answers 201 with the same grant again (header Idempotent-Replayed: true) and writes nothing; with other terms 409.',
       'Amounts are decimal strings.',
     ].join(' '),
   })
-  @ApiAnswer(CreditGrantSchema, 201, 'Created')
-  @ApiAnswer(CreditGrantSchema, 200, 'Already created with this idempotency_key and these terms: the same grant')
+  @ApiAnswer(CreditGrantSchema, 201, 'Created, or created before with this idempotency_key and these terms (Idempotent-Replayed: true): the same grant')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
   async create(
     @ValidParam('id', idFilter) accountId: string,
@@ -90,7 +89,7 @@ export class AdminCreditsController {
       },
       actor,
     );
-    res.status(created ? 201 : 200);
+    if (!created) res.setHeader('Idempotent-Replayed', 'true');
     return creditGrantJson(grant);
   }
 
