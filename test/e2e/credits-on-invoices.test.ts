@@ -57,7 +57,7 @@ describe('credits consumed by usage from the broker, on the invoice, over HTTP',
           headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
-        return { status: res.status, body: await res.json() };
+        return { status: res.status, replayed: res.headers.get('idempotent-replayed'), body: await res.json() };
       },
     };
     const admin = await insertApiKey(db, 'admin');
@@ -88,9 +88,10 @@ describe('credits consumed by usage from the broker, on the invoice, over HTTP',
     // A paid top-up, sold on its own Stripe invoice (stripe-mock), pending until paid.
     const body = { amount_usd: '10.00', idempotency_key: 'topup-e2e', effective_at: '2026-11-01T00:00:00Z' };
     const topUp = await http.post('/admin/accounts/acct_cr/credit-top-ups', admin, body);
-    expect(topUp.status).toBe(201);
+    expect([topUp.status, topUp.replayed]).toEqual([201, null]);
     expect(topUp.body).toMatchObject({ status: 'pending_payment', amount_usd: '10.00', category: 'paid', stripe_invoice_id: expect.stringMatching(/^in_/) });
-    expect((await http.post('/admin/accounts/acct_cr/credit-top-ups', admin, body)).status).toBe(200);
+    const replay = await http.post('/admin/accounts/acct_cr/credit-top-ups', admin, body);
+    expect([replay.status, replay.replayed, replay.body.grant_id]).toEqual([201, 'true', topUp.body.grant_id]);
     expect((await http.post('/admin/accounts/acct_cr/credit-top-ups', admin, { ...body, amount_usd: '11.00' })).status).toBe(409);
     expect((await http.post('/admin/accounts/acct_cr/credit-top-ups', admin, { ...body, amount_usd: '10.001' })).status).toBe(400);
     expect((await http.post('/admin/accounts/acct_cr/credit-top-ups', mine, body)).status).toBe(403);

@@ -26,7 +26,7 @@ const topUpBody = whenValid(
   z
     .object({
       amount_usd: amountUsd,
-      idempotency_key: textFilter(200).describe('The same key with the same body answers 200 with the same grant and Stripe invoice; with another body 409'),
+      idempotency_key: textFilter(200).describe('The same key with the same body answers the same grant and Stripe invoice again; with another body 409'),
       effective_at: instant.optional().describe('Usage from this instant on may draw on it once paid (default: now)'),
       expires_at: instant.nullish().describe('Exclusive; absent: never expires'),
       priority: priority.optional().describe('Lower burns first; default 0'),
@@ -69,11 +69,10 @@ export class CreditTopUpsController {
     description: [
       'Creates a paid grant in pending_payment (no ledger entry yet) and a finalized Stripe invoice with one item for amount_usd, audited (credits.top_up).',
       "Stripe's invoice.paid webhook for that invoice activates the grant and writes its grant ledger entry, once; invoice.voided cancels a grant not paid yet.",
-      '201 when created; the same idempotency_key with the same body answers 200 with the same grant (resuming a push a crash interrupted); with another body 409.',
+      '201 with the grant; the same idempotency_key with the same body answers 201 with the same grant again (header Idempotent-Replayed: true), resuming a push a crash interrupted; with another body 409.',
     ].join(' '),
   })
-  // One documented success answer per operation (test/e2e/openapi.test.ts); the 200 replay has the same body.
-  @ApiAnswer(CreditTopUpSchema, 201, 'Created (200, same body, when this idempotency_key and body were sent before)')
+  @ApiAnswer(CreditTopUpSchema, 201, 'Created, or created before with this idempotency_key and body (Idempotent-Replayed: true): the same grant')
   @errorResponses(...ADMIN_ERRORS, 404, 409, 502)
   async create(
     @ValidParam('id', idFilter) accountId: string,
@@ -93,7 +92,7 @@ export class CreditTopUpsController {
       },
       actor,
     );
-    res.status(result.created ? 201 : 200);
+    if (!result.created) res.setHeader('Idempotent-Replayed', 'true');
     return topUpJson(result);
   }
 }
