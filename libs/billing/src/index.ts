@@ -13,3 +13,4 @@ export * from './cost-units';
 export * from './budgets';
 export * from './spend-authorize';
 export * from './credits';
+export * from './invoice-credits';

@@ -3,9 +3,10 @@ import { periodLabel, parsePeriod } from './invoice-period';
 import { Decimal, TOKENS_PER_MTOK, ZERO, toMinorUnits, usd } from './money';
 
 export type InvoiceTokenType = 'input' | 'output' | 'cache_read' | 'cache_write';
-export type InvoiceLineType = InvoiceTokenType | 'discount';
+/** `credit`: a grant applied to the invoice (invoice-credits.ts), always after usage and discount lines. */
+export type InvoiceLineType = InvoiceTokenType | 'discount' | 'credit';
 
-const TOKEN_TYPE_ORDER: Record<InvoiceLineType, number> = { input: 0, output: 1, cache_read: 2, cache_write: 3, discount: 4 };
+const TOKEN_TYPE_ORDER: Record<InvoiceLineType, number> = { input: 0, output: 1, cache_read: 2, cache_write: 3, discount: 4, credit: 5 };
 const TOKEN_TYPE_LABEL: Record<InvoiceTokenType, string> = {
   input: 'input tokens',
   output: 'output tokens',
@@ -41,9 +42,9 @@ export interface InvoiceLineDraft {
   model: string;
   tokenType: InvoiceLineType;
   servicePeriod: string;
-  /** Tokens; 0 on discount lines. */
+  /** Tokens; 0 on discount and credit lines. */
   quantity: bigint;
-  /** USD per 1M tokens; 0 on discount lines. */
+  /** USD per 1M tokens; 0 on discount and credit lines. */
   unitPricePerMTok: Decimal;
   amountExactUsd: Decimal;
   /** amountExactUsd rounded once, half up, to integer cents. */

@@ -100,6 +100,37 @@ export class CreditGrantsRepository {
   }
 
   /**
+   * The invoice close (a pg transaction, not a Transactor unit): the account's grants, locked FOR
+   * UPDATE in id order until the transaction ends, so two closes of different months of the same
+   * account, or a close and a grant's void or activation, never allocate the same balance twice.
+   * Added by h/c2 for the close; plain pg because the close runs in pgTransaction.
+   */
+  async lockAccountGrants(accountId: string, q: Queryable): Promise<CreditGrantRecord[]> {
+    const { rows } = await q.query(
+      `SELECT id, account_id, amount_usd::text AS amount_usd, category, priority, effective_at, expires_at, models, idempotency_key,
+              request_hash, status, stripe_invoice_id, voided_at, created_at
+       FROM credit_grants WHERE account_id = $1 ORDER BY id FOR UPDATE`,
+      [accountId],
+    );
+    return rows.map((r: Record<string, unknown>) => ({
+      id: r.id as string,
+      accountId: r.account_id as string,
+      amountUsd: r.amount_usd as string,
+      category: r.category as CreditCategory,
+      priority: r.priority as number,
+      effectiveAt: r.effective_at as Date,
+      expiresAt: (r.expires_at as Date | null) ?? null,
+      models: (r.models as string[] | null) ?? [],
+      idempotencyKey: r.idempotency_key as string,
+      requestHash: r.request_hash as string,
+      status: r.status as CreditGrantStatus,
+      stripeInvoiceId: (r.stripe_invoice_id as string | null) ?? null,
+      voidedAt: (r.voided_at as Date | null) ?? null,
+      createdAt: r.created_at as Date,
+    }));
+  }
+
+  /**
    * Locks grants until the transaction ends, in id order (no deadlocks). A void locks its grant
    * before it reads the balance; the invoice close locks the grants it consumes before it reads
    * their ledger balances, so a void and a close of the same grant are serialised.

@@ -78,7 +78,8 @@ const LINE_COLUMNS = `id::text, invoice_id AS "invoiceId", line_key AS "lineKey"
  */
 export class InvoiceCloseTx {
   constructor(
-    private readonly client: PoolClient,
+    /** The transaction's connection, for the other repositories the close writes in it (the credit ledger). */
+    readonly client: PoolClient,
     private readonly claims: UsageEventClaimsRepository,
     readonly accountId: string,
     readonly bounds: BillingPeriod,

@@ -18,20 +18,26 @@ export interface ReconciliationRow {
   invoiceLinesMinor: string | null;
   /** Sum of the stored costs of the events the invoice claimed. */
   invoiceClaimedCostUsd: string | null;
+  /** Its credit lines (token_type credit): exact sum and cents (negative). */
+  invoiceCreditExactUsd: string | null;
+  invoiceCreditMinor: string | null;
+  /** Its credit ledger entries, consumption + reversals, signed (consumption is negative). */
+  invoiceLedgerCreditUsd: string | null;
   stripeInvoiceId: string | null;
   stripeTotalMinor: string | null;
 }
 
 /**
  * The reconciliation report's one read: per account, raw events against rollups, and each
- * invoice against its lines and the events it claimed. Reads every billing table, owns none.
+ * invoice against its lines, the events it claimed and its credit ledger entries. Reads every billing table, owns none.
  */
 export class ReconciliationRepository {
   constructor(private readonly pool: Pool) {}
 
   /**
    * Per account with usage or an invoice in the period: raw event totals, rollup totals, what
-   * is still unbilled, and the invoice's own totals three ways (header, lines, claimed events).
+   * is still unbilled, and the invoice's own totals three ways (header, lines, claimed events), and
+   * its credit lines against its credit ledger entries.
    */
   async reconcile(bounds: BillingPeriod, accountId?: string): Promise<ReconciliationRow[]> {
     const { rows } = await this.pool.query<ReconciliationRow>(RECONCILE_SQL, [bounds.start, bounds.end, bounds.period, accountId ?? null]);
@@ -56,7 +62,11 @@ WITH raw AS (
   SELECT i.*,
     (SELECT coalesce(sum(amount_exact_usd), 0) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines_exact,
     (SELECT coalesce(sum(amount_minor), 0) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines_minor,
-    (SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE e.account_id = i.account_id AND e.invoice_id = i.id) AS claimed
+    (SELECT coalesce(sum(cost_usd), 0) FROM usage_events e WHERE e.account_id = i.account_id AND e.invoice_id = i.id) AS claimed,
+    (SELECT coalesce(sum(amount_exact_usd), 0) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.token_type = 'credit') AS credit_exact,
+    (SELECT coalesce(sum(amount_minor), 0) FROM invoice_lines l WHERE l.invoice_id = i.id AND l.token_type = 'credit') AS credit_minor,
+    (SELECT coalesce(sum(amount_usd), 0) FROM credit_ledger_entries c
+     WHERE c.invoice_id = i.id AND c.kind IN ('consumption', 'reversal')) AS ledger_credit
   FROM invoices i WHERE i.period = $3 AND ($4::text IS NULL OR i.account_id = $4)
 ), accts AS (
   SELECT account_id FROM raw UNION SELECT account_id FROM rollup UNION SELECT account_id FROM inv
@@ -68,6 +78,8 @@ SELECT a.account_id AS "accountId",
   inv.id AS "invoiceId", inv.status AS "invoiceStatus", inv.total_exact_usd::text AS "invoiceTotalExactUsd",
   inv.total_minor::text AS "invoiceTotalMinor", inv.lines_exact::text AS "invoiceLinesExactUsd",
   inv.lines_minor::text AS "invoiceLinesMinor", inv.claimed::text AS "invoiceClaimedCostUsd",
+  inv.credit_exact::text AS "invoiceCreditExactUsd", inv.credit_minor::text AS "invoiceCreditMinor",
+  inv.ledger_credit::text AS "invoiceLedgerCreditUsd",
   inv.stripe_invoice_id AS "stripeInvoiceId", inv.stripe_total_minor::text AS "stripeTotalMinor"
 FROM accts a
 LEFT JOIN raw ON raw.account_id = a.account_id

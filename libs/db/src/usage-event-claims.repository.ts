@@ -35,6 +35,21 @@ export class UsageEventClaimsRepository {
   }
 
   /**
+   * Whether priced usage no invoice has claimed remains in [from, to) (of `models`; empty: any):
+   * what a grant expiring at `to` could still have to pay for (InvoiceCredits' expiry rule).
+   */
+  async hasUnbilledUsage(q: Queryable, accountId: string, range: { from: Date; to: Date; models: readonly string[] }): Promise<boolean> {
+    const { rows } = await q.query<{ found: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM usage_events
+         WHERE account_id = $1 AND invoice_id IS NULL AND cost_usd IS NOT NULL AND occurred_at >= $2 AND occurred_at < $3
+           AND (cardinality($4::text[]) = 0 OR model = ANY($4::text[]))) AS found`,
+      [accountId, range.from, range.to, [...range.models]],
+    );
+    return rows[0].found;
+  }
+
+  /**
    * Claims the account's unbilled, priced events for this invoice: those of the period, plus
    * late events of earlier months whose own month has no draft invoice (a draft would take them
    * on its next close run; anything else there is final). Setting invoice_id under the row lock

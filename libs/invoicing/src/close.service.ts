@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
-import { buildInvoiceLines, isMutable, parsePeriod, PUSHABLE_STATUSES, type BillingPeriod, type InvoiceDraft, type InvoiceStatus } from '@tokenmeter/billing';
+import { buildInvoiceLines, isMutable, parsePeriod, PUSHABLE_STATUSES, type BillingPeriod, type InvoiceStatus } from '@tokenmeter/billing';
 import type { AuditLogRepository, IngestProgressRepository, InvoicesRepository, UsageEventClaimsRepository } from '@tokenmeter/db';
 import { checkIngestionComplete, type CompletenessReport, type IngestLagProbe } from './completeness';
 import { IngestionIncompleteError } from './errors';
+import type { InvoiceCredits } from './invoice-credits';
 import type { InvoiceSyncService, SyncOutcome } from './sync.service';
 import { toInvoiceUsageRows } from './usage-rows';
 
@@ -86,6 +87,7 @@ export class InvoiceCloseService {
     private readonly ingestProgress: IngestProgressRepository,
     private readonly audit: AuditLogRepository,
     private readonly sync: InvoiceSyncService | undefined,
+    private readonly credits: InvoiceCredits,
     private readonly options: CloseServiceOptions,
   ) {
     this.clock = options.clock ?? (() => new Date());
@@ -246,7 +248,8 @@ export class InvoiceCloseService {
           result: { accountId, outcome: 'no_usage', invoiceId: null, status: null, claimedEvents: 0, totalMinor: '0', totalExactUsd: '0', lines: 0 },
         };
       }
-      const draft: InvoiceDraft = buildInvoiceLines(period, toInvoiceUsageRows(usage));
+      // Credits, in this same transaction: the consumption entries commit with the lines or not at all.
+      const { draft } = await this.credits.applyAtClose(tx.client, accountId, invoiceId, bounds, buildInvoiceLines(period, toInvoiceUsageRows(usage)));
       await tx.replaceLines(
         invoiceId,
         draft.lines.map((l) => ({

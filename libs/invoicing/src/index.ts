@@ -8,3 +8,5 @@ export * from './reconciliation.service';
 export * from './admin-audit';
 export * from './kafka-lag-probe';
 export * from './invoicing';
+export * from './invoice-credits';
+export * from './credit-top-ups.service';

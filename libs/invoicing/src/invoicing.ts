@@ -2,6 +2,9 @@ import type { Logger, TokenmeterConfig } from '@tokenmeter/config';
 import {
   AccountsRepository,
   AuditLogRepository,
+  CreditGrantsRepository,
+  CreditLedgerRepository,
+  CreditUsageRepository,
   IngestProgressRepository,
   InvoicesRepository,
   ReconciliationRepository,
@@ -12,6 +15,8 @@ import {
 } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 import { InvoiceCloseService } from './close.service';
+import { CreditTopUpService } from './credit-top-ups.service';
+import { InvoiceCredits } from './invoice-credits';
 import { kafkaLagProbe, type KafkaAdminFactory } from './kafka-lag-probe';
 import { ReconciliationService } from './reconciliation.service';
 import { InvoiceSyncService } from './sync.service';
@@ -38,6 +43,7 @@ export interface Invoicing {
   sync: InvoiceSyncService;
   reconciliation: ReconciliationService;
   webhooks: StripeWebhookService;
+  topUps: CreditTopUpService;
   /** Disconnects the broker probe (the database belongs to the caller). */
   close(): Promise<void>;
 }
@@ -55,11 +61,16 @@ export function createInvoicing(deps: InvoicingDeps): Invoicing {
   const invoices = new InvoicesRepository(db.pool, claims);
   const audit = new AuditLogRepository(db.pool);
   const lagProbe = deps.kafka ? kafkaLagProbe(deps.kafka, config.kafka.topic, log) : undefined;
-  const sync = new InvoiceSyncService(invoices, new AccountsRepository(db.pool), audit, transactor, stripe, {
+  const grants = new CreditGrantsRepository(db.pool);
+  const ledger = new CreditLedgerRepository(db.pool);
+  const accounts = new AccountsRepository(db.pool);
+  const credits = new InvoiceCredits(grants, ledger, new CreditUsageRepository(db.pool), claims);
+  const topUps = new CreditTopUpService(grants, ledger, accounts, audit, transactor, stripe, deps.clock);
+  const sync = new InvoiceSyncService(invoices, accounts, audit, transactor, stripe, credits, {
     invoiceConcurrency: config.stripe.maxInFlight,
     log,
   });
-  const closer = new InvoiceCloseService(invoices, claims, new IngestProgressRepository(db.pool), audit, sync, {
+  const closer = new InvoiceCloseService(invoices, claims, new IngestProgressRepository(db.pool), audit, sync, credits, {
     graceMinutes: config.invoicing.closeGraceMinutes,
     topic: config.kafka.topic,
     lagProbe,
@@ -69,7 +80,8 @@ export function createInvoicing(deps: InvoicingDeps): Invoicing {
     closer,
     sync,
     reconciliation: new ReconciliationService(new ReconciliationRepository(db.pool), stripe),
-    webhooks: new StripeWebhookService(invoices, new StripeWebhookEventsRepository(db.pool), transactor, stripe),
+    webhooks: new StripeWebhookService(invoices, new StripeWebhookEventsRepository(db.pool), transactor, stripe, credits, topUps),
+    topUps,
     close: async () => {
       await lagProbe?.disconnect();
     },

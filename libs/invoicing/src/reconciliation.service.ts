@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { parsePeriod, usd } from '@tokenmeter/billing';
+import { Decimal, parsePeriod, usd, ZERO } from '@tokenmeter/billing';
 import type { ReconciliationRepository, ReconciliationRow } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 
@@ -7,6 +7,7 @@ export type MismatchKind =
   | 'raw_vs_rollup'
   | 'invoice_header_vs_lines'
   | 'invoice_vs_claimed_events'
+  | 'credit_ledger_vs_lines'
   | 'stripe_total_vs_invoice'
   | 'stripe_unreachable';
 
@@ -23,6 +24,9 @@ export interface AccountReconciliation {
   invoice_status: string | null;
   invoice_exact_usd: string | null;
   invoice_total_minor: string | null;
+  /** Its credit lines, in cents (negative), and what its ledger entries (consumption - reversals) took from grants, USD. */
+  invoice_credits_minor: string | null;
+  ledger_credits_usd: string | null;
   stripe_invoice_id: string | null;
   stripe_total_minor: string | null;
   mismatches: MismatchKind[];
@@ -41,6 +45,8 @@ export interface ReconciliationReport {
  * total the stored costs of the events it claimed; Stripe's total must equal our rounded total.
  * (The invoice may also carry late usage of earlier months, so it is compared with its claimed
  * events, not with this month's raw total; this month's events not on it show as unbilled.)
+ * Credits: the invoice's exact total less its credit lines is its claimed events' cost, and its
+ * credit ledger entries (consumption - reversals) are exactly its credit lines' cents.
  */
 export class ReconciliationService {
   constructor(
@@ -87,7 +93,11 @@ function toDetail(r: ReconciliationRow): AccountReconciliation {
     if (!usd(r.invoiceTotalExactUsd!).equals(usd(r.invoiceLinesExactUsd!)) || r.invoiceTotalMinor !== r.invoiceLinesMinor) {
       mismatches.push('invoice_header_vs_lines');
     }
-    if (!usd(r.invoiceTotalExactUsd!).equals(usd(r.invoiceClaimedCostUsd!))) mismatches.push('invoice_vs_claimed_events');
+    // Credits are the one thing on an invoice that is not usage: usage lines + credit lines = total.
+    if (!usd(r.invoiceTotalExactUsd!).minus(usd(r.invoiceCreditExactUsd!)).equals(usd(r.invoiceClaimedCostUsd!))) mismatches.push('invoice_vs_claimed_events');
+    // The ledger took exactly the credit lines' cents from the grants (a void invoice: all given back).
+    const expected = r.invoiceStatus === 'void' ? ZERO : new Decimal(r.invoiceCreditMinor!).dividedBy(100);
+    if (!usd(r.invoiceLedgerCreditUsd!).equals(expected)) mismatches.push('credit_ledger_vs_lines');
   }
   return {
     account_id: r.accountId,
@@ -101,6 +111,8 @@ function toDetail(r: ReconciliationRow): AccountReconciliation {
     invoice_status: r.invoiceStatus,
     invoice_exact_usd: r.invoiceTotalExactUsd === null ? null : trim(r.invoiceTotalExactUsd),
     invoice_total_minor: r.invoiceTotalMinor,
+    invoice_credits_minor: r.invoiceCreditMinor,
+    ledger_credits_usd: r.invoiceLedgerCreditUsd === null ? null : trim(r.invoiceLedgerCreditUsd),
     stripe_invoice_id: r.stripeInvoiceId,
     stripe_total_minor: null,
     mismatches,

@@ -1,9 +1,10 @@
 import pLimit from 'p-limit';
-import { ConflictError, NotFoundError, needsStripeSync, parsePeriod, periodLabel, statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
+import { ConflictError, grantIdOfLineKey, NotFoundError, needsStripeSync, parsePeriod, periodLabel, statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
 import type { Logger } from '@tokenmeter/config';
 import type { AccountsRepository, AuditLogRepository, InvoiceLineRow, InvoiceRow, InvoicesRepository, Transactor } from '@tokenmeter/db';
 import type { StripeGateway, StripeInvoiceItemSummary, StripeInvoiceResult } from '@tokenmeter/stripe';
 import { invoiceAuditEntry, type InvoiceAdminAction } from './admin-audit';
+import type { InvoiceCredits } from './invoice-credits';
 
 export interface SyncOutcome {
   invoiceId: string;
@@ -53,6 +54,7 @@ export class InvoiceSyncService {
     private readonly audit: AuditLogRepository,
     private readonly transactor: Transactor,
     private readonly stripe: StripeGateway,
+    private readonly credits: InvoiceCredits,
     private readonly options: { invoiceConcurrency: number; log?: Logger },
   ) {}
 
@@ -163,7 +165,11 @@ export class InvoiceSyncService {
     if (invoice.status === 'draft') {
       const voided = await this.transactor.run(async (q) => {
         const row = await this.invoices.transition(invoiceId, ['draft'], 'void', {}, q);
-        if (row) await this.audit.append(invoiceAuditEntry(admin, row), q);
+        if (row) {
+          // Its credits go back to their grants with the move (the events stay claimed: a write-off).
+          await this.credits.reverseInvoice(q, row.accountId, row.id);
+          await this.audit.append(invoiceAuditEntry(admin, row), q);
+        }
         return row;
       });
       // Not a draft any more (a push froze it meanwhile): decide again from its new status.
@@ -174,9 +180,10 @@ export class InvoiceSyncService {
     }
     await this.stripe.voidInvoice(invoice.stripeInvoiceId!, idempotencyKeys.void(invoiceId));
     return this.transactor.run(async (q) => {
-      const row =
-        (await this.invoices.transition(invoiceId, ['finalized', 'uncollectible'], 'void', {}, q)) ??
-        (await this.invoices.getInvoice(invoiceId, q))!;
+      const moved = await this.invoices.transition(invoiceId, ['finalized', 'uncollectible'], 'void', {}, q);
+      // Only the move writes the reversals (a webhook's void may have made it first, with its own).
+      if (moved) await this.credits.reverseInvoice(q, moved.accountId, moved.id);
+      const row = moved ?? (await this.invoices.getInvoice(invoiceId, q))!;
       await this.audit.append(invoiceAuditEntry(admin, row), q);
       return row;
     });
@@ -243,6 +250,8 @@ export class InvoiceSyncService {
           quantity_tokens: line.quantity,
           unit_price_per_mtok_usd: line.unitPricePerMTok,
           amount_exact_usd: line.amountExactUsd,
+          // Credit lines: the grant they apply (also in the line key), so Stripe's side names it too.
+          ...(line.tokenType === 'credit' ? { grant_id: grantIdOfLineKey(line.lineKey)! } : {}),
         },
       },
       idempotencyKeys.item(invoice.id, line.lineKey),

@@ -1,9 +1,12 @@
 import { statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
 import type { InvoicesRepository, StripeWebhookEventsRepository, Transactor } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
+import type { CreditTopUpService } from './credit-top-ups.service';
+import type { InvoiceCredits } from './invoice-credits';
 
 export type WebhookResult =
   | { outcome: 'applied'; eventId: string; type: string; invoiceId: string; status: InvoiceStatus }
+  | { outcome: 'applied'; eventId: string; type: string; grantId: string; grantStatus: 'active' | 'voided' }
   | { outcome: 'duplicate' | 'ignored'; eventId: string; type: string; reason?: string };
 
 /**
@@ -29,6 +32,8 @@ export class StripeWebhookService {
     private readonly events: StripeWebhookEventsRepository,
     private readonly transactor: Transactor,
     private readonly stripe: StripeGateway,
+    private readonly credits: InvoiceCredits,
+    private readonly topUps: CreditTopUpService,
   ) {}
 
   async handle(rawBody: Buffer | string, signature: string | undefined): Promise<WebhookResult> {
@@ -42,7 +47,15 @@ export class StripeWebhookService {
       if (!to) return { outcome: 'ignored', ...seen, reason: 'unhandled event type' };
       if (!stripeInvoiceId) return { outcome: 'ignored', ...seen, reason: 'event has no invoice id' };
       const moved = await this.invoices.transitionByStripeInvoiceId(stripeInvoiceId, statusesThatCanBecome(to), to, q);
+      if (!moved && (to === 'paid' || to === 'void')) {
+        // A credit top-up's own invoice: paid activates its grant (with its ledger entry), void cancels it.
+        const topUp = to === 'paid' ? await this.topUps.activate(stripeInvoiceId, q) : await this.topUps.cancel(stripeInvoiceId, q);
+        if (topUp?.moved) return { outcome: 'applied', ...seen, grantId: topUp.grant.id, grantStatus: to === 'paid' ? 'active' : 'voided' };
+        if (topUp) return { outcome: 'ignored', ...seen, reason: `credit grant ${topUp.grant.id} is ${topUp.grant.status} already` };
+      }
       if (!moved) return { outcome: 'ignored', ...seen, reason: `no invoice with stripe id ${stripeInvoiceId} in a status that can become ${to}` };
+      // A void in Stripe gives the invoice's credits back, in the transaction of the move.
+      if (to === 'void') await this.credits.reverseInvoice(q, moved.accountId, moved.id);
       return { outcome: 'applied', ...seen, invoiceId: moved.id, status: moved.status };
     });
   }

@@ -103,7 +103,10 @@ export class SdkStripeGateway implements StripeGateway {
           amount,
           currency: params.currency,
           description: params.description,
-          period: { start: Math.floor(params.period.start.getTime() / 1000), end: Math.floor(params.period.end.getTime() / 1000) },
+          period: params.period && {
+            start: Math.floor(params.period.start.getTime() / 1000),
+            end: Math.floor(params.period.end.getTime() / 1000),
+          },
           metadata: params.metadata,
         },
         { idempotencyKey },

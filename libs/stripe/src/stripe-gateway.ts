@@ -30,12 +30,12 @@ export interface CreateInvoiceParams {
 export interface CreateInvoiceItemParams {
   customerId: string;
   stripeInvoiceId: string;
-  /** Integer cents; negative for discount lines. */
+  /** Integer cents; negative for discount and credit lines. */
   amountMinor: bigint;
   currency: 'usd';
   description: string;
-  /** The service period, shown by Stripe on the line. */
-  period: { start: Date; end: Date };
+  /** The service period, shown by Stripe on the line; absent for a credit top-up (no usage behind it). */
+  period?: { start: Date; end: Date };
   metadata: Record<string, string>;
 }
 

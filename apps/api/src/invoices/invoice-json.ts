@@ -17,7 +17,7 @@ function oneOf<T extends string>(values: readonly T[], value: string, what: stri
 }
 
 const STATUSES = INVOICE_STATUSES as [InvoiceStatus, ...InvoiceStatus[]];
-const LINE_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'discount'] as const satisfies readonly InvoiceLineType[];
+const LINE_TYPES = ['input', 'output', 'cache_read', 'cache_write', 'discount', 'credit'] as const satisfies readonly InvoiceLineType[];
 const status = z.enum(STATUSES);
 const invoiceStatus = (s: string): InvoiceStatus => oneOf(STATUSES, s, 'invoice status');
 const month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/).describe('A calendar month, UTC, e.g. "2026-11"');
@@ -27,14 +27,16 @@ const exactInteger = (description: string) => z.union([z.number().int(), z.strin
 
 export const InvoiceLineSchema = z
   .object({
-    model: z.string(),
-    token_type: z.enum(LINE_TYPES).describe('discount: the one negative line per (service period, model, discount)'),
+    model: z.string().describe('"" on credit lines'),
+    token_type: z
+      .enum(LINE_TYPES)
+      .describe('discount: the one negative line per (service period, model, discount); credit: one negative line per (credit grant, service period), last'),
     service_period: month.describe('The month the usage happened in; earlier than the invoice period for late usage'),
-    quantity: exactInteger('Tokens (0 on discount lines): a JSON integer, or a string of digits past 2^53'),
+    quantity: exactInteger('Tokens (0 on discount and credit lines): a JSON integer, or a string of digits past 2^53'),
     unit_price_per_mtok: z
       .string()
       .regex(/^\d+(\.\d+)?$/)
-      .describe('USD per million tokens, a decimal STRING ("0" on discount lines)'),
+      .describe('USD per million tokens, a decimal STRING ("0" on discount and credit lines)'),
     amount_exact_usd: signedUsdAmount,
     amount_minor: exactInteger('amount_exact_usd rounded once, half up, to cents: a JSON integer, or a string of digits past 2^53'),
     description: z.string(),
@@ -52,7 +54,7 @@ const INVOICE_FIELDS = {
     .string()
     .regex(/^-?\d+\.\d{2}$/)
     .describe('total_minor as dollars, e.g. "12.34"'),
-  total_exact_usd: signedUsdAmount.describe('The sum of the exact line amounts (= the stored costs of the billed events), unrounded'),
+  total_exact_usd: signedUsdAmount.describe('The sum of the exact line amounts (= the stored costs of the billed events, less the exact credits applied), unrounded'),
   stripe_invoice_id: z.string().nullable(),
   hosted_invoice_url: z.string().nullable().describe("Stripe's page for the customer, once finalized"),
   finalized_at: dateTime.nullable(),
@@ -173,6 +175,7 @@ const MISMATCHES = [
   'raw_vs_rollup',
   'invoice_header_vs_lines',
   'invoice_vs_claimed_events',
+  'credit_ledger_vs_lines',
   'stripe_total_vs_invoice',
   'stripe_unreachable',
 ] as const satisfies readonly MismatchKind[];
@@ -197,6 +200,10 @@ export const ReconciliationSchema = z
           invoice_status: status.nullable(),
           invoice_exact_usd: signedUsdAmount.nullable(),
           invoice_total_minor: minorString.nullable(),
+          invoice_credits_minor: minorString.nullable().describe('The sum of its credit lines, in cents (0 or negative)'),
+          ledger_credits_usd: signedUsdAmount
+            .nullable()
+            .describe("Its credit ledger entries, consumption less reversals (negative): must be invoice_credits_minor as dollars, 0 once void"),
           stripe_invoice_id: z.string().nullable(),
           stripe_total_minor: minorString.nullable().describe("Stripe's total; null when not asked (stripe=false), not pushed, or unreachable"),
           mismatches: z.array(z.enum(MISMATCHES)).describe('Empty when everything agrees'),

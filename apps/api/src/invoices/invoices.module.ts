@@ -4,6 +4,7 @@ import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/
 import { DATABASE, type Database } from '@tokenmeter/db';
 import {
   createInvoicing,
+  CreditTopUpService,
   InvoiceCloseService,
   InvoiceSyncService,
   ReconciliationService,
@@ -13,6 +14,7 @@ import {
 import { SdkStripeGateway } from '@tokenmeter/stripe';
 import { StripeWebhookController } from '../webhooks/stripe-webhook.controller';
 import { AdminInvoicesController } from './admin-invoices.controller';
+import { CreditTopUpsController } from './credit-top-ups.controller';
 import { InvoicesController } from './invoices.controller';
 import { InvoicesService } from './invoices.service';
 
@@ -20,7 +22,7 @@ export const INVOICING = Symbol('Invoicing');
 
 /** Invoices (account and admin routes) and Stripe webhooks, over libs/invoicing's one composition root. */
 @Module({
-  controllers: [InvoicesController, AdminInvoicesController, StripeWebhookController],
+  controllers: [InvoicesController, AdminInvoicesController, StripeWebhookController, CreditTopUpsController],
   providers: [
     {
       provide: INVOICING,
@@ -39,6 +41,7 @@ export const INVOICING = Symbol('Invoicing');
     { provide: InvoiceSyncService, useFactory: (i: Invoicing) => i.sync, inject: [INVOICING] },
     { provide: ReconciliationService, useFactory: (i: Invoicing) => i.reconciliation, inject: [INVOICING] },
     { provide: StripeWebhookService, useFactory: (i: Invoicing) => i.webhooks, inject: [INVOICING] },
+    { provide: CreditTopUpService, useFactory: (i: Invoicing) => i.topUps, inject: [INVOICING] },
     InvoicesService,
   ],
   // The web dashboard's invoice pages read and act through the same services.

@@ -29,6 +29,7 @@ type Line = InvoiceJson['lines'][number];
 
 function lineKind(invoicePeriod: string, l: Line): string {
   if (l.token_type === 'discount') return 'Discount';
+  if (l.token_type === 'credit') return 'Credit';
   return l.service_period === invoicePeriod ? 'Usage' : `Late usage from ${l.service_period}`;
 }
 
@@ -165,7 +166,7 @@ function InvoicePage(props: { ctx: PageContext; invoice: InvoiceJson; keepAccoun
             {
               label: 'Rate per 1M',
               numeric: true,
-              cell: (l) => (l.token_type === 'discount' ? '' : <data value={l.unit_price_per_mtok}>${l.unit_price_per_mtok}</data>),
+              cell: (l) => (l.token_type === 'discount' || l.token_type === 'credit' ? '' : <data value={l.unit_price_per_mtok}>${l.unit_price_per_mtok}</data>),
             },
             { label: 'Amount (exact)', numeric: true, cell: (l) => <Money usd={l.amount_exact_usd} exact /> },
             { label: 'Billed', numeric: true, cell: (l) => <Money usd={minorUnitsToUsdString(String(l.amount_minor))} exact /> },
