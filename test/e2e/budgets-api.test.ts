@@ -60,7 +60,8 @@ describe('budgets API: admin writes, the account’s view, reconciliation', () =
 
     const patched = await call('PATCH', `/admin/budgets/${id}`, { body: { limit_usd: '1', thresholds: ['90', '25.5'] } });
     expect(patched.body).toMatchObject({ limit_usd: '1', thresholds: ['25.5', '90'], state: 'ok' });
-    expect((await call('DELETE', `/admin/budgets/${id}`)).status).toBe(204);
+    const deleted = await call('DELETE', `/admin/budgets/${id}`);
+    expect(deleted).toMatchObject({ status: 200, body: { id, limit_usd: '1' } });
     expect((await call('GET', `/admin/budgets/${id}`)).status).toBe(404);
     const audit = await call('GET', '/admin/audit-log?limit=10');
     expect(audit.body.data.map((e: Json) => e.action).filter((a: string) => a.startsWith('budget.'))).toEqual(['budget.delete', 'budget.update', 'budget.create']);
