@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
-import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
-import { INGEST_TOKEN, startApi } from '../helpers/api-app';
+import { generateApiKey } from '@tokenmeter/auth';
+import { INGEST_TOKEN, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
@@ -13,18 +13,7 @@ describe('budgets API: admin writes, the account’s view, reconciliation', () =
   let base: string;
   let db: Database;
 
-  const call = async (method: string, path: string, options: { key?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        authorization: `Bearer ${options.key ?? ADMIN_KEY}`,
-      },
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as Json };
-  };
+  const call = jsonCaller(() => base, ADMIN_KEY);
   const ingest = async (events: unknown[]) => {
     const res = await fetch(`${base}/v1/events`, {
       method: 'POST',
@@ -48,8 +37,7 @@ describe('budgets API: admin writes, the account’s view, reconciliation', () =
   beforeEach(async () => {
     await resetDatabase(db);
     await seedPriceBook(db);
-    app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(ADMIN_KEY)!);
-    await app.get(ApiKeysService).ensureBootstrapAdminKey(ADMIN_KEY);
+    await restoreBootstrapAdminKey(app, ADMIN_KEY);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Acme' } })).status).toBe(201);
   });
 
@@ -72,7 +60,8 @@ describe('budgets API: admin writes, the account’s view, reconciliation', () =
 
     const patched = await call('PATCH', `/admin/budgets/${id}`, { body: { limit_usd: '1', thresholds: ['90', '25.5'] } });
     expect(patched.body).toMatchObject({ limit_usd: '1', thresholds: ['25.5', '90'], state: 'ok' });
-    expect((await call('DELETE', `/admin/budgets/${id}`)).status).toBe(204);
+    const deleted = await call('DELETE', `/admin/budgets/${id}`);
+    expect(deleted).toMatchObject({ status: 200, body: { id, limit_usd: '1' } });
     expect((await call('GET', `/admin/budgets/${id}`)).status).toBe(404);
     const audit = await call('GET', '/admin/audit-log?limit=10');
     expect(audit.body.data.map((e: Json) => e.action).filter((a: string) => a.startsWith('budget.'))).toEqual(['budget.delete', 'budget.update', 'budget.create']);

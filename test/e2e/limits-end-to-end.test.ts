@@ -1,21 +1,19 @@
 import { Webhook } from 'standardwebhooks';
 import type { Kafka } from 'kafkajs';
 import {
-  AccountsRepository,
-  ApiKeysRepository,
-  AuditLogRepository,
   BudgetSpendRepository,
-  BudgetsRepository,
-  Transactor,
   WebhooksRepository,
   type Database,
 } from '@tokenmeter/db';
-import { BudgetsService, newWebhookSecret } from '@tokenmeter/limits';
+import {
+  newWebhookSecret,
+} from '@tokenmeter/limits';
 import { aUsageEvent } from '../factories/usage-events';
 import { startReceiver, type Receiver } from '../helpers/alerts';
 import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { budgetsServiceOn } from '../helpers/limits';
 
 jest.setTimeout(300_000);
 
@@ -48,14 +46,7 @@ describe('spend limits end to end: broker, killed ingestor, notifier, webhook re
     await resetDatabase(db);
     await seedPriceBook(db);
     await db.pool.query(`INSERT INTO accounts (id, name) VALUES ('acct_e2e', 'E2E')`);
-    const budgets = new BudgetsService(
-      new BudgetsRepository(db.pool),
-      new BudgetSpendRepository(db.pool),
-      new AccountsRepository(db.pool),
-      new ApiKeysRepository(db.pool),
-      new AuditLogRepository(db.pool),
-      new Transactor(db.pool),
-    );
+    const budgets = budgetsServiceOn(db);
     // 6000 events x $0.00175997 = $10.55982: the $12 budget ends at 88%, past 25, 50 and 75.
     const budget = await budgets.createBudget(
       { accountId: 'acct_e2e', apiKeyId: null, model: null, limitUsd: '12', window: 'month', thresholds: ['25', '50', '75', '100'], enforce: 'hard' },

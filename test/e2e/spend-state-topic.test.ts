@@ -1,21 +1,21 @@
 import {
-  AccountsRepository,
-  ApiKeysRepository,
-  AuditLogRepository,
-  BudgetSpendRepository,
-  BudgetsRepository,
   PriceBookRepository,
   SpendStateRepository,
-  Transactor,
   UsageEventsRepository,
   type Database,
 } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import { BudgetsService, SpendStateCache, SpendStatePublisher, type SpendStateJson } from '@tokenmeter/limits';
+import {
+  BudgetsService,
+  SpendStateCache,
+  SpendStatePublisher,
+  type SpendStateJson,
+} from '@tokenmeter/limits';
 import type { Producer } from 'kafkajs';
 import { aUsageEvent } from '../factories/usage-events';
 import { readTopic, testKafka, uniqueName, withAdmin } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { budgetsServiceOn } from '../helpers/limits';
 
 const actor = { keyId: null, requestId: 'test' };
 
@@ -61,14 +61,7 @@ describe('the compacted spend-state topic carries each scope’s budget state wh
     await resetDatabase(db);
     await seedPriceBook(db);
     ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
-    budgets = new BudgetsService(
-      new BudgetsRepository(db.pool),
-      new BudgetSpendRepository(db.pool),
-      new AccountsRepository(db.pool),
-      new ApiKeysRepository(db.pool),
-      new AuditLogRepository(db.pool),
-      new Transactor(db.pool),
-    );
+    budgets = budgetsServiceOn(db);
     await ingest([nowEvent()]);
     await db.pool.query(`INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ('key_s', 'tm_live_state000', 'unused', 'account', 'acct_s')`);
     topic = uniqueName('tokenmeter.spend.state.test');

@@ -1,11 +1,11 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Webhook } from 'standardwebhooks';
-import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
+import { generateApiKey } from '@tokenmeter/auth';
 import { createLogger } from '@tokenmeter/config';
 import { BudgetAlertsRepository, type Database, WebhooksRepository } from '@tokenmeter/db';
 import { AlertsDispatcher, WebhookDeliverer } from '@tokenmeter/limits';
 import { insertAlert, insertBudget, resetAlertTables, startReceiver, type Receiver } from '../helpers/alerts';
-import { insertApiKey, startApi } from '../helpers/api-app';
+import { insertApiKey, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
 import { createTopics, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 
@@ -21,16 +21,7 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
   let db: Database;
   let receiver: Receiver | undefined;
 
-  const call = async (method: string, path: string, options: { key?: string | null; body?: unknown } = {}) => {
-    const key = options.key === undefined ? ADMIN_KEY : options.key;
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as Json };
-  };
+  const call = jsonCaller(() => base, ADMIN_KEY);
 
   beforeAll(async () => {
     process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
@@ -45,8 +36,7 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
   beforeEach(async () => {
     await resetDatabase(db);
     await resetAlertTables(db);
-    app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(ADMIN_KEY)!);
-    await app.get(ApiKeysService).ensureBootstrapAdminKey(ADMIN_KEY);
+    await restoreBootstrapAdminKey(app, ADMIN_KEY);
   });
   afterEach(async () => {
     await receiver?.close();

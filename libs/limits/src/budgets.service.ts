@@ -140,8 +140,9 @@ export class BudgetsService {
     return this.viewOf(updated);
   }
 
-  async deleteBudget(id: string, actor: Actor): Promise<void> {
-    await this.transactor.run(async (q) => {
+  /** Returns the budget with its last window, as it was when deleted. */
+  async deleteBudget(id: string, actor: Actor): Promise<BudgetView> {
+    const deleted = await this.transactor.run(async (q) => {
       const deleted = await this.budgets.deleteBudget(id, q);
       if (!deleted) throw new NotFoundError('budget', id);
       await this.spend.notifyBudgetChanged(id, q);
@@ -149,7 +150,9 @@ export class BudgetsService {
         { actorKeyId: actor.keyId, action: 'budget.delete', targetType: 'budget', targetId: id, before: deleted, after: null, requestId: actor.requestId },
         q,
       );
+      return deleted;
     });
+    return this.viewOf(deleted);
   }
 
   async getBudget(id: string): Promise<BudgetView> {

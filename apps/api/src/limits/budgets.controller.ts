@@ -42,7 +42,7 @@ const budgetChanges = whenValid(
     }
   },
 );
-const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read') }).strict();
+const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read') });
 
 /** Budgets, by admins (audited; a change is effective from now). */
 @ApiTags('admin: budgets')
@@ -96,15 +96,16 @@ export class AdminBudgetsController {
   }
 
   @Delete(':id')
-  @HttpCode(204)
-  @ApiOperation({ summary: 'Delete a budget (its alerts and audit entries stay)' })
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Delete a budget: it stops counting and authorize stops applying it (its alerts and audit entries stay)' })
+  @ApiAnswer(BudgetSchema, 200, 'The budget as it was when deleted')
   @errorResponses(...ADMIN_ERRORS, 404)
   async remove(@ValidParam('id', idFilter) id: string, @CurrentActor() actor: Actor) {
-    await this.budgets.deleteBudget(id, actor);
+    return budgetJson(await this.budgets.deleteBudget(id, actor));
   }
 }
 
-const reconcileQuery = z.object({ account_id: idFilter.optional().describe('Only this account') }).strict();
+const reconcileQuery = z.object({ account_id: idFilter.optional().describe('Only this account') });
 
 /** Budget spend against the rollups, per window: the proof that limits and invoices count the same usage. */
 @ApiTags('admin: budgets')
