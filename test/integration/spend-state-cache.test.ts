@@ -54,7 +54,9 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
     const messages: IngestMessage[] = events.map((value) => ({ value, key: null }));
     const prepared = ingestor.prepare(messages, kafka ? 'kafka' : 'http', await ingestor.pricingContext());
     // As the consumer records a chunk: its partition's progress in the same transaction.
-    const progress = kafka ? [{ topic: TOPIC, partition: kafka.partition, nextOffset: String(kafka.offset + events.length), maxOccurredAt: prepared.maxOccurredAt }] : [];
+    const progress = kafka
+      ? [{ topic: TOPIC, partition: kafka.partition, nextOffset: String(kafka.offset + events.length), maxOccurredAt: prepared.maxOccurredAt }]
+      : [];
     return ingestor.record(prepared, progress);
   };
   const windowSpend = async (budgetId: string) =>

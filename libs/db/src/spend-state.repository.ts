@@ -76,7 +76,12 @@ interface RawWindow {
   version: string;
 }
 
-const toWindow = (r: RawWindow): SpendWindowRecord => ({ budgetId: r.budgetId, windowStartMs: Number(r.windowStartMs), spendUsd: r.spendUsd, version: r.version });
+const toWindow = (r: RawWindow): SpendWindowRecord => ({
+  budgetId: r.budgetId,
+  windowStartMs: Number(r.windowStartMs),
+  spendUsd: r.spendUsd,
+  version: r.version,
+});
 
 export class SpendStateRepository {
   constructor(private readonly pool: Pool) {}
