@@ -2,14 +2,16 @@
  * The gateway's authorize check under load: latency and the highest sustained rate, alone and
  * while usage is being ingested.
  *
- *   npm run bench:authorize [-- --accounts 1000] [--rate 5000] [--duration 15] [--ingest-rate 5000] [--connections 32]
+ *   npm run bench:authorize [-- --accounts 1000] [--rates 1000,2000,5000] [--duration 10] [--ingest-rate 5000] [--connections 32]
  *
  * 1. recreates a scratch database, tokenmeter_bench_authorize, with the price book and --accounts
  *    accounts, each with a hard monthly budget, every tenth also a per-key and a per-model one,
  *    every fiftieth nearly spent (so 402s are part of the mix); their windows hold some spend;
  * 2. starts the real API (apps/api/src/main.ts) as its own process;
  * 3. phase "alone": a closed loop of --connections keep-alive connections for --duration s (the
- *    highest sustained rate), then an open loop at --rate checks/s for --duration s (latency);
+ *    highest sustained rate), then an open loop at each of --rates checks/s for --duration s
+ *    (latency); before that, the check itself in this process (SpendAuthorizer.authorize over the
+ *    same state, no HTTP): microseconds per call;
  *    each check is a new request_id, a random account, key and model, with max_output_tokens;
  * 4. phase "while ingesting": the same two runs while a child process ingests --ingest-rate events/s
  *    (UsageIngestor.ingest in chunks of 500, bench:ingest's events, occurred_at now, the same
@@ -22,17 +24,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
-import { createDatabase, PriceBookRepository, UsageEventsRepository } from '@tokenmeter/db';
+import { createDatabase, PriceBookRepository, SpendStateRepository, UsageEventsRepository } from '@tokenmeter/db';
+import { SpendAuthorizer, SpendStateCache } from '@tokenmeter/limits';
 import { loadConfig } from '@tokenmeter/config';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { freePort, startApi, stopApi } from './api-process';
-import { numberArg } from './args';
+import { integerListArg, numberArg } from './args';
 import { recreateSeededDatabase } from './scratch-database';
 import { makeEvent } from './usage-events';
 
 const ACCOUNTS = Math.floor(numberArg('accounts', 1000));
-const RATE = Math.floor(numberArg('rate', 5000));
-const DURATION_S = numberArg('duration', 15);
+const RATES = integerListArg('rates', [1000, 2000, 5000]);
+const DURATION_S = numberArg('duration', 10);
 const INGEST_RATE = Math.floor(numberArg('ingest-rate', 5000));
 const CONNECTIONS = Math.floor(numberArg('connections', 32));
 const BENCH_DB = 'tokenmeter_bench_authorize';
@@ -212,6 +215,51 @@ function summarise(run: string, latencies: number[], statuses: Record<string, nu
   };
 }
 
+/** The check alone: SpendAuthorizer.authorize on the loaded state, as the route calls it, timed per call. */
+async function inProcess(url: string): Promise<Record<string, unknown>> {
+  const db = createDatabase(url, 2);
+  const repository = new SpendStateRepository(db.pool);
+  const cache = new SpendStateCache(repository, { databaseUrl: url });
+  const prices = new PriceBookCache(new PriceBookRepository(db.pool));
+  const authorizer = new SpendAuthorizer(cache, repository, () => prices.current(), {
+    holdTtlMs: 30_000,
+    holdGraceMs: 60_000,
+    fallbackMaxOutputTokens: 32_768,
+    clockSkewMs: 60_000,
+    maxRetryAfterSeconds: 5,
+    topic: 'gateway.usage.v1',
+    topicPartitions: 6,
+  });
+  try {
+    await authorizer.start();
+    await cache.start();
+    const calls = 200_000;
+    const latencies = new Float64Array(calls);
+    const statuses: Record<string, number> = {};
+    for (let n = 0; n < calls; n++) {
+      const a = n % ACCOUNTS;
+      const t0 = performance.now();
+      const answer = authorizer.authorize({
+        accountId: account(a),
+        apiKeyId: n % 2 === 0 ? `key_${String(a).padStart(5, '0')}` : null,
+        model: MODELS[n % MODELS.length],
+        requestId: `inproc_${n}`,
+        estimatedInputTokens: 500 + (n % 1500),
+        maxOutputTokens: 256 + (n % 768),
+      });
+      latencies[n] = performance.now() - t0;
+      statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+    }
+    latencies.sort();
+    const us = (p: number) => Math.round(latencies[Math.min(calls - 1, Math.ceil((p / 100) * calls) - 1)] * 10_000) / 10;
+    return { run: 'SpendAuthorizer.authorize (no HTTP)', calls, p50_us: us(50), p99_us: us(99), p99_9_us: us(99.9), max_us: us(100), holds: authorizer.holds.size, statuses };
+  } finally {
+    await authorizer.stop();
+    await cache.stop();
+    await db.close();
+  }
+}
+
 /** The ingest child: --ingest-rate events/s, chunks of 500, until told to stop; reports events stored. */
 async function ingestWorker(url: string): Promise<void> {
   const db = createDatabase(url, 2);
@@ -255,6 +303,7 @@ async function main(): Promise<void> {
   log(`${os.cpus().length} CPUs; database ${BENCH_DB}; ${ACCOUNTS} accounts`);
   const url = await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
   await seed(url);
+  console.log(JSON.stringify({ phase: 'in process', ...(await inProcess(url)) }));
   const port = await freePort();
   const api = await startApi({ databaseUrl: url, port, env: { TOKENMETER_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'warn', AUTHORIZE_HOLD_TTL_SECONDS: '30' } });
   const checker = new Checker(port, CONNECTIONS);
@@ -269,8 +318,10 @@ async function main(): Promise<void> {
 
     log(`alone: closed loop, ${CONNECTIONS} connections, ${DURATION_S} s`);
     report({ phase: 'alone', ...(await checker.closedLoop('max rate (closed loop)', CONNECTIONS, DURATION_S)) });
-    log(`alone: open loop at ${RATE}/s, ${DURATION_S} s`);
-    report({ phase: 'alone', ...(await checker.openLoop(`${RATE}/s (open loop)`, RATE, DURATION_S)) });
+    for (const rate of RATES) {
+      log(`alone: open loop at ${rate}/s, ${DURATION_S} s`);
+      report({ phase: 'alone', ...(await checker.openLoop(`${rate}/s (open loop)`, rate, DURATION_S)) });
+    }
 
     log(`while ingesting ${INGEST_RATE} events/s: starting the ingest process`);
     const worker: ChildProcess = fork(__filename, ['--ingest-worker', url, ...process.argv.slice(2)], {
@@ -284,8 +335,10 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 2000));
     log(`while ingesting: closed loop, ${CONNECTIONS} connections, ${DURATION_S} s`);
     report({ phase: 'while ingesting', ...(await checker.closedLoop('max rate (closed loop)', CONNECTIONS, DURATION_S)) });
-    log(`while ingesting: open loop at ${RATE}/s, ${DURATION_S} s`);
-    report({ phase: 'while ingesting', ...(await checker.openLoop(`${RATE}/s (open loop)`, RATE, DURATION_S)) });
+    for (const rate of RATES) {
+      log(`while ingesting: open loop at ${rate}/s, ${DURATION_S} s`);
+      report({ phase: 'while ingesting', ...(await checker.openLoop(`${rate}/s (open loop)`, rate, DURATION_S)) });
+    }
     clearInterval(feed);
     const ingest = await new Promise<{ stored: number; seconds: number }>((resolve) => {
       worker.once('message', (m) => resolve(m as { stored: number; seconds: number }));
