@@ -53,9 +53,9 @@ export interface SpendAuthorizerOptions {
   topicPartitions: number;
   /** How often TTL and watermark release run. */
   sweepMs?: number;
-  /** Settlement statements run at most this often (default 50 ms). */
+  /** Settlement statements run at most this often (default 200 ms). */
   settleIntervalMs?: number;
-  /** Holds probed by one settlement statement at most (default 2000). */
+  /** Holds probed by one settlement statement at most (default 1000). */
   maxHoldsPerSettle?: number;
   /** How often the price book is re-read (a cheap revision check; the book reloads only when it changed). */
   pricingRefreshMs?: number;
@@ -227,8 +227,8 @@ export class SpendAuthorizer {
    * the rest stay pending for the next run.
    */
   private async settleLoop(): Promise<void> {
-    const interval = this.options.settleIntervalMs ?? 50;
-    const cap = this.options.maxHoldsPerSettle ?? 2000;
+    const interval = this.options.settleIntervalMs ?? 200;
+    const cap = this.options.maxHoldsPerSettle ?? 1000;
     while (this.pendingAccounts.size > 0) {
       const accounts = [...this.pendingAccounts];
       this.pendingAccounts.clear();
@@ -298,7 +298,7 @@ export class SpendAuthorizer {
     if (this.settling !== undefined) return;
     const old = this.holds.takenBy(nowMs - this.options.holdGraceMs);
     if (old.length === 0) return;
-    this.settling = this.settle(old.slice(0, this.options.maxHoldsPerSettle ?? 2000)).finally(() => {
+    this.settling = this.settle(old.slice(0, this.options.maxHoldsPerSettle ?? 1000)).finally(() => {
       this.settling = undefined;
       if (this.pendingAccounts.size > 0) this.scheduleSettle();
     });
