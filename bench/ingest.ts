@@ -1,7 +1,10 @@
 /**
  * End-to-end ingestion benchmark: Kafka -> ingestor process -> Postgres (events + rollups).
  *
- *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000] [--ingestors 1]
+ *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000] [--ingestors 1] [--budgets 0]
+ *
+ * --budgets N gives the first N accounts a budget each (day, month or total in turn; every third
+ * one on an API key), so the ingest transaction also keeps their windows and checks thresholds.
  *
  * 1. recreates a scratch database (tokenmeter_bench), migrates and seeds it;
  * 2. publishes N realistic events (mixed models and usage shapes, 5% redeliveries) to a fresh topic;
@@ -22,6 +25,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { publishEvents } from './usage-events';
 import { numberArg } from './args';
 import { loadConfig } from '@tokenmeter/config';
+import { BudgetSpendRepository, createDatabase } from '@tokenmeter/db';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -29,6 +33,7 @@ const EVENTS = numberArg('events', 1_000_000);
 const PARTITIONS = numberArg('partitions', 6);
 const ACCOUNTS = numberArg('accounts', 2000);
 const INGESTORS = numberArg('ingestors', 1);
+const BUDGETS = process.argv.includes('--budgets') ? numberArg('budgets', 1) : 0;
 const ADMIN_URL = loadConfig().databaseUrl;
 const BENCH_DB = 'tokenmeter_bench';
 const BENCH_URL = withDatabase(ADMIN_URL, BENCH_DB);
@@ -44,6 +49,19 @@ function withDatabase(url: string, db: string): string {
 
 async function prepareDatabase(): Promise<void> {
   await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
+  if (BUDGETS === 0) return;
+  const db = new Client({ connectionString: BENCH_URL });
+  await db.connect();
+  // Limits far above what the run spends, thresholds low enough that some are crossed.
+  await db.query(
+    `INSERT INTO budgets (id, account_id, api_key_id, model, limit_usd, time_window, thresholds, enforce, counts_from)
+     SELECT 'bud_bench_' || n, 'acct_' || n, CASE WHEN n % 3 = 2 THEN 'key_acct_' || n || '_0' END, NULL, 50,
+       (ARRAY['day', 'month', 'total'])[n % 3 + 1], '{1,50,80,100}', 'hard', 'epoch'
+     FROM generate_series(0, $1 - 1) AS n`,
+    [BUDGETS],
+  );
+  await db.end();
+  log(`${BUDGETS} budgets created`);
 }
 
 // /proc/stat counts in USER_HZ ticks: 100 on every Linux architecture Node runs on (getconf CLK_TCK).
@@ -154,8 +172,20 @@ async function copyCeiling(): Promise<number> {
   return Math.round(Number(rows[0].count) / seconds);
 }
 
+/** After a run with budgets: their windows must equal the rollups exactly; and how many alerts were raised. */
+async function budgetCheck(): Promise<{ budget_windows: number; budget_windows_off: number; budget_alerts: number }> {
+  const db = createDatabase(BENCH_URL, 2);
+  try {
+    const spend = new BudgetSpendRepository(db.pool);
+    const [windows, drift, alerts] = await Promise.all([spend.countWindows(), spend.drift(), db.pool.query('SELECT count(*) AS n FROM budget_alerts')]);
+    return { budget_windows: windows, budget_windows_off: drift.length, budget_alerts: Number(alerts.rows[0].n) };
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(): Promise<void> {
-  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts, ${INGESTORS} ingestor process(es)`);
+  log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts, ${INGESTORS} ingestor process(es), ${BUDGETS} budgets`);
   await prepareDatabase();
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.usage.${Date.now().toString(36)}`;
@@ -166,6 +196,7 @@ async function main(): Promise<void> {
   const copyRowsPerS = await copyCeiling();
   const result = {
     events: EVENTS,
+    budgets: BUDGETS,
     messages,
     seconds: Math.round(ingest.seconds * 10) / 10,
     messages_per_s: ingest.messagesPerS,
@@ -175,6 +206,7 @@ async function main(): Promise<void> {
     ingestor_peak_rss_mb: ingest.peakRssMb,
     machine_busy_cores: Math.round(ingest.busyCores * 100) / 100,
     machine_busy_us_per_message: Math.round(ingest.busyUsPerMessage * 10) / 10,
+    ...(BUDGETS > 0 ? await budgetCheck() : {}),
   };
   console.log(JSON.stringify(result));
 }

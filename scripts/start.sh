@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm start`: brings up Postgres, Kafka and stripe-mock, applies migrations, seeds the price
-# book, then runs the ingestor, the API and the invoicer until Ctrl-C.
+# book, then runs the ingestor, the API, the invoicer and the notifier until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,12 +24,13 @@ trap cleanup INT TERM EXIT
 npm run --silent start:ingestor & pids+=($!)
 npm run --silent start:api & pids+=($!)
 npm run --silent start:invoicer & pids+=($!)
+npm run --silent start:notifier & pids+=($!)
 
 cat <<INFO
 [start] Tokenmeter is starting:
   API            http://127.0.0.1:${PORT}   (docs: /docs, OpenAPI: /openapi.json, health: /health/ready)
   HTTP ingest    POST http://127.0.0.1:${PORT}/v1/events  (Authorization: Bearer \${TOKENMETER_INGEST_TOKEN:-dev-ingest-token})
-  Kafka          ${KAFKA_BROKERS}  topic gateway.usage.v1, dead letters gateway.usage.v1.dlq
+  Kafka          ${KAFKA_BROKERS}  topic gateway.usage.v1, dead letters gateway.usage.v1.dlq, budget alerts tokenmeter.alerts.v1
   Postgres       ${DATABASE_URL#*@}
   stripe-mock    http://127.0.0.1:12111
   Demo traffic   npm run demo   (in another terminal: four weeks of usage for five accounts, and keys to sign in)

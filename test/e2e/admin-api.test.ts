@@ -1,7 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
-import { INGEST_TOKEN, startApi } from '../helpers/api-app';
-import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, hashApiKey, prefixOfApiKey } from '@tokenmeter/auth';
+import { INGEST_TOKEN, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
+import { generateApiKey, hashApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import { aUsageEvent } from '../factories/usage-events';
 import { spawnSync } from 'node:child_process';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
@@ -15,20 +15,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
   let base: string;
   let db: Database;
 
-  const call = async (method: string, path: string, options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {}) => {
-    const key = options.key === undefined ? ADMIN_KEY : options.key;
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(key ? { authorization: `Bearer ${key}` } : {}),
-        ...options.headers,
-      },
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as Json };
-  };
+  const call = jsonCaller(() => base, ADMIN_KEY);
 
   const ingest = (events: unknown[]) =>
     fetch(`${base}/v1/events`, {
@@ -53,8 +40,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
     await resetDatabase(db);
     await seedPriceBook(db);
     // The tables were emptied under the running app: recreate its bootstrap key as a fresh boot would.
-    app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(ADMIN_KEY)!);
-    await app.get(ApiKeysService).ensureBootstrapAdminKey(ADMIN_KEY);
+    await restoreBootstrapAdminKey(app, ADMIN_KEY);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Acme' } })).status).toBe(201);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_b', name: 'Beta' } })).status).toBe(201);
   });

@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, INGEST_TOKEN, insertApiKey, startApi } from '../helpers/api-app';
+import { insertAlert, insertBudget, resetAlertTables } from '../helpers/alerts';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 /**
@@ -70,7 +71,7 @@ function fuzz(st: string, base: string, bearer: string, cwd: string, extra: stri
 }
 
 /** schemathesis.toml pinning real ids and ranges (TOML basic strings: JSON-escaped is valid TOML). */
-function pinnedConfig(ids: { invoiceId: string; accountKeyId: string }): string {
+function pinnedConfig(ids: { invoiceId: string; accountKeyId: string; webhookId: string; deliveryId: string }): string {
   const q = JSON.stringify;
   const range = `"query.from" = ${q(FROM)}, "query.to" = ${q(TO)}`;
   const op = (selector: string, parameters: string) => `[[operations]]\n${selector}\nparameters = { ${parameters} }\n`;
@@ -82,6 +83,8 @@ function pinnedConfig(ids: { invoiceId: string; accountKeyId: string }): string 
     op(`include-path-regex = ${q('^/admin/accounts/\\{id\\}')}`, `"path.id" = ${q(ACCOUNT)}`),
     op(`include-path = ${q('/admin/reprice')}`, `"body.from" = ${q(FROM)}, "body.to" = ${q(TO)}`),
     op(`include-path = ${q('/admin/api-keys/{id}')}`, `"path.id" = ${q(ids.accountKeyId)}`),
+    op(`include-path-regex = ${q('^/admin/webhooks/\\{id\\}/')}`, `"path.id" = ${q(ids.webhookId)}`),
+    op(`include-path-regex = ${q('^/admin/webhook-deliveries/\\{id\\}')}`, `"path.id" = ${q(ids.deliveryId)}`),
   ].join('\n');
 }
 
@@ -129,9 +132,28 @@ describe('schema-driven fuzzing of the whole API', () => {
     });
     const invoiceId = ((await closed.json()) as { invoices: { invoice_id: string }[] }).invoices[0].invoice_id;
     const accountKeyId = (await db.pool.query<{ id: string }>("SELECT id FROM api_keys WHERE role = 'account'")).rows[0].id;
+    // A webhook endpoint with a delivery that was tried, and a budget alert (no notifier runs here).
+    await resetAlertTables(db);
+    const webhookId = (
+      await fetch(`${base}/admin/webhooks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'http://127.0.0.1:9/fuzz', events: ['*'] }),
+      }).then((r) => r.json() as Promise<{ id: string }>)
+    ).id;
+    await insertBudget(db, { id: 'bud_fuzz', accountId: ACCOUNT, limitUsd: '10', window: 'month' });
+    await insertAlert(db, { budgetId: 'bud_fuzz', accountId: ACCOUNT, windowStart: new Date(FROM), thresholdPct: '50', spendUsd: '5.5', limitUsd: '10' });
+    const deliveryId = (
+      await db.pool.query<{ id: string }>(
+        `INSERT INTO webhook_deliveries (endpoint_id, message_id, event_type, body, status, attempts, next_attempt_at, last_status, last_error)
+         VALUES ($1, 'alert_1', 'budget.threshold_crossed', '{}', 'failed', 1, NULL, 500, 'HTTP 500') RETURNING id::text AS id`,
+        [webhookId],
+      )
+    ).rows[0].id;
+    await db.pool.query('INSERT INTO webhook_delivery_attempts (delivery_id, status, error, duration_ms) VALUES ($1, 500, $2, 12)', [deliveryId, 'HTTP 500']);
     freeDir = mkdtempSync(join(tmpdir(), 'tokenmeter-fuzz-free-'));
     pinnedDir = mkdtempSync(join(tmpdir(), 'tokenmeter-fuzz-pinned-'));
-    writeFileSync(join(pinnedDir, 'schemathesis.toml'), pinnedConfig({ invoiceId, accountKeyId }));
+    writeFileSync(join(pinnedDir, 'schemathesis.toml'), pinnedConfig({ invoiceId, accountKeyId, webhookId, deliveryId }));
   });
 
   afterAll(async () => {

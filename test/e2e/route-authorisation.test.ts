@@ -10,6 +10,7 @@ import { openTestDatabase, resetDatabase } from '../helpers/tokenmeter-db';
  * account route that takes account_id; an auditor key gets through on every read an admin key
  * may make and 403 on every write. The per-area suites check the happy paths and the details.
  */
+// No API key: health and metrics are open, Stripe signs its webhook, and the gateway's two routes take the ingest token.
 const PUBLIC = new Set(['GET /health/live', 'GET /health/ready', 'GET /metrics', 'POST /webhooks/stripe', 'POST /v1/events', 'POST /v1/spend/authorize']);
 /** Dashboard pages anyone may open; every other /app route needs a session (a cookie, not a key). */
 const OPEN_PAGES = new Set(['GET /app/sign-in', 'POST /app/sign-in', 'GET /app/link/:token', 'POST /app/sign-out', 'GET /app/assets/app.css']);

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ApiKeyAuthenticator, ApiKeysService, prefixOfApiKey } from '@tokenmeter/auth';
 import type { Database } from '@tokenmeter/db';
 import { createApiApp } from '../../apps/api/src/app';
 import { TEST_DATABASE_URL } from './tokenmeter-db';
@@ -85,4 +86,31 @@ export function client(base: string) {
 export function qs(params: Record<string, string | number | undefined>): string {
   const entries = Object.entries(params).filter(([, v]) => v !== undefined) as [string, string | number][];
   return entries.length === 0 ? '' : `?${new URLSearchParams(entries.map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
+}
+
+/**
+ * JSON calls to the app at `base()` with `defaultKey` (a key of `null` sends none): the status and
+ * the parsed body (null when empty). `base` is a getter because tests learn the port in beforeAll.
+ */
+export function jsonCaller(base: () => string, defaultKey: string) {
+  return async (method: string, path: string, options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {}) => {
+    const key = options.key === undefined ? defaultKey : options.key;
+    const res = await fetch(`${base()}${path}`, {
+      method,
+      headers: {
+        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...options.headers,
+      },
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as JsonResponse['body'] };
+  };
+}
+
+/** After the tables were emptied under a running app: its bootstrap admin key again, as a fresh boot would make it. */
+export async function restoreBootstrapAdminKey(app: NestExpressApplication, key: string): Promise<void> {
+  app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(key)!);
+  await app.get(ApiKeysService).ensureBootstrapAdminKey(key);
 }

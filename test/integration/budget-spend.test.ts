@@ -1,9 +1,5 @@
 import {
-  AccountsRepository,
-  ApiKeysRepository,
-  AuditLogRepository,
   BudgetSpendRepository,
-  BudgetsRepository,
   createDatabase,
   PriceBookRepository,
   RepriceRepository,
@@ -12,9 +8,12 @@ import {
   type Database,
 } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import { BudgetsService } from '@tokenmeter/limits';
+import {
+  BudgetsService,
+} from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { budgetsServiceOn } from '../helpers/limits';
 
 const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
 const actor = { keyId: null, requestId: 'test' };
@@ -28,15 +27,6 @@ describe('budget windows are kept in the ingest transaction, from the same costs
   let budgets: BudgetsService;
   let spend: BudgetSpendRepository;
 
-  const servicesOn = (d: Database) =>
-    new BudgetsService(
-      new BudgetsRepository(d.pool),
-      new BudgetSpendRepository(d.pool),
-      new AccountsRepository(d.pool),
-      new ApiKeysRepository(d.pool),
-      new AuditLogRepository(d.pool),
-      new Transactor(d.pool),
-    );
   const ingestorOn = (d: Database) => new UsageIngestor(new UsageEventsRepository(d.pool), new PriceBookCache(new PriceBookRepository(d.pool)));
   // Usage in the current UTC hour, so it falls in every budget's current window.
   const nowEvent = (overrides: Partial<GatewayEvent> = {}) => aUsageEvent({ occurred_at: new Date().toISOString(), account_id: 'acct_b', ...overrides });
@@ -56,7 +46,7 @@ describe('budget windows are kept in the ingest transaction, from the same costs
     await resetDatabase(db);
     await seedPriceBook(db);
     ingestor = ingestorOn(db);
-    budgets = servicesOn(db);
+    budgets = budgetsServiceOn(db);
     spend = new BudgetSpendRepository(db.pool);
     await ingestor.ingest(asMessages([nowEvent({ account_id: 'acct_b' })]), 'http');
   });

@@ -1,21 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { costUnitsToString, parseCostUnits } from '@tokenmeter/billing';
 import {
-  AccountsRepository,
-  ApiKeysRepository,
-  AuditLogRepository,
-  BudgetSpendRepository,
-  BudgetsRepository,
   PriceBookRepository,
   SpendStateRepository,
-  Transactor,
   UsageEventsRepository,
   type Database,
 } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import { BudgetsService, SpendAuthorizer, SpendStateCache, type SpendAuthorizerOptions } from '@tokenmeter/limits';
+import {
+  BudgetsService,
+  SpendAuthorizer,
+  SpendStateCache,
+  type SpendAuthorizerOptions,
+} from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { budgetsServiceOn } from '../helpers/limits';
 
 const actor = { keyId: null, requestId: 'test' };
 const TOPIC = 'gateway.usage.v1.authorize-test';
@@ -93,14 +93,7 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
     await resetDatabase(db);
     await seedPriceBook(db);
     ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
-    budgets = new BudgetsService(
-      new BudgetsRepository(db.pool),
-      new BudgetSpendRepository(db.pool),
-      new AccountsRepository(db.pool),
-      new ApiKeysRepository(db.pool),
-      new AuditLogRepository(db.pool),
-      new Transactor(db.pool),
-    );
+    budgets = budgetsServiceOn(db);
     await ingest([nowEvent({ account_id: 'acct_b' }), nowEvent({ account_id: 'acct_other' })]);
     await db.pool.query(`INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ('key_test', 'tm_live_authz000', 'unused', 'account', 'acct_b')`);
   });

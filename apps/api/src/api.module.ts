@@ -18,6 +18,7 @@ import { BudgetsModule } from './limits/budgets.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { UsageModule } from './usage/usage.module';
 import { WebModule } from './web/web.module';
+import { WebhooksAdminModule } from './webhooks-admin/webhooks-admin.module';
 
 @Module({
   imports: [
@@ -34,6 +35,7 @@ import { WebModule } from './web/web.module';
     AdminUsageModule,
     InvoicesModule,
     WebModule,
+    WebhooksAdminModule,
   ],
   controllers: [IngestController, HealthController],
   providers: [

@@ -73,6 +73,28 @@ export interface TokenmeterConfig {
     /** A month is closed only once ingestion has passed its end by this many minutes. */
     closeGraceMinutes: number;
   };
+  /** The notifier (apps/notifier, docs/limits.md "Alerts"): budget alerts out of the outbox to Kafka. */
+  alerts: {
+    /** Kafka topic the alerts are published to (key: account id). */
+    topic: string;
+    /** Besides LISTEN tokenmeter_alerts, the outbox is looked at this often (a missed notification waits at most this long). */
+    pollIntervalMs: number;
+    /** Alerts claimed, published and committed per transaction. */
+    batchSize: number;
+  };
+  /** Webhook deliveries (docs/limits.md "Webhooks"). */
+  webhooks: {
+    /** Requests in flight at once, per notifier process. */
+    concurrency: number;
+    /** One request's timeout; a timeout is a failed attempt. */
+    timeoutMs: number;
+    /** Delays before the 2nd, 3rd, ... attempt (jittered by +-20%); after the last, the delivery is failed. */
+    retryScheduleMs: number[];
+    /** How often due deliveries (retries) are looked for. */
+    pollIntervalMs: number;
+    /** After a secret rotation, the previous secret keeps signing for this long. */
+    secretOverlapHours: number;
+  };
   stripe: {
     apiKey: string;
     /** Base URL of the Stripe API (stripe-mock in development and tests). */
@@ -107,6 +129,28 @@ const brokerList = z
   });
 
 const port = z.coerce.number().int().min(1).max(65535);
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A comma-separated list of durations ("5s,30s,2m,1h"; units ms, s, m, h), in milliseconds. */
+const durationList = z.string().transform((s, ctx): number[] => {
+  const items = s.split(',').map((d) => d.trim());
+  const out: number[] = [];
+  for (const item of items) {
+    const m = /^(\d{1,9})(ms|s|m|h)$/.exec(item);
+    const ms = m ? Number(m[1]) * DURATION_UNITS_MS[m[2]] : NaN;
+    if (!m || ms < 1 || ms > 7 * 86_400_000) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${item}" is not a duration such as 500ms, 5s, 2m or 1h (at most 7 days)` });
+      return z.NEVER;
+    }
+    out.push(ms);
+  }
+  if (out.length > 30) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'at most 30 retries' });
+    return z.NEVER;
+  }
+  return out;
+});
 
 const NAMED_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
@@ -182,6 +226,15 @@ const envSchema = z.object({
   AUTHORIZE_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(60),
   AUTHORIZE_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
+  KAFKA_ALERTS_TOPIC: z.string().min(1).default('tokenmeter.alerts.v1'),
+  ALERTS_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5000),
+  ALERTS_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  // About x4 each time: the 8th and last attempt is ~17 h after the first.
+  WEBHOOK_RETRY_SCHEDULE: durationList.default('5s,30s,2m,10m,1h,4h,12h'),
+  WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
+  WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().int().min(0).max(24 * 30).default(24),
   STRIPE_API_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'expected a Stripe secret key (sk_test_...)').optional(),
   STRIPE_API_BASE: z.string().url().default('http://127.0.0.1:12111'),
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
@@ -241,6 +294,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       maxRetryAfterSeconds: e.AUTHORIZE_MAX_RETRY_AFTER_SECONDS,
     },
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
+    alerts: { topic: e.KAFKA_ALERTS_TOPIC, pollIntervalMs: e.ALERTS_POLL_INTERVAL_MS, batchSize: e.ALERTS_BATCH_SIZE },
+    webhooks: {
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE,
+      pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
+      secretOverlapHours: e.WEBHOOK_SECRET_OVERLAP_HOURS,
+    },
     stripe: {
       apiKey: e.STRIPE_API_KEY ?? 'sk_test_tokenmeter',
       apiBase: e.STRIPE_API_BASE,

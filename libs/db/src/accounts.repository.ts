@@ -6,11 +6,13 @@ export interface AccountRecord {
   id: string;
   name: string | null;
   email: string | null;
+  /** What the gateway does for this account when Tokenmeter is unreachable: 'open' or 'closed' (docs/limits.md). */
+  spendFailMode: string;
   createdAt: Date;
   updatedAt: Date;
 }
 
-const SELECT = { id: true, name: true, email: true, createdAt: true, updatedAt: true } as const;
+const SELECT = { id: true, name: true, email: true, spendFailMode: true, createdAt: true, updatedAt: true } as const;
 
 /**
  * Accounts (Prisma). Ingest also creates bare rows (id only) for accounts first seen in usage, with
@@ -56,13 +58,13 @@ export class AccountsRepository {
   async searchAccounts(text: string, limit: number): Promise<AccountRecord[]> {
     const like = text.replace(/[\\%_]/g, (c) => `\\${c}`);
     const rows = await prismaFor(this.pool, this.pool).$queryRaw<Account[]>`
-      (SELECT id, name, email, created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
+      (SELECT id, name, email, spend_fail_mode AS "spendFailMode", created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
         WHERE id LIKE ${`${like}%`} ESCAPE '\\' ORDER BY id LIMIT ${limit})
       UNION
-      (SELECT id, name, email, created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
+      (SELECT id, name, email, spend_fail_mode AS "spendFailMode", created_at AS "createdAt", updated_at AS "updatedAt" FROM accounts
         WHERE name ILIKE ${`%${like}%`} ESCAPE '\\' ORDER BY id LIMIT ${limit})
       ORDER BY id LIMIT ${limit}`;
-    return rows.map((r) => ({ id: r.id, name: r.name, email: r.email, createdAt: r.createdAt, updatedAt: r.updatedAt }));
+    return rows.map((r) => ({ id: r.id, name: r.name, email: r.email, spendFailMode: r.spendFailMode, createdAt: r.createdAt, updatedAt: r.updatedAt }));
   }
 
   /** The accounts among `ids` (one primary-key lookup per id, in one query). */
@@ -73,13 +75,13 @@ export class AccountsRepository {
 
   async updateAccount(
     id: string,
-    changes: { name?: string; email?: string | null },
+    changes: { name?: string; email?: string | null; spendFailMode?: 'open' | 'closed' },
     q: Queryable = this.pool,
   ): Promise<AccountRecord | undefined> {
     // updateManyAndReturn: a missing id is an empty result, not an error (P2025) aborting the transaction.
     const [updated] = await prismaFor(this.pool, q).account.updateManyAndReturn({
       where: { id },
-      data: { name: changes.name, email: changes.email, updatedAt: new Date() },
+      data: { name: changes.name, email: changes.email, spendFailMode: changes.spendFailMode, updatedAt: new Date() },
       select: SELECT,
     });
     return updated;

@@ -21,6 +21,8 @@ import { DashboardLinksRepository } from './dashboard-links.repository';
 import { SpendStateRepository } from './spend-state.repository';
 import { BudgetsRepository } from './budgets.repository';
 import { BudgetSpendRepository } from './budget-spend.repository';
+import { BudgetAlertsRepository } from './budget-alerts.repository';
+import { WebhooksRepository } from './webhooks.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -44,6 +46,8 @@ const REPOSITORIES = [
   SpendStateRepository,
   BudgetsRepository,
   BudgetSpendRepository,
+  BudgetAlertsRepository,
+  WebhooksRepository,
 ] as const;
 
 @Global()

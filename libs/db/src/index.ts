@@ -23,4 +23,6 @@ export * from './ingest-progress.repository';
 export * from './spend-state.repository';
 export * from './budgets.repository';
 export * from './budget-spend.repository';
+export * from './budget-alerts.repository';
+export * from './webhooks.repository';
 export * from './seed';

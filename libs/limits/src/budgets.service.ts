@@ -23,6 +23,7 @@ import {
   BudgetsRepository,
   lockBudgetsExclusive,
   Transactor,
+  type BudgetDrift,
   type BudgetRecord,
 } from '@tokenmeter/db';
 
@@ -139,8 +140,9 @@ export class BudgetsService {
     return this.viewOf(updated);
   }
 
-  async deleteBudget(id: string, actor: Actor): Promise<void> {
-    await this.transactor.run(async (q) => {
+  /** Returns the budget with its last window, as it was when deleted. */
+  async deleteBudget(id: string, actor: Actor): Promise<BudgetView> {
+    const deleted = await this.transactor.run(async (q) => {
       const deleted = await this.budgets.deleteBudget(id, q);
       if (!deleted) throw new NotFoundError('budget', id);
       await this.spend.notifyBudgetChanged(id, q);
@@ -148,7 +150,9 @@ export class BudgetsService {
         { actorKeyId: actor.keyId, action: 'budget.delete', targetType: 'budget', targetId: id, before: deleted, after: null, requestId: actor.requestId },
         q,
       );
+      return deleted;
     });
+    return this.viewOf(deleted);
   }
 
   async getBudget(id: string): Promise<BudgetView> {
@@ -162,6 +166,12 @@ export class BudgetsService {
     if (!(await this.accounts.getAccount(accountId))) throw new NotFoundError('account', accountId);
     const budgets = await this.budgets.listBudgets(accountId);
     return this.viewsOf(budgets);
+  }
+
+  /** Every budget window against the rollups it derives from: zero differences is the rule. */
+  async reconcile(accountId?: string): Promise<{ windowsCompared: number; drift: BudgetDrift[] }> {
+    const [windowsCompared, drift] = await Promise.all([this.spend.countWindows(accountId), this.spend.drift(accountId)]);
+    return { windowsCompared, drift };
   }
 
   private async viewOf(budget: BudgetRecord): Promise<BudgetView> {

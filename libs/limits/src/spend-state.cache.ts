@@ -124,6 +124,11 @@ export class SpendStateCache {
     return this.budgetsByAccount.get(accountId) ?? [];
   }
 
+  /** Every live budget (the spend-state publisher's sweep). */
+  allBudgets(): IterableIterator<CachedBudget> {
+    return this.budgets.values();
+  }
+
   getBudget(id: string): CachedBudget | undefined {
     return this.budgets.get(id);
   }

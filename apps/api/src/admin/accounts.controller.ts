@@ -12,9 +12,15 @@ const name = freeText(200);
 const email = z.string({ invalid_type_error: 'must be a string' }).email('must be an email address').max(320);
 
 const createBody = z.object({ id: identifier, name, email: email.nullish() }).strict();
-const patchBody = whenValid(z.object({ name: name.optional(), email: email.nullable().optional() }).strict(), (b, ctx) => {
-  if (b.name === undefined && b.email === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give name and/or email', path: ['body'] });
-});
+const spendFailMode = z.enum(['open', 'closed'], { errorMap: () => ({ message: 'must be "open" or "closed"' }) });
+const patchBody = whenValid(
+  z.object({ name: name.optional(), email: email.nullable().optional(), spend_fail_mode: spendFailMode.optional() }).strict(),
+  (b, ctx) => {
+    if (b.name === undefined && b.email === undefined && b.spend_fail_mode === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give name, email and/or spend_fail_mode', path: ['body'] });
+    }
+  },
+);
 const listQuery = z.object({ limit: pageLimit, cursor: cursor(1) });
 
 @ApiTags('admin: accounts')
@@ -55,7 +61,7 @@ export class AccountsController {
   @ApiAnswer(AccountSchema)
   @errorResponses(...ADMIN_ERRORS, 404)
   async update(@ValidParam('id', idFilter) id: string, @ValidBody(patchBody) changes: z.output<typeof patchBody>, @CurrentActor() actor: Actor) {
-    return accountJson(await this.accounts.updateAccount(id, changes, actor));
+    return accountJson(await this.accounts.updateAccount(id, { name: changes.name, email: changes.email, spendFailMode: changes.spend_fail_mode }, actor));
   }
 }
 

@@ -51,7 +51,7 @@ export class AccountsService {
     return this.accounts.getAccountsByIds(ids);
   }
 
-  async updateAccount(id: string, changes: { name?: string; email?: string | null }, actor: Actor): Promise<AccountRecord> {
+  async updateAccount(id: string, changes: { name?: string; email?: string | null; spendFailMode?: 'open' | 'closed' }, actor: Actor): Promise<AccountRecord> {
     return this.transactor.run(async (q) => {
       const before = await this.accounts.getAccount(id, q, true);
       if (!before) throw new NotFoundError('account', id);

@@ -15,6 +15,7 @@ export const AccountSchema = z
     id: z.string(),
     name: z.string().nullable().describe('null for an account first seen in usage and not named yet'),
     email: z.string().nullable(),
+    spend_fail_mode: z.enum(['open', 'closed']).describe('What the gateway does with this account when Tokenmeter is unreachable: open (allow) or closed (deny)'),
     created_at: dateTime,
     updated_at: dateTime,
   })
@@ -24,7 +25,14 @@ export const AccountPageSchema = pageOf(AccountSchema);
 export type AccountPageJson = z.input<typeof AccountPageSchema>;
 
 export function accountJson(a: AccountRecord): AccountJson {
-  return { id: a.id, name: a.name, email: a.email, created_at: a.createdAt.toISOString(), updated_at: a.updatedAt.toISOString() };
+  return {
+    id: a.id,
+    name: a.name,
+    email: a.email,
+    spend_fail_mode: a.spendFailMode === 'closed' ? 'closed' : 'open',
+    created_at: a.createdAt.toISOString(),
+    updated_at: a.updatedAt.toISOString(),
+  };
 }
 
 export const PriceVersionSchema = z

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BUDGET_ENFORCEMENTS, BUDGET_WINDOWS } from '@tokenmeter/billing';
+import type { BudgetDrift } from '@tokenmeter/db';
 import type { BudgetView } from '@tokenmeter/limits';
 import { dateTime, listOf, signedUsdAmount, usdAmount } from '../common/response-fields';
 
@@ -46,5 +47,40 @@ export function budgetJson(v: BudgetView): BudgetJson {
     state: v.state,
     created_at: b.createdAt.toISOString(),
     updated_at: b.updatedAt.toISOString(),
+  };
+}
+
+export const BudgetReconciliationSchema = z
+  .object({
+    windows_compared: z.number().int().nonnegative().describe('Budget windows compared with the hourly rollups'),
+    mismatched_windows: z.number().int().nonnegative().describe('Windows whose spend differs from the rollups: must be 0'),
+    mismatches: z.array(
+      z
+        .object({
+          budget_id: z.string(),
+          account_id: z.string(),
+          window_start: dateTime,
+          budget_spend_usd: signedUsdAmount,
+          rollup_spend_usd: signedUsdAmount,
+          difference_usd: signedUsdAmount.describe('budget - rollups'),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type BudgetReconciliationJson = z.input<typeof BudgetReconciliationSchema>;
+
+export function budgetReconciliationJson(r: { windowsCompared: number; drift: BudgetDrift[] }): BudgetReconciliationJson {
+  return {
+    windows_compared: r.windowsCompared,
+    mismatched_windows: r.drift.length,
+    mismatches: r.drift.map((d) => ({
+      budget_id: d.budgetId,
+      account_id: d.accountId,
+      window_start: d.windowStart.toISOString(),
+      budget_spend_usd: d.budgetSpendUsd,
+      rollup_spend_usd: d.rollupSpendUsd,
+      difference_usd: d.differenceUsd,
+    })),
   };
 }

@@ -7,7 +7,7 @@ import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/p
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { idFilter, identifier, textFilter, ValidBody, ValidParam, ValidQuery, whenValid } from '../common/validation';
-import { BudgetListSchema, BudgetSchema, budgetJson } from './budgets-json';
+import { BudgetListSchema, BudgetReconciliationSchema, BudgetSchema, budgetJson, budgetReconciliationJson } from './budgets-json';
 
 // Money travels as strings: a positive amount with at most 22 decimals (what exact cost units hold).
 const limitUsd = z
@@ -42,7 +42,7 @@ const budgetChanges = whenValid(
     }
   },
 );
-const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read') }).strict();
+const accountQuery = z.object({ account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read') });
 
 /** Budgets, by admins (audited; a change is effective from now). */
 @ApiTags('admin: budgets')
@@ -96,11 +96,31 @@ export class AdminBudgetsController {
   }
 
   @Delete(':id')
-  @HttpCode(204)
-  @ApiOperation({ summary: 'Delete a budget (its alerts and audit entries stay)' })
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Delete a budget: it stops counting and authorize stops applying it (its alerts and audit entries stay)' })
+  @ApiAnswer(BudgetSchema, 200, 'The budget as it was when deleted')
   @errorResponses(...ADMIN_ERRORS, 404)
   async remove(@ValidParam('id', idFilter) id: string, @CurrentActor() actor: Actor) {
-    await this.budgets.deleteBudget(id, actor);
+    return budgetJson(await this.budgets.deleteBudget(id, actor));
+  }
+}
+
+const reconcileQuery = z.object({ account_id: idFilter.optional().describe('Only this account') });
+
+/** Budget spend against the rollups, per window: the proof that limits and invoices count the same usage. */
+@ApiTags('admin: budgets')
+@ApiBearerAuth()
+@Roles('admin')
+@Controller('admin/reconciliation/budgets')
+export class BudgetReconciliationController {
+  constructor(private readonly budgets: BudgetsService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Every budget window vs the sum of its hourly rollups, exactly; mismatched_windows must be 0' })
+  @ApiAnswer(BudgetReconciliationSchema)
+  @errorResponses(...ADMIN_ERRORS)
+  async reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
+    return budgetReconciliationJson(await this.budgets.reconcile(q.account_id));
   }
 }
 

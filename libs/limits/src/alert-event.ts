@@ -1,0 +1,80 @@
+import { budgetWindowEnd, type BudgetWindow, usd } from '@tokenmeter/billing';
+
+/** The event types a budget alert produces (and webhook endpoints subscribe to; "*" is every type). */
+export const ALERT_EVENT_TYPES = ['budget.threshold_crossed', 'budget.threshold_recovered'] as const;
+export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
+
+/** A budget_alerts row joined with its budget, as the dispatcher claims it (decimals as exact strings). */
+export interface ClaimedAlert {
+  id: string;
+  budgetId: string;
+  accountId: string;
+  apiKeyId: string | null;
+  model: string | null;
+  window: BudgetWindow;
+  windowStart: Date;
+  thresholdPct: string;
+  direction: 'up' | 'down';
+  spendUsd: string;
+  limitUsd: string;
+  enforce: 'hard' | 'soft';
+  createdAt: Date;
+}
+
+/** The Standard Webhooks payload shape: { type, timestamp, data }. The same JSON goes to Kafka. */
+export interface AlertEvent {
+  type: AlertEventType;
+  timestamp: string;
+  data: {
+    alert_id: string;
+    budget_id: string;
+    account_id: string;
+    api_key_id: string | null;
+    model: string | null;
+    window: BudgetWindow;
+    window_start: string;
+    resets_at: string | null;
+    threshold_pct: string;
+    direction: 'up' | 'down';
+    spend_usd: string;
+    limit_usd: string;
+    enforce: 'hard' | 'soft';
+  };
+}
+
+/**
+ * The message id of an alert: `webhook-id` on every delivery, retry and resend of it, and the
+ * `message-id` header of its Kafka record. Receivers deduplicate on it (delivery is at least once).
+ */
+export function alertMessageId(alertId: string): string {
+  return `alert_${alertId}`;
+}
+
+/**
+ * The event of one alert. Everything in it comes from the alert row and its budget, and
+ * `timestamp` is when the alert was recorded (not when it is sent), so publishing the same alert
+ * again after a crash produces the very same bytes.
+ */
+export function alertEvent(a: ClaimedAlert): AlertEvent {
+  const resetsAt = budgetWindowEnd(a.window, a.windowStart);
+  return {
+    type: a.direction === 'up' ? 'budget.threshold_crossed' : 'budget.threshold_recovered',
+    timestamp: a.createdAt.toISOString(),
+    data: {
+      alert_id: a.id,
+      budget_id: a.budgetId,
+      account_id: a.accountId,
+      api_key_id: a.apiKeyId,
+      model: a.model,
+      window: a.window,
+      window_start: a.windowStart.toISOString(),
+      resets_at: resetsAt ? resetsAt.toISOString() : null,
+      // Exact decimals, trailing zeros dropped ("80.0000" -> "80"), never exponent notation.
+      threshold_pct: usd(a.thresholdPct).toString(),
+      direction: a.direction,
+      spend_usd: usd(a.spendUsd).toString(),
+      limit_usd: usd(a.limitUsd).toString(),
+      enforce: a.enforce,
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { Client } from 'pg';
+import type { Logger } from '@tokenmeter/config';
+
+/**
+ * LISTEN on one channel over a dedicated connection (a pooled one would be handed to others and
+ * lose its LISTEN). A dropped connection is reconnected with back-off, and `onNotify` is also
+ * called after every (re)connect, once LISTEN is in place, since notifications sent while it was
+ * down are gone: the caller then looks at the database itself, so nothing is missed.
+ */
+export class PgListener {
+  private client: Client | undefined;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly channel: string,
+    private readonly onNotify: () => void,
+    private readonly log: Logger,
+  ) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new Client({ connectionString: this.databaseUrl, application_name: `tokenmeter-listen-${this.channel}` });
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, undefined));
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) this.onNotify();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      this.lost(client, err as Error);
+      return;
+    }
+    if (this.stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.failures = 0;
+    this.onNotify();
+  }
+
+  private lost(client: Client, err: Error | undefined): void {
+    if (this.stopped) return;
+    if (this.client !== undefined && this.client !== client) return;
+    if (this.client === client) this.client = undefined;
+    if (this.retryTimer) return;
+    this.failures += 1;
+    const delayMs = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
+    this.log.warn({ err, channel: this.channel, retryInMs: delayMs }, 'LISTEN connection lost; reconnecting');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect();
+    }, delayMs);
+  }
+}
