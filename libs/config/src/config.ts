@@ -223,7 +223,7 @@ const envSchema = z.object({
   AUTHORIZE_HOLD_TTL_SECONDS: z.coerce.number().int().min(1).max(24 * 60 * 60).default(600),
   AUTHORIZE_HOLD_GRACE_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(60),
   AUTHORIZE_FALLBACK_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(1).max(999_999_999).default(32_768),
-  AUTHORIZE_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(300),
+  AUTHORIZE_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(60),
   AUTHORIZE_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
   INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
   KAFKA_ALERTS_TOPIC: z.string().min(1).default('tokenmeter.alerts.v1'),

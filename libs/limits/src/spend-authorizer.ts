@@ -66,6 +66,10 @@ export interface SpendAuthorizerOptions {
   topicPartitions: number;
   /** How often TTL and watermark release run. */
   sweepMs?: number;
+  /** Settlement statements run at most this often (default 200 ms). */
+  settleIntervalMs?: number;
+  /** Holds probed by one settlement statement at most (default 1000). */
+  maxHoldsPerSettle?: number;
   /** How often the price book is re-read (a cheap revision check; the book reloads only when it changed). */
   pricingRefreshMs?: number;
   clock?: () => number;
@@ -93,6 +97,7 @@ export class SpendAuthorizer {
   private pricingTimer: NodeJS.Timeout | undefined;
   private pendingAccounts = new Set<string>();
   private settling: Promise<void> | undefined;
+  private settleCursor = 0;
   private unsubscribe: (() => void) | undefined;
   private unsubscribeCredits: (() => void) | undefined;
   private readonly clock: () => number;
@@ -282,14 +287,30 @@ export class SpendAuthorizer {
     this.settling ??= this.settleLoop().finally(() => (this.settling = undefined));
   }
 
-  /** One settlement at a time; notifications that arrive meanwhile are gathered into the next. */
+  /**
+   * One settlement at a time, at most one per settleIntervalMs: notifications that arrive
+   * meanwhile are gathered into the next, so a busy ingest costs a few statements a second, not
+   * one per chunk. Each statement probes at most maxHoldsPerSettle holds, taken round robin;
+   * the rest stay pending for the next run.
+   */
   private async settleLoop(): Promise<void> {
+    const interval = this.options.settleIntervalMs ?? 200;
+    const cap = this.options.maxHoldsPerSettle ?? 1000;
     while (this.pendingAccounts.size > 0) {
       const accounts = [...this.pendingAccounts];
       this.pendingAccounts.clear();
       const candidates: Hold[] = [];
       for (const a of accounts) candidates.push(...this.holds.ofAccount(a));
-      if (candidates.length > 0) await this.settle(candidates);
+      let batch = candidates;
+      if (candidates.length > cap) {
+        // Round robin over the candidates, so holds whose events never come cannot starve the others.
+        const from = this.settleCursor % candidates.length;
+        batch = [...candidates.slice(from), ...candidates.slice(0, from)].slice(0, cap);
+        this.settleCursor = from + cap;
+        for (const a of accounts) this.pendingAccounts.add(a);
+      }
+      if (batch.length > 0) await this.settle(batch);
+      if (this.pendingAccounts.size > 0) await new Promise((r) => setTimeout(r, interval));
     }
   }
 
@@ -355,7 +376,7 @@ export class SpendAuthorizer {
     if (this.settling !== undefined) return;
     const old = this.holds.takenBy(nowMs - this.options.holdGraceMs);
     if (old.length === 0) return;
-    this.settling = this.settle(old.slice(0, 10_000)).finally(() => {
+    this.settling = this.settle(old.slice(0, this.options.maxHoldsPerSettle ?? 1000)).finally(() => {
       this.settling = undefined;
       if (this.pendingAccounts.size > 0) this.scheduleSettle();
     });

@@ -1,0 +1,375 @@
+/**
+ * The gateway's authorize check under load: latency and the highest sustained rate, alone and
+ * while usage is being ingested.
+ *
+ *   npm run bench:authorize [-- --accounts 1000] [--rates 1000,2000,5000] [--duration 10] [--ingest-rate 5000] [--connections 32]
+ *
+ * 1. recreates a scratch database, tokenmeter_bench_authorize, with the price book and --accounts
+ *    accounts, each with a hard monthly budget, every tenth also a per-key and a per-model one,
+ *    every fiftieth nearly spent (so 402s are part of the mix); their windows hold some spend;
+ * 2. starts the real API (apps/api/src/main.ts) as its own process;
+ * 3. phase "alone": a closed loop of --connections keep-alive connections for --duration s (the
+ *    highest sustained rate), then an open loop at each of --rates checks/s for --duration s
+ *    (latency); before that, the check itself in this process (SpendAuthorizer.authorize over the
+ *    same state, no HTTP): microseconds per call;
+ *    each check is a new request_id, a random account, key and model, with max_output_tokens;
+ * 4. phase "while ingesting": the same two runs while a child process ingests --ingest-rate events/s
+ *    (UsageIngestor.ingest in chunks of 500, bench:ingest's events, occurred_at now, the same
+ *    accounts; each carries the account and request_id of a check that was allowed, when there is
+ *    one, so holds settle through the real path: NOTIFY, the settle statement, release);
+ * 5. prints one JSON line per run: checks, rate, p50/p99/p99.9/max in ms from send to answer (open
+ *    loop: also p99 from the instant each check was due, so a queue building up cannot hide),
+ *    status counts, and for ingest the events stored per second.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import os from 'node:os';
+import { createDatabase, PriceBookRepository, SpendStateRepository, UsageEventsRepository } from '@tokenmeter/db';
+import { SpendAuthorizer, SpendStateCache } from '@tokenmeter/limits';
+import { loadConfig } from '@tokenmeter/config';
+import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { freePort, startApi, stopApi } from './api-process';
+import { integerListArg, numberArg } from './args';
+import { recreateSeededDatabase } from './scratch-database';
+import { makeEvent } from './usage-events';
+
+const ACCOUNTS = Math.floor(numberArg('accounts', 1000));
+const RATES = integerListArg('rates', [1000, 2000, 5000]);
+const DURATION_S = numberArg('duration', 10);
+const INGEST_RATE = Math.floor(numberArg('ingest-rate', 5000));
+const CONNECTIONS = Math.floor(numberArg('connections', 32));
+const BENCH_DB = 'tokenmeter_bench_authorize';
+const ADMIN_URL = loadConfig().databaseUrl;
+const TOKEN = 'bench-authorize-ingest-token-0123456789';
+const MODELS = ['deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
+
+const log = (msg: string) => process.stderr.write(`[bench:authorize] ${msg}\n`);
+const account = (i: number) => `acct_${String(i).padStart(5, '0')}`;
+
+async function seed(url: string): Promise<void> {
+  const db = createDatabase(url, 2);
+  try {
+    await db.pool.query(`INSERT INTO accounts (id, name) SELECT 'acct_' || lpad(i::text, 5, '0'), 'bench ' || i FROM generate_series(0, $1 - 1) i`, [ACCOUNTS]);
+    await db.pool.query(
+      `INSERT INTO api_keys (id, prefix, secret_hash, role, account_id)
+       SELECT 'key_' || lpad(i::text, 5, '0'), 'tm_live_' || lpad(i::text, 8, '0'), md5(i::text), 'account', 'acct_' || lpad(i::text, 5, '0')
+       FROM generate_series(0, $1 - 1) i`,
+      [ACCOUNTS],
+    );
+    // Budgets as the admin API would leave them (counts_from = the window's start).
+    await db.pool.query(
+      `INSERT INTO budgets (id, account_id, api_key_id, model, limit_usd, time_window, thresholds, enforce, counts_from)
+       SELECT 'bud_acct_' || i, 'acct_' || lpad(i::text, 5, '0'), NULL, NULL, CASE WHEN i % 50 = 0 THEN 0.01 ELSE 1000000 END,
+              'month', '{50,80,100}'::numeric[], 'hard', date_trunc('month', now(), 'UTC') FROM generate_series(0, $1 - 1) i
+       UNION ALL
+       SELECT 'bud_key_' || i, 'acct_' || lpad(i::text, 5, '0'), 'key_' || lpad(i::text, 5, '0'), NULL, 500000, 'day', '{80}'::numeric[], 'hard',
+              date_trunc('day', now(), 'UTC') FROM generate_series(0, $1 - 1, 10) i
+       UNION ALL
+       SELECT 'bud_model_' || i, 'acct_' || lpad(i::text, 5, '0'), NULL, 'deepseek-r1', 100000, 'total', '{100}'::numeric[], 'soft', 'epoch'::timestamptz
+       FROM generate_series(0, $1 - 1, 10) i`,
+      [ACCOUNTS],
+    );
+    await db.pool.query(
+      `INSERT INTO budget_windows (budget_id, window_start, spend_usd, version)
+       SELECT id, counts_from, CASE WHEN limit_usd < 1 THEN limit_usd - 0.0001 ELSE 12.3456789 END, 1 FROM budgets`,
+    );
+  } finally {
+    await db.close();
+  }
+}
+
+interface RunResult {
+  run: string;
+  checks: number;
+  seconds: number;
+  rate_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  p99_9_ms: number;
+  max_ms: number;
+  statuses: Record<string, number>;
+  errors: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return Math.round(sorted[Math.max(0, i)] * 1000) / 1000;
+}
+
+class Checker {
+  private seq = 0;
+  private readonly agent: http.Agent;
+  /** request_ids allowed, for the ingest child to send events for (so holds settle). */
+  readonly allowed: string[] = [];
+  feedAllowed = false;
+
+  constructor(private readonly port: number, connections: number) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  /** One check; resolves with its status (0 on a transport error). */
+  check(): Promise<number> {
+    const n = this.seq++;
+    const a = Math.floor(Math.random() * ACCOUNTS);
+    const requestId = `bench_${process.pid}_${n}`;
+    const body = JSON.stringify({
+      account_id: account(a),
+      api_key_id: Math.random() < 0.5 ? `key_${String(a).padStart(5, '0')}` : null,
+      model: MODELS[n % MODELS.length],
+      request_id: requestId,
+      estimated_input_tokens: 500 + (n % 1500),
+      max_output_tokens: 256 + (n % 768),
+    });
+    return new Promise((resolve) => {
+      const req = http.request(
+        {
+          agent: this.agent,
+          host: '127.0.0.1',
+          port: this.port,
+          method: 'POST',
+          path: '/v1/spend/authorize',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${TOKEN}` },
+        },
+        (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => {
+            if (res.statusCode === 200 && this.feedAllowed && this.allowed.length < 200_000) this.allowed.push(`${account(a)} ${requestId}`);
+            resolve(res.statusCode ?? 0);
+          });
+        },
+      );
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
+  }
+
+  /** Closed loop: `connections` checks in flight at all times, for `seconds`. */
+  async closedLoop(name: string, connections: number, seconds: number): Promise<RunResult> {
+    const latencies: number[] = [];
+    const statuses: Record<string, number> = {};
+    const end = performance.now() + seconds * 1000;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < end) {
+          const t0 = performance.now();
+          const status = await this.check();
+          latencies.push(performance.now() - t0);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        }
+      }),
+    );
+    return summarise(name, latencies, statuses, (performance.now() - started) / 1000);
+  }
+
+  /** Open loop: a check due every 1/rate s whatever the answers do; latency counts from when it was due. */
+  async openLoop(name: string, rate: number, seconds: number): Promise<RunResult & { p99_from_due_ms: number; p99_9_from_due_ms: number }> {
+    const latencies: number[] = [];
+    const fromDue: number[] = [];
+    const statuses: Record<string, number> = {};
+    const total = Math.floor(rate * seconds);
+    const started = performance.now();
+    const pending: Promise<void>[] = [];
+    let sent = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        const due = Math.min(total, Math.floor(((now - started) / 1000) * rate) + 1);
+        while (sent < due) {
+          const dueAt = started + (sent * 1000) / rate;
+          sent++;
+          const sentAt = performance.now();
+          pending.push(
+            this.check().then((status) => {
+              const doneAt = performance.now();
+              latencies.push(doneAt - sentAt);
+              fromDue.push(doneAt - dueAt);
+              statuses[status] = (statuses[status] ?? 0) + 1;
+            }),
+          );
+        }
+        // A 1 ms timer, not setImmediate: a spinning client would take a core from the API and Postgres.
+        if (sent < total) setTimeout(tick, 1);
+        else resolve();
+      };
+      tick();
+    });
+    await Promise.all(pending);
+    const due = Float64Array.from(fromDue).sort();
+    return {
+      ...summarise(name, latencies, statuses, (performance.now() - started) / 1000),
+      // From the instant each check was due (the timer fires up to ~1 ms late): a queue that builds up shows here.
+      p99_from_due_ms: percentile(due, 99),
+      p99_9_from_due_ms: percentile(due, 99.9),
+    };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function summarise(run: string, latencies: number[], statuses: Record<string, number>, seconds: number): RunResult {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    run,
+    checks: latencies.length,
+    seconds: Math.round(seconds * 100) / 100,
+    rate_per_s: Math.round(latencies.length / seconds),
+    p50_ms: percentile(sorted, 50),
+    p99_ms: percentile(sorted, 99),
+    p99_9_ms: percentile(sorted, 99.9),
+    max_ms: percentile(sorted, 100),
+    statuses,
+    errors: statuses['0'] ?? 0,
+  };
+}
+
+/** The check alone: SpendAuthorizer.authorize on the loaded state, as the route calls it, timed per call. */
+async function inProcess(url: string): Promise<Record<string, unknown>> {
+  const db = createDatabase(url, 2);
+  const repository = new SpendStateRepository(db.pool);
+  const cache = new SpendStateCache(repository, { databaseUrl: url });
+  const prices = new PriceBookCache(new PriceBookRepository(db.pool));
+  const authorizer = new SpendAuthorizer(cache, repository, () => prices.current(), {
+    holdTtlMs: 30_000,
+    holdGraceMs: 60_000,
+    fallbackMaxOutputTokens: 32_768,
+    clockSkewMs: 60_000,
+    maxRetryAfterSeconds: 5,
+    topic: 'gateway.usage.v1',
+    topicPartitions: 6,
+  });
+  try {
+    await authorizer.start();
+    await cache.start();
+    const calls = 200_000;
+    const latencies = new Float64Array(calls);
+    const statuses: Record<string, number> = {};
+    for (let n = 0; n < calls; n++) {
+      const a = n % ACCOUNTS;
+      const t0 = performance.now();
+      const answer = authorizer.authorize({
+        accountId: account(a),
+        apiKeyId: n % 2 === 0 ? `key_${String(a).padStart(5, '0')}` : null,
+        model: MODELS[n % MODELS.length],
+        requestId: `inproc_${n}`,
+        estimatedInputTokens: 500 + (n % 1500),
+        maxOutputTokens: 256 + (n % 768),
+      });
+      latencies[n] = performance.now() - t0;
+      statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+    }
+    latencies.sort();
+    const us = (p: number) => Math.round(latencies[Math.min(calls - 1, Math.ceil((p / 100) * calls) - 1)] * 10_000) / 10;
+    return { run: 'SpendAuthorizer.authorize (no HTTP)', calls, p50_us: us(50), p99_us: us(99), p99_9_us: us(99.9), max_us: us(100), holds: authorizer.holds.size, statuses };
+  } finally {
+    await authorizer.stop();
+    await cache.stop();
+    await db.close();
+  }
+}
+
+/** The ingest child: --ingest-rate events/s, chunks of 500, until told to stop; reports events stored. */
+async function ingestWorker(url: string): Promise<void> {
+  const db = createDatabase(url, 2);
+  const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+  const settleIds: string[] = [];
+  process.on('message', (m: { allowed?: string[]; stop?: boolean }) => {
+    if (m.allowed) settleIds.push(...m.allowed);
+    if (m.stop) stopping = true;
+  });
+  let stopping = false;
+  let i = 0;
+  let stored = 0;
+  const chunk = 500;
+  const started = performance.now();
+  while (!stopping) {
+    const now = Date.now();
+    const messages = Array.from({ length: chunk }, () => {
+      const raw = JSON.parse(makeEvent(i++, now - 1000, 1, ACCOUNTS).value);
+      raw.event_id = `bench_ingest_${process.pid}_${i}`;
+      raw.occurred_at = new Date(now).toISOString();
+      // bench:ingest's accounts are acct_<n>; this data set's are acct_<5 digits>, with one key each.
+      const n = Number(String(raw.account_id).slice(5));
+      raw.account_id = account(n);
+      raw.api_key_id = `key_${String(n).padStart(5, '0')}`;
+      // As a gateway would: the allowed checks' events, as they finish (a few hundred ms later).
+      const settle = settleIds.shift();
+      if (settle) [raw.account_id, raw.request_id] = settle.split(' ');
+      return { value: raw, key: null };
+    });
+    const outcomes = await ingestor.ingest(messages, 'http');
+    stored += outcomes.filter((o) => o.status === 'accepted').length;
+    // Pace to INGEST_RATE: wait until this many events are due.
+    const dueMs = (i / INGEST_RATE) * 1000 - (performance.now() - started);
+    if (dueMs > 0) await new Promise((r) => setTimeout(r, dueMs));
+  }
+  process.send!({ stored, seconds: (performance.now() - started) / 1000 });
+  await db.close();
+}
+
+async function main(): Promise<void> {
+  log(`${os.cpus().length} CPUs; database ${BENCH_DB}; ${ACCOUNTS} accounts`);
+  const url = await recreateSeededDatabase(ADMIN_URL, BENCH_DB);
+  await seed(url);
+  console.log(JSON.stringify({ phase: 'in process', ...(await inProcess(url)) }));
+  const port = await freePort();
+  const api = await startApi({ databaseUrl: url, port, env: { TOKENMETER_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'warn', AUTHORIZE_HOLD_TTL_SECONDS: '30' } });
+  const checker = new Checker(port, CONNECTIONS);
+  const results: Record<string, unknown>[] = [];
+  const report = (r: Record<string, unknown>) => {
+    results.push(r);
+    console.log(JSON.stringify(r));
+  };
+  try {
+    log('warm-up: 3 s closed loop');
+    await checker.closedLoop('warm-up', 8, 3);
+
+    log(`alone: closed loop, ${CONNECTIONS} connections, ${DURATION_S} s`);
+    report({ phase: 'alone', ...(await checker.closedLoop('max rate (closed loop)', CONNECTIONS, DURATION_S)) });
+    for (const rate of RATES) {
+      log(`alone: open loop at ${rate}/s, ${DURATION_S} s`);
+      report({ phase: 'alone', ...(await checker.openLoop(`${rate}/s (open loop)`, rate, DURATION_S)) });
+    }
+
+    log(`while ingesting ${INGEST_RATE} events/s: starting the ingest process`);
+    const worker: ChildProcess = fork(__filename, ['--ingest-worker', url, ...process.argv.slice(2)], {
+      execArgv: ['-r', 'ts-node/register'],
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' },
+    });
+    checker.feedAllowed = true;
+    const feed = setInterval(() => {
+      if (checker.allowed.length > 0) worker.send({ allowed: checker.allowed.splice(0, 5000) });
+    }, 200);
+    await new Promise((r) => setTimeout(r, 2000));
+    log(`while ingesting: closed loop, ${CONNECTIONS} connections, ${DURATION_S} s`);
+    report({ phase: 'while ingesting', ...(await checker.closedLoop('max rate (closed loop)', CONNECTIONS, DURATION_S)) });
+    for (const rate of RATES) {
+      log(`while ingesting: open loop at ${rate}/s, ${DURATION_S} s`);
+      report({ phase: 'while ingesting', ...(await checker.openLoop(`${rate}/s (open loop)`, rate, DURATION_S)) });
+    }
+    clearInterval(feed);
+    const ingest = await new Promise<{ stored: number; seconds: number }>((resolve) => {
+      worker.once('message', (m) => resolve(m as { stored: number; seconds: number }));
+      worker.send({ stop: true });
+    });
+    report({ phase: 'while ingesting', run: 'ingest', events_stored: ingest.stored, seconds: Math.round(ingest.seconds), events_per_s: Math.round(ingest.stored / ingest.seconds) });
+  } finally {
+    checker.close();
+    await stopApi(api);
+  }
+}
+
+if (process.argv[2] === '--ingest-worker') {
+  ingestWorker(process.argv[3]).catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
