@@ -1,7 +1,7 @@
 /**
  * The ingest write path without Kafka: where a chunk's time goes, per event.
  *
- *   npm run bench:write-path -- --events 100000 [--chunk 5000] [--database tokenmeter_write_path] [--credits 0]
+ *   npm run bench:write-path -- --events 100000 [--chunk 5000] [--database tokenmeter_write_path] [--credits 0] [--budgets 0]
  *
  * Recreates a scratch database (tokenmeter_write_path, or --database: two people benchmarking on
  * one server must not drop each other's), builds N benchmark events in memory, then
@@ -12,6 +12,8 @@
  * (from /proc, so Postgres must run on this machine).
  * --credits N gives the first N accounts an active credit grant, as in bench:ingest, so each chunk
  * also NOTIFYs tokenmeter_credit_usage (docs/credits.md).
+ * --budgets N gives the first N accounts a budget, as in bench:ingest, so each chunk also keeps
+ * their windows and checks thresholds (docs/limits.md).
  */
 import { readFileSync } from 'node:fs';
 import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tokenmeter/db';
@@ -26,6 +28,7 @@ const CHUNK = numberArg('chunk', 5000);
 const SCRATCH_DATABASE = stringArg('database', 'tokenmeter_write_path', /^[a-z_][a-z0-9_]*$/);
 const ACCOUNTS = 2000;
 const CREDITS = process.argv.includes('--credits') ? numberArg('credits', 1) : 0;
+const BUDGETS = process.argv.includes('--budgets') ? numberArg('budgets', 1) : 0;
 const ADMIN_URL = loadConfig().databaseUrl;
 
 /** user + system CPU of a local process, in milliseconds (clock ticks are 10 ms here). */
@@ -47,6 +50,15 @@ async function main(): Promise<void> {
       `INSERT INTO credit_grants (id, account_id, amount_usd, category, effective_at, idempotency_key, request_hash, status)
        SELECT 'cg_bench_' || n, 'acct_' || n, 1000, 'paid', 'epoch', 'bench_' || n, 'bench', 'active' FROM generate_series(0, $1 - 1) AS n`,
       [CREDITS],
+    );
+  }
+  if (BUDGETS > 0) {
+    await db.pool.query(
+      `INSERT INTO budgets (id, account_id, api_key_id, model, limit_usd, time_window, thresholds, enforce, counts_from)
+       SELECT 'bud_bench_' || n, 'acct_' || n, CASE WHEN n % 3 = 2 THEN 'key_acct_' || n || '_0' END, NULL, 50,
+         (ARRAY['day', 'month', 'total'])[n % 3 + 1], '{1,50,80,100}', 'hard', 'epoch'
+       FROM generate_series(0, $1 - 1) AS n`,
+      [BUDGETS],
     );
   }
   const windowStart = Date.now() - WINDOW_MS;
@@ -77,6 +89,7 @@ async function main(): Promise<void> {
       events: EVENTS,
       chunk: CHUNK,
       credits: CREDITS,
+      budgets: BUDGETS,
       prepare_us_per_event: perEvent(prepareMs),
       record_wall_us_per_event: perEvent(recordMs),
       record_ingestor_cpu_us_per_event: perEvent(recordCpuUs / 1000),
