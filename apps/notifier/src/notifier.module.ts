@@ -133,7 +133,12 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
     {
       provide: CreditAlertsWatcher,
       useFactory: (credits: CreditsService, alerts: CreditAlertsRepository, config: TokenmeterConfig, log: Logger) =>
-        new CreditAlertsWatcher(credits, alerts, { databaseUrl: config.databaseUrl, thresholdsPct: parseCreditLowThresholds(config.alerts.creditsLowThresholds) }, log),
+        new CreditAlertsWatcher(
+          credits,
+          alerts,
+          { databaseUrl: config.databaseUrl, thresholdsPct: parseCreditLowThresholds(config.alerts.creditsLowThresholds) },
+          log,
+        ),
       inject: [CreditsService, CreditAlertsRepository, CONFIG, LOGGER],
     },
     {

@@ -303,7 +303,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       maxRetryAfterSeconds: e.AUTHORIZE_MAX_RETRY_AFTER_SECONDS,
     },
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
-    alerts: { topic: e.KAFKA_ALERTS_TOPIC, pollIntervalMs: e.ALERTS_POLL_INTERVAL_MS, batchSize: e.ALERTS_BATCH_SIZE, creditsLowThresholds: e.CREDITS_LOW_THRESHOLDS },
+    alerts: {
+      topic: e.KAFKA_ALERTS_TOPIC,
+      pollIntervalMs: e.ALERTS_POLL_INTERVAL_MS,
+      batchSize: e.ALERTS_BATCH_SIZE,
+      creditsLowThresholds: e.CREDITS_LOW_THRESHOLDS,
+    },
     webhooks: {
       concurrency: e.WEBHOOK_CONCURRENCY,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
