@@ -2,7 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Webhook } from 'standardwebhooks';
 import { generateApiKey } from '@tokenmeter/auth';
 import { createLogger } from '@tokenmeter/config';
-import { BudgetAlertsRepository, type Database, WebhooksRepository } from '@tokenmeter/db';
+import { BudgetAlertsRepository, CreditAlertsRepository, type Database, WebhooksRepository } from '@tokenmeter/db';
 import { AlertsDispatcher, WebhookDeliverer } from '@tokenmeter/limits';
 import { insertAlert, insertBudget, resetAlertTables, startReceiver, type Receiver } from '../helpers/alerts';
 import { insertApiKey, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
@@ -159,6 +159,7 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
     const dispatcher = new AlertsDispatcher(
       db.pool,
       new BudgetAlertsRepository(db.pool),
+      new CreditAlertsRepository(db.pool),
       webhooks,
       producer,
       { databaseUrl: TEST_DATABASE_URL, topic, batchSize: 10, pollIntervalMs: 100, onDeliveriesEnqueued: () => deliverer.wake() },

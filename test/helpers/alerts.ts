@@ -8,7 +8,7 @@ import type { Database } from '@tokenmeter/db';
 
 /** Every table the notifier and the webhook admin routes touch. */
 export async function resetAlertTables(db: Database): Promise<void> {
-  await db.pool.query('TRUNCATE budgets, budget_windows, budget_alerts, webhook_endpoints, webhook_deliveries, webhook_delivery_attempts RESTART IDENTITY');
+  await db.pool.query('TRUNCATE budgets, budget_windows, budget_alerts, credit_alerts, credit_alert_fundings, webhook_endpoints, webhook_deliveries, webhook_delivery_attempts RESTART IDENTITY');
 }
 
 export async function insertBudget(

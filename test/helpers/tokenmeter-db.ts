@@ -9,6 +9,8 @@ export function openTestDatabase(): Database {
 }
 
 const TABLES = [
+  'credit_alerts',
+  'credit_alert_fundings',
   'credit_ledger_entries',
   'credit_grants',
   'budget_alerts',

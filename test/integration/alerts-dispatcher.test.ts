@@ -1,6 +1,6 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { createLogger } from '@tokenmeter/config';
-import { BudgetAlertsRepository, type Database, WebhooksRepository } from '@tokenmeter/db';
+import { BudgetAlertsRepository, CreditAlertsRepository, type Database, WebhooksRepository } from '@tokenmeter/db';
 import { AlertsDispatcher, newWebhookSecret } from '@tokenmeter/limits';
 import { insertAlert, insertBudget, insertManyAlerts, resetAlertTables } from '../helpers/alerts';
 import { createTopics, readTopic, testKafka, uniqueName } from '../helpers/kafka';
@@ -28,6 +28,7 @@ describe('AlertsDispatcher', () => {
     return new AlertsDispatcher(
       db.pool,
       new BudgetAlertsRepository(db.pool),
+      new CreditAlertsRepository(db.pool),
       new WebhooksRepository(db.pool),
       producer,
       { databaseUrl: TEST_DATABASE_URL, topic, batchSize: options.batchSize ?? 100, pollIntervalMs: 60_000, beforeCommit: options.beforeCommit },

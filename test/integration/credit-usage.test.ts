@@ -99,6 +99,41 @@ describe('the usage credits are allocated over: rollup hours, boundary-hour even
     expect(show(await reader.creditUsage('acct_c', { grants: starting, invoiceId: 'inv_oct' }))).toEqual(['2026-10-05T08:20:00.000Z deepseek-r1 0.00175997 2026-10']);
   });
 
+  it('never counts an event a later invoice claimed: an October late event billed on November, October without an invoice', async () => {
+    await ingestor.ingest(
+      asMessages([
+        ev('2026-10-20T08:10:00.000Z'),
+        ev('2026-10-20T08:20:00.000Z'),
+        ev('2026-10-21T09:00:00.000Z'),
+        ev('2026-11-02T01:00:00.000Z'),
+        ev('2026-12-01T03:00:00.000Z'),
+      ]),
+      'http',
+    );
+    // November's invoice claims its own event and the October event of 08:10 (a late event): October has no invoice row.
+    await db.pool.query(
+      `INSERT INTO invoices (id, account_id, period, period_start, period_end, status, total_exact_usd, total_minor)
+       VALUES ('inv_nov', 'acct_c', '2026-11', '2026-11-01T00:00:00Z', '2026-12-01T00:00:00Z', 'finalized', 0, 0)`,
+    );
+    await db.pool.query(
+      `UPDATE usage_events SET invoice_id = 'inv_nov' WHERE occurred_at IN ('2026-10-20T08:10:00Z', '2026-10-21T09:00:00Z', '2026-11-02T01:00:00Z')`,
+    );
+    const grants = [terms({ id: 'g1' })];
+    expect(show(await reader.creditUsage('acct_c', { grants }))).toEqual([
+      '2026-10-20T08:00:00.000Z deepseek-r1 0.00175997 2026-10', // the hour's rollup less its claimed event
+      '2026-12-01T03:00:00.000Z deepseek-r1 0.00175997 2026-12', // the 21st's hour is all claimed: no piece
+    ]);
+    // A grant starting inside the claimed hour: the hour comes event by event, the claimed one left out.
+    const starting = [terms({ id: 'g2', effectiveAt: new Date('2026-10-20T08:05:00.000Z') })];
+    expect(show(await reader.creditUsage('acct_c', { grants: starting }))).toEqual([
+      '2026-10-20T08:20:00.000Z deepseek-r1 0.00175997 2026-10',
+      '2026-12-01T03:00:00.000Z deepseek-r1 0.00175997 2026-12',
+    ]);
+    // The balance (same reader): 0.01 less the two uninvoiced events only.
+    const { remaining } = allocateCredits([{ ...grants[0], availableUnits: 100_000_000_000_000_000_000n }], await reader.creditUsage('acct_c', { grants }));
+    expect(costUnitsToString(remaining.get('g1')!)).toBe('0.00648006');
+  });
+
   it('NOTIFYs tokenmeter_credit_usage with the chunk’s accounts that have a live grant, and stays silent otherwise', async () => {
     const listener = new Client({ connectionString: TEST_DATABASE_URL });
     await listener.connect();

@@ -1,14 +1,15 @@
 import { Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
-import { BudgetAlertsRepository, DATABASE, DatabaseModule, type Database, SpendStateRepository, WebhooksRepository } from '@tokenmeter/db';
-import { AlertsDispatcher, SpendStateCache, SpendStatePublisher, WebhookDeliverer } from '@tokenmeter/limits';
+import { parseCreditLowThresholds } from '@tokenmeter/billing';
+import { BudgetAlertsRepository, CreditAlertsRepository, DATABASE, DatabaseModule, type Database, SpendStateRepository, WebhooksRepository } from '@tokenmeter/db';
+import { AlertsDispatcher, CreditAlertsWatcher, CreditsService, SpendStateCache, SpendStatePublisher, WebhookDeliverer } from '@tokenmeter/limits';
 
 /** Partitions of the alerts topic when the notifier creates it (records are keyed by account). */
 const ALERTS_TOPIC_PARTITIONS = 3;
 
 /**
- * Starts the deliverer, then the dispatcher, then the spend-state publisher (the compacted topic
+ * Starts the deliverer, then the dispatcher, then the credit alerts watcher, then the spend-state publisher (the compacted topic
  * tokenmeter.spend.state.v1, fed by its own in-memory spend state); stops them the other way round,
  * each finishing what it has in flight.
  */
@@ -21,6 +22,7 @@ class NotifierLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly producer: Producer,
     private readonly dispatcher: AlertsDispatcher,
     private readonly deliverer: WebhookDeliverer,
+    private readonly creditAlerts: CreditAlertsWatcher,
     private readonly config: TokenmeterConfig,
     private readonly log: Logger,
     spendStateRepository: SpendStateRepository,
@@ -42,6 +44,7 @@ class NotifierLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     await this.producer.connect();
     this.deliverer.start();
     await this.dispatcher.start();
+    await this.creditAlerts.start();
     await this.spendState.start();
     this.spendStatePublisher.start();
     this.log.info(
@@ -53,6 +56,7 @@ class NotifierLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   async onApplicationShutdown(): Promise<void> {
     await this.spendStatePublisher.stop();
     await this.spendState.stop();
+    await this.creditAlerts.stop();
     await this.dispatcher.stop();
     await this.deliverer.stop();
     await this.producer.disconnect();
@@ -101,6 +105,7 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
       useFactory: (
         db: Database,
         alerts: BudgetAlertsRepository,
+        creditAlerts: CreditAlertsRepository,
         webhooks: WebhooksRepository,
         producer: Producer,
         deliverer: WebhookDeliverer,
@@ -110,6 +115,7 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
         new AlertsDispatcher(
           db.pool,
           alerts,
+          creditAlerts,
           webhooks,
           producer,
           {
@@ -121,7 +127,19 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
           },
           log,
         ),
-      inject: [DATABASE, BudgetAlertsRepository, WebhooksRepository, 'ALERTS_PRODUCER', WebhookDeliverer, CONFIG, LOGGER],
+      inject: [DATABASE, BudgetAlertsRepository, CreditAlertsRepository, WebhooksRepository, 'ALERTS_PRODUCER', WebhookDeliverer, CONFIG, LOGGER],
+    },
+    CreditsService,
+    {
+      provide: CreditAlertsWatcher,
+      useFactory: (credits: CreditsService, alerts: CreditAlertsRepository, config: TokenmeterConfig, log: Logger) =>
+        new CreditAlertsWatcher(
+          credits,
+          alerts,
+          { databaseUrl: config.databaseUrl, thresholdsPct: parseCreditLowThresholds(config.alerts.creditsLowThresholds) },
+          log,
+        ),
+      inject: [CreditsService, CreditAlertsRepository, CONFIG, LOGGER],
     },
     {
       provide: NotifierLifecycle,
@@ -130,11 +148,12 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
         producer: Producer,
         dispatcher: AlertsDispatcher,
         deliverer: WebhookDeliverer,
+        creditAlerts: CreditAlertsWatcher,
         config: TokenmeterConfig,
         log: Logger,
         spendState: SpendStateRepository,
-      ) => new NotifierLifecycle(kafka, producer, dispatcher, deliverer, config, log, spendState),
-      inject: [Kafka, 'ALERTS_PRODUCER', AlertsDispatcher, WebhookDeliverer, CONFIG, LOGGER, SpendStateRepository],
+      ) => new NotifierLifecycle(kafka, producer, dispatcher, deliverer, creditAlerts, config, log, spendState),
+      inject: [Kafka, 'ALERTS_PRODUCER', AlertsDispatcher, WebhookDeliverer, CreditAlertsWatcher, CONFIG, LOGGER, SpendStateRepository],
     },
   ],
 })

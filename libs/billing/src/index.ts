@@ -14,3 +14,4 @@ export * from './budgets';
 export * from './spend-authorize';
 export * from './credits';
 export * from './invoice-credits';
+export * from './credit-alerts';

@@ -81,6 +81,11 @@ export interface TokenmeterConfig {
     pollIntervalMs: number;
     /** Alerts claimed, published and committed per transaction. */
     batchSize: number;
+    /**
+     * credits_low thresholds, percents of the available credits at the latest funding, e.g. "20,5"
+     * (docs/credits.md "Credit alerts"; parsed and range-checked by parseCreditLowThresholds).
+     */
+    creditsLowThresholds: string;
   };
   /** Webhook deliveries (docs/limits.md "Webhooks"). */
   webhooks: {
@@ -229,6 +234,10 @@ const envSchema = z.object({
   KAFKA_ALERTS_TOPIC: z.string().min(1).default('tokenmeter.alerts.v1'),
   ALERTS_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5000),
   ALERTS_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  CREDITS_LOW_THRESHOLDS: z
+    .string()
+    .regex(/^\s*(\d{1,3}(\.\d{1,4})?\s*(,\s*\d{1,3}(\.\d{1,4})?\s*)*)?$/, 'expected comma-separated percents such as "20,5"')
+    .default('20,5'),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   // About x4 each time: the 8th and last attempt is ~17 h after the first.
@@ -294,7 +303,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       maxRetryAfterSeconds: e.AUTHORIZE_MAX_RETRY_AFTER_SECONDS,
     },
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
-    alerts: { topic: e.KAFKA_ALERTS_TOPIC, pollIntervalMs: e.ALERTS_POLL_INTERVAL_MS, batchSize: e.ALERTS_BATCH_SIZE },
+    alerts: {
+      topic: e.KAFKA_ALERTS_TOPIC,
+      pollIntervalMs: e.ALERTS_POLL_INTERVAL_MS,
+      batchSize: e.ALERTS_BATCH_SIZE,
+      creditsLowThresholds: e.CREDITS_LOW_THRESHOLDS,
+    },
     webhooks: {
       concurrency: e.WEBHOOK_CONCURRENCY,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,

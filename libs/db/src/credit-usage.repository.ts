@@ -67,6 +67,13 @@ const EVENT_BOUNDS = `e.account_id = $1 AND e.cost_usd IS NOT NULL AND e.occurre
  * invoice_id IS NULL in the ranges that must be read event by event: every invoiced month, and the
  * boundary hours outside those months. The ranges never overlap, and an hour is read from exactly
  * one of the two sources. Each range is an index range scan of (account_id, occurred_at).
+ *
+ * A month without an invoice of its own can still hold claimed events: a close claims the late
+ * events of earlier months that have no invoice (an October event billed on November's invoice),
+ * and its rollups include them. So each hour row is netted against the claimed events of its hour,
+ * read only in the months that can hold one: months without an invoice before the latest invoice's
+ * period_end (a close claims nothing from its period_end on). The usual case (every past month
+ * invoiced, the current month not yet) has no such month and reads the rollups alone.
  */
 const UNINVOICED_SQL = `
 WITH invoiced AS (
@@ -76,15 +83,28 @@ WITH invoiced AS (
   UNION ALL
   SELECT b, b + interval '1 hour' FROM unnest($5::timestamptz[]) AS b
   WHERE NOT EXISTS (SELECT 1 FROM invoiced i WHERE b >= i.period_start AND b < i.period_end)
+), claimable AS (
+  SELECT m AT TIME ZONE 'UTC' AS range_start, (m + interval '1 month') AT TIME ZONE 'UTC' AS range_end
+  FROM generate_series(date_trunc('month', $2::timestamptz AT TIME ZONE 'UTC'),
+    (SELECT max(period_end) FROM invoiced) AT TIME ZONE 'UTC' - interval '1 month', interval '1 month') AS m
+  WHERE NOT EXISTS (SELECT 1 FROM invoiced i WHERE m AT TIME ZONE 'UTC' >= i.period_start AND m AT TIME ZONE 'UTC' < i.period_end)
+), hours AS (
+  SELECT h.model, h.hour, h.cost_usd
+  FROM usage_hourly h
+  WHERE h.account_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz, 'UTC')
+    AND ($3::timestamptz IS NULL OR h.hour < $3::timestamptz) AND ($4::text[] IS NULL OR h.model = ANY($4::text[]))
+    AND h.hour <> ALL($5::timestamptz[])
+    AND NOT EXISTS (SELECT 1 FROM invoiced i WHERE h.hour >= i.period_start AND h.hour < i.period_end)
+  UNION ALL
+  SELECT e.model, date_trunc('hour', e.occurred_at, 'UTC'), -e.cost_usd
+  FROM claimable r
+  JOIN usage_events e ON e.account_id = $1 AND e.occurred_at >= r.range_start AND e.occurred_at < r.range_end
+  WHERE e.invoice_id IS NOT NULL AND ${EVENT_BOUNDS} AND date_trunc('hour', e.occurred_at, 'UTC') <> ALL($5::timestamptz[])
 )
-SELECT h.model, h.hour AS at, trim_scale(sum(h.cost_usd))::text AS cost
-FROM usage_hourly h
-WHERE h.account_id = $1 AND h.hour >= date_trunc('hour', $2::timestamptz, 'UTC')
-  AND ($3::timestamptz IS NULL OR h.hour < $3::timestamptz) AND ($4::text[] IS NULL OR h.model = ANY($4::text[]))
-  AND h.hour <> ALL($5::timestamptz[])
-  AND NOT EXISTS (SELECT 1 FROM invoiced i WHERE h.hour >= i.period_start AND h.hour < i.period_end)
-GROUP BY h.model, h.hour
-HAVING sum(h.cost_usd) <> 0
+SELECT model, hour AS at, trim_scale(sum(cost_usd))::text AS cost
+FROM hours
+GROUP BY model, hour
+HAVING sum(cost_usd) <> 0
 UNION ALL
 SELECT e.model, e.occurred_at, trim_scale(sum(e.cost_usd))::text
 FROM event_ranges r

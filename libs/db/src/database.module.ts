@@ -26,6 +26,7 @@ import { WebhooksRepository } from './webhooks.repository';
 import { CreditGrantsRepository } from './credit-grants.repository';
 import { CreditLedgerRepository } from './credit-ledger.repository';
 import { CreditUsageRepository } from './credit-usage.repository';
+import { CreditAlertsRepository } from './credit-alerts.repository';
 
 export const DATABASE = Symbol('Database');
 
@@ -54,6 +55,7 @@ const REPOSITORIES = [
   CreditGrantsRepository,
   CreditLedgerRepository,
   CreditUsageRepository,
+  CreditAlertsRepository,
 ] as const;
 
 @Global()

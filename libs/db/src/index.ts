@@ -28,4 +28,5 @@ export * from './webhooks.repository';
 export * from './credit-grants.repository';
 export * from './credit-ledger.repository';
 export * from './credit-usage.repository';
+export * from './credit-alerts.repository';
 export * from './seed';

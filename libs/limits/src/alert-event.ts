@@ -1,8 +1,13 @@
 import { budgetWindowEnd, type BudgetWindow, usd } from '@tokenmeter/billing';
 
-/** The event types a budget alert produces (and webhook endpoints subscribe to; "*" is every type). */
-export const ALERT_EVENT_TYPES = ['budget.threshold_crossed', 'budget.threshold_recovered'] as const;
-export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
+/** The event types a budget alert produces. */
+export const BUDGET_ALERT_EVENT_TYPES = ['budget.threshold_crossed', 'budget.threshold_recovered'] as const;
+/** The event types a credit alert produces (docs/credits.md "Credit alerts"). */
+export const CREDIT_ALERT_EVENT_TYPES = ['credits.low', 'credits.exhausted'] as const;
+/** Every event type the notifier publishes (and webhook endpoints subscribe to; "*" is every type). */
+export const ALERT_EVENT_TYPES = [...BUDGET_ALERT_EVENT_TYPES, ...CREDIT_ALERT_EVENT_TYPES] as const;
+export type AlertEventType = (typeof BUDGET_ALERT_EVENT_TYPES)[number];
+export type CreditAlertEventType = (typeof CREDIT_ALERT_EVENT_TYPES)[number];
 
 /** A budget_alerts row joined with its budget, as the dispatcher claims it (decimals as exact strings). */
 export interface ClaimedAlert {
@@ -75,6 +80,56 @@ export function alertEvent(a: ClaimedAlert): AlertEvent {
       spend_usd: usd(a.spendUsd).toString(),
       limit_usd: usd(a.limitUsd).toString(),
       enforce: a.enforce,
+    },
+  };
+}
+
+/** A credit_alerts row as the dispatcher claims it (decimals as exact strings). */
+export interface ClaimedCreditAlert {
+  id: string;
+  accountId: string;
+  kind: 'low' | 'exhausted';
+  fundingGrantId: string;
+  thresholdPct: string;
+  availableUsd: string;
+  fundedUsd: string;
+  createdAt: Date;
+}
+
+/** The event of a credit alert: the same { type, timestamp, data } shape as a budget alert's. */
+export interface CreditAlertEvent {
+  type: CreditAlertEventType;
+  timestamp: string;
+  data: {
+    alert_id: string;
+    account_id: string;
+    threshold_pct: string;
+    available_usd: string;
+    funded_usd: string;
+    funding_grant_id: string;
+  };
+}
+
+/**
+ * The message id of a credit alert. Its own prefix: credit and budget alert ids come from two
+ * sequences, and webhook deliveries are unique per (endpoint, message id).
+ */
+export function creditAlertMessageId(alertId: string): string {
+  return `credit_alert_${alertId}`;
+}
+
+/** The event of one credit alert, from its row only (`timestamp` when recorded): the same bytes on every publication. */
+export function creditAlertEvent(a: ClaimedCreditAlert): CreditAlertEvent {
+  return {
+    type: a.kind === 'low' ? 'credits.low' : 'credits.exhausted',
+    timestamp: a.createdAt.toISOString(),
+    data: {
+      alert_id: a.id,
+      account_id: a.accountId,
+      threshold_pct: usd(a.thresholdPct).toString(),
+      available_usd: usd(a.availableUsd).toString(),
+      funded_usd: usd(a.fundedUsd).toString(),
+      funding_grant_id: a.fundingGrantId,
     },
   };
 }

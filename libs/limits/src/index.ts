@@ -11,3 +11,4 @@ export * from './alerts-dispatcher';
 export * from './webhook-deliverer';
 export * from './credits.service';
 export * from './credit-state';
+export * from './credit-alerts-watcher';

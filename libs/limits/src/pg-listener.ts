@@ -2,10 +2,11 @@ import { Client } from 'pg';
 import type { Logger } from '@tokenmeter/config';
 
 /**
- * LISTEN on one channel over a dedicated connection (a pooled one would be handed to others and
+ * LISTEN on one channel (or several) over a dedicated connection (a pooled one would be handed to others and
  * lose its LISTEN). A dropped connection is reconnected with back-off, and `onNotify` is also
  * called after every (re)connect, once LISTEN is in place, since notifications sent while it was
- * down are gone: the caller then looks at the database itself, so nothing is missed.
+ * down are gone: the caller then looks at the database itself, so nothing is missed. `onNotify`
+ * gets the notification's channel and payload, and no arguments after a (re)connect.
  */
 export class PgListener {
   private client: Client | undefined;
@@ -13,13 +14,18 @@ export class PgListener {
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
 
+  private readonly channels: readonly string[];
+  private readonly channel: string;
+
   constructor(
     private readonly databaseUrl: string,
-    private readonly channel: string,
-    private readonly onNotify: () => void,
+    channel: string | readonly string[],
+    private readonly onNotify: (notification?: { channel: string; payload: string }) => void,
     private readonly log: Logger,
   ) {
-    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+    this.channels = typeof channel === 'string' ? [channel] : channel;
+    for (const c of this.channels) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new Error(`invalid channel name ${c}`);
+    this.channel = this.channels.join(',');
   }
 
   async start(): Promise<void> {
@@ -37,15 +43,15 @@ export class PgListener {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new Client({ connectionString: this.databaseUrl, application_name: `tokenmeter-listen-${this.channel}` });
+    const client = new Client({ connectionString: this.databaseUrl, application_name: `tokenmeter-listen-${this.channels[0]}` });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, undefined));
     client.on('notification', (n) => {
-      if (n.channel === this.channel) this.onNotify();
+      if (this.channels.includes(n.channel)) this.onNotify({ channel: n.channel, payload: n.payload ?? '' });
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${this.channel}`);
+      for (const c of this.channels) await client.query(`LISTEN ${c}`);
     } catch (err) {
       await client.end().catch(() => undefined);
       this.lost(client, err as Error);
