@@ -166,6 +166,9 @@ describe('the schema follows the distribution plan (docs/scaling.md)', () => {
 
   it('notices a unique index on a distributed table without account_id, and accepts one with it', async () => {
     const violations = await inRolledBackTransaction(async (db) => {
+      // The probe runs on whatever rows earlier tests left; emptied here, inside the rolled-back transaction.
+      await db.query('DELETE FROM budgets');
+      await db.query('DELETE FROM usage_hourly');
       await db.query('CREATE UNIQUE INDEX distribution_probe_bad ON budgets (model, created_at)');
       await db.query('CREATE UNIQUE INDEX distribution_probe_ok ON budgets (model, created_at, account_id)');
       await db.query('ALTER TABLE usage_hourly ADD CONSTRAINT distribution_probe_key UNIQUE (hour, model, api_key_id)');

@@ -139,6 +139,20 @@ export const TABLE_PLACEMENT: Readonly<Record<string, TablePlacement>> = {
     why: 'per account; written in the close\'s transaction with the invoice',
     uniqueKeyExceptions: [{ columns: ['id'], why: SURROGATE_ID }],
   },
+  credit_alerts: {
+    kind: 'distributed',
+    column: 'account_id',
+    why: 'per account; its unique key (account_id, funding_grant_id, kind, threshold_pct) already leads with the account',
+    uniqueKeyExceptions: [{ columns: ['id'], why: SURROGATE_ID }],
+  },
+  credit_alert_fundings: {
+    kind: 'distributed',
+    column: 'account_id',
+    why: 'the baseline of an account\'s credit alerts, read with its balances',
+    uniqueKeyExceptions: [
+      { columns: ['funding_grant_id'], why: 'one baseline per funding grant; a grant has one account. Plan: (account_id, funding_grant_id).' },
+    ],
+  },
 
   models: { kind: 'reference', why: 'the price book: small, changed by admins, read by every pricing and by usage queries' },
   price_versions: {
