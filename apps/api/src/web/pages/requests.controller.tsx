@@ -6,11 +6,10 @@ import type { ClaimedUsageRow, InvoiceLineRow, InvoiceRow } from '@tokenmeter/db
 import { InvoicesService } from '../../invoices/invoices.service';
 import { toInvoiceUsageRows } from '@tokenmeter/invoicing';
 import { scopeAccount } from '../../auth/principal';
-import { ApiError } from '../../common/api-error';
 import { idFilter } from '../../common/validation';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
 import { FreshnessService } from '../../usage/freshness';
-import { eventsQuery, receiptQuery } from '../../usage/usage.controller';
+import { eventsQuery, getUsageReceiptOrFail, listUsageReceipts, receiptQuery } from '../../usage/usage.controller';
 import { instant, type ReceiptJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../page-context';
@@ -32,7 +31,7 @@ const eventIdParam = z.object({ event_id: idFilter });
 
 type Receipt = ReceiptJson;
 
-/** The request log and one request's receipt, from UsageService.listReceipts / getReceipt (as /v1/usage/events). */
+/** The request log and one request's receipt, through the functions of /v1/usage/events and /v1/usage/events/{id}. */
 @WebPages('account', 'admin')
 @Controller('app/requests')
 export class RequestsPagesController {
@@ -49,8 +48,7 @@ export class RequestsPagesController {
     if (seesAdminPages(ctx.principal) && !query.account_id) return res.redirect(303, '/app/admin');
     const q = pageQuery(eventsQuery, { ...defaultRange(new Date()), ...formQuery(query) });
     const accountId = scopeAccount(ctx.principal, q.account_id);
-    const filter = { accountId, from: q.from, to: q.to, model: q.model, apiKeyId: q.api_key_id, requestId: q.request_id };
-    const [page, completeUpTo] = await Promise.all([this.usage.listReceipts(filter, q.limit, q.cursor), this.freshness.getCompleteUpTo()]);
+    const [page, completeUpTo] = await Promise.all([listUsageReceipts(this.usage, ctx.principal, q), this.freshness.getCompleteUpTo()]);
     // The resolved range goes into every link, so "next page" keeps the same window.
     const keep = {
       from: instant(q.from),
@@ -110,10 +108,8 @@ export class RequestsPagesController {
     const ctx = pageContext(req);
     const { event_id: eventId } = pageQuery(eventIdParam, { event_id: rawId });
     const q = pageQuery(receiptQuery, formQuery(query));
-    const accountId = scopeAccount(ctx.principal, q.account_id);
-    const receipt = await this.usage.getReceipt(eventId, accountId);
-    // Another account's event and a missing one: the same page, word for word.
-    if (!receipt) throw new ApiError(404, 'not_found', 'event not found');
+    // Another account's event and a missing one: the same page, word for word (the route's own 404).
+    const receipt = await getUsageReceiptOrFail(this.usage, ctx.principal, eventId, q);
     let billed: { invoice: InvoiceRow; lines: InvoiceLineRow[] } | undefined;
     if (receipt.invoice_id) {
       billed = await this.invoices.getInvoiceWithLines(receipt.invoice_id, receipt.account_id);

@@ -1,9 +1,8 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { z } from 'zod';
 import type { Response } from 'express';
-import { scopeAccount } from '../../auth/principal';
 import { choice, rangeQuery } from '../../common/validation';
-import { TIMESERIES_GROUPS, usageFilterFields } from '../../usage/usage.controller';
+import { getUsageSummary, listUsageBuckets, TIMESERIES_GROUPS, usageFilterFields } from '../../usage/usage.controller';
 import type { UsageSummaryJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../page-context';
@@ -55,17 +54,16 @@ interface UsageView {
 export class UsagePagesController {
   constructor(private readonly usage: UsageService) {}
 
-  /** Two reads whatever the range: the rollup summary (+ freshness) and the buckets. */
+  /** Two reads whatever the range, through the JSON routes' own functions: the rollup summary (+ freshness) and the buckets. */
   private async load(ctx: PageContext, query: Record<string, unknown>): Promise<UsageView> {
     const q = pageQuery(usagePageQuery, withDefaultRange(query, new Date()));
-    const accountId = scopeAccount(ctx.principal, q.account_id);
-    const filter = { model: q.model, apiKeyId: q.api_key_id };
+    // token_type is the ungrouped series, drawn per token type.
     const groupBy = q.group_by === 'token_type' ? 'none' : q.group_by;
     const [summary, series] = await Promise.all([
-      this.usage.getSummary(accountId, q, filter),
-      this.usage.listBuckets(accountId, q, q.granularity, groupBy, filter),
+      getUsageSummary(this.usage, ctx.principal, q),
+      listUsageBuckets(this.usage, ctx.principal, { ...q, group_by: groupBy }),
     ]);
-    return { accountId, q, summary, buckets: series.buckets };
+    return { accountId: summary.account_id, q, summary, buckets: series.buckets };
   }
 
   @Get('usage')
