@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { AccountRecord } from '@tokenmeter/db';
-import { accountTotalsQuery } from '../../../admin-usage/admin-usage.controller';
+import { accountTotalsQuery, listAccountTotals } from '../../../admin-usage/admin-usage.controller';
 import { AdminUsageService } from '../../../admin-usage/admin-usage.service';
 import { accountJson, priceOverrideJson, type PriceOverrideJson } from '../../../admin/admin-json';
 import { AccountsService } from '../../../admin/accounts.service';
@@ -59,7 +59,7 @@ export class AdminAccountsController {
     const q = pageQuery(accountTotalsQuery, { from: isoOrEmpty(month.from), to: isoOrEmpty(month.to), ...query });
     // Four reads whatever the range: the ranking (one rollup query), names for its rows, freshness, the search.
     const [page, completeUpTo, found] = await Promise.all([
-      this.admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor),
+      listAccountTotals(this.admin, q),
       this.freshness.getCompleteUpTo(),
       search ? this.accounts.searchAccounts(search, SEARCH_LIMIT) : Promise.resolve(undefined),
     ]);
