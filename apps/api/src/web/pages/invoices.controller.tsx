@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { type InvoiceStatus, minorUnitsToUsdString } from '@tokenmeter/billing';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { scopeAccount } from '../../auth/principal';
-import { ApiError } from '../../common/api-error';
+import { getInvoiceOrFail, INVOICE_LIST_LIMIT } from '../../invoices/invoices.controller';
 import { idFilter } from '../../common/validation';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
 import { accountQuery, type PageRequest, pageContext, pageQuery } from '../page-context';
@@ -32,7 +32,7 @@ function lineKind(invoicePeriod: string, l: Line): string {
   return l.service_period === invoicePeriod ? 'Usage' : `Late usage from ${l.service_period}`;
 }
 
-/** The account's invoices and one invoice, from InvoicesService + invoiceJson exactly as /v1/invoices. */
+/** The account's invoices and one invoice, as /v1/invoices (the same limit, and the route's own getInvoiceOrFail). */
 @WebPages('account', 'admin')
 @Controller('app/invoices')
 export class InvoicesPagesController {
@@ -45,7 +45,7 @@ export class InvoicesPagesController {
     const q = accountQuery(formQuery(query));
     if (seesAdminPages(ctx.principal) && !q.account_id) return res.redirect(303, '/app/admin/invoices');
     const accountId = scopeAccount(ctx.principal, q.account_id);
-    const rows = await this.invoices.listInvoices({ accountId, limit: 240 });
+    const rows = await this.invoices.listInvoices({ accountId, limit: INVOICE_LIST_LIMIT });
     const invoices = rows.map((r) => invoiceJson(r, null, { admin: false }));
     return renderPage(
       <Layout ctx={ctx} title="Invoices">
@@ -88,9 +88,7 @@ export class InvoicesPagesController {
     // Account sessions: their own account. Admins: any invoice (as GET /v1/invoices/{id}), or
     // the account they named with ?account_id=.
     const accountId = seesAdminPages(ctx.principal) && !q.account_id ? undefined : scopeAccount(ctx.principal, q.account_id);
-    const found = await this.invoices.getInvoiceWithLines(id, accountId);
-    if (!found) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    const invoice = invoiceJson(found.invoice, found.lines, { admin: false });
+    const invoice = await getInvoiceOrFail(this.invoices, id, accountId, { admin: false });
     return renderPage(<InvoicePage ctx={ctx} invoice={invoice} keepAccount={q.account_id} />);
   }
 }
