@@ -220,6 +220,20 @@ export function DataTable<R>(props: { caption: string; columns: Column<R>[]; row
   );
 }
 
+/** A table's "Total" row: "Total" over the first `span` columns, then one numeric cell per value (null: an empty cell). */
+export function TotalFoot(props: { span?: number; cells: ComponentChildren[] }): VNode {
+  return (
+    <tfoot>
+      <tr>
+        <th scope="row" colSpan={props.span}>
+          Total
+        </th>
+        {props.cells.map((c) => (c === null ? <td /> : <td class="num">{c}</td>))}
+      </tr>
+    </tfoot>
+  );
+}
+
 /**
  * A bar chart of one value per label, as inline SVG (no script, no external asset). The figure is
  * described by `title` for screen readers and hidden from them otherwise: the table next to it

@@ -8,7 +8,7 @@ import { getInvoiceOrFail, INVOICE_LIST_LIMIT } from '../../invoices/invoices.co
 import { idFilter } from '../../common/validation';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
 import { accountQuery, type PageRequest, pageContext, pageQuery } from '../page-context';
-import { Count, DataTable, Layout, Money, type PageContext, renderPage, seesAdminPages, Time } from '../ui';
+import { Count, DataTable, Layout, Money, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, formQuery, segment } from './account-pages';
 
@@ -168,21 +168,7 @@ function InvoicePage(props: { ctx: PageContext; invoice: InvoiceJson; keepAccoun
             { label: 'Amount (exact)', numeric: true, cell: (l) => <Money usd={l.amount_exact_usd} exact /> },
             { label: 'Billed', numeric: true, cell: (l) => <Money usd={minorUnitsToUsdString(String(l.amount_minor))} exact /> },
           ]}
-          foot={
-            <tfoot>
-              <tr>
-                <th scope="row" colSpan={5}>
-                  Total
-                </th>
-                <td class="num">
-                  <Money usd={i.total_exact_usd} exact />
-                </td>
-                <td class="num">
-                  <Money usd={i.total_usd} exact />
-                </td>
-              </tr>
-            </tfoot>
-          }
+          foot={<TotalFoot span={5} cells={[<Money usd={i.total_exact_usd} exact />, <Money usd={i.total_usd} exact />]} />}
         />
       </section>
     </Layout>

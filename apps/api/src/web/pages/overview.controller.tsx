@@ -8,7 +8,7 @@ import { invoiceJson } from '../../invoices/invoice-json';
 import type { TotalsJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { accountQuery, type PageRequest, pageContext } from '../page-context';
-import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Tiles, Time, withQuery } from '../ui';
+import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Tiles, Time, TotalFoot, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
 
 const HOUR_MS = 3_600_000;
@@ -168,19 +168,7 @@ function RankTable(props: { id: string; caption: string; rows: Ranked[]; total: 
         { label: 'Requests', numeric: true, cell: (r) => <Count n={r.requests} /> },
         { label: 'Cost', numeric: true, cell: (r) => <Money usd={r.costUsd} /> },
       ]}
-      foot={
-        <tfoot>
-          <tr>
-            <th scope="row">Total</th>
-            <td class="num">
-              <Count n={props.total.requests} />
-            </td>
-            <td class="num">
-              <Money usd={props.total.cost_usd} />
-            </td>
-          </tr>
-        </tfoot>
-      }
+      foot={<TotalFoot cells={[<Count n={props.total.requests} />, <Money usd={props.total.cost_usd} />]} />}
     />
   );
 }

@@ -13,10 +13,10 @@ import { eventsQuery, getUsageReceiptOrFail, listUsageReceipts, receiptQuery } f
 import { instant, type ReceiptJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../page-context';
-import { Count, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time } from '../ui';
+import { Count, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Field, formQuery, KeepAccount, segment } from './account-pages';
-import { TOKEN_TYPES } from './usage-view';
+import { allTokens, TOKEN_TYPES } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -240,18 +240,7 @@ function ReceiptPage(props: {
             { label: 'Rate on the invoice', numeric: true, cell: (t) => <Rate perMTok={rates.get(t.key) ?? null} /> },
             { label: 'Cost (exact)', numeric: true, cell: (t) => (r.costs ? <Money usd={r.costs[`${t.key}_cost_usd`]} exact /> : 'unpriced') },
           ]}
-          foot={
-            <tfoot>
-              <tr>
-                <th scope="row">Total</th>
-                <td class="num">
-                  <Count n={r.tokens.input_tokens + r.tokens.output_tokens + r.tokens.cache_read_tokens + r.tokens.cache_write_tokens} />
-                </td>
-                <td />
-                <td class="num">{r.costs ? <Money usd={r.costs.cost_usd} exact /> : 'unpriced'}</td>
-              </tr>
-            </tfoot>
-          }
+          foot={<TotalFoot cells={[<Count n={allTokens(r.tokens)} />, null, r.costs ? <Money usd={r.costs.cost_usd} exact /> : 'unpriced']} />}
         />
         {r.costs !== null && r.price_override?.kind === 'discount' && (
           <p class="help" id="receipt-discount-note">

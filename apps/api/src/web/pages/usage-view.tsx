@@ -45,6 +45,11 @@ export const TOKEN_TYPES = [
   { key: 'cache_write', label: 'Cache write' },
 ] as const;
 
+/** All tokens of a row: the four disjoint types added up (reasoning tokens are part of output). */
+export function allTokens(t: { input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number }): number {
+  return TOKEN_TYPES.reduce((n, { key }) => n + t[`${key}_tokens`], 0);
+}
+
 export function viewColumns(granularity: 'hour' | 'day', grouping: UsageGrouping): ViewColumn[] {
   const start: ViewColumn = {
     header: 'start',

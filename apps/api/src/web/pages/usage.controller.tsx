@@ -6,11 +6,11 @@ import { getUsageSummary, listUsageBuckets, TIMESERIES_GROUPS, usageFilterFields
 import type { UsageSummaryJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../page-context';
-import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext, renderPage, seesAdminPages, Tiles, Time, withQuery } from '../ui';
+import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext, renderPage, seesAdminPages, Tiles, Time, TotalFoot, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Choice, Field, formQuery, KeepAccount } from './account-pages';
 import { monthSoFar } from './overview.controller';
-import { type Bucket, csvFileName, TOKEN_TYPES, tableColumns, type UsageGrouping, usageCsv, viewColumns } from './usage-view';
+import { allTokens, type Bucket, csvFileName, TOKEN_TYPES, tableColumns, type UsageGrouping, usageCsv, viewColumns } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -148,19 +148,7 @@ function UsagePage(props: { ctx: PageContext; view: UsageView }) {
             { label: 'Tokens', numeric: true, cell: (r) => <Count n={t[`${r.key}_tokens`]} /> },
             { label: 'Cost', numeric: true, cell: (r) => <Money usd={t[`${r.key}_cost_usd`]} /> },
           ]}
-          foot={
-            <tfoot>
-              <tr>
-                <th scope="row">Total</th>
-                <td class="num">
-                  <Count n={t.input_tokens + t.output_tokens + t.cache_read_tokens + t.cache_write_tokens} />
-                </td>
-                <td class="num">
-                  <Money usd={t.cost_usd} />
-                </td>
-              </tr>
-            </tfoot>
-          }
+          foot={<TotalFoot cells={[<Count n={allTokens(t)} />, <Money usd={t.cost_usd} />]} />}
         />
       </section>
 
@@ -264,6 +252,7 @@ function Breakdown(props: {
   link: (filter: Record<string, string>) => string;
 }) {
   const t = props.total;
+  const counts = [t.requests, t.input_tokens, t.output_tokens, t.cache_read_tokens, t.cache_write_tokens];
   return (
     <DataTable
       id={props.id}
@@ -278,21 +267,7 @@ function Breakdown(props: {
         { label: 'Cache write tokens', numeric: true, cell: (r) => <Count n={r.cache_write_tokens} /> },
         { label: 'Cost', numeric: true, cell: (r) => <Money usd={r.cost_usd} /> },
       ]}
-      foot={
-        <tfoot>
-          <tr>
-            <th scope="row">Total</th>
-            {[t.requests, t.input_tokens, t.output_tokens, t.cache_read_tokens, t.cache_write_tokens].map((n) => (
-              <td class="num">
-                <Count n={n} />
-              </td>
-            ))}
-            <td class="num">
-              <Money usd={t.cost_usd} />
-            </td>
-          </tr>
-        </tfoot>
-      }
+      foot={<TotalFoot cells={[...counts.map((n) => <Count n={n} />), <Money usd={t.cost_usd} />]} />}
     />
   );
 }

@@ -5,7 +5,7 @@ import { AdminRepriceService } from '../../../admin/admin-reprice.service';
 import { repriceBody, repriceRange } from '../../../admin/reprice.controller';
 import { idFilter, instant, parseInput } from '../../../common/validation';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';
-import { Count, CsrfField, DataTable, Layout, Money, type PageContext, renderPage, withQuery } from '../../ui';
+import { Count, CsrfField, DataTable, Layout, Money, type PageContext, renderPage, TotalFoot, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { actorOf, canWrite, Field, formBody, INSTANT_HELP, isoOrEmpty, Notice } from './admin-ui';
 
@@ -106,25 +106,10 @@ export class AdminRepriceController {
             { label: 'Cost after', numeric: true, cell: (g) => <Money usd={g.cost_after_usd} exact /> },
           ]}
           foot={
-            <tfoot>
-              <tr>
-                <th scope="row" colSpan={2}>
-                  Total
-                </th>
-                <td class="num">
-                  <Count n={t.events} />
-                </td>
-                <td class="num">
-                  <Count n={t.events_changed} />
-                </td>
-                <td class="num">
-                  <Money usd={t.cost_before_usd} exact />
-                </td>
-                <td class="num">
-                  <Money usd={t.cost_after_usd} exact />
-                </td>
-              </tr>
-            </tfoot>
+            <TotalFoot
+              span={2}
+              cells={[<Count n={t.events} />, <Count n={t.events_changed} />, <Money usd={t.cost_before_usd} exact />, <Money usd={t.cost_after_usd} exact />]}
+            />
           }
         />
         <form method="post" action="/app/admin/reprice/apply" class="stack" id="apply-form">
