@@ -10,6 +10,7 @@ import { UsageService } from '../../usage/usage.service';
 import { accountQuery, type PageRequest, pageContext } from '../page-context';
 import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Tiles, Time, TotalFoot, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
+import { headlineTiles, tokenTiles } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const TOP_N = 5;
@@ -143,17 +144,7 @@ export class OverviewController {
 function TotalTiles(props: { t: TotalsJson }) {
   const { t } = props;
   return (
-    <Tiles
-      id="totals"
-      tiles={[
-        ['Cost', <Money usd={t.cost_usd} />],
-        ['Requests', <Count n={t.requests} />],
-        ['Input tokens', <Count n={t.input_tokens} />],
-        ['Output tokens', <Count n={t.output_tokens} />],
-        ['Cache read tokens', <Count n={t.cache_read_tokens} />],
-        ['Cache write tokens', <Count n={t.cache_write_tokens} />],
-      ]}
-    />
+    <Tiles id="totals" tiles={[...headlineTiles(t), ...tokenTiles(t)]} />
   );
 }
 

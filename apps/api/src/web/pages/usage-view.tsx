@@ -45,8 +45,23 @@ export const TOKEN_TYPES = [
   { key: 'cache_write', label: 'Cache write' },
 ] as const;
 
+type TokenCounts = { input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number };
+
+/** The tiles every totals view opens with: the cost, and the requests behind it. */
+export function headlineTiles(t: { cost_usd: string; requests: number }): [string, ComponentChildren][] {
+  return [
+    ['Cost', <Money usd={t.cost_usd} />],
+    ['Requests', <Count n={t.requests} />],
+  ];
+}
+
+/** One tile per token type (the four disjoint types, as the columns name them). */
+export function tokenTiles(t: TokenCounts): [string, ComponentChildren][] {
+  return TOKEN_TYPES.map(({ key, label }) => [`${label} tokens`, <Count n={t[`${key}_tokens`]} />]);
+}
+
 /** All tokens of a row: the four disjoint types added up (reasoning tokens are part of output). */
-export function allTokens(t: { input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number }): number {
+export function allTokens(t: TokenCounts): number {
   return TOKEN_TYPES.reduce((n, { key }) => n + t[`${key}_tokens`], 0);
 }
 

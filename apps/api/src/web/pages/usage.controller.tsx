@@ -10,7 +10,7 @@ import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext,
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Choice, Field, formQuery, KeepAccount } from './account-pages';
 import { monthSoFar } from './overview.controller';
-import { allTokens, type Bucket, csvFileName, TOKEN_TYPES, tableColumns, type UsageGrouping, usageCsv, viewColumns } from './usage-view';
+import { allTokens, type Bucket, csvFileName, headlineTiles, TOKEN_TYPES, tableColumns, type UsageGrouping, usageCsv, viewColumns } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -130,14 +130,7 @@ function UsagePage(props: { ctx: PageContext; view: UsageView }) {
 
       <section aria-labelledby="totals-h">
         <h2 id="totals-h">Totals for the range</h2>
-        <Tiles
-          id="totals"
-          tiles={[
-            ['Cost', <Money usd={t.cost_usd} />],
-            ['Requests', <Count n={t.requests} />],
-            ['Unpriced requests', <Count n={t.unpriced_requests} />],
-          ]}
-        />
+        <Tiles id="totals" tiles={[...headlineTiles(t), ['Unpriced requests', <Count n={t.unpriced_requests} />]]} />
         {t.unpriced_requests > 0 && <p class="help">Unpriced requests had no price in force for their model when they happened; they cost nothing here until repriced.</p>}
         <DataTable
           id="totals-by-type"
