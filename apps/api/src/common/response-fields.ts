@@ -54,14 +54,12 @@ export const countString = z.string().regex(/^\d+$/).describe('A count, as a str
 /** Integer cents (minor units) carried as a string of digits. */
 export const minorString = z.string().regex(/^-?\d+$/).describe('Integer cents (minor units), as a string of decimal digits');
 
+/** The cursor of a paginated answer. */
+export const nextCursor = z.string().nullable().describe('Pass as `cursor` to get the next page; null on the last page');
+
 /** A cursor-paginated list. */
 export function pageOf<T extends ZodTypeAny>(item: T) {
-  return z
-    .object({
-      data: z.array(item),
-      next_cursor: z.string().nullable().describe('Pass as `cursor` to get the next page; null on the last page'),
-    })
-    .strict();
+  return z.object({ data: z.array(item), next_cursor: nextCursor }).strict();
 }
 
 /** A complete (not paginated) list. */

@@ -20,7 +20,8 @@ export function count(value: string): number {
   return n;
 }
 
-const TOKEN_COUNTS = {
+/** The four disjoint token counts, as every usage answer carries them. */
+export const TOKEN_COUNTS = {
   input_tokens: integerCount.describe('Input tokens not read from or written to the cache'),
   output_tokens: integerCount.describe('Output tokens (reasoning tokens included)'),
   cache_read_tokens: integerCount,
