@@ -1,18 +1,15 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { type InvoiceStatus, minorUnitsToUsdString } from '@tokenmeter/billing';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { scopeAccount } from '../../auth/principal';
 import { getInvoiceOrFail, INVOICE_LIST_LIMIT } from '../../invoices/invoices.controller';
-import { idFilter } from '../../common/validation';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
-import { accountQuery, type PageRequest, pageContext, pageQuery } from '../page-context';
+import { accountQuery, type PageRequest, pageContext, pathId } from '../page-context';
 import { Count, DataTable, Layout, Money, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, formQuery, segment } from './account-pages';
 
-const idParam = z.object({ id: idFilter });
 
 /** What each status means to the customer. */
 const STATUS_TEXT: Record<InvoiceStatus, string> = {
@@ -83,7 +80,7 @@ export class InvoicesPagesController {
   @Get(':id')
   async invoice(@Req() req: PageRequest, @Param('id') rawId: string, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
-    const { id } = pageQuery(idParam, { id: rawId });
+    const id = pathId('id', rawId);
     const q = accountQuery(formQuery(query));
     // Account sessions: their own account. Admins: any invoice (as GET /v1/invoices/{id}), or
     // the account they named with ?account_id=.

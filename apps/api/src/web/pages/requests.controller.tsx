@@ -1,18 +1,16 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { usd } from '@tokenmeter/billing';
 import type { ClaimedUsageRow, InvoiceLineRow, InvoiceRow } from '@tokenmeter/db';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { toInvoiceUsageRows } from '@tokenmeter/invoicing';
 import { scopeAccount } from '../../auth/principal';
-import { idFilter } from '../../common/validation';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
 import { FreshnessService } from '../../usage/freshness';
 import { eventsQuery, getUsageReceiptOrFail, listUsageReceipts, receiptQuery } from '../../usage/usage.controller';
 import { instant, type ReceiptJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
-import { type PageRequest, pageContext, pageQuery } from '../page-context';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../page-context';
 import { Count, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Field, formQuery, KeepAccount, segment } from './account-pages';
@@ -27,7 +25,6 @@ function defaultRange(now: Date): { from: string; to: string } {
   return { from: new Date(to - 30 * DAY_MS).toISOString(), to: new Date(to).toISOString() };
 }
 
-const eventIdParam = z.object({ event_id: idFilter });
 
 type Receipt = ReceiptJson;
 
@@ -106,7 +103,7 @@ export class RequestsPagesController {
   @Get(':event_id')
   async receipt(@Req() req: PageRequest, @Param('event_id') rawId: string, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
-    const { event_id: eventId } = pageQuery(eventIdParam, { event_id: rawId });
+    const eventId = pathId('event_id', rawId);
     const q = pageQuery(receiptQuery, formQuery(query));
     // Another account's event and a missing one: the same page, word for word (the route's own 404).
     const receipt = await getUsageReceiptOrFail(this.usage, ctx.principal, eventId, q);

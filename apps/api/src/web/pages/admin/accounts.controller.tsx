@@ -9,10 +9,10 @@ import { AccountsService } from '../../../admin/accounts.service';
 import { ModelsService } from '../../../admin/models.service';
 import { newOverrideOf, priceOverrideBody } from '../../../admin/price-overrides.controller';
 import { PriceOverridesService } from '../../../admin/price-overrides.service';
-import { idFilter, parseInput, textFilter } from '../../../common/validation';
+import { parseInput, textFilter } from '../../../common/validation';
 import { FreshnessService } from '../../../usage/freshness';
 import { instant } from '../../../usage/usage-json';
-import { type PageRequest, pageContext, pageQuery } from '../../page-context';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
 import { Count, CsrfField, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { WebSessionsService } from '../../web-sessions.service';
@@ -118,7 +118,7 @@ export class AdminAccountsController {
   @Get('accounts/:id')
   async account(@Req() req: PageRequest, @Param('id') rawId: string, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     const account = await this.accounts.getAccountOrFail(id);
     const [overrides, models] = await Promise.all([this.overrides.listPriceOverrides(id), canWrite(ctx) ? this.models.listModels() : Promise.resolve([])]);
     const a = accountJson(account);
@@ -176,7 +176,7 @@ export class AdminAccountsController {
   @Post('accounts/:id/price-overrides')
   @HttpCode(303)
   async addOverride(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Param('id') rawId: string, @Body() body: unknown) {
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     const b = parseInput(priceOverrideBody, formBody(body), 'body');
     await this.overrides.createPriceOverride(newOverrideOf(id, b), actorOf(req));
     res.redirect(303, `/app/admin/accounts/${encodeURIComponent(id)}?done=override#overrides`);
@@ -189,7 +189,7 @@ export class AdminAccountsController {
   @Post('accounts/:id/dashboard-links')
   async createLink(@Req() req: PageRequest, @Param('id') rawId: string) {
     const ctx = pageContext(req);
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     const link = await this.sessions.createDashboardLink(id, actorOf(req));
     return renderPage(
       <Layout ctx={ctx} title={`Dashboard link for ${id}`}>

@@ -6,8 +6,8 @@ import { InvoicesService } from '../../../invoices/invoices.service';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
 import { closeBody, closePeriod, reconcilePeriod, reconcileQuery } from '../../../invoices/admin-invoices.controller';
 import { type CloseSummaryJson, invoiceJson, type InvoiceSummaryJson, type ReconciliationJson } from '../../../invoices/invoice-json';
-import { idFilter, parseInput, period } from '../../../common/validation';
-import { type PageRequest, pageContext, pageQuery } from '../../page-context';
+import { parseInput, period } from '../../../common/validation';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
 import { CsrfField, DataTable, Layout, Money, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { canWrite, checked, Checkbox, Field, formBody, Notice } from './admin-ui';
@@ -115,7 +115,7 @@ export class AdminInvoicesPagesController {
   @Post(':id/retry-sync')
   @HttpCode(303)
   async retrySync(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Param('id') rawId: string) {
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     await this.sync.retrySync(id, req.principal!.keyId);
     const after = await this.invoices.getInvoice(id);
     res.redirect(303, withQuery('/app/admin/invoices', { period: after?.period, done: 'retried' }));

@@ -1,11 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { apiKeyCreateBody, apiKeyListQuery, createApiKeyAnswer, listApiKeyPage } from '../../../auth/api-keys.controller';
 import { ApiKeysService } from '@tokenmeter/auth';
 import { ROLES } from '../../../auth/principal';
-import { idFilter, parseInput } from '../../../common/validation';
-import { type PageRequest, pageContext, pageQuery } from '../../page-context';
+import { parseInput } from '../../../common/validation';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
 import { CsrfField, DataTable, Layout, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { actorOf, canWrite, Field, FilterForm, formBody, Notice, Select } from './admin-ui';
@@ -99,7 +98,7 @@ export class AdminKeysController {
   @Post(':id/revoke')
   @HttpCode(303)
   async revoke(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Param('id') rawId: string) {
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     await this.keys.revokeApiKey(id, actorOf(req));
     res.redirect(303, '/app/admin/keys?done=revoked');
   }
