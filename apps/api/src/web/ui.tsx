@@ -155,6 +155,20 @@ export function Tiles(props: { id: string; tiles: [string, ComponentChildren][] 
   );
 }
 
+/** Labelled facts about one thing (an invoice, a receipt, an account), as a definition list. */
+export function Facts(props: { id: string; facts: [string, ComponentChildren][] }): VNode {
+  return (
+    <dl class="facts" id={props.id}>
+      {props.facts.map(([k, v]) => (
+        <>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </>
+      ))}
+    </dl>
+  );
+}
+
 /** An instant in UTC, machine-readable in datetime. */
 export function Time(props: { at: string | null; date?: boolean }): VNode {
   if (props.at === null) return <span>never</span>;

@@ -6,7 +6,7 @@ import { scopeAccount } from '../../auth/principal';
 import { getInvoiceOrFail, INVOICE_LIST_LIMIT } from '../../invoices/invoices.controller';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
 import { accountQuery, type PageRequest, pageContext, pathId } from '../page-context';
-import { Count, DataTable, Layout, Money, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
+import { Count, DataTable, Facts, Layout, Money, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, formQuery, segment } from './account-pages';
 
@@ -125,14 +125,7 @@ function InvoicePage(props: { ctx: PageContext; invoice: InvoiceJson; keepAccoun
           All invoices
         </AccountLink>
       </p>
-      <dl class="facts" id="invoice-facts">
-        {facts.map(([k, v]) => (
-          <>
-            <dt>{k}</dt>
-            <dd>{v}</dd>
-          </>
-        ))}
-      </dl>
+      <Facts id="invoice-facts" facts={facts} />
       {i.hosted_invoice_url && (
         <p>
           <a href={i.hosted_invoice_url} rel="noopener noreferrer" id="hosted-invoice">

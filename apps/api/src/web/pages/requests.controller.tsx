@@ -11,7 +11,7 @@ import { eventsQuery, getUsageReceiptOrFail, listUsageReceipts, receiptQuery } f
 import { instant, type ReceiptJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery, pathId } from '../page-context';
-import { Count, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
+import { Count, DataTable, Facts, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Field, formQuery, KeepAccount, segment } from './account-pages';
 import { allTokens, TOKEN_TYPES } from './usage-view';
@@ -211,14 +211,7 @@ function ReceiptPage(props: {
           Back to the request log
         </AccountLink>
       </p>
-      <dl class="facts" id="receipt-facts">
-        {facts.map(([k, v]) => (
-          <>
-            <dt>{k}</dt>
-            <dd>{v}</dd>
-          </>
-        ))}
-      </dl>
+      <Facts id="receipt-facts" facts={facts} />
 
       <section aria-labelledby="costs-h">
         <h2 id="costs-h">Tokens and cost</h2>

@@ -22,21 +22,16 @@ export interface ViewColumn {
   cell: (b: Bucket) => ComponentChildren;
 }
 
-const count = (header: keyof Bucket, label: string): ViewColumn => ({
+/** A numeric column of one bucket field: the CSV carries the exact value, the table draws it. */
+const numeric = (header: keyof Bucket, label: string, draw: (value: Bucket[keyof Bucket]) => ComponentChildren): ViewColumn => ({
   header,
   label,
   numeric: true,
   value: (b) => String(b[header]),
-  cell: (b) => <Count n={b[header] as number} />,
+  cell: (b) => draw(b[header]),
 });
-
-const money = (header: keyof Bucket, label: string): ViewColumn => ({
-  header,
-  label,
-  numeric: true,
-  value: (b) => String(b[header]),
-  cell: (b) => <Money usd={b[header] as string} />,
-});
+const count = (header: keyof Bucket, label: string) => numeric(header, label, (n) => <Count n={n as number} />);
+const money = (header: keyof Bucket, label: string) => numeric(header, label, (usd) => <Money usd={usd as string} />);
 
 export const TOKEN_TYPES = [
   { key: 'input', label: 'Input' },

@@ -13,7 +13,7 @@ import { parseInput, textFilter } from '../../../common/validation';
 import { FreshnessService } from '../../../usage/freshness';
 import { instant } from '../../../usage/usage-json';
 import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
-import { Count, CsrfField, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
+import { Count, CsrfField, DataTable, Facts, Freshness, Layout, Money, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { WebSessionsService } from '../../web-sessions.service';
 import { monthSoFar } from '../overview.controller';
@@ -125,18 +125,15 @@ export class AdminAccountsController {
     return renderPage(
       <Layout ctx={ctx} title={`Account ${a.id}`}>
         <Notice done={query.done} messages={NOTICES} />
-        <dl class="facts" id="account-facts">
-          <dt>Id</dt>
-          <dd>{a.id}</dd>
-          <dt>Name</dt>
-          <dd>{a.name ?? '(not named yet)'}</dd>
-          <dt>Email</dt>
-          <dd>{a.email ?? '(none)'}</dd>
-          <dt>Created</dt>
-          <dd>
-            <Time at={a.created_at} />
-          </dd>
-        </dl>
+        <Facts
+          id="account-facts"
+          facts={[
+            ['Id', a.id],
+            ['Name', a.name ?? '(not named yet)'],
+            ['Email', a.email ?? '(none)'],
+            ['Created', <Time at={a.created_at} />],
+          ]}
+        />
         <section aria-labelledby="as-account">
           <h2 id="as-account">Its pages, as the account sees them</h2>
           <ul>
