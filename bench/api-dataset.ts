@@ -17,7 +17,7 @@ import path from 'node:path';
 import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
-import { stringArg } from './args';
+import { numberArg, stringArg } from './args';
 import { ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
 import { withClient } from '../test/helpers/db';
@@ -42,6 +42,22 @@ export interface DatasetOptions {
   accounts: number;
   reseed: boolean;
   log: (msg: string) => void;
+}
+
+/** The data set's flags, the same for bench:api and bench:web: --events, --accounts, --reseed, --database. */
+export function datasetArgs(log: (msg: string) => void): DatasetOptions {
+  return {
+    database: databaseArg(),
+    events: Math.floor(numberArg('events', 10_000_000)),
+    accounts: Math.floor(numberArg('accounts', 5_000)),
+    reseed: process.argv.includes('--reseed'),
+    log,
+  };
+}
+
+/** The data set's fields of a benchmark's final JSON line. */
+export function datasetJson(opts: DatasetOptions, facts: DatasetFacts) {
+  return { events: opts.events, accounts: opts.accounts, account_events: facts.accountEvents, account_rollup_rows: facts.accountRollupRows };
 }
 
 export interface DatasetFacts {

@@ -11,22 +11,19 @@
  *    largest account (worst case: the most rollup rows);
  * 4. prints one final JSON line.
  */
-import { Agent, request } from 'node:http';
+import { type Agent, request } from 'node:http';
 import os from 'node:os';
-import { databaseArg, MONTH_END, MONTH_START, prepareDataset } from './api-dataset';
+import { datasetArgs, datasetJson, MONTH_END, MONTH_START, prepareDataset } from './api-dataset';
 import { freePort, startApi, stopApi } from './api-process';
 import { numberArg } from './args';
-import { closedLoop, percentile } from './http-load';
+import { percentile, timedKeepAliveLoop } from './http-load';
 
-const EVENTS = Math.floor(numberArg('events', 10_000_000));
-const ACCOUNTS = Math.floor(numberArg('accounts', 5_000));
 const CONCURRENCY = Math.floor(numberArg('concurrency', 8));
 const SECONDS = numberArg('seconds', 20);
 const WARMUP_SECONDS = 3;
-const RESEED = process.argv.includes('--reseed');
-const BENCH_DB = databaseArg();
 
 const log = (msg: string) => process.stderr.write(`[bench:api] ${msg}\n`);
+const DATASET = datasetArgs(log);
 
 function get(agent: Agent, port: number, pathAndQuery: string, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -47,13 +44,7 @@ interface LoadResult {
 
 /** CONCURRENCY clients, each sending its next request as soon as the previous one is answered. */
 async function load(port: number, pathAndQuery: string, key: string, seconds: number): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const samples = await closedLoop(CONCURRENCY, seconds, async () => {
-    const t = process.hrtime.bigint();
-    const status = await get(agent, port, pathAndQuery, key).catch(() => 0);
-    return { ms: Number(process.hrtime.bigint() - t) / 1e6, ok: status === 200 };
-  });
-  agent.destroy();
+  const samples = await timedKeepAliveLoop(CONCURRENCY, seconds, async (agent) => ({ ok: (await get(agent, port, pathAndQuery, key).catch(() => 0)) === 200 }));
   return { latenciesMs: samples.map((s) => s.ms), errors: samples.filter((s) => !s.ok).length };
 }
 
@@ -73,7 +64,7 @@ async function measure(port: number, name: string, pathAndQuery: string, key: st
 }
 
 async function main(): Promise<void> {
-  const { url, facts, key } = await prepareDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
+  const { url, facts, key } = await prepareDataset(DATASET);
   const port = await freePort();
   const api = await startApi({ databaseUrl: url, port });
   try {
@@ -88,10 +79,7 @@ async function main(): Promise<void> {
     const timeseries = await measure(port, 'timeseries (day)', `/v1/usage/timeseries?${range}&granularity=day`, key);
     console.log(
       JSON.stringify({
-        events: EVENTS,
-        accounts: ACCOUNTS,
-        account_events: facts.accountEvents,
-        account_rollup_rows: facts.accountRollupRows,
+        ...datasetJson(DATASET, facts),
         summary_p50_ms: summary.p50,
         summary_p99_ms: summary.p99,
         timeseries_p50_ms: timeseries.p50,

@@ -1,4 +1,5 @@
 /** The closed-loop load of the read-side benchmarks: N clients, each sending its next request as soon as the last one is answered. */
+import { Agent } from 'node:http';
 
 export interface LoadSample {
   /** Client-side latency, request sent to body fully received. */
@@ -16,6 +17,27 @@ export async function closedLoop<S extends LoadSample>(concurrency: number, seco
     }),
   );
   return samples;
+}
+
+/**
+ * `concurrency` keep-alive clients sharing one agent, each request timed here: `send` says whether
+ * it succeeded (plus whatever else a sample keeps) and does not throw.
+ */
+export async function timedKeepAliveLoop<X extends { ok: boolean }>(
+  concurrency: number,
+  seconds: number,
+  send: (agent: Agent) => Promise<X>,
+): Promise<(X & LoadSample)[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  try {
+    return await closedLoop(concurrency, seconds, async () => {
+      const t = process.hrtime.bigint();
+      const sample = await send(agent);
+      return { ...sample, ms: Number(process.hrtime.bigint() - t) / 1e6 };
+    });
+  } finally {
+    agent.destroy();
+  }
 }
 
 /** Nearest-rank percentile of an ascending array. */

@@ -24,22 +24,19 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import { gunzipSync } from 'node:zlib';
-import { databaseArg, LARGEST_ACCOUNT, MONTH_END, MONTH_START, prepareDataset, withClient } from './api-dataset';
+import { datasetArgs, datasetJson, LARGEST_ACCOUNT, MONTH_END, MONTH_START, prepareDataset, withClient } from './api-dataset';
 import { freePort, startApi, stopApi } from './api-process';
 import { integerListArg, numberArg, stringArg } from './args';
-import { closedLoop, percentile, round2 } from './http-load';
+import { percentile, round2, timedKeepAliveLoop } from './http-load';
 
-const EVENTS = Math.floor(numberArg('events', 10_000_000));
-const ACCOUNTS = Math.floor(numberArg('accounts', 5_000));
 const CONCURRENCIES = integerListArg('concurrency', [1, 8]);
 const SECONDS = numberArg('seconds', 15);
 const WARMUP_SECONDS = 3;
-const RESEED = process.argv.includes('--reseed');
-const BENCH_DB = databaseArg();
 const PAGE_NAMES = ['overview', 'usage', 'requests'] as const;
 const ONLY = stringArg('pages', PAGE_NAMES.join(','), new RegExp(`^(${PAGE_NAMES.join('|')})(,(${PAGE_NAMES.join('|')}))*$`)).split(',');
 
 const log = (msg: string) => process.stderr.write(`[bench:web] ${msg}\n`);
+const DATASET = datasetArgs(log);
 
 interface Page {
   name: string;
@@ -177,23 +174,20 @@ interface Sample {
 let sequence = 0;
 
 async function load(port: number, page: Page, cookie: string, concurrency: number, seconds: number, progress: boolean): Promise<Sample[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const started = Date.now();
   let count = 0;
   const timer = progress
     ? setInterval(() => log(`    ${page.name} c=${concurrency}: ${count} requests in ${Math.round((Date.now() - started) / 1000)} s`), 5000)
     : undefined;
   try {
-    return await closedLoop(concurrency, seconds, async () => {
+    return await timedKeepAliveLoop(concurrency, seconds, async (agent) => {
       const id = `bench-web-${++sequence}`;
-      const t = process.hrtime.bigint();
       const r = await get(agent, port, page.path, { cookie, 'accept-encoding': 'gzip', 'x-request-id': id }).catch(() => undefined);
       count++;
-      return { ms: Number(process.hrtime.bigint() - t) / 1e6, ok: r !== undefined && r.status === 200, id, bytes: r?.body.length ?? 0 };
+      return { ok: r !== undefined && r.status === 200, id, bytes: r?.body.length ?? 0 };
     });
   } finally {
     if (timer) clearInterval(timer);
-    agent.destroy();
   }
 }
 
@@ -268,12 +262,12 @@ async function measure(port: number, page: Page, cookie: string, concurrency: nu
 }
 
 async function main(): Promise<void> {
-  const { url, facts, key } = await prepareDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
+  const { url, facts, key } = await prepareDataset(DATASET);
   const port = await freePort();
   const times = new ServerTimes();
   const api = await startApi({ databaseUrl: url, port, onLogLine: times.onLine });
   try {
-    const cpu = new CpuMeter(api.pid!, url, BENCH_DB);
+    const cpu = new CpuMeter(api.pid!, url, DATASET.database);
     const cookie = await signIn(port, key);
     log(`signed in as ${LARGEST_ACCOUNT} through POST /app/sign-in`);
     const month = `from=${encodeURIComponent(MONTH_START)}&to=${encodeURIComponent(MONTH_END)}`;
@@ -344,10 +338,7 @@ async function main(): Promise<void> {
     const all = Object.values(results).flatMap((r) => r.runs);
     console.log(
       JSON.stringify({
-        events: EVENTS,
-        accounts: ACCOUNTS,
-        account_events: facts.accountEvents,
-        account_rollup_rows: facts.accountRollupRows,
+        ...datasetJson(DATASET, facts),
         seconds: SECONDS,
         pages: perPage,
         stylesheet_gzip_bytes: css.gzipBytes,

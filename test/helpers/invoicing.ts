@@ -5,6 +5,7 @@ import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/i
 import { createInvoicing } from '@tokenmeter/invoicing';
 import { SdkStripeGateway, type StripeGateway } from '@tokenmeter/stripe';
 import type { GatewayEvent } from '../factories/usage-events';
+import { resetDatabase, seedPriceBook } from './tokenmeter-db';
 
 export const WEBHOOK_SECRET = 'whsec_test_invoicing';
 
@@ -51,4 +52,15 @@ export async function setIngestProgress(db: Database, at: Date, topic = loadConf
      ON CONFLICT (topic, partition) DO UPDATE SET max_occurred_at = EXCLUDED.max_occurred_at`,
     [at, topic],
   );
+}
+
+/** Ingestion complete an hour past the end of November 2026: the close's completeness rule lets '2026-11' close. */
+export const NOVEMBER_INGESTED = new Date('2026-12-01T01:00:00Z');
+
+/** The start of every close test: a fresh database with the price book, `events` ingested, November ready to close. */
+export async function readyToCloseNovember(db: Database, events: GatewayEvent[] = []): Promise<void> {
+  await resetDatabase(db);
+  await seedPriceBook(db);
+  await setIngestProgress(db, NOVEMBER_INGESTED);
+  if (events.length > 0) await ingest(db, events);
 }

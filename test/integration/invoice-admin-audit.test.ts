@@ -1,8 +1,8 @@
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
-import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
+import { invoicingFor, readyToCloseNovember } from '../helpers/invoicing';
 import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 /**
  * The admin invoice actions audit themselves: finalize, retry-sync and void write their entry
@@ -37,10 +37,7 @@ describe('admin invoice actions and their audit entries', () => {
   let drafts: Record<string, string>;
   beforeEach(async () => {
     await allowAuditWrites();
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await setIngestProgress(db, new Date('2026-12-01T01:00:00Z'));
-    await ingest(db, [aUsageEvent({ account_id: 'acct_a' }), aUsageEvent({ account_id: 'acct_b', usage: { input_tokens: 1_000_000, output_tokens: 0 } })]);
+    await readyToCloseNovember(db, [aUsageEvent({ account_id: 'acct_a' }), aUsageEvent({ account_id: 'acct_b', usage: { input_tokens: 1_000_000, output_tokens: 0 } })]);
     // The scheduler's close: nobody asked, nothing audited.
     const closed = await svc().closer.close('2026-11', { finalize: false });
     drafts = Object.fromEntries(closed.results.map((r) => [r.accountId, r.invoiceId!]));

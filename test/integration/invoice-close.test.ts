@@ -1,11 +1,9 @@
 import type { Database } from '@tokenmeter/db';
 import { IngestionIncompleteError } from '@tokenmeter/invoicing';
 import { aUsageEvent } from '../factories/usage-events';
-import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
+import { ingest, invoicingFor, readyToCloseNovember, setIngestProgress } from '../helpers/invoicing';
 import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
-
-const AFTER_GRACE = new Date('2026-12-01T01:00:00Z');
+import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 describe('closing a billing period', () => {
   let db: Database;
@@ -21,10 +19,8 @@ describe('closing a billing period', () => {
     await db.close();
   });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
+    await readyToCloseNovember(db);
     now = new Date('2026-12-02T00:00:00Z');
-    await setIngestProgress(db, AFTER_GRACE);
   });
 
   const svc = () => invoicingFor(db, proxy.url, () => now);

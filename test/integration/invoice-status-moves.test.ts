@@ -2,9 +2,9 @@ import { ConflictError, InvoiceTransitionError } from '@tokenmeter/billing';
 import { InvoicesRepository, UsageEventClaimsRepository, type Database } from '@tokenmeter/db';
 import { SdkStripeGateway, type StripeInvoiceResult } from '@tokenmeter/stripe';
 import { aUsageEvent } from '../factories/usage-events';
-import { ingest, invoicingFor, setIngestProgress, WEBHOOK_SECRET } from '../helpers/invoicing';
+import { invoicingFor, readyToCloseNovember, WEBHOOK_SECRET } from '../helpers/invoicing';
 import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 /** The real SDK gateway, with a hook that runs after Stripe finalized an invoice and before we store it. */
 class GatewayWithFinalizeHook extends SdkStripeGateway {
@@ -52,10 +52,7 @@ describe('invoice status moves across the push and Stripe webhooks', () => {
       retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
       timeoutMs: 5000,
     });
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await setIngestProgress(db, new Date('2026-12-01T01:00:00Z'));
-    await ingest(db, [aUsageEvent({ account_id: 'acct_m', usage: { input_tokens: 1_000_000, output_tokens: 10_000 } })]);
+    await readyToCloseNovember(db, [aUsageEvent({ account_id: 'acct_m', usage: { input_tokens: 1_000_000, output_tokens: 10_000 } })]);
     draftId = (await svc().closer.close('2026-11', { finalize: false })).results[0].invoiceId!;
   });
 

@@ -1,10 +1,10 @@
 import type { Database } from '@tokenmeter/db';
 import { idempotencyKeys } from '@tokenmeter/invoicing';
 import { aUsageEvent } from '../factories/usage-events';
-import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
+import { invoicingFor, readyToCloseNovember } from '../helpers/invoicing';
 import { StripeProxy } from '../helpers/stripe-proxy';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 // Each call that meets the cut network takes ~2 s to give up: 4 attempts, and the SDK retries a
 // closed connection once more by itself, after at least 500 ms.
@@ -41,10 +41,7 @@ describe('Stripe unreachable in the middle of a monthly close, then back', () =>
     await db.close();
   });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await setIngestProgress(db, new Date('2026-12-01T01:00:00Z'));
-    await ingest(
+    await readyToCloseNovember(
       db,
       ACCOUNTS.flatMap((account_id, i) => [
         aUsageEvent({ account_id, usage: { input_tokens: 1_000_000 + i, output_tokens: 2_000_000 * (i + 1), cache_read_tokens: 3_000_000 } }),

@@ -1,9 +1,9 @@
 import type { Database } from '@tokenmeter/db';
 import { idempotencyKeys } from '@tokenmeter/invoicing';
 import { aUsageEvent } from '../factories/usage-events';
-import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
+import { invoicingFor, readyToCloseNovember } from '../helpers/invoicing';
 import { StripeProxy, type FaultMode } from '../helpers/stripe-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 /** Step, the Stripe operation its failure names, and the requests it sends. */
 const STEPS: [string, string, (method: string, path: string) => boolean][] = [
@@ -31,10 +31,7 @@ describe('Stripe push under faults (stripe-mock behind an idempotency-honouring 
   afterAll(() => db.close());
   beforeEach(async () => {
     proxy = await new StripeProxy().start();
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await setIngestProgress(db, new Date('2026-12-01T01:00:00Z'));
-    await ingest(db, [
+    await readyToCloseNovember(db, [
       aUsageEvent({ account_id: 'acct_f', usage: { input_tokens: 1_234_567, output_tokens: 7_654_321, cache_read_tokens: 1000 } }),
       aUsageEvent({ account_id: 'acct_f', model: 'gpt-4o', usage: { input_tokens: 100_000, output_tokens: 50_000 } }),
     ]);

@@ -2,8 +2,8 @@ import type { Database } from '@tokenmeter/db';
 import type { StripeGateway } from '@tokenmeter/stripe';
 import { aUsageEvent } from '../factories/usage-events';
 import { FakeStripe } from '../helpers/fake-stripe';
-import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { invoicingFor, readyToCloseNovember } from '../helpers/invoicing';
+import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 const ACCOUNTS = ['acct_a', 'acct_b', 'acct_c', 'acct_d'];
 
@@ -22,10 +22,7 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
   });
   afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await setIngestProgress(db, new Date('2026-12-01T01:00:00Z'));
-    await ingest(
+    await readyToCloseNovember(
       db,
       ACCOUNTS.flatMap((account_id, i) => [
         aUsageEvent({ account_id, usage: { input_tokens: 1_234_567 * (i + 1), output_tokens: 7_654_321 + i, cache_read_tokens: 1_000_000 * (i + 1) } }),

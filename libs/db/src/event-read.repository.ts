@@ -4,7 +4,7 @@ import QueryStream from 'pg-query-stream';
 import type { PriceVersionRecord } from './price-book.repository';
 import type { PriceOverrideRecord } from './price-overrides.repository';
 import { SqlFilter } from './sql-filter';
-import type { RejectedEventRow } from './usage-event-rows';
+import type { RejectedEventRow, UsageEventIdentity } from './usage-event-rows';
 
 /** Filters shared by the account event list, the admin event list and the export. All optional. */
 export interface EventFilter {
@@ -29,14 +29,7 @@ export interface EventCursor {
 }
 
 /** One stored event with what priced it: everything a receipt shows. Numbers are exact strings. */
-export interface EventReceiptRecord {
-  eventId: string;
-  accountId: string;
-  /** '' when the gateway sent no API key. */
-  apiKeyId: string;
-  model: string;
-  requestId: string | null;
-  occurredAt: Date;
+export interface EventReceiptRecord extends UsageEventIdentity {
   receivedAt: Date;
   source: string;
   inputTokens: string;

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { PRICE_OVERRIDE_COLUMNS, toPriceOverrideRecord, type PriceOverrideRecord } from './price-overrides.repository';
 import type { Model, PriceVersion } from './generated/prisma/client';
-import { decimalText, decimalTextOrNull } from './prisma-values';
+import { decimalText, decimalTextOrNull, RATE_SCALE } from './prisma-values';
 import { pgTransaction, prismaFor, type Queryable } from './transactor';
 
 export interface PriceVersionRecord {
@@ -129,9 +129,6 @@ export class PriceBookRepository {
     return created ? { created: true, version: fromPriceVersion(created) } : { created: false };
   }
 }
-
-/** price_versions' rates are NUMERIC(20, 10). */
-const RATE_SCALE = 10;
 
 function fromPriceVersion(v: PriceVersion): PriceVersionRecord {
   return {

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { AccountPriceOverride } from './generated/prisma/client';
-import { decimalTextOrNull } from './prisma-values';
+import { decimalTextOrNull, RATE_SCALE } from './prisma-values';
 import { prismaFor, type Queryable } from './transactor';
 
 /** A row of account_price_overrides; decimals as exact strings. */
@@ -55,9 +55,8 @@ export class PriceOverridesRepository {
   }
 }
 
-/** discount_percent is NUMERIC(7, 4); the rates NUMERIC(20, 10), as pg prints them. */
+/** discount_percent is NUMERIC(7, 4), as pg prints it (the rates: RATE_SCALE). */
 const PERCENT_SCALE = 4;
-const RATE_SCALE = 10;
 
 function fromPrismaRow(r: AccountPriceOverride): PriceOverrideRecord {
   return {

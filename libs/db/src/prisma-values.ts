@@ -11,6 +11,9 @@ export function decimalText(value: Prisma.Decimal, scale: number): string {
   return value.toFixed(scale);
 }
 
+/** Every per-million-token rate column (price_versions, account_price_overrides) is NUMERIC(20, 10). */
+export const RATE_SCALE = 10;
+
 export function decimalTextOrNull(value: Prisma.Decimal | null, scale: number): string | null {
   return value === null ? null : value.toFixed(scale);
 }

@@ -1,7 +1,7 @@
 import type { TokenCostUnits } from '@tokenmeter/billing';
 
-/** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
-export interface NewUsageEventRow {
+/** What names one usage event and when it happened: the same on the way in and on the way out. */
+export interface UsageEventIdentity {
   eventId: string;
   accountId: string;
   /** '' when the gateway sent no API key. */
@@ -9,6 +9,10 @@ export interface NewUsageEventRow {
   model: string;
   requestId: string | null;
   occurredAt: Date;
+}
+
+/** An event ready to store: validated, normalised, priced (or explicitly unpriced). */
+export interface NewUsageEventRow extends UsageEventIdentity {
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { dateTime, integerCount, pageOf } from '../common/response-fields';
-import { CostBreakdownSchema, TotalsSchema } from '../usage/usage-json';
+import { dateTime, integerCount, nextCursor, pageOf } from '../common/response-fields';
+import { CostBreakdownSchema, TOKEN_COUNTS, TotalsSchema } from '../usage/usage-json';
 
 /** GET /admin/rejected-events */
 export const RejectedEventSchema = z
@@ -45,10 +45,7 @@ export const UnpricedUsageSchema = z
           model: z.string(),
           account_id: z.string(),
           events: integerCount,
-          input_tokens: integerCount,
-          output_tokens: integerCount,
-          cache_read_tokens: integerCount,
-          cache_write_tokens: integerCount,
+          ...TOKEN_COUNTS,
           first_occurred_at: dateTime,
           last_occurred_at: dateTime,
         })
@@ -66,7 +63,7 @@ export const AccountTotalsPageSchema = z
     data: z
       .array(z.object({ account_id: z.string(), ...TotalsSchema.shape, ...CostBreakdownSchema.shape }).strict())
       .describe('Largest cost first'),
-    next_cursor: z.string().nullable().describe('Pass as `cursor` to get the next page; null on the last page'),
+    next_cursor: nextCursor,
   })
   .strict();
 export type AccountTotalsPageJson = z.input<typeof AccountTotalsPageSchema>;

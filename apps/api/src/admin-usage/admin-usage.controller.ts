@@ -48,6 +48,34 @@ function eventFilter(q: z.output<typeof exportQuery> | z.output<typeof eventsQue
   };
 }
 
+// Each route's glue (query -> filter -> service call) written once: the dashboard's admin pages
+// (apps/api/src/web/pages/admin) call these very functions, so a page lists what its route answers.
+
+export function listAdminReceipts(usage: UsageService, q: z.output<typeof eventsQuery>) {
+  return usage.listReceipts(eventFilter(q), q.limit, q.cursor);
+}
+
+export async function sendAdminEventExport(admin: AdminUsageService, q: z.output<typeof exportQuery>, res: Response): Promise<void> {
+  await sendEventExport(await admin.streamEvents(eventFilter(q)), q.format, res);
+}
+
+export function listRejectedEvents(admin: AdminUsageService, q: z.output<typeof rejectedQuery>) {
+  const filter = { from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id };
+  return admin.listRejectedEvents(filter, q.limit, q.cursor);
+}
+
+export function listEventConflicts(admin: AdminUsageService, q: z.output<typeof conflictsQuery>) {
+  return admin.listEventConflicts({ from: q.from, to: q.to, eventId: q.event_id }, q.limit, q.cursor);
+}
+
+export function listUnpricedUsage(admin: AdminUsageService, q: z.output<typeof unpricedQuery>) {
+  return admin.listUnpricedUsage({ from: q.from, to: q.to, accountId: q.account_id, model: q.model });
+}
+
+export function listAccountTotals(admin: AdminUsageService, q: z.output<typeof accountTotalsQuery>) {
+  return admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor);
+}
+
 /**
  * Admin audit reads. No @Roles: admin only (see auth/principal.ts). Each handler takes the
  * principal so that, whatever guard is installed, a request without one is a 401.
@@ -65,7 +93,7 @@ export class AdminUsageController {
   @ApiOperation({ summary: 'Events across accounts with filters, newest first, cursor-paginated (receipts)' })
   @ApiAnswer(ReceiptPageSchema)
   events(@CurrentPrincipal() _principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
-    return this.usage.listReceipts(eventFilter(q), q.limit, q.cursor);
+    return listAdminReceipts(this.usage, q);
   }
 
   /**
@@ -84,38 +112,37 @@ export class AdminUsageController {
     },
   })
   async export(@CurrentPrincipal() _principal: Principal, @ValidQuery(exportQuery) q: z.output<typeof exportQuery>, @Res() res: Response): Promise<void> {
-    await sendEventExport(await this.admin.streamEvents(eventFilter(q)), q.format, res);
+    await sendAdminEventExport(this.admin, q, res);
   }
 
   @Get('rejected-events')
   @ApiOperation({ summary: 'Events refused at ingest, with the raw payload and the reason, newest first' })
   @ApiAnswer(RejectedEventPageSchema)
   rejectedEvents(@CurrentPrincipal() _principal: Principal, @ValidQuery(rejectedQuery) q: z.output<typeof rejectedQuery>) {
-    const filter = { from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id };
-    return this.admin.listRejectedEvents(filter, q.limit, q.cursor);
+    return listRejectedEvents(this.admin, q);
   }
 
   @Get('event-conflicts')
   @ApiOperation({ summary: 'Reused event ids with a different payload (the first stands), newest first' })
   @ApiAnswer(EventConflictPageSchema)
   eventConflicts(@CurrentPrincipal() _principal: Principal, @ValidQuery(conflictsQuery) q: z.output<typeof conflictsQuery>) {
-    return this.admin.listEventConflicts({ from: q.from, to: q.to, eventId: q.event_id }, q.limit, q.cursor);
+    return listEventConflicts(this.admin, q);
   }
 
   @Get('unpriced-usage')
   @ApiOperation({ summary: 'Events with no price in force, grouped by model and account' })
   @ApiAnswer(UnpricedUsageSchema)
   unpricedUsage(@CurrentPrincipal() _principal: Principal, @ValidQuery(unpricedQuery) q: z.output<typeof unpricedQuery>) {
-    return this.admin.listUnpricedUsage({ from: q.from, to: q.to, accountId: q.account_id, model: q.model });
+    return listUnpricedUsage(this.admin, q);
   }
 
   @Get('usage/accounts')
   @ApiOperation({ summary: 'Per-account totals over [from, to) from rollups, largest cost first' })
   @ApiAnswer(AccountTotalsPageSchema)
   accountTotals(@CurrentPrincipal() _principal: Principal, @ValidQuery(accountTotalsQuery) q: z.output<typeof accountTotalsQuery>) {
-    return this.admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor);
+    return listAccountTotals(this.admin, q);
   }
 }
 
 // The dashboard's admin pages validate with these very schemas (apps/api/src/web/pages/admin).
-export { accountTotalsQuery, conflictsQuery, eventFilter, eventsQuery, exportQuery, rejectedQuery, unpricedQuery };
+export { accountTotalsQuery, conflictsQuery, eventsQuery, exportQuery, rejectedQuery, unpricedQuery };

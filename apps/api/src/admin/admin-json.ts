@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { usd } from '@tokenmeter/billing';
 import type { AccountRecord, AuditRecord, ModelWithVersions, PriceOverrideRecord, PriceVersionRecord } from '@tokenmeter/db';
-import { dateTime, listOf, pageOf, ratePerMTok } from '../common/response-fields';
+import { dateTime, LIST_RATES, listOf, OVERRIDE_TERMS, pageOf } from '../common/response-fields';
 
 // The admin API's JSON (snake_case, decimals as strings without trailing zeros, RFC 3339 UTC).
 // Audit entries record the same representation, so before/after read like the API. Each shape is
@@ -42,10 +42,7 @@ export const PriceVersionSchema = z
     id: z.string(),
     model_id: z.string(),
     effective_from: dateTime,
-    input_per_mtok: ratePerMTok,
-    output_per_mtok: ratePerMTok,
-    cache_read_per_mtok: ratePerMTok,
-    cache_write_per_mtok: ratePerMTok.nullable().describe('null: cache writes cost the input rate'),
+    ...LIST_RATES,
   })
   .strict();
 export type PriceVersionJson = z.input<typeof PriceVersionSchema>;
@@ -99,12 +96,7 @@ export const PriceOverrideSchema = z
       .regex(/^\d+(\.\d+)?$/)
       .nullable()
       .describe('Discounts only: a percentage in (0, 100] as a decimal string, e.g. "12.5"'),
-    input_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
-    output_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
-    cache_read_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
-    cache_write_per_mtok: ratePerMTok.nullable().describe('Rate cards only; null: the input rate'),
-    effective_from: dateTime,
-    effective_to: dateTime.nullable().describe('Exclusive; null: open-ended'),
+    ...OVERRIDE_TERMS,
     created_at: dateTime,
   })
   .strict();

@@ -14,6 +14,14 @@ const query = z.object({
   target_id: textFilter(300).optional(),
 });
 
+/** One page of the log as the route answers it; the dashboard's audit page draws this very answer. */
+export async function listAuditPage(audit: AuditLogService, q: z.output<typeof query>): Promise<z.input<typeof AuditPageSchema>> {
+  const entries = await audit.listEntries({ beforeId: q.cursor, limit: q.limit, action: q.action, targetId: q.target_id });
+  // A full page may have a next one.
+  const last = entries.length === q.limit ? entries[entries.length - 1] : undefined;
+  return { data: entries.map(auditJson), next_cursor: last ? encodeCursor([last.id]) : null };
+}
+
 @ApiTags('admin: audit')
 @ApiBearerAuth()
 @Roles('admin')
@@ -25,10 +33,8 @@ export class AuditLogController {
   @ApiOperation({ summary: 'Every admin write, newest first (append-only: the database refuses UPDATE and DELETE)' })
   @ApiAnswer(AuditPageSchema)
   @errorResponses(...ADMIN_ERRORS)
-  async list(@ValidQuery(query) q: z.output<typeof query>): Promise<z.input<typeof AuditPageSchema>> {
-    const entries = await this.audit.listEntries({ beforeId: q.cursor, limit: q.limit, action: q.action, targetId: q.target_id });
-    const last = entries.length === q.limit ? entries[entries.length - 1] : undefined;
-    return { data: entries.map(auditJson), next_cursor: last ? encodeCursor([last.id]) : null };
+  list(@ValidQuery(query) q: z.output<typeof query>): Promise<z.input<typeof AuditPageSchema>> {
+    return listAuditPage(this.audit, q);
   }
 }
 

@@ -5,7 +5,7 @@ import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { freeText, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
-import { ModelListSchema, ModelSchema, modelJson, PriceVersionSchema, priceVersionJson } from './admin-json';
+import { ModelListSchema, ModelSchema, modelJson, type PriceVersionJson, PriceVersionSchema, priceVersionJson } from './admin-json';
 import { ModelsService } from './models.service';
 
 const positiveInt = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').max(1_000_000_000);
@@ -30,6 +30,22 @@ const priceBody = z
     cache_write_per_mtok: rateString.nullish(),
   })
   .strict();
+
+/** A price version from the route's body (the dashboard's price book form posts through this too). */
+export async function addPriceVersion(models: ModelsService, modelId: string, p: z.output<typeof priceBody>, actor: Actor): Promise<PriceVersionJson> {
+  const version = await models.createPriceVersion(
+    {
+      modelId,
+      effectiveFrom: p.effective_from,
+      inputPerMTok: p.input_per_mtok,
+      outputPerMTok: p.output_per_mtok,
+      cacheReadPerMTok: p.cache_read_per_mtok,
+      cacheWritePerMTok: p.cache_write_per_mtok ?? null,
+    },
+    actor,
+  );
+  return priceVersionJson(version);
+}
 
 @ApiTags('admin: price book')
 @ApiBearerAuth()
@@ -72,19 +88,8 @@ export class ModelsController {
   })
   @ApiAnswer(PriceVersionSchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
-  async addPrice(@ValidParam('id', idFilter) modelId: string, @ValidBody(priceBody) p: z.output<typeof priceBody>, @CurrentActor() actor: Actor) {
-    const version = await this.models.createPriceVersion(
-      {
-        modelId,
-        effectiveFrom: p.effective_from,
-        inputPerMTok: p.input_per_mtok,
-        outputPerMTok: p.output_per_mtok,
-        cacheReadPerMTok: p.cache_read_per_mtok,
-        cacheWritePerMTok: p.cache_write_per_mtok ?? null,
-      },
-      actor,
-    );
-    return priceVersionJson(version);
+  addPrice(@ValidParam('id', idFilter) modelId: string, @ValidBody(priceBody) p: z.output<typeof priceBody>, @CurrentActor() actor: Actor) {
+    return addPriceVersion(this.models, modelId, p, actor);
   }
 }
 

@@ -60,6 +60,12 @@ function resultJson(r: RangeRepriceResult): Pick<RepriceResultJson, 'by_account_
   };
 }
 
+/** The route's answer for a body; the dashboard's reprice page runs its dry run and its apply through this. */
+export async function repriceRange(repricer: AdminRepriceService, b: z.output<typeof body>, actor: Actor): Promise<RepriceResultJson> {
+  const result = await repricer.repriceRange({ from: b.from, to: b.to, accountId: b.account_id ?? undefined }, b.dry_run, actor);
+  return { from: b.from.toISOString(), to: b.to.toISOString(), account_id: b.account_id ?? null, dry_run: b.dry_run, ...resultJson(result) };
+}
+
 @ApiTags('admin: price book')
 @ApiBearerAuth()
 @Roles('admin')
@@ -76,11 +82,10 @@ export class RepriceController {
   })
   @ApiAnswer(RepriceResultSchema)
   @errorResponses(...ADMIN_ERRORS, 409)
-  async reprice(@ValidBody(body) b: z.output<typeof body>, @CurrentActor() actor: Actor): Promise<RepriceResultJson> {
-    const result = await this.repricer.repriceRange({ from: b.from, to: b.to, accountId: b.account_id ?? undefined }, b.dry_run, actor);
-    return { from: b.from.toISOString(), to: b.to.toISOString(), account_id: b.account_id ?? null, dry_run: b.dry_run, ...resultJson(result) };
+  reprice(@ValidBody(body) b: z.output<typeof body>, @CurrentActor() actor: Actor): Promise<RepriceResultJson> {
+    return repriceRange(this.repricer, b, actor);
   }
 }
 
-// The dashboard's reprice page validates and answers with these.
-export { body as repriceBody, resultJson as repriceResultJson };
+// The dashboard's reprice page validates with this (and answers through repriceRange).
+export { body as repriceBody };

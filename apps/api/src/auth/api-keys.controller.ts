@@ -19,6 +19,21 @@ const createBody = z
 
 const listQuery = z.object({ account_id: idFilter.optional(), limit: pageLimit, cursor: cursor(2, ([at]) => parseRfc3339Ms(at) !== null) });
 
+// Each route's glue written once: the dashboard's API keys page calls these very functions.
+
+export async function createApiKeyAnswer(keys: ApiKeysService, input: z.output<typeof createBody>, actor: Actor): Promise<z.input<typeof CreatedApiKeySchema>> {
+  const { key, record } = await keys.createApiKey({ role: input.role, accountId: input.account_id ?? null, name: input.name ?? null }, actor);
+  return { key, ...apiKeyJson(record) };
+}
+
+export async function listApiKeyPage(keys: ApiKeysService, q: z.output<typeof listQuery>): Promise<z.input<typeof ApiKeyPageSchema>> {
+  const before = q.cursor ? { createdAt: new Date(q.cursor[0]), id: q.cursor[1] } : undefined;
+  const rows = await keys.listApiKeys({ accountId: q.account_id, limit: q.limit, before });
+  // A full page may have a next one.
+  const last = rows.length === q.limit ? rows[rows.length - 1] : undefined;
+  return { data: rows.map(apiKeyJson), next_cursor: last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null };
+}
+
 @ApiTags('admin: api keys')
 @ApiBearerAuth()
 @Roles('admin')
@@ -34,23 +49,16 @@ export class ApiKeysController {
   })
   @ApiAnswer(CreatedApiKeySchema, 201, 'Created')
   @errorResponses(...ADMIN_ERRORS, 404, 409)
-  async create(@ValidBody(createBody) input: z.output<typeof createBody>, @CurrentActor() actor: Actor) {
-    const { key, record } = await this.keys.createApiKey(
-      { role: input.role, accountId: input.account_id ?? null, name: input.name ?? null },
-      actor,
-    );
-    return { key, ...apiKeyJson(record) } satisfies z.input<typeof CreatedApiKeySchema>;
+  create(@ValidBody(createBody) input: z.output<typeof createBody>, @CurrentActor() actor: Actor) {
+    return createApiKeyAnswer(this.keys, input, actor);
   }
 
   @Get()
   @ApiOperation({ summary: 'List API keys, newest first (never their secrets or hashes)' })
   @ApiAnswer(ApiKeyPageSchema)
   @errorResponses(...ADMIN_ERRORS)
-  async list(@ValidQuery(listQuery) q: z.output<typeof listQuery>): Promise<z.input<typeof ApiKeyPageSchema>> {
-    const before = q.cursor ? { createdAt: new Date(q.cursor[0]), id: q.cursor[1] } : undefined;
-    const keys = await this.keys.listApiKeys({ accountId: q.account_id, limit: q.limit, before });
-    const last = keys.length === q.limit ? keys[keys.length - 1] : undefined;
-    return { data: keys.map(apiKeyJson), next_cursor: last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null };
+  list(@ValidQuery(listQuery) q: z.output<typeof listQuery>): Promise<z.input<typeof ApiKeyPageSchema>> {
+    return listApiKeyPage(this.keys, q);
   }
 
   @Delete(':id')

@@ -27,6 +27,24 @@ export const ratePerMTok = z
   .regex(/^\d+(\.\d+)?$/)
   .describe('USD per million tokens, a decimal STRING (not a JSON number), e.g. "2.5"');
 
+/** A price version's four list rates (the price book, GET /v1/prices, a receipt's price_version). */
+export const LIST_RATES = {
+  input_per_mtok: ratePerMTok,
+  output_per_mtok: ratePerMTok,
+  cache_read_per_mtok: ratePerMTok,
+  cache_write_per_mtok: ratePerMTok.nullable().describe('null: cache writes are charged at the input rate'),
+};
+
+/** An override's rates (set on rate cards, null on discounts) and validity (an account's overrides, a receipt's price_override). */
+export const OVERRIDE_TERMS = {
+  input_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
+  output_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
+  cache_read_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
+  cache_write_per_mtok: ratePerMTok.nullable().describe('Rate cards only; null: the input rate'),
+  effective_from: dateTime,
+  effective_to: dateTime.nullable().describe('Exclusive; null: open-ended'),
+};
+
 /** Token and request counts: JSON integers (usage-json.ts `count()` refuses to answer past 2^53). */
 export const integerCount = z.number().int().nonnegative();
 
@@ -36,14 +54,12 @@ export const countString = z.string().regex(/^\d+$/).describe('A count, as a str
 /** Integer cents (minor units) carried as a string of digits. */
 export const minorString = z.string().regex(/^-?\d+$/).describe('Integer cents (minor units), as a string of decimal digits');
 
+/** The cursor of a paginated answer. */
+export const nextCursor = z.string().nullable().describe('Pass as `cursor` to get the next page; null on the last page');
+
 /** A cursor-paginated list. */
 export function pageOf<T extends ZodTypeAny>(item: T) {
-  return z
-    .object({
-      data: z.array(item),
-      next_cursor: z.string().nullable().describe('Pass as `cursor` to get the next page; null on the last page'),
-    })
-    .strict();
+  return z.object({ data: z.array(item), next_cursor: nextCursor }).strict();
 }
 
 /** A complete (not paginated) list. */

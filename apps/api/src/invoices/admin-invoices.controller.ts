@@ -5,7 +5,17 @@ import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { InvoicesService } from './invoices.service';
-import { CloseSummarySchema, closeSummaryJson, InvoiceSchema, invoiceJson, ReconciliationSchema, reconciliationJson, type InvoiceJson } from './invoice-json';
+import {
+  type CloseSummaryJson,
+  CloseSummarySchema,
+  closeSummaryJson,
+  type InvoiceJson,
+  InvoiceSchema,
+  invoiceJson,
+  type ReconciliationJson,
+  ReconciliationSchema,
+  reconciliationJson,
+} from './invoice-json';
 import { idFilter, period, ValidBody, ValidParam, ValidQuery } from '../common/validation';
 
 const flag = z.boolean({ invalid_type_error: 'must be true or false' });
@@ -24,6 +34,24 @@ const reconcileQuery = z.object({
   stripe: z.enum(['true', 'false'], { errorMap: () => ({ message: 'must be true or false' }) }).default('true').describe('false: skip the Stripe totals'),
 });
 
+// Each route's glue written once: the dashboard's invoice pages close and reconcile through these.
+
+/** The close audits itself (invoices.close, and invoices.close.forced before anything changes). */
+export async function closePeriod(closer: InvoiceCloseService, input: z.output<typeof closeBody>, actorKeyId: string): Promise<CloseSummaryJson> {
+  const summary = await closer.close(input.period, {
+    accountId: input.account_id,
+    dryRun: input.dry_run,
+    force: input.force,
+    finalize: input.finalize,
+    actorKeyId,
+  });
+  return closeSummaryJson(summary);
+}
+
+export async function reconcilePeriod(reconciliation: ReconciliationService, q: z.output<typeof reconcileQuery>): Promise<ReconciliationJson> {
+  return reconciliationJson(await reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' }));
+}
+
 /** Admin-only (no @Roles): closing, finalizing, voiding, re-syncing and reconciling invoices. */
 @ApiTags('admin: invoices')
 @ApiBearerAuth()
@@ -41,16 +69,8 @@ export class AdminInvoicesController {
   @ApiOperation({ summary: 'Close a month: build drafts from usage and (unless finalize=false) push them to Stripe. 409 while ingestion is incomplete, unless force.' })
   @ApiAnswer(CloseSummarySchema)
   @errorResponses(...ADMIN_ERRORS, 409)
-  async close(@ValidBody(closeBody) input: z.output<typeof closeBody>, @CurrentPrincipal() principal: Principal) {
-    // The close audits itself (invoices.close, and invoices.close.forced before anything changes).
-    const summary = await this.closer.close(input.period, {
-      accountId: input.account_id,
-      dryRun: input.dry_run,
-      force: input.force,
-      finalize: input.finalize,
-      actorKeyId: principal.keyId,
-    });
-    return closeSummaryJson(summary);
+  close(@ValidBody(closeBody) input: z.output<typeof closeBody>, @CurrentPrincipal() principal: Principal) {
+    return closePeriod(this.closer, input, principal.keyId);
   }
 
   @Post('invoices/:id/finalize')
@@ -84,8 +104,8 @@ export class AdminInvoicesController {
   @ApiOperation({ summary: 'Per account: raw events vs rollups (must agree exactly), invoice header vs lines vs claimed events, Stripe total' })
   @ApiAnswer(ReconciliationSchema)
   @errorResponses(...ADMIN_ERRORS)
-  async reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
-    return reconciliationJson(await this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' }));
+  reconcile(@ValidQuery(reconcileQuery) q: z.output<typeof reconcileQuery>) {
+    return reconcilePeriod(this.reconciliation, q);
   }
 
   /** The action audits itself, in its own transaction; the answer is the invoice as it left it. */

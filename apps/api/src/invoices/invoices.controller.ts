@@ -7,13 +7,27 @@ import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, seesAllAccounts, type Principal } from '../auth/principal';
 import { idFilter, period, ValidParam, ValidQuery } from '../common/validation';
 import { InvoicesService } from './invoices.service';
-import { InvoiceListSchema, InvoiceSchema, invoiceJson } from './invoice-json';
+import { type InvoiceJson, InvoiceListSchema, InvoiceSchema, invoiceJson } from './invoice-json';
 
 const listQuery = z.object({
   account_id: idFilter.optional().describe('Admin keys only (required for them): the account to read'),
   period: period.optional(),
   status: z.enum(INVOICE_STATUSES as [InvoiceStatus, ...InvoiceStatus[]], { errorMap: () => ({ message: `must be one of ${INVOICE_STATUSES.join(', ')}` }) }).optional(),
 });
+
+/** At most this many invoices in a list: 20 years of months. The dashboard's invoice list shows as many. */
+export const INVOICE_LIST_LIMIT = 240;
+
+/**
+ * One invoice with its lines, or the route's 404. `accountId` undefined: any account's invoice.
+ * Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.
+ * The dashboard's invoice page reads through this too.
+ */
+export async function getInvoiceOrFail(invoices: InvoicesService, id: string, accountId: string | undefined, opts: { admin: boolean }): Promise<InvoiceJson> {
+  const found = await invoices.getInvoiceWithLines(id, accountId);
+  if (!found) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
+  return invoiceJson(found.invoice, found.lines, opts);
+}
 
 @ApiTags('invoices')
 @ApiBearerAuth()
@@ -27,7 +41,8 @@ export class InvoicesController {
   @ApiAnswer(InvoiceListSchema, 200, 'At most 240 invoices (20 years of months), without their lines; sync_error and sync_attempts for admin keys only')
   async list(@CurrentPrincipal() principal: Principal, @ValidQuery(listQuery) q: z.output<typeof listQuery>) {
     const account = scopeAccount(principal, q.account_id);
-    const rows = await this.invoices.listInvoices({ accountId: account, period: q.period, statuses: q.status ? [q.status] : undefined, limit: 240 });
+    const statuses = q.status ? [q.status] : undefined;
+    const rows = await this.invoices.listInvoices({ accountId: account, period: q.period, statuses, limit: INVOICE_LIST_LIMIT });
     return { data: rows.map((r) => invoiceJson(r, null, { admin: seesAllAccounts(principal) })) };
   }
 
@@ -35,10 +50,8 @@ export class InvoicesController {
   @Roles('account', 'admin')
   @ApiOperation({ summary: 'One invoice with its lines; another account\'s invoice answers 404' })
   @ApiAnswer(InvoiceSchema, 200, 'sync_error and sync_attempts for admin keys only')
-  async get(@CurrentPrincipal() principal: Principal, @ValidParam('id', idFilter) id: string) {
-    // Same answer for "does not exist" and "not yours": keys cannot probe other accounts' ids.
-    const found = await this.invoices.getInvoiceWithLines(id, seesAllAccounts(principal) ? undefined : principal.accountId!);
-    if (!found) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    return invoiceJson(found.invoice, found.lines, { admin: seesAllAccounts(principal) });
+  get(@CurrentPrincipal() principal: Principal, @ValidParam('id', idFilter) id: string) {
+    const admin = seesAllAccounts(principal);
+    return getInvoiceOrFail(this.invoices, id, admin ? undefined : principal.accountId!, { admin });
   }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dateTime, ratePerMTok } from '../common/response-fields';
+import { dateTime, LIST_RATES } from '../common/response-fields';
 
 /** GET /v1/prices: the list price per model in force at `at`. */
 export const PriceSchema = z
@@ -7,10 +7,7 @@ export const PriceSchema = z
     model: z.string(),
     price_version_id: z.string(),
     effective_from: dateTime,
-    input_per_mtok: ratePerMTok,
-    output_per_mtok: ratePerMTok,
-    cache_read_per_mtok: ratePerMTok,
-    cache_write_per_mtok: ratePerMTok.nullable().describe('null: cache writes are charged at the input rate'),
+    ...LIST_RATES,
   })
   .strict();
 export type PriceJson = z.input<typeof PriceSchema>;

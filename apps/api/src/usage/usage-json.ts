@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EventReceiptRecord, UsageTotalsRecord } from '@tokenmeter/db';
-import { dateTime, integerCount, pageOf, ratePerMTok, usdAmount } from '../common/response-fields';
+import { dateTime, integerCount, LIST_RATES, OVERRIDE_TERMS, pageOf, usdAmount } from '../common/response-fields';
 
 /**
  * Records from libs/db -> the public snake_case JSON. Money stays a decimal string end to end
@@ -20,7 +20,8 @@ export function count(value: string): number {
   return n;
 }
 
-const TOKEN_COUNTS = {
+/** The four disjoint token counts, as every usage answer carries them. */
+export const TOKEN_COUNTS = {
   input_tokens: integerCount.describe('Input tokens not read from or written to the cache'),
   output_tokens: integerCount.describe('Output tokens (reasoning tokens included)'),
   cache_read_tokens: integerCount,
@@ -148,10 +149,7 @@ export const ReceiptSchema = z
         id: z.string(),
         model: z.string(),
         effective_from: dateTime,
-        input_per_mtok: ratePerMTok,
-        output_per_mtok: ratePerMTok,
-        cache_read_per_mtok: ratePerMTok,
-        cache_write_per_mtok: ratePerMTok.nullable().describe('null: cache writes are charged at the input rate'),
+        ...LIST_RATES,
       })
       .strict()
       .nullable()
@@ -162,12 +160,7 @@ export const ReceiptSchema = z
         kind: z.enum(['rate_card', 'discount']),
         model: z.string().nullable().describe('null: a discount on every model'),
         discount_percent: z.string().nullable().describe('Discounts only: a decimal string, e.g. "12.5"'),
-        input_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
-        output_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
-        cache_read_per_mtok: ratePerMTok.nullable().describe('Rate cards only'),
-        cache_write_per_mtok: ratePerMTok.nullable().describe('Rate cards only; null: the input rate'),
-        effective_from: dateTime,
-        effective_to: dateTime.nullable().describe('Exclusive; null: open-ended'),
+        ...OVERRIDE_TERMS,
       })
       .strict()
       .nullable()

@@ -5,7 +5,16 @@ import { ApiError } from '../common/api-error';
 import { ApiAnswer } from '../common/openapi';
 import { CurrentPrincipal, Roles, scopeAccount, type Principal } from '../auth/principal';
 import { choice, eventCursor, idFilter, pageLimit, rangeQuery, textFilter, ValidParam, ValidQuery } from '../common/validation';
-import { ReceiptPageSchema, ReceiptSchema, UsageSummarySchema, UsageTimeseriesSchema } from './usage-json';
+import {
+  type ReceiptJson,
+  type ReceiptPageJson,
+  ReceiptPageSchema,
+  ReceiptSchema,
+  type UsageSummaryJson,
+  UsageSummarySchema,
+  type UsageTimeseriesJson,
+  UsageTimeseriesSchema,
+} from './usage-json';
 import { UsageService } from './usage.service';
 
 // account_id is for admin keys (required for them); an account key reads its own account.
@@ -32,6 +41,34 @@ export const receiptQuery = z.object({ account_id: accountId });
 
 const filterOf = (q: { model?: string; api_key_id?: string }) => ({ model: q.model, apiKeyId: q.api_key_id });
 
+// Each route's glue (scope -> service call) written once, as functions the dashboard's pages
+// (apps/api/src/web/pages) call too: a page shows the number its route answers, from this code.
+
+export function getUsageSummary(usage: UsageService, principal: Principal, q: z.output<typeof summaryQuery>): Promise<UsageSummaryJson> {
+  return usage.getSummary(scopeAccount(principal, q.account_id), q, filterOf(q));
+}
+
+export function listUsageBuckets(usage: UsageService, principal: Principal, q: z.output<typeof timeseriesQuery>): Promise<UsageTimeseriesJson> {
+  return usage.listBuckets(scopeAccount(principal, q.account_id), q, q.granularity, q.group_by, filterOf(q));
+}
+
+export function listUsageReceipts(usage: UsageService, principal: Principal, q: z.output<typeof eventsQuery>): Promise<ReceiptPageJson> {
+  const filter = { accountId: scopeAccount(principal, q.account_id), from: q.from, to: q.to, ...filterOf(q), requestId: q.request_id };
+  return usage.listReceipts(filter, q.limit, q.cursor);
+}
+
+/** Another account's event is a 404 exactly like a missing one: ids cannot be probed. */
+export async function getUsageReceiptOrFail(
+  usage: UsageService,
+  principal: Principal,
+  eventId: string,
+  q: z.output<typeof receiptQuery>,
+): Promise<ReceiptJson> {
+  const receipt = await usage.getReceipt(eventId, scopeAccount(principal, q.account_id));
+  if (!receipt) throw new ApiError(404, 'not_found', 'event not found');
+  return receipt;
+}
+
 /** Account dashboards and receipts. An account key sees its own account; an admin names one with account_id. */
 @ApiTags('usage')
 @ApiBearerAuth()
@@ -44,34 +81,27 @@ export class UsageController {
   @ApiOperation({ summary: 'Totals and per-model usage and cost over [from, to), from hourly rollups' })
   @ApiAnswer(UsageSummarySchema)
   summary(@CurrentPrincipal() principal: Principal, @ValidQuery(summaryQuery) q: z.output<typeof summaryQuery>) {
-    return this.usage.getSummary(scopeAccount(principal, q.account_id), q, filterOf(q));
+    return getUsageSummary(this.usage, principal, q);
   }
 
   @Get('timeseries')
   @ApiOperation({ summary: 'Usage and cost per hour or UTC day, optionally per model or API key (non-empty buckets only)' })
   @ApiAnswer(UsageTimeseriesSchema)
   timeseries(@CurrentPrincipal() principal: Principal, @ValidQuery(timeseriesQuery) q: z.output<typeof timeseriesQuery>) {
-    return this.usage.listBuckets(scopeAccount(principal, q.account_id), q, q.granularity, q.group_by, filterOf(q));
+    return listUsageBuckets(this.usage, principal, q);
   }
 
   @Get('events')
   @ApiOperation({ summary: 'Receipts of individual events, newest first, cursor-paginated' })
   @ApiAnswer(ReceiptPageSchema)
   events(@CurrentPrincipal() principal: Principal, @ValidQuery(eventsQuery) q: z.output<typeof eventsQuery>) {
-    const filter = { accountId: scopeAccount(principal, q.account_id), from: q.from, to: q.to, ...filterOf(q), requestId: q.request_id };
-    return this.usage.listReceipts(filter, q.limit, q.cursor);
+    return listUsageReceipts(this.usage, principal, q);
   }
 
   @Get('events/:event_id')
   @ApiOperation({ summary: 'One receipt: tokens as received and normalised, price version and rates, cost per type, invoice' })
   @ApiAnswer(ReceiptSchema)
-  async event(
-    @CurrentPrincipal() principal: Principal,
-    @ValidParam('event_id', idFilter) eventId: string,
-    @ValidQuery(receiptQuery) q: z.output<typeof receiptQuery>,
-  ) {
-    const receipt = await this.usage.getReceipt(eventId, scopeAccount(principal, q.account_id));
-    if (!receipt) throw new ApiError(404, 'not_found', 'event not found');
-    return receipt;
+  event(@CurrentPrincipal() principal: Principal, @ValidParam('event_id', idFilter) eventId: string, @ValidQuery(receiptQuery) q: z.output<typeof receiptQuery>) {
+    return getUsageReceiptOrFail(this.usage, principal, eventId, q);
   }
 }

@@ -18,6 +18,11 @@ export function pageQuery<S extends ZodTypeAny>(schema: S, query: unknown): z.ou
   return parseInput(schema, query, 'query');
 }
 
+/** An id in the page's path, by the JSON routes' id rule (ValidParam(name, idFilter)): the same 400 for the same bad id. */
+export function pathId(name: string, raw: string): string {
+  return parseInput(z.object({ [name]: idFilter }), { [name]: raw }, 'path')[name];
+}
+
 const accountOnly = z.object({ account_id: idFilter.optional() });
 
 /** account_id: which account an admin or auditor session looks at (account sessions see their own). */

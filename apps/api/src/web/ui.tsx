@@ -155,6 +155,20 @@ export function Tiles(props: { id: string; tiles: [string, ComponentChildren][] 
   );
 }
 
+/** Labelled facts about one thing (an invoice, a receipt, an account), as a definition list. */
+export function Facts(props: { id: string; facts: [string, ComponentChildren][] }): VNode {
+  return (
+    <dl class="facts" id={props.id}>
+      {props.facts.map(([k, v]) => (
+        <>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </>
+      ))}
+    </dl>
+  );
+}
+
 /** An instant in UTC, machine-readable in datetime. */
 export function Time(props: { at: string | null; date?: boolean }): VNode {
   if (props.at === null) return <span>never</span>;
@@ -217,6 +231,20 @@ export function DataTable<R>(props: { caption: string; columns: Column<R>[]; row
         {props.foot}
       </table>
     </div>
+  );
+}
+
+/** A table's "Total" row: "Total" over the first `span` columns, then one numeric cell per value (null: an empty cell). */
+export function TotalFoot(props: { span?: number; cells: ComponentChildren[] }): VNode {
+  return (
+    <tfoot>
+      <tr>
+        <th scope="row" colSpan={props.span}>
+          Total
+        </th>
+        {props.cells.map((c) => (c === null ? <td /> : <td class="num">{c}</td>))}
+      </tr>
+    </tfoot>
   );
 }
 

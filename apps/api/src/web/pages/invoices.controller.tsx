@@ -1,18 +1,15 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { type InvoiceStatus, minorUnitsToUsdString } from '@tokenmeter/billing';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { scopeAccount } from '../../auth/principal';
-import { ApiError } from '../../common/api-error';
-import { idFilter } from '../../common/validation';
+import { getInvoiceOrFail, INVOICE_LIST_LIMIT } from '../../invoices/invoices.controller';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
-import { accountQuery, type PageRequest, pageContext, pageQuery } from '../page-context';
-import { Count, DataTable, Layout, Money, type PageContext, renderPage, seesAdminPages, Time } from '../ui';
+import { accountQuery, type PageRequest, pageContext, pathId } from '../page-context';
+import { Count, DataTable, Facts, Layout, Money, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, formQuery, segment } from './account-pages';
 
-const idParam = z.object({ id: idFilter });
 
 /** What each status means to the customer. */
 const STATUS_TEXT: Record<InvoiceStatus, string> = {
@@ -33,7 +30,7 @@ function lineKind(invoicePeriod: string, l: Line): string {
   return l.service_period === invoicePeriod ? 'Usage' : `Late usage from ${l.service_period}`;
 }
 
-/** The account's invoices and one invoice, from InvoicesService + invoiceJson exactly as /v1/invoices. */
+/** The account's invoices and one invoice, as /v1/invoices (the same limit, and the route's own getInvoiceOrFail). */
 @WebPages('account', 'admin')
 @Controller('app/invoices')
 export class InvoicesPagesController {
@@ -46,7 +43,7 @@ export class InvoicesPagesController {
     const q = accountQuery(formQuery(query));
     if (seesAdminPages(ctx.principal) && !q.account_id) return res.redirect(303, '/app/admin/invoices');
     const accountId = scopeAccount(ctx.principal, q.account_id);
-    const rows = await this.invoices.listInvoices({ accountId, limit: 240 });
+    const rows = await this.invoices.listInvoices({ accountId, limit: INVOICE_LIST_LIMIT });
     const invoices = rows.map((r) => invoiceJson(r, null, { admin: false }));
     return renderPage(
       <Layout ctx={ctx} title="Invoices">
@@ -84,14 +81,12 @@ export class InvoicesPagesController {
   @Get(':id')
   async invoice(@Req() req: PageRequest, @Param('id') rawId: string, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
-    const { id } = pageQuery(idParam, { id: rawId });
+    const id = pathId('id', rawId);
     const q = accountQuery(formQuery(query));
     // Account sessions: their own account. Admins: any invoice (as GET /v1/invoices/{id}), or
     // the account they named with ?account_id=.
     const accountId = seesAdminPages(ctx.principal) && !q.account_id ? undefined : scopeAccount(ctx.principal, q.account_id);
-    const found = await this.invoices.getInvoiceWithLines(id, accountId);
-    if (!found) throw new ApiError(404, 'not_found', `invoice ${id} not found`);
-    const invoice = invoiceJson(found.invoice, found.lines, { admin: false });
+    const invoice = await getInvoiceOrFail(this.invoices, id, accountId, { admin: false });
     return renderPage(<InvoicePage ctx={ctx} invoice={invoice} keepAccount={q.account_id} />);
   }
 }
@@ -131,14 +126,7 @@ function InvoicePage(props: { ctx: PageContext; invoice: InvoiceJson; keepAccoun
           All invoices
         </AccountLink>
       </p>
-      <dl class="facts" id="invoice-facts">
-        {facts.map(([k, v]) => (
-          <>
-            <dt>{k}</dt>
-            <dd>{v}</dd>
-          </>
-        ))}
-      </dl>
+      <Facts id="invoice-facts" facts={facts} />
       {i.hosted_invoice_url && (
         <p>
           <a href={i.hosted_invoice_url} rel="noopener noreferrer" id="hosted-invoice">
@@ -171,21 +159,7 @@ function InvoicePage(props: { ctx: PageContext; invoice: InvoiceJson; keepAccoun
             { label: 'Amount (exact)', numeric: true, cell: (l) => <Money usd={l.amount_exact_usd} exact /> },
             { label: 'Billed', numeric: true, cell: (l) => <Money usd={minorUnitsToUsdString(String(l.amount_minor))} exact /> },
           ]}
-          foot={
-            <tfoot>
-              <tr>
-                <th scope="row" colSpan={5}>
-                  Total
-                </th>
-                <td class="num">
-                  <Money usd={i.total_exact_usd} exact />
-                </td>
-                <td class="num">
-                  <Money usd={i.total_usd} exact />
-                </td>
-              </tr>
-            </tfoot>
-          }
+          foot={<TotalFoot span={5} cells={[<Money usd={i.total_exact_usd} exact />, <Money usd={i.total_usd} exact />]} />}
         />
       </section>
     </Layout>

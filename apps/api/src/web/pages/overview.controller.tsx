@@ -8,8 +8,9 @@ import { invoiceJson } from '../../invoices/invoice-json';
 import type { TotalsJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { accountQuery, type PageRequest, pageContext } from '../page-context';
-import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Tiles, Time, withQuery } from '../ui';
+import { BarChart, Count, DataTable, Freshness, Layout, Money, renderPage, seesAdminPages, Tiles, Time, TotalFoot, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
+import { headlineTiles, tokenTiles } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const TOP_N = 5;
@@ -143,17 +144,7 @@ export class OverviewController {
 function TotalTiles(props: { t: TotalsJson }) {
   const { t } = props;
   return (
-    <Tiles
-      id="totals"
-      tiles={[
-        ['Cost', <Money usd={t.cost_usd} />],
-        ['Requests', <Count n={t.requests} />],
-        ['Input tokens', <Count n={t.input_tokens} />],
-        ['Output tokens', <Count n={t.output_tokens} />],
-        ['Cache read tokens', <Count n={t.cache_read_tokens} />],
-        ['Cache write tokens', <Count n={t.cache_write_tokens} />],
-      ]}
-    />
+    <Tiles id="totals" tiles={[...headlineTiles(t), ...tokenTiles(t)]} />
   );
 }
 
@@ -168,19 +159,7 @@ function RankTable(props: { id: string; caption: string; rows: Ranked[]; total: 
         { label: 'Requests', numeric: true, cell: (r) => <Count n={r.requests} /> },
         { label: 'Cost', numeric: true, cell: (r) => <Money usd={r.costUsd} /> },
       ]}
-      foot={
-        <tfoot>
-          <tr>
-            <th scope="row">Total</th>
-            <td class="num">
-              <Count n={props.total.requests} />
-            </td>
-            <td class="num">
-              <Money usd={props.total.cost_usd} />
-            </td>
-          </tr>
-        </tfoot>
-      }
+      foot={<TotalFoot cells={[<Count n={props.total.requests} />, <Money usd={props.total.cost_usd} />]} />}
     />
   );
 }

@@ -1,23 +1,20 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { usd } from '@tokenmeter/billing';
 import type { ClaimedUsageRow, InvoiceLineRow, InvoiceRow } from '@tokenmeter/db';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { toInvoiceUsageRows } from '@tokenmeter/invoicing';
 import { scopeAccount } from '../../auth/principal';
-import { ApiError } from '../../common/api-error';
-import { idFilter } from '../../common/validation';
 import { invoiceJson, type InvoiceJson } from '../../invoices/invoice-json';
 import { FreshnessService } from '../../usage/freshness';
-import { eventsQuery, receiptQuery } from '../../usage/usage.controller';
+import { eventsQuery, getUsageReceiptOrFail, listUsageReceipts, receiptQuery } from '../../usage/usage.controller';
 import { instant, type ReceiptJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
-import { type PageRequest, pageContext, pageQuery } from '../page-context';
-import { Count, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time } from '../ui';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../page-context';
+import { Count, DataTable, Facts, Freshness, Layout, Money, NextPage, type PageContext, renderPage, seesAdminPages, Time, TotalFoot } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Field, formQuery, KeepAccount, segment } from './account-pages';
-import { TOKEN_TYPES } from './usage-view';
+import { allTokens, TOKEN_TYPES } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -28,11 +25,10 @@ function defaultRange(now: Date): { from: string; to: string } {
   return { from: new Date(to - 30 * DAY_MS).toISOString(), to: new Date(to).toISOString() };
 }
 
-const eventIdParam = z.object({ event_id: idFilter });
 
 type Receipt = ReceiptJson;
 
-/** The request log and one request's receipt, from UsageService.listReceipts / getReceipt (as /v1/usage/events). */
+/** The request log and one request's receipt, through the functions of /v1/usage/events and /v1/usage/events/{id}. */
 @WebPages('account', 'admin')
 @Controller('app/requests')
 export class RequestsPagesController {
@@ -49,8 +45,7 @@ export class RequestsPagesController {
     if (seesAdminPages(ctx.principal) && !query.account_id) return res.redirect(303, '/app/admin');
     const q = pageQuery(eventsQuery, { ...defaultRange(new Date()), ...formQuery(query) });
     const accountId = scopeAccount(ctx.principal, q.account_id);
-    const filter = { accountId, from: q.from, to: q.to, model: q.model, apiKeyId: q.api_key_id, requestId: q.request_id };
-    const [page, completeUpTo] = await Promise.all([this.usage.listReceipts(filter, q.limit, q.cursor), this.freshness.getCompleteUpTo()]);
+    const [page, completeUpTo] = await Promise.all([listUsageReceipts(this.usage, ctx.principal, q), this.freshness.getCompleteUpTo()]);
     // The resolved range goes into every link, so "next page" keeps the same window.
     const keep = {
       from: instant(q.from),
@@ -108,12 +103,10 @@ export class RequestsPagesController {
   @Get(':event_id')
   async receipt(@Req() req: PageRequest, @Param('event_id') rawId: string, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
-    const { event_id: eventId } = pageQuery(eventIdParam, { event_id: rawId });
+    const eventId = pathId('event_id', rawId);
     const q = pageQuery(receiptQuery, formQuery(query));
-    const accountId = scopeAccount(ctx.principal, q.account_id);
-    const receipt = await this.usage.getReceipt(eventId, accountId);
-    // Another account's event and a missing one: the same page, word for word.
-    if (!receipt) throw new ApiError(404, 'not_found', 'event not found');
+    // Another account's event and a missing one: the same page, word for word (the route's own 404).
+    const receipt = await getUsageReceiptOrFail(this.usage, ctx.principal, eventId, q);
     let billed: { invoice: InvoiceRow; lines: InvoiceLineRow[] } | undefined;
     if (receipt.invoice_id) {
       billed = await this.invoices.getInvoiceWithLines(receipt.invoice_id, receipt.account_id);
@@ -218,14 +211,7 @@ function ReceiptPage(props: {
           Back to the request log
         </AccountLink>
       </p>
-      <dl class="facts" id="receipt-facts">
-        {facts.map(([k, v]) => (
-          <>
-            <dt>{k}</dt>
-            <dd>{v}</dd>
-          </>
-        ))}
-      </dl>
+      <Facts id="receipt-facts" facts={facts} />
 
       <section aria-labelledby="costs-h">
         <h2 id="costs-h">Tokens and cost</h2>
@@ -244,18 +230,7 @@ function ReceiptPage(props: {
             { label: 'Rate on the invoice', numeric: true, cell: (t) => <Rate perMTok={rates.get(t.key) ?? null} /> },
             { label: 'Cost (exact)', numeric: true, cell: (t) => (r.costs ? <Money usd={r.costs[`${t.key}_cost_usd`]} exact /> : 'unpriced') },
           ]}
-          foot={
-            <tfoot>
-              <tr>
-                <th scope="row">Total</th>
-                <td class="num">
-                  <Count n={r.tokens.input_tokens + r.tokens.output_tokens + r.tokens.cache_read_tokens + r.tokens.cache_write_tokens} />
-                </td>
-                <td />
-                <td class="num">{r.costs ? <Money usd={r.costs.cost_usd} exact /> : 'unpriced'}</td>
-              </tr>
-            </tfoot>
-          }
+          foot={<TotalFoot cells={[<Count n={allTokens(r.tokens)} />, null, r.costs ? <Money usd={r.costs.cost_usd} exact /> : 'unpriced']} />}
         />
         {r.costs !== null && r.price_override?.kind === 'discount' && (
           <p class="help" id="receipt-discount-note">

@@ -22,21 +22,16 @@ export interface ViewColumn {
   cell: (b: Bucket) => ComponentChildren;
 }
 
-const count = (header: keyof Bucket, label: string): ViewColumn => ({
+/** A numeric column of one bucket field: the CSV carries the exact value, the table draws it. */
+const numeric = (header: keyof Bucket, label: string, draw: (value: Bucket[keyof Bucket]) => ComponentChildren): ViewColumn => ({
   header,
   label,
   numeric: true,
   value: (b) => String(b[header]),
-  cell: (b) => <Count n={b[header] as number} />,
+  cell: (b) => draw(b[header]),
 });
-
-const money = (header: keyof Bucket, label: string): ViewColumn => ({
-  header,
-  label,
-  numeric: true,
-  value: (b) => String(b[header]),
-  cell: (b) => <Money usd={b[header] as string} />,
-});
+const count = (header: keyof Bucket, label: string) => numeric(header, label, (n) => <Count n={n as number} />);
+const money = (header: keyof Bucket, label: string) => numeric(header, label, (usd) => <Money usd={usd as string} />);
 
 export const TOKEN_TYPES = [
   { key: 'input', label: 'Input' },
@@ -44,6 +39,26 @@ export const TOKEN_TYPES = [
   { key: 'cache_read', label: 'Cache read' },
   { key: 'cache_write', label: 'Cache write' },
 ] as const;
+
+type TokenCounts = { input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number };
+
+/** The tiles every totals view opens with: the cost, and the requests behind it. */
+export function headlineTiles(t: { cost_usd: string; requests: number }): [string, ComponentChildren][] {
+  return [
+    ['Cost', <Money usd={t.cost_usd} />],
+    ['Requests', <Count n={t.requests} />],
+  ];
+}
+
+/** One tile per token type (the four disjoint types, as the columns name them). */
+export function tokenTiles(t: TokenCounts): [string, ComponentChildren][] {
+  return TOKEN_TYPES.map(({ key, label }) => [`${label} tokens`, <Count n={t[`${key}_tokens`]} />]);
+}
+
+/** All tokens of a row: the four disjoint types added up (reasoning tokens are part of output). */
+export function allTokens(t: TokenCounts): number {
+  return TOKEN_TYPES.reduce((n, { key }) => n + t[`${key}_tokens`], 0);
+}
 
 export function viewColumns(granularity: 'hour' | 'day', grouping: UsageGrouping): ViewColumn[] {
   const start: ViewColumn = {

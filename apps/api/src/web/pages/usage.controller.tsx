@@ -1,17 +1,16 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { z } from 'zod';
 import type { Response } from 'express';
-import { scopeAccount } from '../../auth/principal';
 import { choice, rangeQuery } from '../../common/validation';
-import { TIMESERIES_GROUPS, usageFilterFields } from '../../usage/usage.controller';
+import { getUsageSummary, listUsageBuckets, TIMESERIES_GROUPS, usageFilterFields } from '../../usage/usage.controller';
 import type { UsageSummaryJson } from '../../usage/usage-json';
 import { UsageService } from '../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../page-context';
-import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext, renderPage, seesAdminPages, Tiles, Time, withQuery } from '../ui';
+import { BarChart, Count, DataTable, Freshness, Layout, Money, type PageContext, renderPage, seesAdminPages, Tiles, Time, TotalFoot, withQuery } from '../ui';
 import { WebPages } from '../web-session.guard';
 import { AccountLink, Choice, Field, formQuery, KeepAccount } from './account-pages';
 import { monthSoFar } from './overview.controller';
-import { type Bucket, csvFileName, TOKEN_TYPES, tableColumns, type UsageGrouping, usageCsv, viewColumns } from './usage-view';
+import { allTokens, type Bucket, csvFileName, headlineTiles, TOKEN_TYPES, tableColumns, type UsageGrouping, usageCsv, viewColumns } from './usage-view';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -55,17 +54,16 @@ interface UsageView {
 export class UsagePagesController {
   constructor(private readonly usage: UsageService) {}
 
-  /** Two reads whatever the range: the rollup summary (+ freshness) and the buckets. */
+  /** Two reads whatever the range, through the JSON routes' own functions: the rollup summary (+ freshness) and the buckets. */
   private async load(ctx: PageContext, query: Record<string, unknown>): Promise<UsageView> {
     const q = pageQuery(usagePageQuery, withDefaultRange(query, new Date()));
-    const accountId = scopeAccount(ctx.principal, q.account_id);
-    const filter = { model: q.model, apiKeyId: q.api_key_id };
+    // token_type is the ungrouped series, drawn per token type.
     const groupBy = q.group_by === 'token_type' ? 'none' : q.group_by;
     const [summary, series] = await Promise.all([
-      this.usage.getSummary(accountId, q, filter),
-      this.usage.listBuckets(accountId, q, q.granularity, groupBy, filter),
+      getUsageSummary(this.usage, ctx.principal, q),
+      listUsageBuckets(this.usage, ctx.principal, { ...q, group_by: groupBy }),
     ]);
-    return { accountId, q, summary, buckets: series.buckets };
+    return { accountId: summary.account_id, q, summary, buckets: series.buckets };
   }
 
   @Get('usage')
@@ -132,14 +130,7 @@ function UsagePage(props: { ctx: PageContext; view: UsageView }) {
 
       <section aria-labelledby="totals-h">
         <h2 id="totals-h">Totals for the range</h2>
-        <Tiles
-          id="totals"
-          tiles={[
-            ['Cost', <Money usd={t.cost_usd} />],
-            ['Requests', <Count n={t.requests} />],
-            ['Unpriced requests', <Count n={t.unpriced_requests} />],
-          ]}
-        />
+        <Tiles id="totals" tiles={[...headlineTiles(t), ['Unpriced requests', <Count n={t.unpriced_requests} />]]} />
         {t.unpriced_requests > 0 && <p class="help">Unpriced requests had no price in force for their model when they happened; they cost nothing here until repriced.</p>}
         <DataTable
           id="totals-by-type"
@@ -150,19 +141,7 @@ function UsagePage(props: { ctx: PageContext; view: UsageView }) {
             { label: 'Tokens', numeric: true, cell: (r) => <Count n={t[`${r.key}_tokens`]} /> },
             { label: 'Cost', numeric: true, cell: (r) => <Money usd={t[`${r.key}_cost_usd`]} /> },
           ]}
-          foot={
-            <tfoot>
-              <tr>
-                <th scope="row">Total</th>
-                <td class="num">
-                  <Count n={t.input_tokens + t.output_tokens + t.cache_read_tokens + t.cache_write_tokens} />
-                </td>
-                <td class="num">
-                  <Money usd={t.cost_usd} />
-                </td>
-              </tr>
-            </tfoot>
-          }
+          foot={<TotalFoot cells={[<Count n={allTokens(t)} />, <Money usd={t.cost_usd} />]} />}
         />
       </section>
 
@@ -266,6 +245,7 @@ function Breakdown(props: {
   link: (filter: Record<string, string>) => string;
 }) {
   const t = props.total;
+  const counts = [t.requests, t.input_tokens, t.output_tokens, t.cache_read_tokens, t.cache_write_tokens];
   return (
     <DataTable
       id={props.id}
@@ -280,21 +260,7 @@ function Breakdown(props: {
         { label: 'Cache write tokens', numeric: true, cell: (r) => <Count n={r.cache_write_tokens} /> },
         { label: 'Cost', numeric: true, cell: (r) => <Money usd={r.cost_usd} /> },
       ]}
-      foot={
-        <tfoot>
-          <tr>
-            <th scope="row">Total</th>
-            {[t.requests, t.input_tokens, t.output_tokens, t.cache_read_tokens, t.cache_write_tokens].map((n) => (
-              <td class="num">
-                <Count n={n} />
-              </td>
-            ))}
-            <td class="num">
-              <Money usd={t.cost_usd} />
-            </td>
-          </tr>
-        </tfoot>
-      }
+      foot={<TotalFoot cells={[...counts.map((n) => <Count n={n} />), <Money usd={t.cost_usd} />]} />}
     />
   );
 }

@@ -2,18 +2,18 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { AccountRecord } from '@tokenmeter/db';
-import { accountTotalsQuery } from '../../../admin-usage/admin-usage.controller';
+import { accountTotalsQuery, listAccountTotals } from '../../../admin-usage/admin-usage.controller';
 import { AdminUsageService } from '../../../admin-usage/admin-usage.service';
 import { accountJson, priceOverrideJson, type PriceOverrideJson } from '../../../admin/admin-json';
 import { AccountsService } from '../../../admin/accounts.service';
 import { ModelsService } from '../../../admin/models.service';
 import { newOverrideOf, priceOverrideBody } from '../../../admin/price-overrides.controller';
 import { PriceOverridesService } from '../../../admin/price-overrides.service';
-import { idFilter, parseInput, textFilter } from '../../../common/validation';
+import { parseInput, textFilter } from '../../../common/validation';
 import { FreshnessService } from '../../../usage/freshness';
 import { instant } from '../../../usage/usage-json';
-import { type PageRequest, pageContext, pageQuery } from '../../page-context';
-import { Count, CsrfField, DataTable, Freshness, Layout, Money, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
+import { Count, CsrfField, DataTable, Facts, Freshness, Layout, Money, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { WebSessionsService } from '../../web-sessions.service';
 import { monthSoFar } from '../overview.controller';
@@ -59,7 +59,7 @@ export class AdminAccountsController {
     const q = pageQuery(accountTotalsQuery, { from: isoOrEmpty(month.from), to: isoOrEmpty(month.to), ...query });
     // Four reads whatever the range: the ranking (one rollup query), names for its rows, freshness, the search.
     const [page, completeUpTo, found] = await Promise.all([
-      this.admin.listAccountTotals({ from: q.from, to: q.to }, q.limit, q.cursor),
+      listAccountTotals(this.admin, q),
       this.freshness.getCompleteUpTo(),
       search ? this.accounts.searchAccounts(search, SEARCH_LIMIT) : Promise.resolve(undefined),
     ]);
@@ -118,25 +118,22 @@ export class AdminAccountsController {
   @Get('accounts/:id')
   async account(@Req() req: PageRequest, @Param('id') rawId: string, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     const account = await this.accounts.getAccountOrFail(id);
     const [overrides, models] = await Promise.all([this.overrides.listPriceOverrides(id), canWrite(ctx) ? this.models.listModels() : Promise.resolve([])]);
     const a = accountJson(account);
     return renderPage(
       <Layout ctx={ctx} title={`Account ${a.id}`}>
         <Notice done={query.done} messages={NOTICES} />
-        <dl class="facts" id="account-facts">
-          <dt>Id</dt>
-          <dd>{a.id}</dd>
-          <dt>Name</dt>
-          <dd>{a.name ?? '(not named yet)'}</dd>
-          <dt>Email</dt>
-          <dd>{a.email ?? '(none)'}</dd>
-          <dt>Created</dt>
-          <dd>
-            <Time at={a.created_at} />
-          </dd>
-        </dl>
+        <Facts
+          id="account-facts"
+          facts={[
+            ['Id', a.id],
+            ['Name', a.name ?? '(not named yet)'],
+            ['Email', a.email ?? '(none)'],
+            ['Created', <Time at={a.created_at} />],
+          ]}
+        />
         <section aria-labelledby="as-account">
           <h2 id="as-account">Its pages, as the account sees them</h2>
           <ul>
@@ -176,7 +173,7 @@ export class AdminAccountsController {
   @Post('accounts/:id/price-overrides')
   @HttpCode(303)
   async addOverride(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Param('id') rawId: string, @Body() body: unknown) {
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     const b = parseInput(priceOverrideBody, formBody(body), 'body');
     await this.overrides.createPriceOverride(newOverrideOf(id, b), actorOf(req));
     res.redirect(303, `/app/admin/accounts/${encodeURIComponent(id)}?done=override#overrides`);
@@ -189,7 +186,7 @@ export class AdminAccountsController {
   @Post('accounts/:id/dashboard-links')
   async createLink(@Req() req: PageRequest, @Param('id') rawId: string) {
     const ctx = pageContext(req);
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     const link = await this.sessions.createDashboardLink(id, actorOf(req));
     return renderPage(
       <Layout ctx={ctx} title={`Dashboard link for ${id}`}>

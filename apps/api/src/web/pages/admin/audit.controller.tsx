@@ -1,8 +1,6 @@
 import { Controller, Get, Query, Req } from '@nestjs/common';
 import { AuditLogService } from '../../../admin/audit-log.service';
-import { auditJson } from '../../../admin/admin-json';
-import { auditLogQuery } from '../../../admin/audit-log.controller';
-import { encodeCursor } from '../../../common/validation';
+import { auditLogQuery, listAuditPage } from '../../../admin/audit-log.controller';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';
 import { DataTable, Layout, NextPage, renderPage, Time } from '../../ui';
 import { WebPages } from '../../web-session.guard';
@@ -18,10 +16,7 @@ export class AdminAuditController {
   async list(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(auditLogQuery, query);
-    const entries = await this.audit.listEntries({ beforeId: q.cursor, limit: q.limit, action: q.action, targetId: q.target_id });
-    // The API's rule: a full page may have a next one.
-    const last = entries.length === q.limit ? entries[entries.length - 1] : undefined;
-    const rows = entries.map(auditJson);
+    const page = await listAuditPage(this.audit, q);
     return renderPage(
       <Layout ctx={ctx} title="Audit log">
         <p class="help">Every admin write, from the API, the CLI and these pages alike, newest first. The log is append-only: the database refuses changes to it.</p>
@@ -32,7 +27,7 @@ export class AdminAuditController {
         <DataTable
           id="audit-table"
           caption="Audit entries, newest first"
-          rows={rows}
+          rows={page.data}
           empty="No entries match."
           columns={[
             { label: 'At (UTC)', cell: (e) => <Time at={e.at} /> },
@@ -54,7 +49,7 @@ export class AdminAuditController {
         <NextPage
           path="/app/admin/audit"
           query={{ action: q.action, target_id: q.target_id, limit: typeof query.limit === 'string' ? query.limit : undefined }}
-          cursor={last ? encodeCursor([last.id]) : null}
+          cursor={page.next_cursor}
         />
       </Layout>,
     );

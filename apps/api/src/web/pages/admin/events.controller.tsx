@@ -1,8 +1,8 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { eventFilter, eventsQuery, exportQuery } from '../../../admin-usage/admin-usage.controller';
+import { eventsQuery, exportQuery, listAdminReceipts, sendAdminEventExport } from '../../../admin-usage/admin-usage.controller';
 import { AdminUsageService } from '../../../admin-usage/admin-usage.service';
-import { type ExportFormat, sendEventExport } from '../../../admin-usage/event-export';
+import type { ExportFormat } from '../../../admin-usage/event-export';
 import { UsageService } from '../../../usage/usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';
 import { Count, DataTable, Layout, Money, NextPage, renderPage, Time, withQuery } from '../../ui';
@@ -31,7 +31,7 @@ export class AdminEventsController {
   async events(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(eventsQuery, query);
-    const page = await this.usage.listReceipts(eventFilter(q), q.limit, q.cursor);
+    const page = await listAdminReceipts(this.usage, q);
     const filters = filtersOf(query);
     return renderPage(
       <Layout ctx={ctx} title="Events">
@@ -103,6 +103,6 @@ export class AdminEventsController {
   /** As GET /admin/events/export: the same query schema, stream and sender. */
   private async export(format: ExportFormat, query: Record<string, unknown>, res: Response): Promise<void> {
     const q = pageQuery(exportQuery, { ...query, format });
-    await sendEventExport(await this.admin.streamEvents(eventFilter(q)), q.format, res);
+    await sendAdminEventExport(this.admin, q, res);
   }
 }

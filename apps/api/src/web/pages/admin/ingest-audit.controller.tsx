@@ -1,5 +1,12 @@
 import { Controller, Get, Query, Req } from '@nestjs/common';
-import { conflictsQuery, rejectedQuery, unpricedQuery } from '../../../admin-usage/admin-usage.controller';
+import {
+  conflictsQuery,
+  listEventConflicts,
+  listRejectedEvents,
+  listUnpricedUsage,
+  rejectedQuery,
+  unpricedQuery,
+} from '../../../admin-usage/admin-usage.controller';
 import { AdminUsageService } from '../../../admin-usage/admin-usage.service';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';
 import { Count, DataTable, Layout, NextPage, renderPage, Time, withQuery } from '../../ui';
@@ -32,11 +39,7 @@ export class AdminIngestAuditController {
   async rejected(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(rejectedQuery, query);
-    const page = await this.admin.listRejectedEvents(
-      { from: q.from, to: q.to, reasonCode: q.reason_code, source: q.source, eventId: q.event_id },
-      q.limit,
-      q.cursor,
-    );
+    const page = await listRejectedEvents(this.admin, q);
     return renderPage(
       <Layout ctx={ctx} title="Rejected events">
         <p class="help">Messages ingest refused, with the reason and the payload exactly as received. Nothing here was counted or billed.</p>
@@ -80,7 +83,7 @@ export class AdminIngestAuditController {
   async conflicts(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(conflictsQuery, query);
-    const page = await this.admin.listEventConflicts({ from: q.from, to: q.to, eventId: q.event_id }, q.limit, q.cursor);
+    const page = await listEventConflicts(this.admin, q);
     return renderPage(
       <Layout ctx={ctx} title="Event conflicts">
         <p class="help">An event id sent again with a different payload. The first event stands; the later payload is kept here and not counted.</p>
@@ -112,7 +115,7 @@ export class AdminIngestAuditController {
   async unpriced(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(unpricedQuery, query);
-    const report = await this.admin.listUnpricedUsage({ from: q.from, to: q.to, accountId: q.account_id, model: q.model });
+    const report = await listUnpricedUsage(this.admin, q);
     return renderPage(
       <Layout ctx={ctx} title="Unpriced usage">
         <p class="help">

@@ -4,10 +4,10 @@ import { z } from 'zod';
 import { minorUnitsToUsdString } from '@tokenmeter/billing';
 import { InvoicesService } from '../../../invoices/invoices.service';
 import { InvoiceCloseService, InvoiceSyncService, ReconciliationService } from '@tokenmeter/invoicing';
-import { closeBody, reconcileQuery } from '../../../invoices/admin-invoices.controller';
-import { type CloseSummaryJson, closeSummaryJson, invoiceJson, type InvoiceSummaryJson, type ReconciliationJson, reconciliationJson } from '../../../invoices/invoice-json';
-import { idFilter, parseInput, period } from '../../../common/validation';
-import { type PageRequest, pageContext, pageQuery } from '../../page-context';
+import { closeBody, closePeriod, reconcilePeriod, reconcileQuery } from '../../../invoices/admin-invoices.controller';
+import { type CloseSummaryJson, invoiceJson, type InvoiceSummaryJson, type ReconciliationJson } from '../../../invoices/invoice-json';
+import { parseInput, period } from '../../../common/validation';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
 import { CsrfField, DataTable, Layout, Money, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { canWrite, checked, Checkbox, Field, formBody, Notice } from './admin-ui';
@@ -98,15 +98,7 @@ export class AdminInvoicesPagesController {
       { period: form.period, account_id: form.account_id, dry_run: checked(body, 'dry_run'), force: checked(body, 'force'), finalize: checked(body, 'finalize') },
       'body',
     );
-    const summary = closeSummaryJson(
-      await this.closer.close(input.period, {
-        accountId: input.account_id,
-        dryRun: input.dry_run,
-        force: input.force,
-        finalize: input.finalize,
-        actorKeyId: req.principal!.keyId,
-      }),
-    );
+    const summary = await closePeriod(this.closer, input, req.principal!.keyId);
     if (!summary.dry_run) return res.redirect(303, withQuery('/app/admin/invoices', { period: input.period, done: 'closed' }));
     // A dry run changed nothing: its report is the answer.
     return renderPage(
@@ -123,7 +115,7 @@ export class AdminInvoicesPagesController {
   @Post(':id/retry-sync')
   @HttpCode(303)
   async retrySync(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Param('id') rawId: string) {
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     await this.sync.retrySync(id, req.principal!.keyId);
     const after = await this.invoices.getInvoice(id);
     res.redirect(303, withQuery('/app/admin/invoices', { period: after?.period, done: 'retried' }));
@@ -133,7 +125,7 @@ export class AdminInvoicesPagesController {
   async reconcile(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(reconcileQuery, { period: previousPeriod(new Date()), ...query });
-    const report = reconciliationJson(await this.reconciliation.reconcile(q.period, { accountId: q.account_id, withStripe: q.stripe === 'true' }));
+    const report = await reconcilePeriod(this.reconciliation, q);
     return renderPage(
       <Layout ctx={ctx} title={`Reconciliation: ${report.period}`}>
         <PeriodPicker action="/app/admin/invoices/reconciliation" period={report.period} extra={{ account_id: q.account_id, stripe: q.stripe }} />

@@ -1,12 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { z } from 'zod';
-import { apiKeyJson } from '../../../auth/api-key-json';
-import { apiKeyCreateBody, apiKeyListQuery } from '../../../auth/api-keys.controller';
+import { apiKeyCreateBody, apiKeyListQuery, createApiKeyAnswer, listApiKeyPage } from '../../../auth/api-keys.controller';
 import { ApiKeysService } from '@tokenmeter/auth';
 import { ROLES } from '../../../auth/principal';
-import { encodeCursor, idFilter, parseInput } from '../../../common/validation';
-import { type PageRequest, pageContext, pageQuery } from '../../page-context';
+import { parseInput } from '../../../common/validation';
+import { type PageRequest, pageContext, pageQuery, pathId } from '../../page-context';
 import { CsrfField, DataTable, Layout, NextPage, type PageContext, renderPage, Time, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { actorOf, canWrite, Field, FilterForm, formBody, Notice, Select } from './admin-ui';
@@ -25,9 +23,7 @@ export class AdminKeysController {
   async list(@Req() req: PageRequest, @Query() query: Record<string, unknown>) {
     const ctx = pageContext(req);
     const q = pageQuery(apiKeyListQuery, query);
-    const before = q.cursor ? { createdAt: new Date(q.cursor[0]), id: q.cursor[1] } : undefined;
-    const rows = (await this.keys.listApiKeys({ accountId: q.account_id, limit: q.limit, before })).map(apiKeyJson);
-    const last = rows.length === q.limit ? rows[rows.length - 1] : undefined;
+    const page = await listApiKeyPage(this.keys, q);
     return renderPage(
       <Layout ctx={ctx} title="API keys">
         <Notice done={query.done} messages={NOTICES} />
@@ -37,7 +33,7 @@ export class AdminKeysController {
         <DataTable
           id="keys-table"
           caption="API keys, newest first (never their secrets)"
-          rows={rows}
+          rows={page.data}
           empty="No keys."
           columns={[
             { label: 'Prefix', cell: (k) => <code>{k.prefix}</code> },
@@ -70,7 +66,7 @@ export class AdminKeysController {
         <NextPage
           path="/app/admin/keys"
           query={{ account_id: q.account_id, limit: typeof query.limit === 'string' ? query.limit : undefined }}
-          cursor={last ? encodeCursor([last.created_at, last.id]) : null}
+          cursor={page.next_cursor}
         />
         {canWrite(ctx) && <CreateForm ctx={ctx} accountId={q.account_id} />}
       </Layout>,
@@ -83,8 +79,7 @@ export class AdminKeysController {
   async create(@Req() req: PageRequest, @Body() body: unknown) {
     const ctx = pageContext(req);
     const input = parseInput(apiKeyCreateBody, formBody(body), 'body');
-    const { key, record } = await this.keys.createApiKey({ role: input.role, accountId: input.account_id ?? null, name: input.name ?? null }, actorOf(req));
-    const k = apiKeyJson(record);
+    const k = await createApiKeyAnswer(this.keys, input, actorOf(req));
     return renderPage(
       <Layout ctx={ctx} title="API key created">
         <p class="notice" role="status">
@@ -92,7 +87,7 @@ export class AdminKeysController {
           {k.account_id ? ` for account ${k.account_id}` : ''}; audited as api_key.create). Copy it now: it is shown this once and cannot be recovered.
         </p>
         <label for="new-key">The API key</label>
-        <input id="new-key" class="secret" type="text" readOnly value={key} spellcheck={false} autocomplete="off" />
+        <input id="new-key" class="secret" type="text" readOnly value={k.key} spellcheck={false} autocomplete="off" />
         <p>
           <a href={withQuery('/app/admin/keys', { account_id: k.account_id ?? undefined })}>Back to the API keys</a>
         </p>
@@ -103,7 +98,7 @@ export class AdminKeysController {
   @Post(':id/revoke')
   @HttpCode(303)
   async revoke(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Param('id') rawId: string) {
-    const id = parseInput(z.object({ id: idFilter }), { id: rawId }, 'path').id;
+    const id = pathId('id', rawId);
     await this.keys.revokeApiKey(id, actorOf(req));
     res.redirect(303, '/app/admin/keys?done=revoked');
   }

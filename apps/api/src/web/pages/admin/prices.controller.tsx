@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/
 import type { Response } from 'express';
 import { z } from 'zod';
 import { modelJson, type PriceVersionJson } from '../../../admin/admin-json';
-import { priceBody } from '../../../admin/models.controller';
+import { addPriceVersion, priceBody } from '../../../admin/models.controller';
 import { ModelsService } from '../../../admin/models.service';
 import { idFilter, parseInput } from '../../../common/validation';
 import { type PageRequest, pageContext } from '../../page-context';
@@ -85,17 +85,7 @@ export class AdminPricesController {
     const form = formBody(body);
     const { model_id: modelId } = parseInput(modelField, form, 'body');
     const p = parseInput(priceBody, formBody(body, ['model_id']), 'body');
-    await this.models.createPriceVersion(
-      {
-        modelId,
-        effectiveFrom: p.effective_from,
-        inputPerMTok: p.input_per_mtok,
-        outputPerMTok: p.output_per_mtok,
-        cacheReadPerMTok: p.cache_read_per_mtok,
-        cacheWritePerMTok: p.cache_write_per_mtok ?? null,
-      },
-      actorOf(req),
-    );
+    await addPriceVersion(this.models, modelId, p, actorOf(req));
     res.redirect(303, `/app/admin/prices?done=price_version&model=${encodeURIComponent(modelId)}#model-${encodeURIComponent(modelId)}`);
   }
 }

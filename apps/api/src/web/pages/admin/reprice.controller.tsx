@@ -2,10 +2,10 @@ import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/
 import type { Response } from 'express';
 import { z } from 'zod';
 import { AdminRepriceService } from '../../../admin/admin-reprice.service';
-import { repriceBody, repriceResultJson } from '../../../admin/reprice.controller';
+import { repriceBody, repriceRange } from '../../../admin/reprice.controller';
 import { idFilter, instant, parseInput } from '../../../common/validation';
 import { type PageRequest, pageContext, pageQuery } from '../../page-context';
-import { Count, CsrfField, DataTable, Layout, Money, type PageContext, renderPage, withQuery } from '../../ui';
+import { Count, CsrfField, DataTable, Layout, Money, type PageContext, renderPage, TotalFoot, withQuery } from '../../ui';
 import { WebPages } from '../../web-session.guard';
 import { actorOf, canWrite, Field, formBody, INSTANT_HELP, isoOrEmpty, Notice } from './admin-ui';
 
@@ -83,7 +83,7 @@ export class AdminRepriceController {
   async dryRun(@Req() req: PageRequest, @Body() body: unknown) {
     const ctx = pageContext(req);
     const b = parseInput(repriceBody, { ...formBody(body), dry_run: true }, 'body');
-    const result = repriceResultJson(await this.repricer.repriceRange({ from: b.from, to: b.to, accountId: b.account_id ?? undefined }, true, actorOf(req)));
+    const result = await repriceRange(this.repricer, b, actorOf(req));
     const scope: Scope = { from: b.from.toISOString(), to: b.to.toISOString(), account_id: b.account_id ?? undefined };
     const t = result.totals;
     return renderPage(
@@ -106,25 +106,10 @@ export class AdminRepriceController {
             { label: 'Cost after', numeric: true, cell: (g) => <Money usd={g.cost_after_usd} exact /> },
           ]}
           foot={
-            <tfoot>
-              <tr>
-                <th scope="row" colSpan={2}>
-                  Total
-                </th>
-                <td class="num">
-                  <Count n={t.events} />
-                </td>
-                <td class="num">
-                  <Count n={t.events_changed} />
-                </td>
-                <td class="num">
-                  <Money usd={t.cost_before_usd} exact />
-                </td>
-                <td class="num">
-                  <Money usd={t.cost_after_usd} exact />
-                </td>
-              </tr>
-            </tfoot>
+            <TotalFoot
+              span={2}
+              cells={[<Count n={t.events} />, <Count n={t.events_changed} />, <Money usd={t.cost_before_usd} exact />, <Money usd={t.cost_after_usd} exact />]}
+            />
           }
         />
         <form method="post" action="/app/admin/reprice/apply" class="stack" id="apply-form">
@@ -146,7 +131,7 @@ export class AdminRepriceController {
   @HttpCode(303)
   async apply(@Req() req: PageRequest, @Res({ passthrough: true }) res: Response, @Body() body: unknown) {
     const b = parseInput(repriceBody, { ...formBody(body), dry_run: false }, 'body');
-    await this.repricer.repriceRange({ from: b.from, to: b.to, accountId: b.account_id ?? undefined }, false, actorOf(req));
+    await repriceRange(this.repricer, b, actorOf(req));
     res.redirect(303, withQuery('/app/admin/reprice', { from: b.from.toISOString(), to: b.to.toISOString(), account_id: b.account_id ?? undefined, done: 'applied' }));
   }
 }
