@@ -57,6 +57,12 @@ describe('web dashboard: sign-in, sessions, overview', () => {
     );
     events.push(aUsageEvent({ event_id: 'evt_web_b_1', account_id: B, occurred_at: thisMonth(1, 2) }));
     await client(base).ingest(events);
+    // A budget and a credit grant, so the overview shows both sections next to the API's numbers.
+    const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST', headers: admin, body: JSON.stringify(body) });
+    expect((await post('/admin/budgets', { account_id: A, limit_usd: '0.05', window: 'month', enforce: 'hard' })).status).toBe(201);
+    const monthStart = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1)).toISOString();
+    const grant = { amount_usd: '0.02', category: 'promotional', effective_at: monthStart, idempotency_key: 'web-test' };
+    expect((await post(`/admin/accounts/${A}/credit-grants`, grant)).status).toBe(201);
     accountKey = await insertApiKey(db, 'account', A);
     browser = await openBrowser();
   });
@@ -87,6 +93,19 @@ describe('web dashboard: sign-in, sessions, overview', () => {
       expect(costs.length).toBeGreaterThan(1);
       expect(costs.reduce((s, c) => s.plus(c), new Decimal(0)).equals(new Decimal(total!))).toBe(true);
     }
+    // Budgets and credits: the same exact amounts as /v1/budgets and /v1/credits.
+    const budgets = (await api(`/v1/budgets${key === adminKey ? `?account_id=${accountId}` : ''}`, key)).data;
+    const shownBudgets = await page.locator('#budgets-table tbody tr').evaluateAll((rows) =>
+      rows.map((r) => Array.from(r.querySelectorAll('data'), (d) => (d as HTMLDataElement).value)),
+    );
+    type BudgetAmounts = { spend_usd: string; limit_usd: string; remaining_usd: string };
+    expect(shownBudgets).toEqual(budgets.map((b: BudgetAmounts) => [b.spend_usd, b.limit_usd, b.remaining_usd]));
+    const credits = await api(`/v1/credits${key === adminKey ? `?account_id=${accountId}` : ''}`, key);
+    const shownCredits = await page.locator('#credits-table tbody tr').evaluateAll((rows) =>
+      rows.map((r) => Array.from(r.querySelectorAll('data'), (d) => (d as HTMLDataElement).value)),
+    );
+    expect(shownCredits).toEqual(credits.grants.map((g: { amount_usd: string; available_usd: string }) => [g.amount_usd, g.available_usd]));
+    expect(credits.grants[0].available_usd).not.toBe(credits.grants[0].amount_usd); // usage already burns it
     // The daily table is the chart's data, and equals the API's day buckets.
     const series = await api(`/v1/usage/timeseries?${query}&granularity=day`, key);
     const days = await page.locator('#daily-table tbody td:nth-child(3) data').evaluateAll((els) => els.map((e) => (e as HTMLDataElement).value));

@@ -1,7 +1,10 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { Decimal } from '@tokenmeter/billing';
+import { BudgetsService, CreditsService } from '@tokenmeter/limits';
 import { AccountsService } from '../../admin/accounts.service';
+import { creditBalancesJson, type CreditBalancesJson } from '../../credits/credits-json';
+import { budgetJson, type BudgetJson } from '../../limits/budgets-json';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { scopeAccount } from '../../auth/principal';
 import { invoiceJson } from '../../invoices/invoice-json';
@@ -61,6 +64,8 @@ export class OverviewController {
     private readonly usage: UsageService,
     private readonly invoices: InvoicesService,
     private readonly accounts: AccountsService,
+    private readonly budgets: BudgetsService,
+    private readonly credits: CreditsService,
   ) {}
 
   @Get()
@@ -71,12 +76,15 @@ export class OverviewController {
     if (seesAdminPages(ctx.principal) && !q.account_id) return res.redirect(303, '/app/admin');
     const accountId = scopeAccount(ctx.principal, q.account_id);
     const range = monthSoFar(new Date());
-    // Four reads whatever the traffic: the account, the rollup summary (+ freshness), daily buckets, the latest invoice.
-    const [account, summary, series, latest] = await Promise.all([
+    // A bounded set of reads whatever the traffic: the account, the rollup summary (+ freshness), daily
+    // buckets, the latest invoice, the budgets and the credits, each through the service its JSON route uses.
+    const [account, summary, series, latest, budgets, credits] = await Promise.all([
       this.accounts.getAccount(accountId),
       this.usage.getSummary(accountId, range),
       this.usage.listBuckets(accountId, range, 'day', 'none'),
       this.invoices.listInvoices({ accountId, limit: 1 }),
+      this.budgets.listBudgets(accountId).then((views) => views.map(budgetJson)),
+      this.credits.balances(accountId).then(creditBalancesJson),
     ]);
     const t = summary.totals;
     const invoice = latest[0] ? invoiceJson(latest[0], null, { admin: false }) : null;
@@ -125,6 +133,8 @@ export class OverviewController {
           <h2 id="by-key">Cost by API key</h2>
           <RankTable id="by-key-table" caption="Cost by API key this month (top 5 and the rest)" rows={byKey} total={t} what="API key" />
         </section>
+        <BudgetsSection budgets={budgets} />
+        <CreditsSection credits={credits} />
         <section aria-labelledby="invoice">
           <h2 id="invoice">Invoice</h2>
           {invoice === null ? (
@@ -161,5 +171,56 @@ function RankTable(props: { id: string; caption: string; rows: Ranked[]; total: 
       ]}
       foot={<TotalFoot cells={[<Count n={props.total.requests} />, <Money usd={props.total.cost_usd} />]} />}
     />
+  );
+}
+
+const STATE_LABEL: Record<BudgetJson['state'], string> = { ok: 'OK', soft: 'Over (soft limit)', blocked: 'Blocked (hard limit)' };
+
+/** The account's budgets as GET /v1/budgets answers them: the current window's exact spend against the limit. */
+function BudgetsSection(props: { budgets: BudgetJson[] }) {
+  if (props.budgets.length === 0) return null;
+  return (
+    <section aria-labelledby="budgets">
+      <h2 id="budgets">Budgets</h2>
+      <DataTable
+        id="budgets-table"
+        caption="Spend against each budget in its current window (UTC)"
+        rows={props.budgets}
+        columns={[
+          { label: 'Scope', cell: (b) => [b.api_key_id ? `key ${b.api_key_id}` : 'account', b.model ? `, ${b.model}` : ''].join('') },
+          { label: 'Window', cell: (b) => (b.resets_at ? <>{b.window}, resets <Time at={b.resets_at} /></> : 'total') },
+          { label: 'Spend', numeric: true, cell: (b) => <Money usd={b.spend_usd} /> },
+          { label: 'Limit', numeric: true, cell: (b) => <Money usd={b.limit_usd} /> },
+          { label: 'Remaining', numeric: true, cell: (b) => <Money usd={b.remaining_usd} /> },
+          { label: 'State', cell: (b) => `${STATE_LABEL[b.state]} (${b.enforce})` },
+        ]}
+      />
+    </section>
+  );
+}
+
+/** The account's credits as GET /v1/credits answers them: what each grant has left, up to date with stored usage. */
+function CreditsSection(props: { credits: CreditBalancesJson }) {
+  const { credits } = props;
+  if (credits.grants.length === 0) return null;
+  return (
+    <section aria-labelledby="credits">
+      <h2 id="credits">Credits</h2>
+      <p>
+        Usable now: <Money usd={credits.totals.usable_usd} />, as of <Time at={credits.as_of} />.
+      </p>
+      <DataTable
+        id="credits-table"
+        caption="Credit grants, oldest first (usage burns them by priority, then soonest expiry)"
+        rows={credits.grants}
+        columns={[
+          { label: 'Grant', cell: (g) => `${g.category} ${g.id}` },
+          { label: 'State', cell: (g) => g.state },
+          { label: 'Expires', cell: (g) => (g.expires_at ? <Time at={g.expires_at} /> : 'never') },
+          { label: 'Granted', numeric: true, cell: (g) => <Money usd={g.amount_usd} /> },
+          { label: 'Left', numeric: true, cell: (g) => <Money usd={g.available_usd} /> },
+        ]}
+      />
+    </section>
   );
 }
