@@ -174,7 +174,7 @@ function RankTable(props: { id: string; caption: string; rows: Ranked[]; total: 
   );
 }
 
-const STATE_LABEL: Record<BudgetJson['state'], string> = { ok: 'OK', soft: 'Over (soft limit)', blocked: 'Blocked (hard limit)' };
+const STATE_LABEL: Record<BudgetJson['state'], string> = { ok: 'OK', soft: 'Over the limit', blocked: 'Blocked' };
 
 /** The account's budgets as GET /v1/budgets answers them: the current window's exact spend against the limit. */
 function BudgetsSection(props: { budgets: BudgetJson[] }) {
@@ -192,7 +192,7 @@ function BudgetsSection(props: { budgets: BudgetJson[] }) {
           { label: 'Spend', numeric: true, cell: (b) => <Money usd={b.spend_usd} /> },
           { label: 'Limit', numeric: true, cell: (b) => <Money usd={b.limit_usd} /> },
           { label: 'Remaining', numeric: true, cell: (b) => <Money usd={b.remaining_usd} /> },
-          { label: 'State', cell: (b) => `${STATE_LABEL[b.state]} (${b.enforce})` },
+          { label: 'State', cell: (b) => `${STATE_LABEL[b.state]} (${b.enforce} limit)` },
         ]}
       />
     </section>
