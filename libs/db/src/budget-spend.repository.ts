@@ -97,11 +97,14 @@ WITH delta AS (
   INSERT INTO budget_windows AS w (budget_id, window_start, spend_usd)
   SELECT budget_id, window_start, amount FROM delta ORDER BY budget_id, window_start
   ON CONFLICT (budget_id, window_start) DO UPDATE SET
-    spend_usd = w.spend_usd + EXCLUDED.spend_usd, version = w.version + 1, updated_at = now()
-  RETURNING w.budget_id, w.window_start, w.spend_usd, w.version
+    previous_spend_usd = w.spend_usd, spend_usd = w.spend_usd + EXCLUDED.spend_usd, version = w.version + 1, updated_at = now()
+  RETURNING w.budget_id, w.window_start, w.previous_spend_usd, w.spend_usd, w.version
 ), moves AS (
-  SELECT a.budget_id, b.account_id, a.window_start, a.spend_usd - d.amount AS before_usd, a.spend_usd, b.limit_usd, b.thresholds
-  FROM applied a JOIN delta d USING (budget_id, window_start) JOIN budgets b ON b.id = a.budget_id
+  -- Before and after come from the upsert's own row (previous_spend_usd is the value it replaced):
+  -- joining applied back to delta let a planner without statistics on budgets pick a nested loop
+  -- over both CTEs, 771 x 771 rows, 280 ms a chunk (measured with bench:write-path --budgets 1000).
+  SELECT a.budget_id, b.account_id, a.window_start, a.previous_spend_usd AS before_usd, a.spend_usd, b.limit_usd, b.thresholds
+  FROM applied a JOIN budgets b ON b.id = a.budget_id
 ), alerts AS (${insertAlertsSql('moves')}
 ), notified AS (${notifySpendSql('applied')}
 )
