@@ -27,7 +27,8 @@ describe('POST /v1/spend/authorize on the lean port (AUTHORIZE_PORT)', () => {
   let adminKey: string;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-  function call(port: number, body: string | undefined, opts: { token?: string | null; method?: string; path?: string; contentType?: string } = {}): Promise<Answer> {
+  type CallOptions = { token?: string | null; method?: string; path?: string; contentType?: string };
+  function call(port: number, body: string | undefined, opts: CallOptions = {}): Promise<Answer> {
     const token = opts.token === undefined ? INGEST_TOKEN : opts.token;
     return new Promise((resolve, reject) => {
       const req = http.request(
