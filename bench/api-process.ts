@@ -30,7 +30,7 @@ export async function startApi(opts: ApiProcessOptions): Promise<ChildProcess> {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [...profile, '-r', 'ts-node/register', 'apps/api/src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: opts.databaseUrl, PORT: String(opts.port), LOG_LEVEL: 'info', TS_NODE_TRANSPILE_ONLY: 'true', ...opts.env },
+    env: { ...process.env, DATABASE_URL: opts.databaseUrl, PORT: String(opts.port), AUTHORIZE_PORT: '0', LOG_LEVEL: 'info', TS_NODE_TRANSPILE_ONLY: 'true', ...opts.env },
     stdio: ['ignore', opts.onLogLine ? 'pipe' : 'ignore', 'inherit'],
   });
   if (opts.onLogLine && child.stdout) createInterface({ input: child.stdout }).on('line', opts.onLogLine);

@@ -42,6 +42,7 @@ describe('observability: request logs, request ids and metrics, API and ingestor
     const api = startApp('apps/api/src/main.ts', {
       DATABASE_URL: TEST_DATABASE_URL,
       PORT: String(port),
+      AUTHORIZE_PORT: '0',
       LOG_LEVEL: 'info',
       TOKENMETER_ADMIN_KEY: ADMIN_SECRET,
     });

@@ -42,6 +42,8 @@ export async function startApi(logLevel = 'warn', env: Record<string, string> = 
     AUTH_FAILURE_LIMIT: '1000000',
     AUTH_FAILURE_WINDOW_SECONDS: '60',
     API_TRUST_PROXY: 'false',
+    // No lean authorize port unless a test asks for one (AUTHORIZE_PORT's default, 3001, may be taken).
+    AUTHORIZE_PORT: '0',
     ...env,
   });
   const app = await createApiApp();

@@ -68,6 +68,8 @@ export interface TokenmeterConfig {
     clockSkewSeconds: number;
     /** Retry-After of a 429 is at most this. */
     maxRetryAfterSeconds: number;
+    /** The lean listener serving only POST /v1/spend/authorize (docs/limits.md, "The lean port"); 0: none. */
+    port: number;
   };
   invoicing: {
     /** A month is closed only once ingestion has passed its end by this many minutes. */
@@ -230,6 +232,7 @@ const envSchema = z.object({
   AUTHORIZE_FALLBACK_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(1).max(999_999_999).default(32_768),
   AUTHORIZE_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(24 * 60 * 60).default(60),
   AUTHORIZE_MAX_RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  AUTHORIZE_PORT: z.coerce.number().int().min(0).max(65535).default(3001),
   INVOICE_CLOSE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
   KAFKA_ALERTS_TOPIC: z.string().min(1).default('tokenmeter.alerts.v1'),
   ALERTS_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(3_600_000).default(5000),
@@ -301,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
       fallbackMaxOutputTokens: e.AUTHORIZE_FALLBACK_MAX_OUTPUT_TOKENS,
       clockSkewSeconds: e.AUTHORIZE_CLOCK_SKEW_SECONDS,
       maxRetryAfterSeconds: e.AUTHORIZE_MAX_RETRY_AFTER_SECONDS,
+      port: e.AUTHORIZE_PORT,
     },
     invoicing: { closeGraceMinutes: e.INVOICE_CLOSE_GRACE_MINUTES },
     alerts: {

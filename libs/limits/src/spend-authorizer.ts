@@ -100,6 +100,7 @@ export class SpendAuthorizer {
   private settleCursor = 0;
   private unsubscribe: (() => void) | undefined;
   private unsubscribeCredits: (() => void) | undefined;
+  private stopped = false;
   private readonly clock: () => number;
   private readonly onError: (message: string, err: unknown) => void;
   readonly stats = { settleRuns: 0, releasedByEvent: 0, releasedByWatermark: 0, releasedByTtl: 0 };
@@ -128,6 +129,9 @@ export class SpendAuthorizer {
   }
 
   async stop(): Promise<void> {
+    // The settle loop runs while accounts are pending, and with more candidates than one statement
+    // probes it re-queues them: without this it never ended once the sweeper (TTL release) was stopped.
+    this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribeCredits?.();
     if (this.sweeper) clearInterval(this.sweeper);
@@ -296,7 +300,7 @@ export class SpendAuthorizer {
   private async settleLoop(): Promise<void> {
     const interval = this.options.settleIntervalMs ?? 200;
     const cap = this.options.maxHoldsPerSettle ?? 1000;
-    while (this.pendingAccounts.size > 0) {
+    while (this.pendingAccounts.size > 0 && !this.stopped) {
       const accounts = [...this.pendingAccounts];
       this.pendingAccounts.clear();
       const candidates: Hold[] = [];
@@ -310,7 +314,7 @@ export class SpendAuthorizer {
         for (const a of accounts) this.pendingAccounts.add(a);
       }
       if (batch.length > 0) await this.settle(batch);
-      if (this.pendingAccounts.size > 0) await new Promise((r) => setTimeout(r, interval));
+      if (this.pendingAccounts.size > 0 && !this.stopped) await new Promise((r) => setTimeout(r, interval));
     }
   }
 

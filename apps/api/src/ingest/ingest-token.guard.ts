@@ -42,7 +42,12 @@ export class IngestTokenGuard implements CanActivate {
   }
 
   private tokenMatches(req: Request): boolean {
-    const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    return this.authorizationMatches(req.headers.authorization);
+  }
+
+  /** Whether an Authorization header carries the ingest token (also the lean authorize listener's check, AuthorizeListener). */
+  authorizationMatches(header: string | undefined): boolean {
+    const match = /^Bearer (.+)$/.exec(header ?? '');
     return match !== null && timingSafeEqual(digest(match[1]), this.expected);
   }
 }

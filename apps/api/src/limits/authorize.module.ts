@@ -1,16 +1,20 @@
-import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Module, type OnApplicationBootstrap, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { AccountsRepository, SpendStateRepository } from '@tokenmeter/db';
 import { IngestModule, PriceBookCache } from '@tokenmeter/ingest';
 import { CreditState, CreditsService, SpendAuthorizer, SpendStateCache } from '@tokenmeter/limits';
+import { AuthFailureThrottle } from '../auth/auth-failure-throttle';
 import { AuthModule } from '../auth/auth.module';
 import { CreditsModule } from '../credits/credits.module';
 import { IngestTokenGuard } from '../ingest/ingest-token.guard';
+import { AuthorizeListener } from './authorize-listener';
 import { SpendAuthorizeController } from './spend-authorize.controller';
 
 /**
  * POST /v1/spend/authorize and the state it answers from: the spend state (its own listen
- * connection) and the holds, started with the app and stopped with it (docs/limits.md).
+ * connection) and the holds, started with the app and stopped with it (docs/limits.md). The route
+ * is served twice, with the same answers: by the Nest controller on the API's port, and by the
+ * lean listener on AUTHORIZE_PORT (AuthorizeListener), the one for gateways at high rates.
  */
 @Module({
   imports: [AuthModule, IngestModule, CreditsModule],
@@ -58,14 +62,21 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
         }, credits),
       inject: [CONFIG, SpendStateCache, SpendStateRepository, PriceBookCache, LOGGER, CreditState],
     },
+    {
+      provide: AuthorizeListener,
+      useFactory: (config: TokenmeterConfig, authorizer: SpendAuthorizer, guard: IngestTokenGuard, throttle: AuthFailureThrottle, log: Logger) =>
+        new AuthorizeListener(authorizer, guard, throttle, log, { port: config.authorize.port, host: '0.0.0.0' }),
+      inject: [CONFIG, SpendAuthorizer, IngestTokenGuard, AuthFailureThrottle, LOGGER],
+    },
   ],
-  exports: [SpendStateCache, SpendAuthorizer, CreditState],
+  exports: [SpendStateCache, SpendAuthorizer, CreditState, AuthorizeListener],
 })
-export class AuthorizeModule implements OnModuleInit, OnModuleDestroy {
+export class AuthorizeModule implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     @Inject(SpendStateCache) private readonly cache: SpendStateCache,
     @Inject(SpendAuthorizer) private readonly authorizer: SpendAuthorizer,
     @Inject(CreditState) private readonly credits: CreditState,
+    @Inject(AuthorizeListener) private readonly listener: AuthorizeListener,
   ) {}
 
   /** Before the server listens: the first snapshot and price book are loaded (or being retried, if the database is down). */
@@ -75,8 +86,14 @@ export class AuthorizeModule implements OnModuleInit, OnModuleDestroy {
     await this.credits.start();
   }
 
-  /** The listen connection closes before the pool does (DatabaseModule closes it at shutdown, after this). */
+  /** After every module's init (the state is loading), like the API's own port; a port in use fails the start. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.listener.start();
+  }
+
+  /** The lean port stops first, then the listen connection, before the pool (DatabaseModule closes it at shutdown, after this). */
   async onModuleDestroy(): Promise<void> {
+    await this.listener.stop();
     await this.authorizer.stop();
     await this.cache.stop();
     await this.credits.stop();
