@@ -115,6 +115,8 @@ export class SpendStatePublisher {
 
   /** Creates the topic compacted (if missing). Call before start. */
   static async ensureTopic(admin: Admin, topic = SPEND_STATE_TOPIC, partitions = 6): Promise<void> {
+    // Asking the broker to create a topic it has makes kafkajs log an ERROR on every start.
+    if ((await admin.listTopics()).includes(topic)) return;
     await admin.createTopics({
       waitForLeaders: true,
       topics: [{ topic, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
