@@ -116,3 +116,11 @@ export async function restoreBootstrapAdminKey(app: NestExpressApplication, key:
   app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(key)!);
   await app.get(ApiKeysService).ensureBootstrapAdminKey(key);
 }
+
+/**
+ * Statements the API process runs on its pool in the background, whatever page or route is being
+ * served: the authorize check's refreshes of the price book's revision and of the accounts' fail
+ * modes, and the freshness cache (ingest_progress). Tests that count a request's statements leave
+ * these out.
+ */
+export const BACKGROUND_STATEMENTS = /AS revision|spend_fail_mode <> 'open'|ingest_progress/;
