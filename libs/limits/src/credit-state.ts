@@ -1,3 +1,4 @@
+import { openListenConnection } from './listen-connection';
 import { Client, type Notification } from 'pg';
 import type { CostUnits } from '@tokenmeter/billing';
 import { CREDIT_GRANTS_CHANNEL, CREDIT_USAGE_CHANNEL } from '@tokenmeter/db';
@@ -135,19 +136,10 @@ export class CreditState {
   }
 
   private async connect(): Promise<void> {
-    const client = new Client({ connectionString: this.options.databaseUrl, application_name: 'tokenmeter-credit-state' });
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client, new Error('connection ended')));
-    client.on('notification', (msg) => this.onNotification(client, msg));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CREDIT_USAGE_CHANNEL}`);
-      await client.query(`LISTEN ${CREDIT_GRANTS_CHANNEL}`);
-    } catch (err) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      throw err;
-    }
+    const client = await openListenConnection(this.options.databaseUrl, 'tokenmeter-credit-state', [CREDIT_USAGE_CHANNEL, CREDIT_GRANTS_CHANNEL], {
+      lost: (c, err) => this.lost(c, err ?? new Error('connection ended')),
+      notification: (c, msg) => this.onNotification(c, msg),
+    });
     if (this.stopped) {
       await client.end().catch(() => undefined);
       return;

@@ -1,4 +1,5 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { openListenConnection } from './listen-connection';
 import type { Logger } from '@tokenmeter/config';
 
 /**
@@ -43,18 +44,16 @@ export class PgListener {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new Client({ connectionString: this.databaseUrl, application_name: `tokenmeter-listen-${this.channels[0]}` });
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client, undefined));
-    client.on('notification', (n) => {
-      if (this.channels.includes(n.channel)) this.onNotify({ channel: n.channel, payload: n.payload ?? '' });
-    });
+    let client: Client;
     try {
-      await client.connect();
-      for (const c of this.channels) await client.query(`LISTEN ${c}`);
+      client = await openListenConnection(this.databaseUrl, `tokenmeter-listen-${this.channels[0]}`, this.channels, {
+        lost: (c, err) => this.lost(c, err),
+        notification: (_c, n) => {
+          if (this.channels.includes(n.channel)) this.onNotify({ channel: n.channel, payload: n.payload ?? '' });
+        },
+      });
     } catch (err) {
-      await client.end().catch(() => undefined);
-      this.lost(client, err as Error);
+      this.lost(undefined, err as Error);
       return;
     }
     if (this.stopped) {
@@ -66,7 +65,7 @@ export class PgListener {
     this.onNotify();
   }
 
-  private lost(client: Client, err: Error | undefined): void {
+  private lost(client: Client | undefined, err: Error | undefined): void {
     if (this.stopped) return;
     if (this.client !== undefined && this.client !== client) return;
     if (this.client === client) this.client = undefined;

@@ -1,3 +1,4 @@
+import { openListenConnection } from './listen-connection';
 import { Client, type Notification } from 'pg';
 import { parseCostUnits, usd, toCostUnits, budgetWindowStart, type AuthorizeBudget, type CostUnits } from '@tokenmeter/billing';
 import type { SpendBudgetRecord, SpendSnapshot, SpendStateRepository, SpendWindowRecord } from '@tokenmeter/db';
@@ -189,19 +190,10 @@ export class SpendStateCache {
   }
 
   private async connect(): Promise<void> {
-    const client = new Client({ connectionString: this.opts.databaseUrl, application_name: 'tokenmeter-spend-state' });
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client, new Error('connection ended')));
-    client.on('notification', (msg) => this.onNotification(client, msg));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${BUDGET_SPEND_CHANNEL}`);
-      await client.query(`LISTEN ${BUDGETS_CHANNEL}`);
-    } catch (err) {
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      throw err;
-    }
+    const client = await openListenConnection(this.opts.databaseUrl, 'tokenmeter-spend-state', [BUDGET_SPEND_CHANNEL, BUDGETS_CHANNEL], {
+      lost: (c, err) => this.lost(c, err ?? new Error('connection ended')),
+      notification: (c, msg) => this.onNotification(c, msg),
+    });
     if (this.stopped) {
       await client.end().catch(() => undefined);
       return;
