@@ -118,25 +118,28 @@ function rangeRows(from: Date, to: Date, days: boolean, columns: string, where: 
 
 /**
  * One account's rollup rows over [from, to) (rangeRows), with the optional model / API key
- * narrowing. Each combination is its own statement text (and prepared-statement name suffix), so
- * none of them carries an "$n IS NULL OR ..." predicate that a generic plan could not use an index for.
+ * narrowing, each combination its own statement text (no "$n IS NULL OR ..." predicates).
+ *
+ * The statements over these rows are deliberately not named (prepared) statements: Postgres then
+ * plans each one for its actual range. A named statement switches to a generic plan after five
+ * runs, which cannot know whether a range holds a month or a year and estimates a few rows; for a
+ * year (5,475 day rows of the largest bench:api account) it sorts them for a GroupAggregate, 3-5x
+ * the HashAggregate a custom plan picks (EXPLAIN ANALYZE: ~16 ms against ~3.3 ms), while planning
+ * the statement costs ~0.3 ms (docs/benchmarks.md, "API").
  */
-function accountRows(accountId: string, from: Date, to: Date, days: boolean, filter: UsageFilter): { sql: string; values: unknown[]; suffix: string } {
+function accountRows(accountId: string, from: Date, to: Date, days: boolean, filter: UsageFilter): { sql: string; values: unknown[] } {
   let narrowing = '';
-  let suffix = '';
   const extra: unknown[] = [accountId];
   if (filter.model !== undefined) {
     extra.push(filter.model);
     narrowing += ` AND model = $${4 + extra.length}`;
-    suffix += '_m';
   }
   if (filter.apiKeyId !== undefined) {
     extra.push(filter.apiKeyId);
     narrowing += ` AND api_key_id = $${4 + extra.length}`;
-    suffix += '_k';
   }
   const rows = rangeRows(from, to, days, ACCOUNT_ROW_COLUMNS, (t, lo, hi) => `account_id = $5 AND ${t} >= ${lo} AND ${t} < ${hi}${narrowing}`);
-  return { sql: rows.sql, values: [...rows.values, ...extra], suffix };
+  return { sql: rows.sql, values: [...rows.values, ...extra] };
 }
 
 // Whitelisted SQL for the group_by values: the only user input that shapes a statement.
@@ -172,14 +175,12 @@ export class UsageReadRepository {
    */
   async summarizeAccount(accountId: string, from: Date, to: Date, filter: UsageFilter = {}): Promise<UsageSummaryRecord> {
     const scope = accountRows(accountId, from, to, true, filter);
-    // Named: the dashboard statements are prepared once per connection (no re-planning).
-    const { rows } = await this.pool.query({
-      name: `usage_summary_by_model_and_key${scope.suffix}`,
-      text: `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
-             FROM (${scope.sql}) r
-             GROUP BY model, api_key_id`,
-      values: scope.values,
-    });
+    const { rows } = await this.pool.query(
+      `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
+       FROM (${scope.sql}) r
+       GROUP BY model, api_key_id`,
+      scope.values,
+    );
     // One scan, by (model, key); the total, the per-model and the per-key breakdowns are all exact
     // sums (bigint, Decimal) of these few rows, so each breakdown adds up to the total exactly,
     // rather than three aggregations that could disagree (GROUP BY ROLLUP doubles the numeric sums).
@@ -203,14 +204,13 @@ export class UsageReadRepository {
   ): Promise<UsageBucketRecord[]> {
     const scope = accountRows(accountId, from, to, granularity === 'day', filter);
     const bucket = granularity === 'day' ? utcDaySql('t') : 't';
-    const { rows } = await this.pool.query({
-      name: `usage_buckets_${granularity}_by_${groupBy}${scope.suffix}`,
-      text: `SELECT ${bucket} AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
-             FROM (${scope.sql}) r
-             GROUP BY 1, 2
-             ORDER BY 1, 2 NULLS FIRST`,
-      values: scope.values,
-    });
+    const { rows } = await this.pool.query(
+      `SELECT ${bucket} AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
+       FROM (${scope.sql}) r
+       GROUP BY 1, 2
+       ORDER BY 1, 2 NULLS FIRST`,
+      scope.values,
+    );
     return rows.map((r) => ({ start: r.start as Date, group: r.grp as string | null, ...toTotals(r) }));
   }
 
