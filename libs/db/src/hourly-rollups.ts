@@ -7,6 +7,7 @@ import type { NewUsageEventRow } from './usage-event-rows';
  * takes its column list from here: the COPY codec and its staging table, the upsert, the SQL
  * aggregation of the set-based write path, reprice's cost deltas, the read side; and
  * hourlyRollups below, which does in JS what `ofEvents` does in SQL. The order is the table's.
+ * usage_daily (below) has the same measures per UTC day, derived from these hour rows.
  */
 export const ROLLUP_KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'hour'] as const;
 
