@@ -15,14 +15,16 @@
  * 2. starts the real API (apps/api/src/main.ts) as its own process, LOG_LEVEL=info to /dev/null;
  * 3. for each range, concurrency and route: warm-up, then N concurrent keep-alive clients for a
  *    fixed time, as the largest account (worst case: the most rollup rows);
- * 4. prints one JSON line per (range, concurrency).
+ * 4. prints one JSON line per (range, concurrency), with the CPU per request of the API process and
+ *    of its Postgres backends (from /proc: Postgres must run on this machine) beside the latencies.
  */
 import { type Agent, request } from 'node:http';
 import os from 'node:os';
 import { datasetArgs, datasetFacts, datasetJson, MONTH_END, MONTH_START, prepareDataset, YEAR_START } from './api-dataset';
 import { apiRoot, freePort, startApi, stopApi } from './api-process';
+import { CpuMeter } from './cpu-meter';
 import { integerListArg, numberArg } from './args';
-import { percentile, timedKeepAliveLoop } from './http-load';
+import { percentile, round2, timedKeepAliveLoop } from './http-load';
 
 const CONCURRENCY = integerListArg('concurrency', [8]);
 const SECONDS = numberArg('seconds', 20);
@@ -63,16 +65,25 @@ async function load(concurrency: number, port: number, pathAndQuery: string, key
   return { latenciesMs: samples.map((s) => s.ms), errors: samples.filter((s) => !s.ok).length };
 }
 
-async function measure(concurrency: number, port: number, name: string, pathAndQuery: string, key: string) {
+/**
+ * Latency and requests/s depend on whatever else the machine runs; the CPU per request (API
+ * process + its Postgres backends, from /proc) much less: it is what a quiet core would serve.
+ */
+async function measure(concurrency: number, port: number, name: string, pathAndQuery: string, key: string, cpu: CpuMeter) {
   await load(concurrency, port, pathAndQuery, key, WARMUP_SECONDS);
+  const stop = await cpu.start();
   const { latenciesMs, errors } = await load(concurrency, port, pathAndQuery, key, SECONDS);
+  const used = await stop();
   const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const perRequest = (ms: number | null) => (ms === null ? null : round2(ms / sorted.length));
   const result = {
-    p50: Math.round(percentile(sorted, 50) * 100) / 100,
-    p99: Math.round(percentile(sorted, 99) * 100) / 100,
+    p50: round2(percentile(sorted, 50)),
+    p99: round2(percentile(sorted, 99)),
     requests: sorted.length,
     errors,
     rps: Math.round(sorted.length / SECONDS),
+    api_cpu_ms: perRequest(used.apiMs),
+    postgres_cpu_ms: perRequest(used.postgresMs),
   };
   log(`${name}: ${JSON.stringify(result)}`);
   return result;
@@ -82,8 +93,12 @@ async function main(): Promise<void> {
   const { url, key } = await prepareDataset(DATASET);
   const port = await freePort();
   const api = await startApi({ databaseUrl: url, port });
+  const cpu = new CpuMeter(api.pid!, url, DATASET.database);
   try {
-    log(`API from ${apiRoot()}; ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per route; ${os.cpus().length} CPUs`);
+    log(
+      `API from ${apiRoot()}; ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per route; ${os.cpus().length} CPUs, ` +
+        `load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    );
     for (const rangeName of RANGE_NAMES) {
       const [from, to] = RANGES[rangeName];
       const facts = await datasetFacts(url, undefined, from, to);
@@ -95,8 +110,8 @@ async function main(): Promise<void> {
       }
       for (const concurrency of CONCURRENCY) {
         log(`${rangeName} (${from} .. ${to}), ${concurrency} concurrent clients`);
-        const summary = await measure(concurrency, port, 'summary', `/v1/usage/summary?${range}`, key);
-        const timeseries = await measure(concurrency, port, 'timeseries (day)', `/v1/usage/timeseries?${range}&granularity=day`, key);
+        const summary = await measure(concurrency, port, 'summary', `/v1/usage/summary?${range}`, key, cpu);
+        const timeseries = await measure(concurrency, port, 'timeseries (day)', `/v1/usage/timeseries?${range}&granularity=day`, key, cpu);
         console.log(
           JSON.stringify({
             ...datasetJson(DATASET, facts),
@@ -110,6 +125,11 @@ async function main(): Promise<void> {
             errors: summary.errors + timeseries.errors,
             summary_rps: summary.rps,
             timeseries_rps: timeseries.rps,
+            // CPU per request, ms: the API process (all threads) and its Postgres backends.
+            summary_api_cpu_ms: summary.api_cpu_ms,
+            summary_postgres_cpu_ms: summary.postgres_cpu_ms,
+            timeseries_api_cpu_ms: timeseries.api_cpu_ms,
+            timeseries_postgres_cpu_ms: timeseries.postgres_cpu_ms,
           }),
         );
       }
