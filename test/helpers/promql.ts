@@ -59,15 +59,15 @@ export function parsePromQL(expr: string): ParsedPromQL {
     const matchers: LabelMatcher[] = [];
     let metric = node.getChild('Identifier') ? text(node.getChild('Identifier')!) : undefined;
     for (const m of node.getChild('LabelMatchers')?.getChildren('UnquotedLabelMatcher') ?? []) {
-      const label = text(m.getChild('LabelName')!);
-      const op = text(m.getChild('MatchOp')!) as LabelMatcher['op'];
-      const value = stringLiteral(text(m.getChild('StringLiteral')!));
+      const [name, matchOp, literal] = [m.getChild('LabelName'), m.getChild('MatchOp'), m.getChild('StringLiteral')];
+      // Part of it missing: a syntax error, reported where the tree has it.
+      if (!name || !matchOp || !literal) continue;
+      const label = text(name);
+      const op = text(matchOp) as LabelMatcher['op'];
+      const value = stringLiteral(text(literal));
       if (label === '__name__' && op === '=') metric = value;
       else matchers.push({ label, op, value });
     }
-    // Quoted (UTF-8) names, `{"my.metric"}` or `{"label"="v"}`: not used here; refused rather than half-understood.
-    for (const q of node.getChild('LabelMatchers')?.getChildren('QuotedLabelName') ?? []) errors.push(`at ${q.from}: quoted metric name ${text(q)}`);
-    for (const q of node.getChild('LabelMatchers')?.getChildren('QuotedLabelMatcher') ?? []) errors.push(`at ${q.from}: quoted label name ${text(q)}`);
     return { metric, matchers };
   };
 
@@ -92,6 +92,8 @@ export function parsePromQL(expr: string): ParsedPromQL {
         return;
       }
       if (ref.name === 'VectorSelector') selectors.push(selectorOf(ref.node));
+      // Quoted (UTF-8) names, `{"my.metric"}` or `{"label"="v"}`: not used here; refused rather than half-understood.
+      if (ref.name === 'QuotedLabelName') errors.push(`at ${ref.from}: quoted name ${text(ref.node)}`);
       if (ref.name === 'FunctionCall') {
         const body = ref.node.getChild('FunctionCallBody');
         calls.push({ name: text(ref.node.getChild('FunctionIdentifier')!), selectors: body ? selectorsUnder(body) : [] });
@@ -110,6 +112,10 @@ export function parsePromQL(expr: string): ParsedPromQL {
 
 /** A PromQL string literal's value: double-quoted strings use Go's (here JSON's) escapes; single-quoted and raw ones are taken as written. */
 function stringLiteral(literal: string): string {
-  if (literal.startsWith('"')) return JSON.parse(literal) as string;
-  return literal.slice(1, -1);
+  if (!literal.startsWith('"')) return literal.slice(1, -1);
+  try {
+    return JSON.parse(literal) as string;
+  } catch {
+    return literal.slice(1, -1); // a Go escape JSON lacks (\a, \x41): compared as written
+  }
 }
