@@ -313,7 +313,8 @@ replica_log_tail() {
 replica_build() {
   local ver="$1" conf settings port status datadir log started
   say "postgres-replica: creating cluster $ver/$PG_REPLICA_CLUSTER on port $PG_REPLICA_PORT"
-  $SUDO pg_createcluster "$ver" "$PG_REPLICA_CLUSTER" -p "$PG_REPLICA_PORT" --start-conf=manual >/dev/null
+  # initdb --no-sync: its files are replaced by the base backup at once.
+  $SUDO pg_createcluster "$ver" "$PG_REPLICA_CLUSTER" -p "$PG_REPLICA_PORT" --start-conf=manual -- --no-sync >/dev/null
   echo "$ver $PG_REPLICA_CLUSTER" >"$PG_REPLICA_MARKER"
   read -r port status datadir log < <(replica_cluster "$ver" "$PG_REPLICA_CLUSTER")
   case "$datadir" in
@@ -362,6 +363,8 @@ replica_start() {
 
 postgres_replica_up() {
   local started=$SECONDS ver state port status datadir log
+  # The cluster name is also the slot's, which allows only these.
+  [[ "$PG_REPLICA_CLUSTER" =~ ^[a-z0-9_]{1,63}$ ]] || die "postgres-replica: TOKENMETER_PG_REPLICA_CLUSTER must be lowercase letters, digits and _"
   pg_login_ok || die "postgres-replica: the primary on $PG_HOST:$PG_PORT is not up"
   ver=$(($(pg_primary -c 'show server_version_num') / 10000))
   [ -x "/usr/lib/postgresql/$ver/bin/pg_basebackup" ] \
@@ -386,7 +389,7 @@ postgres_replica_up() {
   if [ -n "${port:-}" ]; then
     # Defined but stopped (a reboot, a crash): its slot kept the WAL it has not seen, so starting
     # it is enough. Anything else (no slot, another port, not a standby) is rebuilt: it is a copy.
-    if [ "$port" = "$PG_REPLICA_PORT" ] && [ "$status" = down ] && replica_slot_exists \
+    if [ "$port" = "$PG_REPLICA_PORT" ] && [ "${status%%,*}" = down ] && replica_slot_exists \
       && $SUDO test -f "$datadir/standby.signal" && replica_start "$ver" "$log"; then
       say "postgres-replica: up on $PG_HOST:$PG_REPLICA_PORT, streaming from $PG_HOST:$PG_PORT (cluster $ver/$PG_REPLICA_CLUSTER, ready in $((SECONDS - started))s)"
       return

@@ -17,7 +17,8 @@ const KAFKA_TIMEOUT_MS = 2_000;
  * it counts, so a replica that has replayed a progress row has replayed those events too, and one
  * that lags shows older progress: complete_up_to falls back with it and never claims events the
  * replica has not replayed (docs/scaling.md, "A read replica for dashboards"). A cached value is
- * older still, and a replica's replay only moves forward, so reads made after it see at least as much.
+ * older still, and a replica's replay only moves forward, so reads made after it see at least as
+ * much (withCompleteUpTo orders them so, also for the first, uncached request).
  */
 @Injectable()
 export class FreshnessService implements OnApplicationShutdown {
@@ -31,6 +32,16 @@ export class FreshnessService implements OnApplicationShutdown {
     @Inject(CONFIG) private readonly config: TokenmeterConfig,
     @Inject(LOGGER) private readonly log: Logger,
   ) {}
+
+  /**
+   * complete_up_to, then `read`: the read starts after the watermark's ingest_progress was read, so
+   * on the primary or a replica (whose replay only moves forward) it sees at least the events the
+   * watermark counts. Reads that show complete_up_to beside data go through here.
+   */
+  async withCompleteUpTo<T>(read: () => Promise<T>): Promise<{ completeUpTo: Date | null; result: T }> {
+    const completeUpTo = await this.getCompleteUpTo();
+    return { completeUpTo, result: await read() };
+  }
 
   async getCompleteUpTo(): Promise<Date | null> {
     const now = Date.now();
