@@ -23,6 +23,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('dashboards and audits read from a streaming replica (DATABASE_READ_URL)', () => {
   let lock: { release(): Promise<void> } | undefined;
+  let replicaService: Awaited<ReturnType<typeof startReadReplica>> | undefined;
   let db: Database;
   /** A connection of the test's own to the replica: pauses and resumes replay, looks at what it has. */
   let replica: Client;
@@ -42,7 +43,8 @@ describe('dashboards and audits read from a streaming replica (DATABASE_READ_URL
 
   beforeAll(async () => {
     lock = await lockReplicaForTest();
-    const readUrl = await startReadReplica();
+    replicaService = await startReadReplica();
+    const readUrl = replicaService.url;
     db = openTestDatabase();
     replica = new Client({ connectionString: readUrl, application_name: 'tokenmeter-replica-test' });
     await replica.connect();
@@ -77,6 +79,7 @@ describe('dashboards and audits read from a streaming replica (DATABASE_READ_URL
       await replica.end();
     }
     await db?.close();
+    await replicaService?.stop();
     await lock?.release();
   });
 

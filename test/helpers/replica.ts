@@ -2,9 +2,11 @@
  * The streaming replica of the test database's Postgres, for the tests of DATABASE_READ_URL.
  *
  * startReadReplica() runs `scripts/services.sh up postgres --replica` (idempotent: a second of
- * checks when the replica runs already; about 10 s to make it from a fresh primary) and answers
- * the test database's URL on the replica. A physical replica copies the whole server, so the test
- * database (and its migrations) is there with the same name, role and password.
+ * checks when the replica runs already; seconds to make it from a small primary, longer from a big
+ * one, since a physical replica copies every database of the server) and answers the test
+ * database's URL on the replica: the test database (and its migrations) is there under the same
+ * name, role and password. `stop` leaves the machine as it was: it removes the replica only if
+ * this call made it, so it does not go on replaying every write of the server after the test.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -16,16 +18,24 @@ import { waitFor } from './kafka';
 const REPLICA_PORT = process.env.TOKENMETER_PG_REPLICA_PORT ?? '5434';
 const ROOT = path.resolve(__dirname, '../..');
 
-export async function startReadReplica(): Promise<string> {
+export async function startReadReplica(): Promise<{ url: string; stop(): Promise<void> }> {
   const primaryPort = new URL(TEST_DATABASE_URL).port || '5432';
-  await promisify(execFile)('bash', [path.join(ROOT, 'scripts/services.sh'), 'up', 'postgres', '--replica'], {
-    cwd: ROOT,
-    env: { ...process.env, TOKENMETER_PG_PORT: primaryPort, TOKENMETER_PG_REPLICA_PORT: REPLICA_PORT },
-    timeout: 180_000,
-  });
+  const env = { ...process.env, TOKENMETER_PG_PORT: primaryPort, TOKENMETER_PG_REPLICA_PORT: REPLICA_PORT };
+  const services = (...args: string[]) =>
+    promisify(execFile)('bash', [path.join(ROOT, 'scripts/services.sh'), ...args], { cwd: ROOT, env, timeout: 300_000 });
+  const runningBefore = await services('status', 'postgres-replica').then(
+    () => true,
+    () => false,
+  );
+  await services('up', 'postgres', '--replica');
   const url = new URL(TEST_DATABASE_URL);
   url.port = REPLICA_PORT;
-  return url.toString();
+  return {
+    url: url.toString(),
+    stop: async () => {
+      if (!runningBefore) await services('down', 'postgres-replica');
+    },
+  };
 }
 
 /**
