@@ -404,7 +404,7 @@ postgres_replica_up() {
 }
 
 # Drops the cluster and its slot rather than only stopping it: a stopped replica's slot would keep
-# every WAL segment written after it on the primary (a shared disk), and the copy is cheap to make again.
+# every WAL segment written after it on the primary (a shared disk); it is only a copy, which `up` makes again.
 postgres_replica_down() {
   if [ ! -f "$PG_REPLICA_MARKER" ]; then
     say "postgres-replica: not created by services.sh from this checkout; leaving it as it is"
