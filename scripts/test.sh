@@ -11,6 +11,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The read-replica test (test/e2e/read-replica.test.ts) starts the streaming replica itself
+# (services.sh up postgres --replica) and removes it after, if it made it: a run without that
+# test pays nothing for it.
 bash scripts/services.sh up
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test}"
