@@ -23,13 +23,14 @@ function relativeSpecifier(fromFile: string, aliased: string): string {
 }
 
 /** Rewrites `@tokenmeter/billing/x` in imports, exports and `import("...")` types (the .d.ts files have them too). */
-function rewriteAliases(context: ts.TransformationContext): (node: ts.SourceFile | ts.Bundle) => ts.SourceFile | ts.Bundle {
+function rewriteAliases(context: ts.TransformationContext): (root: ts.SourceFile) => ts.SourceFile {
   const { factory } = context;
   return (root) => {
-    if (!ts.isSourceFile(root)) return root;
     const fileName = root.fileName;
     const rewrite = (specifier: ts.Expression | undefined) =>
-      specifier && ts.isStringLiteral(specifier) && specifier.text.startsWith(ALIAS) ? factory.createStringLiteral(relativeSpecifier(fileName, specifier.text)) : undefined;
+      specifier && ts.isStringLiteral(specifier) && specifier.text.startsWith(ALIAS)
+        ? factory.createStringLiteral(relativeSpecifier(fileName, specifier.text))
+        : undefined;
     const visit = (node: ts.Node): ts.Node => {
       if (ts.isImportDeclaration(node)) {
         const to = rewrite(node.moduleSpecifier);
@@ -61,6 +62,8 @@ export function buildGatewayClient(outDir: string = path.join(PACKAGE_DIR, 'dist
     sourceMap: false,
     noEmit: false,
     incremental: false,
+    // Only Node's types: the package needs no others, and loading every @types/* of the repo is most of the build time.
+    types: ['node'],
     emitDecoratorMetadata: false,
     experimentalDecorators: false,
   };
@@ -70,7 +73,10 @@ export function buildGatewayClient(outDir: string = path.join(PACKAGE_DIR, 'dist
   const result = program.emit(undefined, (file, text) => {
     ts.sys.writeFile(file, text);
     emitted.push(path.relative(outDir, file));
-  }, undefined, false, { before: [rewriteAliases], afterDeclarations: [rewriteAliases] });
+  }, undefined, false, {
+    before: [rewriteAliases],
+    afterDeclarations: [(context) => (node) => (ts.isSourceFile(node) ? rewriteAliases(context)(node) : node)],
+  });
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics];
   if (diagnostics.length > 0) {
     throw new Error(ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => LIBS_DIR, getNewLine: () => '\n' }));
@@ -82,5 +88,6 @@ export function buildGatewayClient(outDir: string = path.join(PACKAGE_DIR, 'dist
 
 if (require.main === module) {
   const files = buildGatewayClient();
-  console.log(`built ${files.length} files into ${path.relative(process.cwd(), path.join(PACKAGE_DIR, 'dist')) || '.'}`);
+  // On stderr: npm pack's prepack shares stdout with `npm pack --json`.
+  process.stderr.write(`built ${files.length} files into ${path.relative(process.cwd(), path.join(PACKAGE_DIR, 'dist')) || '.'}\n`);
 }

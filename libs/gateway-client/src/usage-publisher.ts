@@ -232,7 +232,8 @@ class KafkaUsagePublisher implements UsagePublisher {
   private async sendBatch(batch: Outbound[]): Promise<void> {
     try {
       const producer = await this.connected();
-      await producer.sendBatch({ acks: -1, topicMessages: [{ topic: this.topic, messages: batch.map((o) => ({ key: o.message.key, value: o.message.value })) }] });
+      const messages = batch.map((o) => ({ key: o.message.key, value: o.message.value }));
+      await producer.sendBatch({ acks: -1, topicMessages: [{ topic: this.topic, messages }] });
     } catch (error) {
       await this.discardProducer();
       for (const o of batch) o.call.unacknowledged(o.index, o.message, error);
