@@ -191,7 +191,9 @@ describe('@tokenmeter/gateway-client', () => {
       writeFileSync(
         gateway,
         `import { createUsagePublisher, type PublishResult, type UsageEventInput } from '@tokenmeter/gateway-client';
-const event: UsageEventInput = { occurred_at: new Date(), account_id: 'acct_pkg', model: 'gpt-4o', request_id: 'req_pkg', usage: { prompt_tokens: 10, completion_tokens: 2 } };
+interface CompletionUsage { prompt_tokens: number; completion_tokens: number } // as a provider SDK declares it
+const usage: CompletionUsage = { prompt_tokens: 10, completion_tokens: 2 };
+const event: UsageEventInput = { occurred_at: new Date(), account_id: 'acct_pkg', model: 'gpt-4o', request_id: 'req_pkg', usage };
 export const results: Promise<PublishResult[]> = createUsagePublisher({ brokers: ['127.0.0.1:9092'] }).publishMany([event]);
 `,
       );

@@ -4,12 +4,15 @@ import { EVENT_ID_NAMESPACE, eventIdForRequest } from './event-id';
 
 /**
  * A usage event as the gateway hands it over: the gateway.usage.v1 fields (docs/event-contract.md),
- * with `event_id` optional (minted from `request_id` when absent) and `occurred_at` also as a Date
- * (sent as its ISO string, which is RFC 3339 in UTC).
+ * with `event_id` optional (minted from `request_id` when absent), `occurred_at` also as a Date
+ * (sent as its ISO string, which is RFC 3339 in UTC), and `usage` / `metadata` any object type, so
+ * a provider SDK's usage interface goes in as it is.
  */
-export type UsageEventInput = Omit<Envelope, 'event_id' | 'occurred_at'> & {
+export type UsageEventInput = Omit<Envelope, 'event_id' | 'occurred_at' | 'usage' | 'metadata'> & {
   event_id?: string | null;
   occurred_at: string | Date;
+  usage: object;
+  metadata?: object | null;
 };
 
 /** A validated event, ready for the topic: the bytes the ingestor will parse, keyed as the contract says. */
@@ -23,10 +26,9 @@ export interface UsageMessage {
 
 export type PreparedMessage = { ok: true; message: UsageMessage } | { ok: false; rejection: Rejection };
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
+// Any object JSON.stringify writes as one (a class instance too: its own fields are what is sent).
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -38,7 +40,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function prepareUsageMessage(event: UsageEventInput, now: Date, namespace: string = EVENT_ID_NAMESPACE): PreparedMessage {
   const input: unknown = event;
   let body = input;
-  if (isPlainObject(input) && (input.event_id === undefined || input.event_id === null)) {
+  if (isObject(input) && (input.event_id === undefined || input.event_id === null)) {
     if (typeof input.request_id === 'string' && input.request_id.length > 0) body = { ...input, event_id: eventIdForRequest(input.request_id, namespace) };
   }
   let text: string | undefined;
