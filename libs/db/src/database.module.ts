@@ -4,6 +4,7 @@ import { createDatabase, type Database } from './database';
 import { PriceBookRepository } from './price-book.repository';
 import { RepriceRepository } from './reprice.repository';
 import { UsageEventsRepository } from './usage-events.repository';
+import { UsageEventPartitionsRepository } from './usage-event-partitions.repository';
 import { AccountsRepository } from './accounts.repository';
 import { ApiKeysRepository } from './api-keys.repository';
 import { AuditLogRepository } from './audit-log.repository';
@@ -33,6 +34,7 @@ export const DATABASE = Symbol('Database');
 /** Each repository over the process's one pool; app modules inject them, never build their own. */
 const REPOSITORIES = [
   UsageEventsRepository,
+  UsageEventPartitionsRepository,
   PriceBookRepository,
   RepriceRepository,
   AccountsRepository,

@@ -78,6 +78,20 @@ export function toEventCopyText(events: readonly NewUsageEventRow[], pricedAt: s
   return copyText(events, EVENT_FIELDS, pricedAt);
 }
 
+/**
+ * usage_event_ids, the dedupe of every event_id ever stored: the same fields as usage_events
+ * writes for these columns (taken from EVENT_COPY, so the two tables cannot disagree on them).
+ */
+const EVENT_ID_COPY = EVENT_COPY.filter(([column]) => ['event_id', 'account_id', 'occurred_at', 'payload_hash'].includes(column));
+const EVENT_ID_FIELDS = EVENT_ID_COPY.map(([, field]) => field);
+
+/** The usage_event_ids columns, comma-separated, in toEventIdCopyText's order. */
+export const EVENT_ID_COPY_COLUMNS = EVENT_ID_COPY.map(([column]) => column).join(', ');
+
+export function toEventIdCopyText(events: readonly NewUsageEventRow[]): string {
+  return copyText(events, EVENT_ID_FIELDS, '');
+}
+
 /** Every usage_hourly column, comma-separated, in toRollupCopyText's order. */
 export const ROLLUP_COPY_COLUMNS = ROLLUP_COLUMNS.join(', ');
 
