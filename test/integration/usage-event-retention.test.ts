@@ -96,7 +96,11 @@ describe('raw-event retention', () => {
         reasons: ['some events are on a draft invoice, which is rebuilt from them', 'an invoice of 2026-07 is still a draft'],
       },
       '2026-08': { action: 'kept', events: 2, reasons: ['1 of 2 events are on no invoice (unbilled late usage, or unpriced)'] },
-      '2026-09': { action: 'kept', events: 2, reasons: ['some events are on a draft invoice, which is rebuilt from them'] },
+      '2026-09': {
+        action: 'kept',
+        events: 2,
+        reasons: ['some events are on a draft invoice, which is rebuilt from them', 'some events are billed on an invoice of 2026-10, a month kept, which reads them'],
+      },
     });
     expect(await eventsIn('2026-06')).toBe(2);
     expect(await untouched()).toEqual(before);
@@ -118,7 +122,13 @@ describe('raw-event retention', () => {
         action: RETENTION_AUDIT_ACTION,
         target_type: 'usage_events_month',
         target_id: '2026-06',
-        before: { table: 'usage_events_p2026_06', events: 2, claiming_invoice_statuses: ['finalized'], period_invoice_statuses: ['finalized'], keep_months: 2 },
+        before: {
+          table: 'usage_events_p2026_06',
+          events: 2,
+          claiming_invoices: [{ period: '2026-06', status: 'finalized' }],
+          period_invoice_statuses: ['finalized'],
+          keep_months: 2,
+        },
         after: null,
         request_id: 'test:retention',
       },
@@ -182,12 +192,27 @@ describe('raw-event retention', () => {
     });
     expect(await states()).not.toHaveProperty('2026-05');
 
-    // The next close bills the late event (November's invoice, as late usage); then June may go.
-    await ingest(db, [aUsageEvent({ account_id: 'acct_a', occurred_at: at('2026-11', 5) })]);
-    await close('2026-11');
+    // The next close bills the late event (July's invoice, as late usage); then June may go.
+    await close('2026-07');
     expect(await byPeriod()).toEqual({ '2026-06': { action: 'dropped', events: 3, reasons: [] } });
     const audit = await db.pool.query(`SELECT target_id FROM audit_log WHERE action = $1 ORDER BY id`, [RETENTION_AUDIT_ACTION]);
     expect(audit.rows.map((r) => r.target_id)).toEqual(['2026-05', '2026-06']);
+  });
+
+  it('keeps a month an account has no invoice of, and one whose late usage is billed on a kept month\'s invoice', async () => {
+    await ingest(db, [aUsageEvent({ account_id: 'acct_a', occurred_at: at('2026-06', 3) }), aUsageEvent({ account_id: 'acct_a', occurred_at: at('2026-07', 3) })]);
+    await close('2026-06');
+    await close('2026-07');
+    // acct_b's only June usage arrives after June was closed: July is final too, so the August close bills it.
+    await ingest(db, [aUsageEvent({ account_id: 'acct_b', occurred_at: at('2026-06', 29) }), aUsageEvent({ account_id: 'acct_a', occurred_at: at('2026-07', 30) })]);
+    await close('2026-08');
+    // acct_a's late July usage: billed on November's invoice, a month kept.
+    await ingest(db, [aUsageEvent({ account_id: 'acct_a', occurred_at: at('2026-07', 31) })]);
+    await close('2026-11');
+    expect(await byPeriod()).toEqual({
+      '2026-06': { action: 'kept', events: 2, reasons: ['1 account(s) with events in 2026-06 have no invoice of 2026-06'] },
+      '2026-07': { action: 'kept', events: 3, reasons: ['some events are billed on an invoice of 2026-11, a month kept, which reads them'] },
+    });
   });
 
   it('npm run db:retention: a dry run prints what it would do; a bad --keep-months is refused', async () => {

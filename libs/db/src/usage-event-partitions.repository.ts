@@ -22,10 +22,12 @@ export interface EventPartitionState {
   events: number;
   /** Events no invoice has claimed: late usage not billed yet, or unpriced usage waiting for a price. */
   unclaimedEvents: number;
-  /** Every status among the invoices (of any period) that claimed an event of the month. */
-  claimingInvoiceStatuses: InvoiceStatus[];
+  /** The invoices (of any period) that claimed an event of the month: each distinct (period, status) once. */
+  claimingInvoices: { period: string; status: InvoiceStatus }[];
   /** Every status among the invoices of the month's own period. */
   periodInvoiceStatuses: InvoiceStatus[];
+  /** Accounts with events in the month and no invoice of the month. */
+  accountsWithoutInvoice: number;
 }
 
 const PARTITION_NAME = /^usage_events_p(\d{4})_(\d{2})$/;
@@ -80,16 +82,31 @@ export class UsageEventPartitionsRepository {
   /** The month's events and the invoices they are on, read from its table (attached or not). */
   async getPartitionState(table: string, period: string, q: Queryable = this.pool): Promise<EventPartitionState> {
     const t = partitionTable(table);
-    const { rows } = await q.query<{ events: string; unclaimed: string; claiming: InvoiceStatus[]; of_period: InvoiceStatus[] }>(
-      `SELECT (SELECT count(*) FROM ${t}) AS events,
+    const { rows } = await q.query<{
+      events: string;
+      unclaimed: string;
+      claiming: { period: string; status: InvoiceStatus }[];
+      of_period: InvoiceStatus[];
+      without_invoice: string;
+    }>(
+      `WITH claims AS (SELECT DISTINCT invoice_id FROM ${t} WHERE invoice_id IS NOT NULL)
+       SELECT (SELECT count(*) FROM ${t}) AS events,
               (SELECT count(*) FROM ${t} WHERE invoice_id IS NULL) AS unclaimed,
-              (SELECT coalesce(array_agg(DISTINCT i.status), '{}') FROM invoices i
-               WHERE i.id IN (SELECT DISTINCT e.invoice_id FROM ${t} e WHERE e.invoice_id IS NOT NULL)) AS claiming,
-              (SELECT coalesce(array_agg(DISTINCT i.status), '{}') FROM invoices i WHERE i.period = $1) AS of_period`,
+              (SELECT coalesce(json_agg(DISTINCT jsonb_build_object('period', i.period, 'status', i.status)), '[]')
+               FROM invoices i JOIN claims c ON c.invoice_id = i.id) AS claiming,
+              (SELECT coalesce(array_agg(DISTINCT i.status), '{}') FROM invoices i WHERE i.period = $1) AS of_period,
+              (SELECT count(*) FROM (SELECT DISTINCT account_id FROM ${t}) a
+               WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.account_id = a.account_id AND i.period = $1)) AS without_invoice`,
       [period],
     );
     const r = rows[0];
-    return { events: Number(r.events), unclaimedEvents: Number(r.unclaimed), claimingInvoiceStatuses: r.claiming, periodInvoiceStatuses: r.of_period };
+    return {
+      events: Number(r.events),
+      unclaimedEvents: Number(r.unclaimed),
+      claimingInvoices: r.claiming,
+      periodInvoiceStatuses: r.of_period,
+      accountsWithoutInvoice: Number(r.without_invoice),
+    };
   }
 
   /**

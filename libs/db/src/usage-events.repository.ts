@@ -10,8 +10,7 @@ import {
   ROLLUP_COPY_COLUMNS,
   STAGING_DDL,
   copyInto,
-  toEventCopyText,
-  toEventIdCopyText,
+  toEventCopyTexts,
   toRollupCopyText,
 } from './usage-events.copy';
 import { ensureEventPartitions, isMissingEventPartition } from './usage-event-partitions.repository';
@@ -184,8 +183,9 @@ export class UsageEventsRepository {
   private async copyNewEvents(client: PoolClient, events: NewUsageEventRow[], pricedAt: string): Promise<Set<string> | null> {
     await client.query('SAVEPOINT copy_events');
     try {
-      await copyInto(client, 'usage_event_ids', EVENT_ID_COPY_COLUMNS, toEventIdCopyText(events));
-      await copyInto(client, 'usage_events', EVENT_COPY_COLUMNS, toEventCopyText(events, pricedAt));
+      const text = toEventCopyTexts(events, pricedAt);
+      await copyInto(client, 'usage_event_ids', EVENT_ID_COPY_COLUMNS, text.ids);
+      await copyInto(client, 'usage_events', EVENT_COPY_COLUMNS, text.events);
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT copy_events');
@@ -208,7 +208,7 @@ export class UsageEventsRepository {
     // into usage_events and the rollups by one statement. COPY's text format is the cheapest way
     // into Postgres: cheaper than a jsonb parameter, far cheaper than node-pg array parameters.
     await ensureStagingTables(client);
-    await copyInto(client, 'usage_events_staging', EVENT_COPY_COLUMNS, toEventCopyText(events, pricedAt));
+    await copyInto(client, 'usage_events_staging', EVENT_COPY_COLUMNS, toEventCopyTexts(events, pricedAt).events);
     const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL);
     return new Set(rows.map((r) => r.event_id));
   }

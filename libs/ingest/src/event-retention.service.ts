@@ -37,7 +37,7 @@ export const RETENTION_AUDIT_ACTION = 'usage_events.drop_month';
 
 /**
  * npm run db:retention (docs/operations.md, "Partitions and retention"): detaches and drops months
- * of raw usage events older than --keep-months, only where nothing can bill them again
+ * of raw usage events older than --keep-months, only where nothing can bill or read them again
  * (libs/billing retention.ts). Rollups, invoices and usage_event_ids (the event_id dedupe) are
  * never touched: a redelivered event of a dropped month is still a duplicate.
  *
@@ -111,7 +111,7 @@ export class EventRetentionService {
           before: {
             table,
             events: facts.events,
-            claiming_invoice_statuses: facts.claimingInvoiceStatuses,
+            claiming_invoices: facts.claimingInvoices,
             period_invoice_statuses: facts.periodInvoiceStatuses,
             keep_months: options.keepMonths,
           },
