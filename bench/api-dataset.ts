@@ -18,7 +18,7 @@ import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
 import { numberArg, stringArg } from './args';
-import { ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
+import { ensureEventPartitions, ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
 import { withClient } from '../test/helpers/db';
 
@@ -158,6 +158,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
       "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_events' AND indexname NOT LIKE '%_pkey'",
     );
     for (const ix of indexes) await c.query(`DROP INDEX ${ix.indexname}`);
+    await ensureEventPartitions(c, [new Date(MONTH_START)]);
     log(`schema ready in ${Date.now() - t0} ms; inserting ${EVENTS.toLocaleString('en')} events over ${ACCOUNTS} accounts (2 writers)`);
 
     const spanMs = Date.parse(MONTH_END) - Date.parse(MONTH_START);
@@ -186,6 +187,11 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     for (const ix of indexes) await c.query(ix.indexdef);
     log(`secondary indexes rebuilt in ${Date.now() - t} ms`);
 
+    // The event_id dedupe the ingest path writes with every event (docs/scaling.md, "event_id dedupe").
+    t = Date.now();
+    await c.query('INSERT INTO usage_event_ids (event_id, account_id, occurred_at, payload_hash) SELECT event_id, account_id, occurred_at, payload_hash FROM usage_events');
+    log(`usage_event_ids filled in ${Date.now() - t} ms`);
+
     t = Date.now();
     const { rows: rollupIndexes } = await c.query(
       "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_hourly' AND indexname NOT LIKE '%_pkey'",
@@ -198,6 +204,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     t = Date.now();
     await c.query('VACUUM ANALYZE usage_events');
     await c.query('VACUUM ANALYZE usage_hourly');
+    await c.query('VACUUM ANALYZE usage_event_ids');
     log(`vacuum analyze in ${Date.now() - t} ms`);
     await c.query('DROP TABLE bench_models');
     await c.query('CREATE TABLE bench_meta AS SELECT $1::bigint AS events, $2::int AS accounts', [EVENTS, ACCOUNTS]);

@@ -27,6 +27,7 @@ const TABLES = [
   'account_price_overrides',
   'api_keys',
   'usage_events',
+  'usage_event_ids',
   'usage_hourly',
   'rejected_events',
   'event_conflicts',

@@ -9,6 +9,7 @@ export * from './seed-prices';
 export * from './invoice-period';
 export * from './invoice';
 export * from './invoice-status';
+export * from './retention';
 export * from './cost-units';
 export * from './budgets';
 export * from './spend-authorize';

@@ -4,6 +4,7 @@ import { createDatabase, type Database } from './database';
 import { PriceBookRepository } from './price-book.repository';
 import { RepriceRepository } from './reprice.repository';
 import { UsageEventsRepository } from './usage-events.repository';
+import { UsageEventPartitionsRepository } from './usage-event-partitions.repository';
 import { AccountsRepository } from './accounts.repository';
 import { ApiKeysRepository } from './api-keys.repository';
 import { AuditLogRepository } from './audit-log.repository';
@@ -51,6 +52,7 @@ const READ_REPOSITORIES = [UsageReadRepository, EventReadRepository] as const;
 /** Each repository over the process's one pool; app modules inject them, never build their own. */
 const REPOSITORIES = [
   UsageEventsRepository,
+  UsageEventPartitionsRepository,
   PriceBookRepository,
   RepriceRepository,
   AccountsRepository,
