@@ -3,6 +3,8 @@ import type { TokenmeterConfig } from '@tokenmeter/config';
 import { json, type NextFunction, type Request, type RequestHandler, type Response, urlencoded } from 'express';
 import compression from 'compression';
 import helmet from 'helmet';
+import multer from 'multer';
+import { ApiError } from './common/api-error';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
 
 const KIB = 1024;
@@ -21,7 +23,15 @@ export const BODY_LIMITS = {
   default: 64 * KIB,
   /** Dashboard forms (/app, application/x-www-form-urlencoded): a few fields too. */
   form: 64 * KIB,
+  /**
+   * A price map to import (POST /admin/prices/import and its dashboard page): LiteLLM's whole
+   * model_prices_and_context_window.json is ~3.5 MB (4,900 models in 1.110.2).
+   */
+  priceImport: 8 * MIB,
 } as const;
+
+/** The routes that take a price map, JSON or dashboard form (the file upload is multipart). */
+const PRICE_IMPORT_PATHS = new Set(['/admin/prices/import', '/app/admin/prices/import', '/app/admin/prices/import/apply']);
 
 /** Swagger UI (served from swagger-ui-dist under /docs): its HTML carries inline <style> blocks and style attributes. */
 const DOCS_PATH = /^\/docs(\/|$)/i;
@@ -95,6 +105,9 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     stripeWebhook: json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }),
     default: json({ limit: BODY_LIMITS.default }),
     form: urlencoded({ extended: false, limit: BODY_LIMITS.form, parameterLimit: 100 }),
+    priceImport: json({ limit: BODY_LIMITS.priceImport }),
+    priceImportForm: urlencoded({ extended: false, limit: BODY_LIMITS.priceImport, parameterLimit: 100 }),
+    priceImportUpload: multipartUpload(BODY_LIMITS.priceImport),
   };
   const ingestToken = app.get(IngestTokenGuard);
   app.use((req: Request, res: Response, next: NextFunction) => {
@@ -106,9 +119,27 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
       return parsers.ingest(req, res, next);
     }
     if (isUnder(path, '/webhooks/stripe')) return parsers.stripeWebhook(req, res, next);
+    if (PRICE_IMPORT_PATHS.has(path.replace(/\/$/, ''))) {
+      if (!isUnder(path, '/app')) return parsers.priceImport(req, res, next);
+      return req.is('multipart/form-data') ? parsers.priceImportUpload(req, res, next) : parsers.priceImportForm(req, res, next);
+    }
     if (isUnder(path, '/app')) return parsers.form(req, res, next);
     return parsers.default(req, res, next);
   });
+}
+
+/**
+ * The dashboard's file upload: one file held in memory (up to `limit`) and a few text fields on
+ * req.body, parsed before the session guard so it can check the form's CSRF field as for any
+ * other form. Multer's own errors get the API's error shape (413 for a file over the limit).
+ */
+function multipartUpload(limit: number): RequestHandler {
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: limit, files: 1, fields: 20, fieldSize: 64 * KIB } }).single('file');
+  return (req, res, next) =>
+    upload(req, res, (err?: unknown) => {
+      if (!(err instanceof multer.MulterError)) return next(err);
+      next(err.code === 'LIMIT_FILE_SIZE' ? new ApiError(413, 'payload_too_large', `the file is larger than ${limit / MIB} MiB`) : new ApiError(400, 'bad_request', `upload refused: ${err.message}`));
+    });
 }
 
 function isUnder(path: string, prefix: string): boolean {

@@ -139,7 +139,7 @@ function liteLlmEntry(key: string, e: Record<string, unknown>): PriceMapEntry {
     noteReasoningPrice(optionalRate(e, 'output_cost_per_reasoning_token'), output, 'output_cost_per_reasoning_token', notes);
     const tiers = Object.keys(e).filter((k) => /cost/.test(k) && /_above_\d+k?_tokens/.test(k));
     if (tiers.length > 0) notes.push(`tiered prices (${tiers.sort().join(', ')}) are not imported: the price book has one rate per token type`);
-    return { ...entry, rates: { inputPerMTok: input, outputPerMTok: output, cacheReadPerMTok: cacheRead ?? input, cacheWritePerMTok: cacheWrite }, problem: null };
+    return { ...entry, rates: ratesOf(input, output, cacheRead, cacheWrite), problem: null };
   } catch (err) {
     if (err instanceof ValidationError) return { ...entry, rates: null, problem: err.message };
     throw err;
@@ -187,7 +187,7 @@ function openRouterEntry(key: string, m: Record<string, unknown>): PriceMapEntry
     const reasoning = optionalRate(p, 'internal_reasoning', 'pricing.');
     // "0" is OpenRouter's "not charged separately": reasoning is billed as completion tokens.
     noteReasoningPrice(reasoning !== null && new Decimal(reasoning).isZero() ? null : reasoning, output, 'pricing.internal_reasoning', notes);
-    return { ...entry, rates: { inputPerMTok: input, outputPerMTok: output, cacheReadPerMTok: cacheRead ?? input, cacheWritePerMTok: cacheWrite }, problem: null };
+    return { ...entry, rates: ratesOf(input, output, cacheRead, cacheWrite), problem: null };
   } catch (err) {
     if (err instanceof ValidationError) return { ...entry, rates: null, problem: err.message };
     throw err;
@@ -196,6 +196,11 @@ function openRouterEntry(key: string, m: Record<string, unknown>): PriceMapEntry
 
 // ---------------------------------------------------------------------------------------------
 // Field readers
+
+/** Both maps charge cached tokens at the input rate when they give no cache read price. */
+function ratesOf(input: string, output: string, cacheRead: string | null, cacheWrite: string | null): ListRates {
+  return { inputPerMTok: input, outputPerMTok: output, cacheReadPerMTok: cacheRead ?? input, cacheWritePerMTok: cacheWrite };
+}
 
 /** A cost's decimal text: a JSON number's source text, or a decimal string (OpenRouter's form). */
 function decimalTextOf(value: unknown, field: string): string {

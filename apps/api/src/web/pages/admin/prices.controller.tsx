@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
+import { ModelsService } from '@tokenmeter/prices';
 import { modelJson, type PriceVersionJson } from '../../../admin/admin-json';
 import { addPriceVersion, priceBody } from '../../../admin/models.controller';
-import { ModelsService } from '../../../admin/models.service';
 import { idFilter, parseInput } from '../../../common/validation';
 import { type PageRequest, pageContext } from '../../page-context';
 import { CsrfField, DataTable, Layout, renderPage, Time } from '../../ui';
