@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type FieldChange, type ModelImport, PRICE_MAP_FORMATS, type PriceMapFormat } from '@tokenmeter/billing';
+import { type FieldChange, type ModelImport, parseModelMapping, PRICE_MAP_FORMATS, type PriceMapFormat } from '@tokenmeter/billing';
 import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
 import type { PriceImportRequest, PriceImportResult } from '@tokenmeter/prices';
 
@@ -39,11 +39,7 @@ export function priceImportRequestOf(args: PricesImportArgs): PriceImportRequest
       models.set(id, key);
     }
   }
-  for (const option of args.models) {
-    const eq = option.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--model takes book_model_id=key_in_file (got ${option})`);
-    models.set(option.slice(0, eq), option.slice(eq + 1) || null);
-  }
+  for (const [id, key] of parseModelMapping(args.models)) models.set(id, key);
   return { format: args.format as PriceMapFormat, content: readText(args.file, 'the price map'), effectiveAt, models };
 }
 

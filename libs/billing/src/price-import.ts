@@ -147,3 +147,19 @@ function normal(x: string): string {
 function text(n: number | null): string | null {
   return n === null ? null : String(n);
 }
+
+/**
+ * A mapping written as `book_model_id=key in the file` entries (the CLI's --model options, the
+ * dashboard's mapping box, one per line); an empty key leaves the model out. Blank lines are ignored.
+ */
+export function parseModelMapping(lines: Iterable<string>): Map<string, string | null> {
+  const mapping = new Map<string, string | null>();
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === '') continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new ValidationError('models', `"${line.slice(0, 80)}" is not book_model_id=key_in_file`);
+    mapping.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim() || null);
+  }
+  return mapping;
+}
