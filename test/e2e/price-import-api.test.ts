@@ -4,7 +4,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
-import { client, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
+import { client, insertApiKey, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
+import { uniqueName } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
@@ -30,12 +31,18 @@ describe('admin API: POST /admin/prices/import', () => {
   const importPrices = (body: Record<string, unknown>, headers: Record<string, string> = {}) => call('POST', '/admin/prices/import', { body, headers });
   const book = async () => (await call('GET', '/admin/models')).body.data as Json[];
 
+  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
+
   beforeAll(async () => {
+    // A topic of its own (the shared broker's gateway.usage.v1 is other suites').
+    process.env.KAFKA_USAGE_TOPIC = uniqueName('usage.price-import');
     process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
     db = openTestDatabase();
     ({ app, base } = await startApi());
   });
   afterAll(async () => {
+    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
+    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
     await app.close();
     await db.close();
     delete process.env.TOKENMETER_ADMIN_KEY;
@@ -125,7 +132,7 @@ describe('admin API: POST /admin/prices/import', () => {
     expect((await db.pool.query('SELECT count(*)::int AS n FROM price_versions')).rows[0].n).toBe(6);
   });
 
-  it('takes a LiteLLM-sized file (about 4 MB, over the 64 KiB of other admin routes); over 8 MiB is a 413', async () => {
+  it('takes a LiteLLM-sized file (about 4 MB, over the 64 KiB of other admin routes) from an admin only; over 8 MiB is a 413', async () => {
     const entry = JSON.stringify({ input_cost_per_token: 5.714e-7, output_cost_per_token: 2.2857e-6, cache_read_input_token_cost: 2.286e-7, litellm_provider: 'deepseek', max_input_tokens: 131072, mode: 'chat' });
     const big = (n: number) => `{${Array.from({ length: n }, (_, i) => `"padding-model-${i}": ${entry}`).join(',\n')}}`;
     const content = big(30_000);
@@ -141,6 +148,16 @@ describe('admin API: POST /admin/prices/import', () => {
     });
     expect(tooBig.status).toBe(413);
     expect(((await tooBig.json()) as Json).error.code).toBe('payload_too_large');
+    // Only an admin's body is read: without a key, or with an auditor's, the 4 MB answer is the guard's.
+    const auditorKey = await insertApiKey(db, 'auditor');
+    for (const [key, status] of [[null, 401], [auditorKey, 403]] as const) {
+      const res = await fetch(`${base}/admin/prices/import`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ ...body, content }),
+      });
+      expect(res.status).toBe(status);
+    }
   });
 
   it('is documented in /openapi.json with its body and answer', async () => {

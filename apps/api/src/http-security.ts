@@ -4,8 +4,11 @@ import { json, type NextFunction, type Request, type RequestHandler, type Respon
 import compression from 'compression';
 import helmet from 'helmet';
 import multer from 'multer';
+import { ApiKeyAuthenticator } from '@tokenmeter/auth';
 import { ApiError } from './common/api-error';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
+import { sessionTokenOf } from './web/web-session.guard';
+import { WebSessionsService } from './web/web-sessions.service';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -110,6 +113,19 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     priceImportUpload: multipartUpload(BODY_LIMITS.priceImport),
   };
   const ingestToken = app.get(IngestTokenGuard);
+  const authenticator = app.get(ApiKeyAuthenticator);
+  const webSessions = app.get(WebSessionsService);
+  /** Whether the request's bearer key (or, for a page, its session) is an admin's: the guards decide the answer. */
+  const callerIsAdmin = async (req: Request, page: boolean): Promise<boolean> => {
+    if (page) {
+      const token = sessionTokenOf(req);
+      return token !== undefined && (await webSessions.resolve(token))?.role === 'admin';
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!match) return false;
+    const result = await authenticator.authenticate(match[1]);
+    return result.ok && result.principal.role === 'admin';
+  };
   app.use((req: Request, res: Response, next: NextFunction) => {
     // Express routes case-insensitively, with or without a trailing slash: match the same way.
     const path = req.path.toLowerCase();
@@ -120,8 +136,14 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     }
     if (isUnder(path, '/webhooks/stripe')) return parsers.stripeWebhook(req, res, next);
     if (PRICE_IMPORT_PATHS.has(path.replace(/\/$/, ''))) {
-      if (!isUnder(path, '/app')) return parsers.priceImport(req, res, next);
-      return req.is('multipart/form-data') ? parsers.priceImportUpload(req, res, next) : parsers.priceImportForm(req, res, next);
+      // Up to 8 MiB is read only for an admin; anyone else reaches the route's guard unparsed
+      // and is refused there (401, 403 or the sign-in page), as a wrong ingest token is.
+      const page = isUnder(path, '/app');
+      return void callerIsAdmin(req, page).then((admin) => {
+        if (!admin) return next();
+        if (!page) return parsers.priceImport(req, res, next);
+        return req.is('multipart/form-data') ? parsers.priceImportUpload(req, res, next) : parsers.priceImportForm(req, res, next);
+      }, next);
     }
     if (isUnder(path, '/app')) return parsers.form(req, res, next);
     return parsers.default(req, res, next);
