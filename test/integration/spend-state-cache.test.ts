@@ -249,6 +249,21 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
     expect(ttl.authorizer.stats.releasedByTtl).toBe(1);
   });
 
+  it('settles in bounded batches: holds whose events never come do not starve a later one', async () => {
+    await budgets.createBudget({ accountId: 'acct_b', apiKeyId: null, model: null, limitUsd: '1', window: 'month', enforce: 'hard' }, actor);
+    const { authorizer } = await startState({ maxHoldsPerSettle: 2, settleIntervalMs: 20 });
+    for (let i = 1; i <= 5; i++) authorizer.authorize(request(`req_lost_${i}`));
+    authorizer.authorize(request('req_late'));
+    const runsBefore = authorizer.stats.settleRuns;
+    await ingest([nowEvent({ request_id: 'req_late' })]);
+    await until('req_late settles', () => authorizer.holds.get('acct_b', 'req_late') === undefined);
+    // Six holds, two per statement: the one stored is reached within three statements, and the
+    // rest stay (their events are not stored, the watermark is not past them).
+    expect(authorizer.stats.settleRuns - runsBefore).toBeLessThanOrEqual(3);
+    expect(authorizer.stats.releasedByEvent).toBe(1);
+    expect(authorizer.holds.size).toBe(5);
+  });
+
   it('allows unknown accounts and accounts without budgets, holding nothing', async () => {
     const { authorizer } = await startState();
     expect(authorizer.authorize(request('r', { accountId: 'acct_nobody' }))).toMatchObject({ decision: 'allow', remainingUnits: null, holdUnits: 0n });

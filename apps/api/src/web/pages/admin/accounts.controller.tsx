@@ -58,11 +58,12 @@ export class AdminAccountsController {
     // The range defaults to this month so far; given, it is the API's rule (whole UTC hours).
     const q = pageQuery(accountTotalsQuery, { from: isoOrEmpty(month.from), to: isoOrEmpty(month.to), ...query });
     // Four reads whatever the range: the ranking (one rollup query), names for its rows, freshness, the search.
-    const [page, completeUpTo, found] = await Promise.all([
-      listAccountTotals(this.admin, q),
-      this.freshness.getCompleteUpTo(),
-      search ? this.accounts.searchAccounts(search, SEARCH_LIMIT) : Promise.resolve(undefined),
-    ]);
+    const {
+      completeUpTo,
+      result: [page, found],
+    } = await this.freshness.withCompleteUpTo(() =>
+      Promise.all([listAccountTotals(this.admin, q), search ? this.accounts.searchAccounts(search, SEARCH_LIMIT) : Promise.resolve(undefined)]),
+    );
     const names = new Map((await this.accounts.getAccountsByIds(page.data.map((a) => a.account_id))).map((a) => [a.id, a.name]));
     const keep = { from: page.from, to: page.to, q: search };
     return renderPage(
