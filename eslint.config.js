@@ -40,12 +40,21 @@ const BILLING_STAYS_INSIDE = {
   message: 'libs/billing stays pure: import other libs from a layer above it, not from billing.',
 };
 
+// libs/gateway-client is a package of its own (its package.json): besides its own files it may
+// import only kafkajs, node:* and the two contract modules of libs/billing its build ships along
+// (libs/gateway-client/build.ts), so a gateway installing it gets no Nest, Prisma or pg.
+const GATEWAY_CLIENT_ALLOW_ONLY = {
+  regex: '^(?!(?:kafkajs|node:.+|\\./.*|@tokenmeter/billing/(?:usage-event|usage-schemas))$)',
+  message: 'libs/gateway-client is published alone: it may import only kafkajs, node:*, its own files and @tokenmeter/billing/usage-event|usage-schemas.',
+};
+
 const restrict = (...patterns) => ['error', { patterns }];
 
 module.exports = defineConfig([
   globalIgnores([
     'node_modules/',
     'dist/',
+    'libs/gateway-client/dist/', // the package build (npm run build:gateway-client)
     '.local/',
     'coverage/',
     'test-artifacts/',
@@ -111,6 +120,11 @@ module.exports = defineConfig([
   {
     files: ['libs/billing/**/*.{ts,tsx}'],
     rules: { 'no-restricted-imports': restrict(LIBS_IMPORT_NO_APP, BILLING_ALLOW_ONLY, BILLING_STAYS_INSIDE) },
+  },
+  {
+    files: ['libs/gateway-client/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': restrict(LIBS_IMPORT_NO_APP, GATEWAY_CLIENT_ALLOW_ONLY) },
   },
   ...APPS.map((app) => ({
     files: [`apps/${app}/**/*.{ts,tsx}`],

@@ -326,7 +326,7 @@ async function ingestWorker(url: string): Promise<void> {
   while (!stopping) {
     const now = Date.now();
     const messages = Array.from({ length: chunk }, () => {
-      const raw = JSON.parse(makeEvent(i++, now - 1000, 1, ACCOUNTS).value);
+      const raw = makeEvent(i++, now - 1000, 1, ACCOUNTS);
       raw.event_id = `bench_ingest_${process.pid}_${i}`;
       raw.occurred_at = new Date(now).toISOString();
       // bench:ingest's accounts are acct_<n>; this data set's are acct_<5 digits>, with one key each.

@@ -211,7 +211,7 @@ async function main(): Promise<void> {
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.usage.${Date.now().toString(36)}`;
   const publishStarted = Date.now();
-  const messages = await publishEvents(kafka, topic, { events: EVENTS, partitions: PARTITIONS, accounts: ACCOUNTS, log });
+  const messages = await publishEvents(kafka, topic, { brokers: BROKERS, events: EVENTS, partitions: PARTITIONS, accounts: ACCOUNTS, log });
   log(`published ${messages} messages (${messages - EVENTS} redeliveries) in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
   const ingest = await runIngestor(topic, messages);
   const copyRowsPerS = await copyCeiling();

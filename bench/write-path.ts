@@ -63,7 +63,10 @@ async function main(): Promise<void> {
   }
   const windowStart = Date.now() - WINDOW_MS;
   // The full run, as in bench:ingest, is 1M events over the window; take its first N.
-  const messages = Array.from({ length: EVENTS }, (_, i) => ({ value: Buffer.from(makeEvent(i, windowStart, 1_000_000, ACCOUNTS).value), key: null }));
+  const messages = Array.from({ length: EVENTS }, (_, i) => ({
+    value: Buffer.from(JSON.stringify(makeEvent(i, windowStart, 1_000_000, ACCOUNTS))),
+    key: null,
+  }));
   const pricing = await ingestor.pricingContext();
   let prepareMs = 0;
   let recordMs = 0;

@@ -16,7 +16,7 @@ import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { CreditState, CreditsService } from '@tokenmeter/limits';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent } from '../factories/usage-events';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
@@ -83,8 +83,8 @@ describe('credits burned by usage published to the real broker, and the authoriz
     const topic = uniqueName('credits');
     await createTopics(kafka, [topic, `${topic}.dlq`], 3);
     const redelivered = events.filter((_, i) => i % 4 === 0);
-    const messages = [...events, ...redelivered].map((e) => ({ key: e.account_id, value: JSON.stringify(e) }));
-    await produce(kafka, topic, messages);
+    const messages = [...events, ...redelivered];
+    await publishUsage(topic, messages);
 
     const usageNotificationsBefore = state.stats.usageNotifications;
     consumer = new UsageConsumer(

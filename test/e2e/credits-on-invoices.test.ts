@@ -8,7 +8,7 @@ import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, insertApiKey, startApi } from '../helpers/api-app';
 import { WEBHOOK_SECRET } from '../helpers/invoicing';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
@@ -111,7 +111,7 @@ describe('credits consumed by usage from the broker, on the invoice, over HTTP',
       aUsageEvent({ account_id: 'acct_cr', occurred_at: '2026-11-18T10:00:00.000Z', model: 'claude-sonnet-4', usage: { input_tokens: 1_000_000, output_tokens: 200_000 } }),
       aUsageEvent({ account_id: 'acct_cr', occurred_at: '2026-11-28T10:00:00.000Z', usage: { input_tokens: 2_000_000, output_tokens: 1_000_000 } }),
     ];
-    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
+    await publishUsage(topic, events);
     const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
     consumer = new UsageConsumer(kafka, ingestor, { topic, dlqTopic: `${topic}.dlq`, groupId: uniqueName('group'), chunkSize: 100 }, pino({ level: 'silent' }));
     await consumer.start();

@@ -1,7 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, defaultEventsCostUsd } from '../factories/usage-events';
-import { committedOffsets, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { committedOffsets, createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
@@ -33,7 +33,7 @@ describe('ingestor process', () => {
     const events = Array.from({ length: n }, (_, i) =>
       aUsageEvent({ account_id: `acct_${i % 50}`, occurred_at: new Date(Date.UTC(2026, 10, 1 + (i % 27), i % 24)).toISOString() }),
     );
-    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
+    await publishUsage(topic, events);
   }
 
   beforeAll(() => {

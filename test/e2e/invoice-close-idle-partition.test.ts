@@ -7,7 +7,7 @@ import { checkIngestionComplete } from '@tokenmeter/invoicing';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { insertApiKey, startApi } from '../helpers/api-app';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { createTopics, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, produceRaw, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
@@ -28,16 +28,8 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
   let admin: string;
   let consumer: UsageConsumer | undefined;
 
-  const publish = async (messages: { partition: number; event: GatewayEvent }[]) => {
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ partition: m.partition, key: m.event.account_id, value: JSON.stringify(m.event) })),
-    });
-    await producer.disconnect();
-  };
+  const publish = (messages: { partition: number; event: GatewayEvent }[]) =>
+    produceRaw(kafka, topic, messages.map((m) => ({ partition: m.partition, key: m.event.account_id, value: JSON.stringify(m.event) })));
   const close = async (body: unknown) => {
     const res = await fetch(`${base}/admin/invoices/close`, {
       method: 'POST',
