@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
 import { dashboardQueries, queryProblems, shapeProblems, type Dashboard } from '../helpers/grafana-dashboard';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, produceRaw, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { mergeExpositions, parseExposition, type Exposition } from '../helpers/prometheus-exposition';
 import { parsePromQL } from '../helpers/promql';
@@ -71,7 +71,8 @@ describe('deploy/grafana/tokenmeter.json against what the API and ingestor proce
     expect((await fetch(`${base}/v1/spend/authorize`, authorize)).status).toBe(401);
     expect((await fetch(`http://127.0.0.1:${authorizePort}/v1/spend/authorize`, authorize)).status).toBe(401);
     const event = aUsageEvent({ account_id: 'acct_grafana' });
-    await produce(kafka, topic, [
+    // Raw: the publisher would refuse the conflicting and the malformed message.
+    await produceRaw(kafka, topic, [
       { key: event.account_id, value: JSON.stringify(event) },
       { key: event.account_id, value: JSON.stringify({ ...event, usage: { input_tokens: 1, output_tokens: 1 } }) },
       { key: 'acct_grafana', value: '{not json' },

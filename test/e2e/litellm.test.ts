@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Decimal } from '@tokenmeter/billing';
 import type { Database } from '@tokenmeter/db';
-import type { Kafka } from 'kafkajs';
+import { Partitioners, type Kafka } from 'kafkajs';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
 import { createTopics, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
@@ -180,7 +180,18 @@ describe('LiteLLM integration: litellm calls -> callback -> Kafka -> ingestor ->
     const eventId = uuidV5(EVENT_ID_NAMESPACE, out.calls.cached_reasoning);
     expect(await receipt(out.calls.cached_reasoning)).toHaveLength(1);
     // Both reports did reach the broker, byte for byte the same.
-    const messages = (await readTopic(kafka, topic, 6)).filter((m) => JSON.parse(m.value).request_id === out.calls.cached_reasoning);
+    const all = await readTopic(kafka, topic, 6);
+    // Every keyed message is on the partition Kafka's default partitioner (murmur2, as kafkajs and
+    // @tokenmeter/gateway-client use) gives its key, so both publishers keep an account together.
+    const partitionOf = Partitioners.DefaultPartitioner();
+    const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const keyed = all.filter((m) => m.key !== null);
+    expect(new Set(keyed.map((m) => m.key)).size).toBeGreaterThanOrEqual(2);
+    for (const m of keyed) {
+      const expected = partitionOf({ topic, partitionMetadata, message: { key: m.key, value: m.value } });
+      expect({ key: m.key, partition: m.partition }).toEqual({ key: m.key, partition: expected });
+    }
+    const messages = all.filter((m) => JSON.parse(m.value).request_id === out.calls.cached_reasoning);
     expect(messages).toHaveLength(2);
     expect(messages[1].value).toBe(messages[0].value);
     expect(messages[0].key).toBe('acct_litellm_a');

@@ -5,9 +5,9 @@ import pino from 'pino';
 import { DATABASE, PriceBookRepository, READ_DATABASE, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
-import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
+import { aUsageEvent } from '../factories/usage-events';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { lockReplicaForTest, pauseReplay, resumeReplay, startReadReplica, waitForReplay } from '../helpers/replica';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
@@ -144,12 +144,11 @@ describe('dashboards and audits read from a streaming replica (DATABASE_READ_URL
   it('complete_up_to never claims what the replica has not replayed, and the totals agree with it', async () => {
     const ingestedOnPrimary = async () =>
       (await db.pool.query('SELECT coalesce(sum(next_offset), 0)::int AS n FROM ingest_progress WHERE topic = $1', [topic])).rows[0].n as number;
-    const toMessages = (events: GatewayEvent[]) => events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) }));
 
     // Five events from half an hour ago, ingested from Kafka and replayed: caught up, so
     // complete_up_to reaches the moment the offsets were read, after the publish.
     const early = Array.from({ length: 5 }, (_, i) => aUsageEvent({ account_id: B, occurred_at: iso(now - 30 * 60_000 + i * 1000) }));
-    await produce(kafka, topic, toMessages(early));
+    await publishUsage(topic, early);
     const publishedEarly = Date.now();
     await waitFor('the early events ingested on the primary', async () => (await ingestedOnPrimary()) === 5);
     await waitForReplay(db.pool, replica);
@@ -166,7 +165,7 @@ describe('dashboards and audits read from a streaming replica (DATABASE_READ_URL
     const lateFrom = Date.now() + 2000;
     try {
       const late = Array.from({ length: 5 }, (_, i) => aUsageEvent({ account_id: B, occurred_at: iso(lateFrom + i) }));
-      await produce(kafka, topic, toMessages(late));
+      await publishUsage(topic, late);
       await waitFor('the late events ingested on the primary', async () => (await ingestedOnPrimary()) === 10);
 
       // The primary is caught up (10 of 10); the replica's ingest_progress still says 5 of 10, so

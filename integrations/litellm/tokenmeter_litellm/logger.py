@@ -42,6 +42,10 @@ class UsagePublisher:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 20,
+                # Kafka's default partitioner for keyed messages (the Java client's, kafkajs' and
+                # @tokenmeter/gateway-client's): librdkafka's own default (CRC32) would put an
+                # account on another partition than the other publishers do.
+                "partitioner": "murmur2_random",
                 **config.producer_config,
                 "error_cb": self._on_error,
                 # librdkafka's own log lines through Python logging, not straight to stderr.
