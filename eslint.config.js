@@ -26,16 +26,17 @@ const LIBS_IMPORT_NO_APP = {
   message: 'libs/ never import from apps/: the dependency points from apps to libs.',
 };
 
-// libs/billing is the pure pricing core: only decimal.js, zod, node:* and its own files.
-// Everything else (Nest, Prisma, pg, Stripe, kafkajs, preact, other libs) is refused by an
-// allow-list, so a new framework or driver cannot slip in under a name this list forgot.
+// libs/billing is the pure pricing core: only decimal.js, zod, lossless-json (a JSON parser that
+// keeps numbers' source text, for price maps), node:* and its own files. Everything else (Nest,
+// Prisma, pg, Stripe, kafkajs, preact, other libs) is refused by an allow-list, so a new
+// framework or driver cannot slip in under a name this list forgot.
 const BILLING_ALLOW_ONLY = {
-  regex: '^(?!(?:decimal\\.js|zod|node:.+|\\.\\.?/.*|@tokenmeter/billing(?:/.*)?)$)',
-  message: 'libs/billing stays pure: it may import only decimal.js, zod, node:* and its own files.',
+  regex: '^(?!(?:decimal\\.js|zod|lossless-json|node:.+|\\.\\.?/.*|@tokenmeter/billing(?:/.*)?)$)',
+  message: 'libs/billing stays pure: it may import only decimal.js, zod, lossless-json, node:* and its own files.',
 };
 // Its own files: a relative import may not climb out of libs/billing into another lib or app.
 const BILLING_STAYS_INSIDE = {
-  regex: '^(?:\\.\\./)+(?:libs/|apps/|auth|config|db|ingest|invoicing|limits|stripe)(?:/|$)',
+  regex: '^(?:\\.\\./)+(?:libs/|apps/|auth|config|db|ingest|invoicing|limits|prices|stripe)(?:/|$)',
   message: 'libs/billing stays pure: import other libs from a layer above it, not from billing.',
 };
 

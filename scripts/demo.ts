@@ -31,8 +31,8 @@ import {
   WebSessionsRepository,
   type PriceVersionRecord,
 } from '@tokenmeter/db';
+import { ModelsService } from '@tokenmeter/prices';
 import { AccountsService } from '../apps/api/src/admin/accounts.service';
-import { ModelsService } from '../apps/api/src/admin/models.service';
 import { ApiKeysService } from '@tokenmeter/auth';
 import type { Role } from '../apps/api/src/auth/principal';
 import type { Actor } from '../apps/api/src/common/actor';

@@ -16,3 +16,5 @@ export * from './spend-authorize';
 export * from './credits';
 export * from './invoice-credits';
 export * from './credit-alerts';
+export * from './price-maps';
+export * from './price-import';

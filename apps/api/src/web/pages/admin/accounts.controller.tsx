@@ -2,11 +2,11 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { AccountRecord } from '@tokenmeter/db';
+import { ModelsService } from '@tokenmeter/prices';
 import { accountTotalsQuery, listAccountTotals } from '../../../admin-usage/admin-usage.controller';
 import { AdminUsageService } from '../../../admin-usage/admin-usage.service';
 import { accountJson, priceOverrideJson, type PriceOverrideJson } from '../../../admin/admin-json';
 import { AccountsService } from '../../../admin/accounts.service';
-import { ModelsService } from '../../../admin/models.service';
 import { newOverrideOf, priceOverrideBody } from '../../../admin/price-overrides.controller';
 import { PriceOverridesService } from '../../../admin/price-overrides.service';
 import { parseInput, textFilter } from '../../../common/validation';
