@@ -1,24 +1,28 @@
 /**
  * The read-side benchmark data set, shared by bench:api (the JSON routes) and bench:web (the
  * dashboard pages): October 2026, 10 million usage events from 5,000 accounts by default, in a
- * scratch database (tokenmeter_bench_api unless --database names another).
+ * scratch database (tokenmeter_bench_api unless --database names another). `--months N` spreads
+ * the same events over the N months ending with October 2026 instead (12: a year of usage, for
+ * the year-long dashboard reads).
  *
  * Seeded FAST, in SQL: usage_events from INSERT ... SELECT FROM generate_series (time-ordered,
  * skewed accounts: account i gets a share ~ i^(-2/3), so acct_00000 is the largest), then
- * usage_hourly with one INSERT ... SELECT ... GROUP BY over those events. That GROUP BY is exactly
- * what the ingestor maintains incrementally in the same transaction as each batch of events (libs/db
- * usage-events.repository.ts), so the rollups are the ones production would hold. Rows are written
+ * usage_hourly with one INSERT ... SELECT ... GROUP BY over those events, and usage_daily from
+ * usage_hourly. Those GROUP BYs are exactly what the ingestor maintains incrementally in the same
+ * transaction as each batch of events (libs/db usage-events.repository.ts), so the rollups are the
+ * ones production would hold. Rows are written
  * hour by hour, accounts within an hour, as time-ordered ingest batches append them, so their
  * physical layout (which decides how many pages an account's month touches) matches too.
  * A seeded database is reused when it already holds the same events/accounts (reseed forces).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { Client } from 'pg';
 import path from 'node:path';
 import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
-import { numberArg, stringArg } from './args';
-import { ensureEventPartitions, ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
+import { integerArg, numberArg, stringArg } from './args';
+import { DAILY_ROLLUP_COLUMNS, ROLLUP_COLUMNS, dailyOfHourlySql, ensureEventPartitions, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
 import { withClient } from '../test/helpers/db';
 
@@ -27,6 +31,8 @@ const CHUNK = 500_000;
 
 export const MONTH_START = '2026-10-01T00:00:00.000Z';
 export const MONTH_END = '2026-11-01T00:00:00.000Z';
+/** The year ending with that month (365 days): the data set's whole span with --months 12. */
+export const YEAR_START = '2025-11-01T00:00:00.000Z';
 /** The largest account of the data set: the worst case for every per-account read. */
 export const LARGEST_ACCOUNT = 'acct_00000';
 export const ADMIN_URL = loadConfig().databaseUrl;
@@ -40,16 +46,19 @@ export interface DatasetOptions {
   database: string;
   events: number;
   accounts: number;
+  /** How many months, ending with October 2026, the events are spread over. */
+  months: number;
   reseed: boolean;
   log: (msg: string) => void;
 }
 
-/** The data set's flags, the same for bench:api and bench:web: --events, --accounts, --reseed, --database. */
+/** The data set's flags, the same for bench:api and bench:web: --events, --accounts, --months, --reseed, --database. */
 export function datasetArgs(log: (msg: string) => void): DatasetOptions {
   return {
     database: databaseArg(),
     events: Math.floor(numberArg('events', 10_000_000)),
     accounts: Math.floor(numberArg('accounts', 5_000)),
+    months: integerArg('months', 1, 12),
     reseed: process.argv.includes('--reseed'),
     log,
   };
@@ -57,12 +66,20 @@ export function datasetArgs(log: (msg: string) => void): DatasetOptions {
 
 /** The data set's fields of a benchmark's final JSON line. */
 export function datasetJson(opts: DatasetOptions, facts: DatasetFacts) {
-  return { events: opts.events, accounts: opts.accounts, account_events: facts.accountEvents, account_rollup_rows: facts.accountRollupRows };
+  return {
+    events: opts.events,
+    accounts: opts.accounts,
+    months: opts.months,
+    account_events: facts.accountEvents,
+    account_rollup_rows: facts.accountRollupRows,
+    account_daily_rows: facts.accountDailyRows,
+  };
 }
 
 export interface DatasetFacts {
   accountEvents: number;
   accountRollupRows: number;
+  accountDailyRows: number;
   rollupRows: number;
 }
 
@@ -78,7 +95,8 @@ export async function prepareDataset(opts: DatasetOptions): Promise<{ url: strin
   const facts = await datasetFacts(url);
   opts.log(
     `measured account ${LARGEST_ACCOUNT}: ${facts.accountEvents.toLocaleString('en')} events, ` +
-      `${facts.accountRollupRows.toLocaleString('en')} rollup rows (of ${facts.rollupRows.toLocaleString('en')})`,
+      `${facts.accountRollupRows.toLocaleString('en')} hourly rollup rows (of ${facts.rollupRows.toLocaleString('en')}), ` +
+      `${facts.accountDailyRows.toLocaleString('en')} daily`,
   );
   return { url, facts, key: await createAccountKey(url) };
 }
@@ -87,18 +105,20 @@ export async function prepareDataset(opts: DatasetOptions): Promise<{ url: strin
 export async function ensureDataset(opts: DatasetOptions): Promise<string> {
   const url = databaseUrlFor(ADMIN_URL, opts.database);
   if (!opts.reseed && (await alreadySeeded(opts, url))) {
-    opts.log(`reusing ${opts.database} (${opts.events} events, ${opts.accounts} accounts); --reseed to rebuild`);
+    opts.log(`reusing ${opts.database} (${opts.events} events, ${opts.accounts} accounts, ${opts.months} months); --reseed to rebuild`);
   } else {
     await seed(opts, url);
   }
   return url;
 }
 
-/** How big the largest account's month is, next to the whole data set. */
-export function datasetFacts(url: string, accountId = LARGEST_ACCOUNT): Promise<DatasetFacts> {
+/** How big the largest account's October (or [from, to)) is, next to the whole data set. */
+export function datasetFacts(url: string, accountId = LARGEST_ACCOUNT, from = MONTH_START, to = MONTH_END): Promise<DatasetFacts> {
+  const count = async (c: Client, sql: string) => Number((await c.query(sql, [accountId, from, to])).rows[0].count);
   return withClient(url, async (c) => ({
-    accountEvents: Number((await c.query('SELECT count(*) FROM usage_events WHERE account_id = $1', [accountId])).rows[0].count),
-    accountRollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly WHERE account_id = $1', [accountId])).rows[0].count),
+    accountEvents: await count(c, 'SELECT count(*) FROM usage_events WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3'),
+    accountRollupRows: await count(c, 'SELECT count(*) FROM usage_hourly WHERE account_id = $1 AND hour >= $2 AND hour < $3'),
+    accountDailyRows: await count(c, 'SELECT count(*) FROM usage_daily WHERE account_id = $1 AND day >= $2 AND day < $3'),
     rollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly')).rows[0].count),
   }));
 }
@@ -121,13 +141,15 @@ async function alreadySeeded(opts: DatasetOptions, url: string): Promise<boolean
   return withClient(url, async (c) => {
     const { rows } = await c.query("SELECT to_regclass('bench_meta') IS NOT NULL AS present");
     if (!rows[0].present) return false;
-    const meta = await c.query('SELECT events, accounts FROM bench_meta');
-    return meta.rows[0]?.events === String(opts.events) && meta.rows[0]?.accounts === opts.accounts;
+    // A data set seeded before --months existed has no months column: one month.
+    const meta = await c.query('SELECT * FROM bench_meta');
+    const row = meta.rows[0];
+    return row?.events === String(opts.events) && row?.accounts === opts.accounts && (row?.months ?? 1) === opts.months;
   });
 }
 
 async function seed(opts: DatasetOptions, url: string): Promise<void> {
-  const { database, events: EVENTS, accounts: ACCOUNTS, log } = opts;
+  const { database, events: EVENTS, accounts: ACCOUNTS, months: MONTHS, log } = opts;
   const t0 = Date.now();
   await withClient(ADMIN_URL, async (c) => {
     await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
@@ -158,10 +180,13 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
       "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_events' AND indexname NOT LIKE '%_pkey'",
     );
     for (const ix of indexes) await c.query(`DROP INDEX ${ix.indexname}`);
-    await ensureEventPartitions(c, [new Date(MONTH_START)]);
-    log(`schema ready in ${Date.now() - t0} ms; inserting ${EVENTS.toLocaleString('en')} events over ${ACCOUNTS} accounts (2 writers)`);
+    log(`schema ready in ${Date.now() - t0} ms; inserting ${EVENTS.toLocaleString('en')} events over ${ACCOUNTS} accounts and ${MONTHS} month(s) (2 writers)`);
 
-    const spanMs = Date.parse(MONTH_END) - Date.parse(MONTH_START);
+    const end = new Date(MONTH_END);
+    const start = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - MONTHS, 1)).toISOString();
+    const spanMs = end.getTime() - Date.parse(start);
+    // usage_events is partitioned by month: every month the events span (and the end's, harmless if empty).
+    await ensureEventPartitions(c, Array.from({ length: MONTHS + 1 }, (_, i) => new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - MONTHS + i, 1))));
     let next = 0;
     let done = 0;
     const started = Date.now();
@@ -173,7 +198,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
           if (lo >= EVENTS) return;
           next += CHUNK;
           const hi = Math.min(lo + CHUNK, EVENTS) - 1;
-          await w.query(INSERT_EVENTS_SQL, [lo, hi, EVENTS, ACCOUNTS, MONTH_START, spanMs]);
+          await w.query(INSERT_EVENTS_SQL, [lo, hi, EVENTS, ACCOUNTS, start, spanMs]);
           done += hi - lo + 1;
           const s = (Date.now() - started) / 1000;
           log(`  events ${done.toLocaleString('en')} / ${EVENTS.toLocaleString('en')} (${Math.round(done / s).toLocaleString('en')}/s)`);
@@ -192,27 +217,34 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     await c.query('INSERT INTO usage_event_ids (event_id, account_id, occurred_at, payload_hash) SELECT event_id, account_id, occurred_at, payload_hash FROM usage_events');
     log(`usage_event_ids filled in ${Date.now() - t} ms`);
 
-    t = Date.now();
-    const { rows: rollupIndexes } = await c.query(
-      "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_hourly' AND indexname NOT LIKE '%_pkey'",
-    );
-    for (const ix of rollupIndexes) await c.query(`DROP INDEX ${ix.indexname}`);
     await c.query("SET work_mem = '512MB'");
-    const rollup = await c.query(ROLLUP_SQL);
-    for (const ix of rollupIndexes) await c.query(ix.indexdef);
-    log(`usage_hourly: ${rollup.rowCount?.toLocaleString('en')} rollup rows in ${Date.now() - t} ms`);
+    for (const [table, sql] of [
+      ['usage_hourly', ROLLUP_SQL],
+      ['usage_daily', DAILY_SQL],
+    ]) {
+      t = Date.now();
+      const { rows: rollupIndexes } = await c.query(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 AND indexname NOT LIKE '%_pkey'",
+        [table],
+      );
+      for (const ix of rollupIndexes) await c.query(`DROP INDEX ${ix.indexname}`);
+      const rollup = await c.query(sql);
+      for (const ix of rollupIndexes) await c.query(ix.indexdef);
+      log(`${table}: ${rollup.rowCount?.toLocaleString('en')} rollup rows in ${Date.now() - t} ms`);
+    }
     t = Date.now();
     await c.query('VACUUM ANALYZE usage_events');
     await c.query('VACUUM ANALYZE usage_hourly');
     await c.query('VACUUM ANALYZE usage_event_ids');
+    await c.query('VACUUM ANALYZE usage_daily');
     log(`vacuum analyze in ${Date.now() - t} ms`);
     await c.query('DROP TABLE bench_models');
-    await c.query('CREATE TABLE bench_meta AS SELECT $1::bigint AS events, $2::int AS accounts', [EVENTS, ACCOUNTS]);
+    await c.query('CREATE TABLE bench_meta AS SELECT $1::bigint AS events, $2::int AS accounts, $3::int AS months', [EVENTS, ACCOUNTS, MONTHS]);
   });
   log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-// One row per g: time-ordered across the month (as a gateway publishes), account skewed by
+// One row per g: time-ordered across the span (as a gateway publishes), account skewed by
 // floor(accounts * r^3), a model from the pick-list, canonical usage, exact costs at the model's rate.
 const INSERT_EVENTS_SQL = `
 INSERT INTO usage_events (event_id, account_id, api_key_id, model, request_id, occurred_at, received_at,
@@ -245,3 +277,7 @@ const ROLLUP_SQL = `
 INSERT INTO usage_hourly (${ROLLUP_COLUMNS.join(', ')})
 ${rollupOfEventsSql('usage_events', 'ORDER BY 4, 1, 2, 3')}`;
 
+// The day rows the ingestor adds from each chunk's hour rows, here from all of them, day by day.
+const DAILY_SQL = `
+INSERT INTO usage_daily (${DAILY_ROLLUP_COLUMNS.join(', ')})
+${dailyOfHourlySql('usage_hourly', 'ORDER BY 4, 1, 2, 3')}`;

@@ -6,6 +6,14 @@ import { createInterface } from 'node:readline';
 
 const ROOT = path.resolve(__dirname, '..');
 
+/**
+ * The checkout whose API is measured: this one, or BENCH_API_ROOT (another worktree, with its own
+ * node_modules and generated Prisma client) to measure two versions on the very same data set.
+ */
+export function apiRoot(): string {
+  return path.resolve(process.env.BENCH_API_ROOT ?? ROOT);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -29,7 +37,7 @@ export interface ApiProcessOptions {
 export async function startApi(opts: ApiProcessOptions): Promise<ChildProcess> {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const child = spawn(process.execPath, [...profile, '-r', 'ts-node/register', 'apps/api/src/main.ts'], {
-    cwd: ROOT,
+    cwd: apiRoot(),
     env: { ...process.env, DATABASE_URL: opts.databaseUrl, PORT: String(opts.port), AUTHORIZE_PORT: '0', LOG_LEVEL: 'info', TS_NODE_TRANSPILE_ONLY: 'true', ...opts.env },
     stdio: ['ignore', opts.onLogLine ? 'pipe' : 'ignore', 'inherit'],
   });

@@ -50,7 +50,7 @@ async function call(base: string, key: string, method: string, path: string, bod
 }
 
 async function main(): Promise<void> {
-  const url = await ensureDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, reseed: RESEED, log });
+  const url = await ensureDataset({ database: BENCH_DB, events: EVENTS, accounts: ACCOUNTS, months: 1, reseed: RESEED, log });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const adminKey = `tm_bench_${randomBytes(24).toString('hex')}`;

@@ -29,6 +29,7 @@ const TABLES = [
   'usage_events',
   'usage_event_ids',
   'usage_hourly',
+  'usage_daily',
   'rejected_events',
   'event_conflicts',
   'ingest_progress',
@@ -50,11 +51,12 @@ export async function seedPriceBook(db: Database): Promise<void> {
 }
 
 /**
- * What each usage_hourly column must hold, as an aggregate over the usage_events rows of its
- * (account, api key, model, UTC hour). Written out here rather than taken from libs/db (whose
- * write paths derive their SQL from hourly-rollups.ts), so that the checks below are an
- * independent oracle. `columnsChecked` refuses to run if usage_hourly has a column this list
- * does not cover, so "rollups equal raw events" always means every column.
+ * What each rollup column must hold, as an aggregate over the usage_events rows of its
+ * (account, api key, model, UTC hour) in usage_hourly, or UTC day in usage_daily. Written out
+ * here rather than taken from libs/db (whose write paths derive their SQL from hourly-rollups.ts,
+ * and the day rows from the hour rows), so that the checks below are an independent oracle, of
+ * both tables straight from the events. `columnsChecked` refuses to run if a rollup table has a
+ * column this list does not cover, so "rollups equal raw events" always means every column of both.
  */
 const ROLLUP_OF_EVENTS = {
   requests: 'count(*)',
@@ -70,7 +72,12 @@ const ROLLUP_OF_EVENTS = {
   cache_write_cost_usd: 'coalesce(sum(cache_write_cost_usd), 0)',
   cost_usd: 'coalesce(sum(cost_usd), 0)',
 } as const;
-const KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'hour'];
+/** Each rollup table, its time key, and that key of an event (UTC, whatever the session time zone). */
+const ROLLUP_TABLES = [
+  { table: 'usage_hourly', time: 'hour', ofEvent: "date_trunc('hour', occurred_at, 'UTC')" },
+  { table: 'usage_daily', time: 'day', ofEvent: "date_trunc('day', occurred_at, 'UTC')" },
+] as const;
+const keyColumns = (time: string) => ['account_id', 'api_key_id', 'model', time];
 const MEASURES = Object.keys(ROLLUP_OF_EVENTS) as (keyof typeof ROLLUP_OF_EVENTS)[];
 const COSTS = MEASURES.filter((c) => c.endsWith('_usd'));
 
@@ -78,19 +85,22 @@ const checkedDatabases = new WeakSet<Database>();
 
 async function columnsChecked(db: Database): Promise<void> {
   if (checkedDatabases.has(db)) return;
-  const { rows } = await db.pool.query<{ column_name: string }>(
-    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'usage_hourly' ORDER BY ordinal_position",
-  );
-  const uncovered = rows.map((r) => r.column_name).filter((c) => !KEY_COLUMNS.includes(c) && !(c in ROLLUP_OF_EVENTS));
-  const gone = MEASURES.filter((c) => !rows.some((r) => r.column_name === c));
-  if (uncovered.length > 0 || gone.length > 0) {
-    throw new Error(`test/helpers/tokenmeter-db.ts ROLLUP_OF_EVENTS is out of date: usage_hourly has [${uncovered}] it does not check, and lacks [${gone}]`);
+  for (const { table, time } of ROLLUP_TABLES) {
+    const { rows } = await db.pool.query<{ column_name: string }>(
+      'SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position',
+      [table],
+    );
+    const uncovered = rows.map((r) => r.column_name).filter((c) => !keyColumns(time).includes(c) && !(c in ROLLUP_OF_EVENTS));
+    const gone = [...keyColumns(time), ...MEASURES].filter((c) => !rows.some((r) => r.column_name === c));
+    if (uncovered.length > 0 || gone.length > 0) {
+      throw new Error(`test/helpers/tokenmeter-db.ts ROLLUP_OF_EVENTS is out of date: ${table} has [${uncovered}] it does not check, and lacks [${gone}]`);
+    }
   }
   checkedDatabases.add(db);
 }
 
 /**
- * Sums of every usage_hourly column, as text (costs without trailing zeros: values, not scales).
+ * Sums of every rollup column, as text (costs without trailing zeros: values, not scales).
  * `unpriced` is unpriced_requests.
  */
 export type Totals = { [K in Exclude<keyof typeof ROLLUP_OF_EVENTS, 'unpriced_requests'>]: string } & { unpriced: string };
@@ -99,9 +109,11 @@ const totalsColumn = (c: string, expr: string) =>
   `${COSTS.includes(c as (typeof COSTS)[number]) ? `trim_scale(${expr})` : expr}::text AS ${c === 'unpriced_requests' ? 'unpriced' : c}`;
 
 /**
- * Totals of every usage_hourly column straight from raw events, and from the hourly rollups: the
- * two must always agree (`expect(t.rollup).toEqual(t.raw)`). For the per-row comparison, which
- * also catches a row credited to the wrong account, key, model or hour, see rollupDifferences.
+ * Totals of every rollup column straight from raw events, and from the rollups: the two must
+ * always agree (`expect(t.rollup).toEqual(t.raw)`). `rollup` is usage_hourly's totals, except
+ * that a column whose usage_daily total differs reads "usage_hourly X, usage_daily Y", so that
+ * one comparison holds both tables to the events. For the per-row comparison, which also catches
+ * a row credited to the wrong account, key, model, hour or day, see rollupDifferences.
  */
 export async function totals(db: Database, accountId?: string): Promise<{ raw: Totals; rollup: Totals }> {
   await columnsChecked(db);
@@ -111,11 +123,20 @@ export async function totals(db: Database, accountId?: string): Promise<{ raw: T
     `SELECT ${MEASURES.map((c) => totalsColumn(c, ROLLUP_OF_EVENTS[c])).join(', ')} FROM usage_events ${where}`,
     params,
   );
-  const rollup = await db.pool.query<Totals>(
-    `SELECT ${MEASURES.map((c) => totalsColumn(c, `coalesce(sum(${c}), 0)`)).join(', ')} FROM usage_hourly ${where}`,
-    params,
+  const [hourly, daily] = await Promise.all(
+    ROLLUP_TABLES.map(async ({ table }) => {
+      const { rows } = await db.pool.query<Totals>(
+        `SELECT ${MEASURES.map((c) => totalsColumn(c, `coalesce(sum(${c}), 0)`)).join(', ')} FROM ${table} ${where}`,
+        params,
+      );
+      return rows[0];
+    }),
   );
-  return { raw: raw.rows[0], rollup: rollup.rows[0] };
+  const rollup = { ...hourly };
+  for (const k of Object.keys(rollup) as (keyof Totals)[]) {
+    if (daily[k] !== hourly[k]) rollup[k] = `usage_hourly ${hourly[k]}, usage_daily ${daily[k]}`;
+  }
+  return { raw: raw.rows[0], rollup };
 }
 
 export async function storedEventCount(db: Database): Promise<number> {
@@ -123,20 +144,25 @@ export async function storedEventCount(db: Database): Promise<number> {
 }
 
 /**
- * usage_hourly rows that differ from the same aggregation over usage_events, in any column (both
- * ways: a rollup row with no events, events with no or a different rollup row). [] when they agree.
+ * Rows of usage_hourly and usage_daily that differ from the same aggregation over usage_events,
+ * in any column (both ways: a rollup row with no events, events with no or a different rollup
+ * row), each with its `table`. [] when they agree.
  */
 export async function rollupDifferences(db: Database): Promise<Record<string, string>[]> {
   await columnsChecked(db);
-  const { rows } = await db.pool.query(`
-    WITH raw AS (
-      SELECT account_id, api_key_id, model, date_trunc('hour', occurred_at, 'UTC') AS hour,
-             ${MEASURES.map((c) => `${ROLLUP_OF_EVENTS[c]} AS ${c}`).join(', ')}
-      FROM usage_events GROUP BY 1, 2, 3, 4),
-    rolled AS (SELECT ${[...KEY_COLUMNS, ...MEASURES].join(', ')} FROM usage_hourly)
-    (SELECT 'raw' AS side, * FROM (SELECT * FROM raw EXCEPT SELECT * FROM rolled) a)
-    UNION ALL
-    (SELECT 'rollup' AS side, * FROM (SELECT * FROM rolled EXCEPT SELECT * FROM raw) b)
-    LIMIT 20`);
-  return rows;
+  const differences: Record<string, string>[] = [];
+  for (const { table, time, ofEvent } of ROLLUP_TABLES) {
+    const { rows } = await db.pool.query(`
+      WITH raw AS (
+        SELECT account_id, api_key_id, model, ${ofEvent} AS ${time},
+               ${MEASURES.map((c) => `${ROLLUP_OF_EVENTS[c]} AS ${c}`).join(', ')}
+        FROM usage_events GROUP BY 1, 2, 3, 4),
+      rolled AS (SELECT ${[...keyColumns(time), ...MEASURES].join(', ')} FROM ${table})
+      (SELECT '${table}' AS "table", 'raw' AS side, * FROM (SELECT * FROM raw EXCEPT SELECT * FROM rolled) a)
+      UNION ALL
+      (SELECT '${table}' AS "table", 'rollup' AS side, * FROM (SELECT * FROM rolled EXCEPT SELECT * FROM raw) b)
+      LIMIT 20`);
+    differences.push(...rows);
+  }
+  return differences;
 }

@@ -74,6 +74,11 @@ export const TABLE_PLACEMENT: Readonly<Record<string, TablePlacement>> = {
     ],
   },
   usage_hourly: { kind: 'distributed', column: 'account_id', why: 'the rollups every dashboard reads, one account at a time' },
+  usage_daily: {
+    kind: 'distributed',
+    column: 'account_id',
+    why: 'the day rollups, written in the ingest transaction with the hour rows of the same account and read with them by the dashboards',
+  },
   event_conflicts: {
     kind: 'distributed',
     column: 'account_id',

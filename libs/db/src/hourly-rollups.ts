@@ -7,6 +7,7 @@ import type { NewUsageEventRow } from './usage-event-rows';
  * takes its column list from here: the COPY codec and its staging table, the upsert, the SQL
  * aggregation of the set-based write path, reprice's cost deltas, the read side; and
  * hourlyRollups below, which does in JS what `ofEvents` does in SQL. The order is the table's.
+ * usage_daily (below) has the same measures per UTC day, derived from these hour rows.
  */
 export const ROLLUP_KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'hour'] as const;
 
@@ -61,9 +62,50 @@ export function rollupOfEventsSql(source: string, orderBy = 'ORDER BY 1, 2, 3, 4
   ${orderBy}`;
 }
 
-/** Rollups only ever grow by the rows just inserted: `ON CONFLICT` adding every measure. */
-export const ROLLUP_ADD_ON_CONFLICT_SQL = `ON CONFLICT (${ROLLUP_KEY_COLUMNS.join(', ')}) DO UPDATE SET
-    ${ROLLUP_MEASURES.map((m) => `${m.column} = h.${m.column} + EXCLUDED.${m.column}`).join(',\n    ')}`;
+/** Rollups only ever grow by the rows just inserted: `ON CONFLICT` adding every measure to the target (`alias`). */
+const addOnConflictSql = (keyColumns: readonly string[], alias: string) => `ON CONFLICT (${keyColumns.join(', ')}) DO UPDATE SET
+    ${ROLLUP_MEASURES.map((m) => `${m.column} = ${alias}.${m.column} + EXCLUDED.${m.column}`).join(',\n    ')}`;
+
+/** For `INSERT INTO usage_hourly AS h`. */
+export const ROLLUP_ADD_ON_CONFLICT_SQL = addOnConflictSql(ROLLUP_KEY_COLUMNS, 'h');
+
+/**
+ * usage_daily: the same measures per UTC day, so that a month or a year of dashboard costs ~31 or
+ * ~365 rows per (key, model) instead of 744 or 8,760. Every measure is a sum (or a count) over
+ * events, so a day's value is the sum of its 24 hours' values: the day rows are derived from hour
+ * rows (a chunk's, or all of usage_hourly in the backfill), never from events a second time, and
+ * written in the same transaction as those hour rows. Reads use whole days from here and the hours
+ * of partial days from usage_hourly (usage-read.repository.ts).
+ */
+export const DAILY_KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'day'] as const;
+
+/** Every usage_daily column, in table order (usage_hourly's, with `day` for `hour`). */
+export const DAILY_ROLLUP_COLUMNS: readonly string[] = [...DAILY_KEY_COLUMNS, ...ROLLUP_MEASURES.map((m) => m.column)];
+
+/**
+ * The UTC day (its midnight) of a timestamptz: date_bin from a UTC midnight origin is plain
+ * arithmetic, unlike date_trunc('day', ...), which follows the session time zone unless told 'UTC'.
+ */
+export const utcDaySql = (timestamp: string) => `date_bin('1 day', ${timestamp}, TIMESTAMPTZ '2000-01-01 00:00:00+00')`;
+
+/** `SELECT <day key>, <every measure summed> FROM <source> GROUP BY <day key>`, `source` having usage_hourly's columns. */
+export function dailyOfHourlySql(source: string, orderBy = 'ORDER BY 1, 2, 3, 4'): string {
+  return `SELECT account_id, api_key_id, model, ${utcDaySql('hour')},
+    ${ROLLUP_MEASURES.map((m) => `sum(${m.column})`).join(', ')}
+  FROM ${source}
+  GROUP BY 1, 2, 3, 4
+  ${orderBy}`;
+}
+
+/**
+ * Adds hour rows (a chunk's rollup rows, e.g. usage_hourly_staging) to usage_daily, in key order
+ * (stable lock order across concurrent writers, as for the hour rows).
+ */
+export function addHoursToDailySql(hours: string): string {
+  return `INSERT INTO usage_daily AS d (${DAILY_ROLLUP_COLUMNS.join(', ')})
+  ${dailyOfHourlySql(hours)}
+  ${addOnConflictSql(DAILY_KEY_COLUMNS, 'd')}`;
+}
 
 const HOUR_MS = 3_600_000;
 

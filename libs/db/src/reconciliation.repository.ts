@@ -7,6 +7,9 @@ export interface ReconciliationRow {
   rawCostUsd: string;
   rollupRequests: string;
   rollupCostUsd: string;
+  /** The same two from the day rollups (usage_daily), which must equal the hourly ones. */
+  dailyRequests: string;
+  dailyCostUsd: string;
   /** Priced events of the period not claimed by any invoice yet (late arrivals waiting). */
   unbilledCostUsd: string;
   unpricedEvents: string;
@@ -35,7 +38,8 @@ export class ReconciliationRepository {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Per account with usage or an invoice in the period: raw event totals, rollup totals, what
+   * Per account with usage or an invoice in the period: raw event totals, rollup totals (hourly
+   * and daily), what
    * is still unbilled, and the invoice's own totals three ways (header, lines, claimed events), and
    * its credit lines against its credit ledger entries.
    */
@@ -45,8 +49,8 @@ export class ReconciliationRepository {
   }
 }
 
-// Period membership uses [start, end) on occurred_at for events and on the hour for rollups:
-// hours are UTC-aligned and a month boundary is an hour boundary, so both cut at the same instant.
+// Period membership uses [start, end) on occurred_at for events and on the hour or day for rollups:
+// hours and days are UTC-aligned and a month boundary is a day boundary, so all cut at the same instant.
 const RECONCILE_SQL = `
 WITH raw AS (
   SELECT account_id, count(*) AS events, coalesce(sum(cost_usd), 0) AS cost,
@@ -57,6 +61,10 @@ WITH raw AS (
 ), rollup AS (
   SELECT account_id, sum(requests) AS requests, sum(cost_usd) AS cost
   FROM usage_hourly WHERE hour >= $1 AND hour < $2 AND ($4::text IS NULL OR account_id = $4)
+  GROUP BY account_id
+), daily AS (
+  SELECT account_id, sum(requests) AS requests, sum(cost_usd) AS cost
+  FROM usage_daily WHERE day >= $1 AND day < $2 AND ($4::text IS NULL OR account_id = $4)
   GROUP BY account_id
 ), inv AS (
   SELECT i.*,
@@ -69,11 +77,12 @@ WITH raw AS (
      WHERE c.invoice_id = i.id AND c.kind IN ('consumption', 'reversal')) AS ledger_credit
   FROM invoices i WHERE i.period = $3 AND ($4::text IS NULL OR i.account_id = $4)
 ), accts AS (
-  SELECT account_id FROM raw UNION SELECT account_id FROM rollup UNION SELECT account_id FROM inv
+  SELECT account_id FROM raw UNION SELECT account_id FROM rollup UNION SELECT account_id FROM daily UNION SELECT account_id FROM inv
 )
 SELECT a.account_id AS "accountId",
   coalesce(raw.events, 0)::text AS "rawEvents", coalesce(raw.cost, 0)::text AS "rawCostUsd",
   coalesce(rollup.requests, 0)::text AS "rollupRequests", coalesce(rollup.cost, 0)::text AS "rollupCostUsd",
+  coalesce(daily.requests, 0)::text AS "dailyRequests", coalesce(daily.cost, 0)::text AS "dailyCostUsd",
   coalesce(raw.unbilled, 0)::text AS "unbilledCostUsd", coalesce(raw.unpriced, 0)::text AS "unpricedEvents",
   inv.id AS "invoiceId", inv.status AS "invoiceStatus", inv.total_exact_usd::text AS "invoiceTotalExactUsd",
   inv.total_minor::text AS "invoiceTotalMinor", inv.lines_exact::text AS "invoiceLinesExactUsd",
@@ -84,5 +93,6 @@ SELECT a.account_id AS "accountId",
 FROM accts a
 LEFT JOIN raw ON raw.account_id = a.account_id
 LEFT JOIN rollup ON rollup.account_id = a.account_id
+LEFT JOIN daily ON daily.account_id = a.account_id
 LEFT JOIN inv ON inv.account_id = a.account_id
 ORDER BY a.account_id`;

@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import { Decimal } from '@tokenmeter/billing';
-import { ROLLUP_MEASURES } from './hourly-rollups';
+import { ROLLUP_MEASURES, utcDaySql } from './hourly-rollups';
 
 /**
- * Read side over the hourly rollups (usage_hourly): dashboards and per-account totals never scan
- * raw events. Every number comes back as a string: bigint sums and exact numeric costs (up to 22
+ * Read side over the rollups (usage_daily for whole UTC days, usage_hourly for the hours of partial
+ * days): dashboards and per-account totals never scan raw events. Every number comes back as a string: bigint sums and exact numeric costs (up to 22
  * decimal places) must not pass through a JS double here. Costs are trim_scale'd ("1.5", not
  * "1.5000000000000000"), which changes the notation, never the value.
  */
@@ -75,6 +75,10 @@ const sumOf = (m: (typeof ROLLUP_MEASURES)[number], zero: boolean) => {
   return `${m.kind === 'usd' ? `trim_scale(${sum})` : sum}::text AS ${m.column}`;
 };
 
+// What each piece of a range yields besides its time: the keys the reads group by and the measures they sum.
+const REPORTED_COLUMNS = REPORTED.map((m) => m.column).join(', ');
+const ACCOUNT_ROW_COLUMNS = `model, api_key_id, ${REPORTED_COLUMNS}`;
+
 // coalesce: a sum over no rows is NULL, and a count must never reach the API as null.
 const SUMS = REPORTED.map((m) => sumOf(m, true)).join(',\n  ');
 
@@ -83,26 +87,59 @@ const SUMS = REPORTED.map((m) => sumOf(m, true)).join(',\n  ');
 // dashboard's group-by-token-type view).
 const BUCKET_SUMS = REPORTED.map((m) => sumOf(m, false)).join(',\n  ');
 
+const DAY_MS = 86_400_000;
+
 /**
- * The account WHERE clause with the optional model / API key narrowing. Each combination is its
- * own statement text (and prepared-statement name suffix), so none of them carries an
- * "$n IS NULL OR ..." predicate that a generic plan could not use an index for.
+ * The rows that hold [from, to) (whole UTC hours): the whole UTC days inside it from usage_daily,
+ * and the hours before the first whole day and from the end of the last one on from usage_hourly.
+ * The three pieces tile [from, to) exactly and a day row is the sum of its 24 hour rows, so any sum
+ * over them equals the same sum over the hour rows alone, to the last digit; and a month or a year
+ * is ~31 or ~365 rows per (key, model) whatever the account's traffic, plus at most 46 hours.
+ * Without whole days (a range inside one day, or `days: false` for an hour-grain series) the day
+ * piece is the empty [to, to) and the first hour piece is all of [from, to).
+ *
+ * `where(column, lo, hi)` gives each piece's predicate over its time column ('day' or 'hour') and
+ * the placeholders of its bounds; each piece yields `t` (its day or hour) and `columns`.
  */
-function accountScope(accountId: string, from: Date, to: Date, filter: UsageFilter): { where: string; values: unknown[]; suffix: string } {
-  const values: unknown[] = [accountId, from, to];
-  let where = 'account_id = $1 AND hour >= $2 AND hour < $3';
-  let suffix = '';
+function rangeRows(from: Date, to: Date, days: boolean, columns: string, where: (column: string, lo: string, hi: string) => string) {
+  const firstDay = Math.ceil(from.getTime() / DAY_MS) * DAY_MS;
+  const lastDay = Math.floor(to.getTime() / DAY_MS) * DAY_MS;
+  const [dayFrom, dayTo] = days && firstDay < lastDay ? [new Date(firstDay), new Date(lastDay)] : [to, to];
+  return {
+    // $1..$4: from, to, then the day piece's bounds; the caller's own parameters follow from $5.
+    values: [from, to, dayFrom, dayTo],
+    sql: `SELECT day AS t, ${columns} FROM usage_daily WHERE ${where('day', '$3', '$4')}
+          UNION ALL
+          SELECT hour, ${columns} FROM usage_hourly WHERE ${where('hour', '$1', '$3')}
+          UNION ALL
+          SELECT hour, ${columns} FROM usage_hourly WHERE ${where('hour', '$4', '$2')}`,
+  };
+}
+
+/**
+ * One account's rollup rows over [from, to) (rangeRows), with the optional model / API key
+ * narrowing, each combination its own statement text (no "$n IS NULL OR ..." predicates).
+ *
+ * The statements over these rows are deliberately not named (prepared) statements: Postgres then
+ * plans each one for its actual range. A named statement switches to a generic plan after five
+ * runs, which cannot know whether a range holds a month or a year and estimates a few rows; for a
+ * year (5,475 day rows of the largest bench:api account) it sorts them for a GroupAggregate, 3-5x
+ * the HashAggregate a custom plan picks (EXPLAIN ANALYZE: ~16 ms against ~3.3 ms), while planning
+ * the statement costs ~0.3 ms (docs/benchmarks.md, "API").
+ */
+function accountRows(accountId: string, from: Date, to: Date, days: boolean, filter: UsageFilter): { sql: string; values: unknown[] } {
+  let narrowing = '';
+  const extra: unknown[] = [accountId];
   if (filter.model !== undefined) {
-    values.push(filter.model);
-    where += ` AND model = $${values.length}`;
-    suffix += '_m';
+    extra.push(filter.model);
+    narrowing += ` AND model = $${4 + extra.length}`;
   }
   if (filter.apiKeyId !== undefined) {
-    values.push(filter.apiKeyId);
-    where += ` AND api_key_id = $${values.length}`;
-    suffix += '_k';
+    extra.push(filter.apiKeyId);
+    narrowing += ` AND api_key_id = $${4 + extra.length}`;
   }
-  return { where, values, suffix };
+  const rows = rangeRows(from, to, days, ACCOUNT_ROW_COLUMNS, (t, lo, hi) => `account_id = $5 AND ${t} >= ${lo} AND ${t} < ${hi}${narrowing}`);
+  return { sql: rows.sql, values: [...rows.values, ...extra] };
 }
 
 // Whitelisted SQL for the group_by values: the only user input that shapes a statement.
@@ -137,16 +174,13 @@ export class UsageReadRepository {
    * `filter` narrows it to one model and/or API key ('' = usage sent without a key).
    */
   async summarizeAccount(accountId: string, from: Date, to: Date, filter: UsageFilter = {}): Promise<UsageSummaryRecord> {
-    const scope = accountScope(accountId, from, to, filter);
-    // Named: the dashboard statements are prepared once per connection (no re-planning).
-    const { rows } = await this.pool.query({
-      name: `usage_summary_by_model_and_key${scope.suffix}`,
-      text: `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
-             FROM usage_hourly
-             WHERE ${scope.where}
-             GROUP BY model, api_key_id`,
-      values: scope.values,
-    });
+    const scope = accountRows(accountId, from, to, true, filter);
+    const { rows } = await this.pool.query(
+      `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
+       FROM (${scope.sql}) r
+       GROUP BY model, api_key_id`,
+      scope.values,
+    );
     // One scan, by (model, key); the total, the per-model and the per-key breakdowns are all exact
     // sums (bigint, Decimal) of these few rows, so each breakdown adds up to the total exactly,
     // rather than three aggregations that could disagree (GROUP BY ROLLUP doubles the numeric sums).
@@ -157,8 +191,8 @@ export class UsageReadRepository {
   }
 
   /**
-   * Non-empty buckets only, ordered by start then group. Day buckets are UTC days: date_bin from a
-   * UTC midnight origin is plain arithmetic, unlike date_trunc(..., 'UTC'), which converts time zones per row.
+   * Non-empty buckets only, ordered by start then group. Day buckets are UTC days (utcDaySql): whole
+   * days come as one usage_daily row per (key, model), only the partial days at the edges as hours.
    */
   async listBuckets(
     accountId: string,
@@ -168,39 +202,38 @@ export class UsageReadRepository {
     groupBy: BucketGroupBy,
     filter: UsageFilter = {},
   ): Promise<UsageBucketRecord[]> {
-    const scope = accountScope(accountId, from, to, filter);
-    const step = scope.values.push(granularity === 'day' ? '1 day' : '1 hour');
-    const { rows } = await this.pool.query({
-      name: `usage_buckets_by_${groupBy}${scope.suffix}`,
-      text: `SELECT date_bin($${step}::interval, hour, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
-             FROM usage_hourly
-             WHERE ${scope.where}
-             GROUP BY 1, 2
-             ORDER BY 1, 2 NULLS FIRST`,
-      values: scope.values,
-    });
+    const scope = accountRows(accountId, from, to, granularity === 'day', filter);
+    const bucket = granularity === 'day' ? utcDaySql('t') : 't';
+    const { rows } = await this.pool.query(
+      `SELECT ${bucket} AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
+       FROM (${scope.sql}) r
+       GROUP BY 1, 2
+       ORDER BY 1, 2 NULLS FIRST`,
+      scope.values,
+    );
     return rows.map((r) => ({ start: r.start as Date, group: r.grp as string | null, ...toTotals(r) }));
   }
 
   /**
    * Per-account totals over [from, to), largest cost first (ties by account id), keyset-paginated
-   * on (cost, account id). Scans every rollup row in the range: an admin report, not a dashboard.
+   * on (cost, account id). Scans every rollup row in the range (whole days as day rows): an admin
+   * report, not a dashboard.
    */
   async listAccountTotals(from: Date, to: Date, limit: number, after?: AccountTotalsCursor): Promise<AccountTotalsRecord[]> {
-    const params: unknown[] = [from, to, limit];
+    const range = rangeRows(from, to, true, `account_id, ${REPORTED_COLUMNS}`, (t, lo, hi) => `${t} >= ${lo} AND ${t} < ${hi}`);
+    const params: unknown[] = [...range.values, limit];
     let having = '';
     if (after) {
       params.push(after.costUsd, after.accountId);
-      having = 'HAVING sum(cost_usd) < $4::numeric OR (sum(cost_usd) = $4::numeric AND account_id > $5)';
+      having = 'HAVING sum(cost_usd) < $6::numeric OR (sum(cost_usd) = $6::numeric AND account_id > $7)';
     }
     const { rows } = await this.pool.query(
       `SELECT account_id, ${SUMS}
-       FROM usage_hourly
-       WHERE hour >= $1 AND hour < $2
+       FROM (${range.sql}) r
        GROUP BY account_id
        ${having}
        ORDER BY sum(cost_usd) DESC, account_id
-       LIMIT $3`,
+       LIMIT $5`,
       params,
     );
     return rows.map((r) => ({ accountId: r.account_id as string, ...toTotals(r) }));

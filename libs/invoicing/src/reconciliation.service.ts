@@ -17,6 +17,9 @@ export interface AccountReconciliation {
   raw_total_usd: string;
   rollup_requests: string;
   rollup_total_usd: string;
+  /** The same from the day rollups (usage_daily): both grains must equal the raw events. */
+  rollup_daily_requests: string;
+  rollup_daily_total_usd: string;
   /** Priced usage of the period not on any invoice yet (arrived after its invoice was final: next invoice). */
   unbilled_usd: string;
   unpriced_events: string;
@@ -40,8 +43,8 @@ export interface ReconciliationReport {
 }
 
 /**
- * Proves an invoice from stored events: per account, raw events and hourly rollups must agree
- * exactly; the invoice header must equal the sum of its lines (exact and rounded), and its exact
+ * Proves an invoice from stored events: per account, raw events and the rollups (hourly and
+ * daily) must agree exactly; the invoice header must equal the sum of its lines (exact and rounded), and its exact
  * total the stored costs of the events it claimed; Stripe's total must equal our rounded total.
  * (The invoice may also carry late usage of earlier months, so it is compared with its claimed
  * events, not with this month's raw total; this month's events not on it show as unbilled.)
@@ -88,7 +91,12 @@ export class ReconciliationService {
 
 function toDetail(r: ReconciliationRow): AccountReconciliation {
   const mismatches: MismatchKind[] = [];
-  if (!usd(r.rawCostUsd).equals(usd(r.rollupCostUsd)) || r.rawEvents !== r.rollupRequests) mismatches.push('raw_vs_rollup');
+  // "The rollups" are both grains: a day table off from the hours is as wrong as hours off from events.
+  const rollupsAgree = [
+    [r.rollupCostUsd, r.rollupRequests],
+    [r.dailyCostUsd, r.dailyRequests],
+  ].every(([cost, requests]) => usd(r.rawCostUsd).equals(usd(cost)) && r.rawEvents === requests);
+  if (!rollupsAgree) mismatches.push('raw_vs_rollup');
   if (r.invoiceId) {
     if (!usd(r.invoiceTotalExactUsd!).equals(usd(r.invoiceLinesExactUsd!)) || r.invoiceTotalMinor !== r.invoiceLinesMinor) {
       mismatches.push('invoice_header_vs_lines');
@@ -105,6 +113,8 @@ function toDetail(r: ReconciliationRow): AccountReconciliation {
     raw_total_usd: trim(r.rawCostUsd),
     rollup_requests: r.rollupRequests,
     rollup_total_usd: trim(r.rollupCostUsd),
+    rollup_daily_requests: r.dailyRequests,
+    rollup_daily_total_usd: trim(r.dailyCostUsd),
     unbilled_usd: trim(r.unbilledCostUsd),
     unpriced_events: r.unpricedEvents,
     invoice_id: r.invoiceId,

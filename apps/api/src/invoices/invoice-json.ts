@@ -194,6 +194,8 @@ export const ReconciliationSchema = z
           raw_total_usd: signedUsdAmount,
           rollup_requests: countString.describe('Requests of the period in the hourly rollups (must equal raw_events)'),
           rollup_total_usd: signedUsdAmount.describe('Must equal raw_total_usd'),
+          rollup_daily_requests: countString.describe('Requests of the period in the daily rollups (must equal raw_events)'),
+          rollup_daily_total_usd: signedUsdAmount.describe('Must equal raw_total_usd'),
           unbilled_usd: signedUsdAmount.describe('Priced usage of the period on no invoice yet (late usage: next invoice)'),
           unpriced_events: countString,
           invoice_id: z.string().nullable(),
