@@ -48,7 +48,6 @@ export class CreditState {
   private recheck = new Set<string>();
   private reloading: Promise<void> | undefined;
   private readonly listen: ListenConnection;
-  private stopped = false;
   private loaded = false;
   private seq = 0;
   private listeners = new Set<(accountIds: ReadonlySet<string>) => void>();
@@ -69,19 +68,18 @@ export class CreditState {
       name: 'credit state',
       onConnected: () => this.loadAll(),
       onNotification: (msg) => this.onNotification(msg),
-      backoff: { minMs: options.reconnectMinMs ?? 100, maxMs: options.reconnectMaxMs ?? 5000 },
+      reconnectMinMs: options.reconnectMinMs,
+      reconnectMaxMs: options.reconnectMaxMs,
       onError: this.onError,
     });
   }
 
   /** Connects, listens and loads every prepaid-only account; if the database is unreachable, keeps trying in the background and resolves at once. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.listen.start();
+  start(): Promise<void> {
+    return this.listen.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     await this.listen.stop();
     await this.reloading?.catch(() => undefined);
   }
@@ -162,7 +160,7 @@ export class CreditState {
   }
 
   private async reloadLoop(): Promise<void> {
-    while (this.pending.size > 0 && !this.stopped) {
+    while (this.pending.size > 0 && !this.listen.stopped) {
       const ids = [...this.pending];
       const recheck = [...this.recheck];
       this.pending.clear();

@@ -18,8 +18,9 @@ export interface ListenConnectionOptions {
   onNotification: (msg: Notification) => void;
   /** The current connection is gone (lost, dropped or stopped): timers that use it stop here. */
   onDisconnected?: () => void;
-  /** The wait before the first try after a failure; it doubles after each failed try, up to `maxMs`. */
-  backoff: { minMs: number; maxMs: number };
+  /** The wait before the first try after a failure (default 100 ms); it doubles after each failed try, up to `reconnectMaxMs` (default 5 s). */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
   /** Each failure, with the wait before the next try. */
   onError: (message: string, err: unknown, retryInMs: number) => void;
 }
@@ -32,13 +33,22 @@ export interface ListenConnectionOptions {
  */
 export class ListenConnection {
   private current: Client | undefined;
-  private stopped = true;
+  private isStopped = true;
+  private readonly minMs: number;
+  private readonly maxMs: number;
   private retrying: Promise<void> | undefined;
   /** Ends the back-off wait early (stop). */
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: ListenConnectionOptions) {
     for (const c of options.channels) if (!/^[a-z_][a-z0-9_]*$/.test(c)) throw new Error(`invalid channel name ${c}`);
+    this.minMs = options.reconnectMinMs ?? 100;
+    this.maxMs = options.reconnectMaxMs ?? 5000;
+  }
+
+  /** Between stop() and the next start() (work the owner does in the background ends early then). */
+  get stopped(): boolean {
+    return this.isStopped;
   }
 
   /** The connection, once LISTEN is in place (also while `onConnected` runs); undefined while it is down. */
@@ -48,7 +58,7 @@ export class ListenConnection {
 
   /** Connects, listens and runs `onConnected`; if that fails, keeps trying in the background and resolves at once. */
   async start(): Promise<void> {
-    this.stopped = false;
+    this.isStopped = false;
     try {
       await this.connect();
     } catch (err) {
@@ -57,7 +67,7 @@ export class ListenConnection {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.isStopped = true;
     this.wake?.();
     const client = this.current;
     this.current = undefined;
@@ -117,9 +127,9 @@ export class ListenConnection {
 
   private retry(failure: string, err: unknown): void {
     if (this.retrying || this.stopped) return;
-    this.options.onError(`${this.options.name}: ${failure}; next try in ${this.options.backoff.minMs} ms`, err, this.options.backoff.minMs);
+    this.options.onError(`${this.options.name}: ${failure}; next try in ${this.minMs} ms`, err, this.minMs);
     this.retrying = (async () => {
-      let delayMs = this.options.backoff.minMs;
+      let delayMs = this.minMs;
       while (!this.stopped) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delayMs);
@@ -135,7 +145,7 @@ export class ListenConnection {
           await this.connect();
           return;
         } catch (e) {
-          delayMs = Math.min(delayMs * 2, this.options.backoff.maxMs);
+          delayMs = Math.min(delayMs * 2, this.maxMs);
           this.options.onError(`${this.options.name}: reconnect failed; next try in ${delayMs} ms`, e, delayMs);
         }
       }

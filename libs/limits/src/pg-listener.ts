@@ -24,7 +24,8 @@ export class PgListener {
       name: `LISTEN ${channels.join(',')}`,
       onConnected: () => onNotify(),
       onNotification: (n) => onNotify({ channel: n.channel, payload: n.payload ?? '' }),
-      backoff: { minMs: 500, maxMs: 30_000 },
+      reconnectMinMs: 500,
+      reconnectMaxMs: 30_000,
       onError: (message, err, retryInMs) => log.warn({ err, channel: channels.join(','), retryInMs }, message),
     });
   }

@@ -51,7 +51,6 @@ export class SpendStateCache {
   private closedAccounts = new Set<string>();
   private listeners = new Set<SpendStateListener>();
   private readonly listen: ListenConnection;
-  private stopped = false;
   private loaded = false;
   private asOfMs: number | null = null;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -84,19 +83,18 @@ export class SpendStateCache {
       onConnected: (client) => this.loadSnapshot(client),
       onNotification: (msg) => this.onNotification(msg),
       onDisconnected: () => this.stopHeartbeat(),
-      backoff: { minMs: options.reconnectMinMs ?? 100, maxMs: options.reconnectMaxMs ?? 5000 },
+      reconnectMinMs: options.reconnectMinMs,
+      reconnectMaxMs: options.reconnectMaxMs,
       onError: this.onError,
     });
   }
 
   /** Connects, listens and loads the first snapshot; if the database is unreachable, keeps trying in the background and resolves at once. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.listen.start();
+  start(): Promise<void> {
+    return this.listen.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.stopHeartbeat();
     await this.listen.stop();
     await this.budgetReload?.catch(() => undefined);
@@ -265,7 +263,7 @@ export class SpendStateCache {
 
   /** Reloads notified budgets one batch at a time; a failure leaves them pending for the next notification or snapshot. */
   private async reloadBudgets(): Promise<void> {
-    while (this.pendingBudgetReloads.size > 0 && !this.stopped) {
+    while (this.pendingBudgetReloads.size > 0 && !this.listen.stopped) {
       const ids = [...this.pendingBudgetReloads];
       this.pendingBudgetReloads.clear();
       const now = this.clock();
