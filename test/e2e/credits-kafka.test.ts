@@ -1,4 +1,3 @@
-import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import { costUnitsToString } from '@tokenmeter/billing';
 import {
@@ -10,34 +9,24 @@ import {
   PriceBookRepository,
   Transactor,
   UsageEventsRepository,
-  type Database,
 } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { CreditState, CreditsService } from '@tokenmeter/limits';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent } from '../factories/usage-events';
 import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
 const actor = { keyId: null, requestId: 'test' };
 
 describe('credits burned by usage published to the real broker, and the authorize credit state following it', () => {
-  let db: Database;
-  let kafka: Kafka;
+  const db = useTestDatabase();
+  const kafka = testKafka();
   let consumer: UsageConsumer | undefined;
   let state: CreditState | undefined;
 
-  beforeAll(() => {
-    db = openTestDatabase();
-    kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
   afterEach(async () => {
     await consumer?.stop().catch(() => undefined);
     await state?.stop();

@@ -12,7 +12,7 @@ import {
   BudgetsService,
 } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn } from '../helpers/limits';
 
 const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
@@ -22,7 +22,7 @@ const actor = { keyId: null, requestId: 'test' };
 const EVENT_COST = '0.00175997';
 
 describe('budget windows are kept in the ingest transaction, from the same costs as the rollups', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let budgets: BudgetsService;
   let spend: BudgetSpendRepository;
@@ -37,14 +37,7 @@ describe('budget windows are kept in the ingest transaction, from the same costs
       )
     ).rows;
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
-
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     ingestor = ingestorOn(db);
     budgets = budgetsServiceOn(db);
     spend = new BudgetSpendRepository(db.pool);

@@ -13,14 +13,13 @@ import {
   Transactor,
   UsageEventsRepository,
   WebhooksRepository,
-  type Database,
 } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
 import { AlertsDispatcher, CreditAlertsWatcher, CreditsService, newWebhookSecret, WebhookDeliverer, type NewCreditGrantInput } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { startReceiver } from '../helpers/alerts';
 import { createTopics, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
@@ -36,7 +35,7 @@ const HUNDRED_EVENTS = '0.175997';
  * signed to a local receiver.
  */
 describe('credit alerts: exactly once per (account, funding, kind, threshold), seen as soon as the usage is stored', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let credits: CreditsService;
   let alerts: CreditAlertsRepository;
@@ -77,13 +76,7 @@ describe('credit alerts: exactly once per (account, funding, kind, threshold), s
     await Promise.all(ws.map((w) => w.idle()));
   };
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     clockMs = Date.now() - 3_600_000;
     ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
     credits = new CreditsService(
