@@ -1,14 +1,14 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
-import { IngestProgressRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { IngestProgressRepository, type Database } from '@tokenmeter/db';
 import { checkIngestionComplete } from '@tokenmeter/invoicing';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { insertApiKey, startApi } from '../helpers/api-app';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { createTopics, produceRaw, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { ingestorOn } from '../helpers/ingest';
 
 jest.setTimeout(120_000);
 
@@ -68,7 +68,7 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
     ]);
 
     // The real ingestor consumes everything and records its progress per partition.
-    const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    const ingestor = ingestorOn(db);
     consumer = new UsageConsumer(kafka, ingestor, { topic, dlqTopic: `${topic}.dlq`, groupId: uniqueName('group'), chunkSize: 100 }, pino({ level: 'silent' }));
     await consumer.start();
     await waitFor('both partitions consumed', async () => {

@@ -1,11 +1,10 @@
 import { Client } from 'pg';
 import { allocateCredits, costUnitsToString, type CreditGrantTerms, type CreditUsage } from '@tokenmeter/billing';
-import { CreditUsageRepository, PriceBookRepository, RepriceRepository, Transactor, UsageEventsRepository } from '@tokenmeter/db';
-import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { CreditUsageRepository, PriceBookRepository, RepriceRepository, Transactor } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
-
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
+import { asMessages, ingestorOn } from '../helpers/ingest';
 
 const terms = (over: Partial<CreditGrantTerms> & { id: string }): CreditGrantTerms => ({
   category: 'promotional',
@@ -25,7 +24,7 @@ describe('the usage credits are allocated over: rollup hours, boundary-hour even
   const ev = (occurredAt: string, over: Partial<GatewayEvent> = {}) => aUsageEvent({ account_id: 'acct_c', occurred_at: occurredAt, ...over });
 
   beforeEach(async () => {
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    ingestor = ingestorOn(db);
     reader = new CreditUsageRepository(db.pool);
   });
 

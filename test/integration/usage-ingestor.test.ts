@@ -1,9 +1,8 @@
 import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository } from '@tokenmeter/db';
-import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { aUsageEvent, deepseekUsage, type GatewayEvent } from '../factories/usage-events';
 import { rollupDifferences, TEST_DATABASE_URL, totals, useTestDatabase } from '../helpers/tokenmeter-db';
-
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
+import { asMessages } from '../helpers/ingest';
 
 describe('UsageIngestor against Postgres', () => {
   const db = useTestDatabase();
