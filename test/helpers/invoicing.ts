@@ -5,7 +5,8 @@ import { createInvoicing } from '@tokenmeter/invoicing';
 import { SdkStripeGateway, type StripeGateway } from '@tokenmeter/stripe';
 import type { GatewayEvent } from '../factories/usage-events';
 import { asMessages, ingestorOn } from './ingest';
-import { resetDatabase, seedPriceBook } from './tokenmeter-db';
+import { StripeProxy } from './stripe-proxy';
+import { openTestDatabase, resetDatabase, seedPriceBook } from './tokenmeter-db';
 
 export const WEBHOOK_SECRET = 'whsec_test_invoicing';
 
@@ -61,4 +62,17 @@ export async function readyToCloseNovember(db: Database, events: GatewayEvent[] 
   await seedPriceBook(db);
   await setIngestProgress(db, NOVEMBER_INGESTED);
   if (events.length > 0) await ingest(db, events);
+}
+
+/**
+ * The database and the idempotent Stripe proxy (in front of stripe-mock) of an invoicing suite, as
+ * jest hooks: the proxy started before the suite's tests, both closed after them. Each test
+ * prepares the database itself (readyToCloseNovember); `proxy.url` is known once it has started.
+ */
+export function useDatabaseAndStripeProxy(): { db: Database; proxy: StripeProxy } {
+  const db = openTestDatabase();
+  const proxy = new StripeProxy();
+  beforeAll(() => proxy.start());
+  afterAll(() => Promise.all([proxy.stop(), db.close()]));
+  return { db, proxy };
 }
