@@ -6,6 +6,7 @@ import { CreditGrantsRepository, CreditLedgerRepository, Transactor, type Databa
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, insertApiKey, startApi } from '../helpers/api-app';
+import { useEnv } from '../helpers/env';
 import { WEBHOOK_SECRET } from '../helpers/invoicing';
 import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
@@ -25,26 +26,22 @@ describe('credits consumed by usage from the broker, on the invoice, over HTTP',
   let db: Database;
   let kafka: Kafka;
   let consumer: UsageConsumer;
-  let topic: string;
   const signer = new Stripe('sk_test_signer');
-  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
+  const topic = uniqueName('usage.credits');
+  useEnv({ KAFKA_USAGE_TOPIC: topic });
 
   beforeAll(async () => {
     db = openTestDatabase();
     kafka = testKafka();
     await resetDatabase(db);
     await seedPriceBook(db);
-    topic = uniqueName('usage.credits');
     await createTopics(kafka, [topic, `${topic}.dlq`], 2);
-    process.env.KAFKA_USAGE_TOPIC = topic;
     ({ app, base } = await startApi('warn', { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, KAFKA_USAGE_TOPIC: topic }));
   });
   afterAll(async () => {
     await consumer?.stop().catch(() => undefined);
     await app.close();
     await db.close();
-    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
-    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
   });
 
   it('bills usage net of a promotional grant and a paid top-up, reconciles, and a void returns the credits', async () => {

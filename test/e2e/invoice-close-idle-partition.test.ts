@@ -5,6 +5,7 @@ import { IngestProgressRepository, type Database } from '@tokenmeter/db';
 import { checkIngestionComplete } from '@tokenmeter/invoicing';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { insertApiKey, startApi } from '../helpers/api-app';
+import { useEnv } from '../helpers/env';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { createTopics, produceRaw, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
@@ -20,7 +21,8 @@ jest.setTimeout(120_000);
  */
 describe('POST /admin/invoices/close with an idle, fully consumed partition (real broker)', () => {
   const topic = uniqueName('usage.idle');
-  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
+  // The API reads its usage topic from the environment, as in production.
+  useEnv({ KAFKA_USAGE_TOPIC: topic });
   let app: NestExpressApplication;
   let base: string;
   let db: Database;
@@ -42,8 +44,6 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
   beforeAll(async () => {
     kafka = testKafka();
     await createTopics(kafka, [topic, `${topic}.dlq`], 2);
-    // The API reads its usage topic from the environment, as in production.
-    process.env.KAFKA_USAGE_TOPIC = topic;
     db = openTestDatabase();
     ({ app, base } = await startApi());
   });
@@ -51,8 +51,6 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
     await consumer?.stop().catch(() => undefined);
     await app.close();
     await db.close();
-    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
-    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
   });
 
   it('closes October although partition 1 has been quiet since October 20, and still refuses while it has a backlog', async () => {

@@ -7,6 +7,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import type { Database } from '@tokenmeter/db';
 import { createApiApp } from '../../apps/api/src/app';
+import { useEnv } from './env';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from './tokenmeter-db';
 
 export const INGEST_TOKEN = 'test-ingest-token-0123456789';
@@ -150,15 +151,14 @@ export function useAdminApi(options: { seedPrices?: boolean } = {}): AdminApiSui
     call,
     ingest: (events) => call('POST', '/v1/events', { key: INGEST_TOKEN, body: { events } }),
   };
+  useEnv({ TOKENMETER_ADMIN_KEY: adminKey });
   beforeAll(async () => {
-    process.env.TOKENMETER_ADMIN_KEY = adminKey;
     suite.db = openTestDatabase();
     ({ app: suite.app, base: suite.base } = await startApi());
   });
   afterAll(async () => {
     await suite.app?.close();
     await suite.db?.close();
-    delete process.env.TOKENMETER_ADMIN_KEY;
   });
   beforeEach(async () => {
     await resetDatabase(suite.db);
