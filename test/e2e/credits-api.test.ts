@@ -1,16 +1,9 @@
 import { CreditState, SpendAuthorizer } from '@tokenmeter/limits';
 import { INGEST_TOKEN, useAdminApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
+import { until } from '../helpers/kafka';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('credits API: grants, the account’s balances and ledger, and authorize for prepaid-only accounts', () => {
   const api = useAdminApi();

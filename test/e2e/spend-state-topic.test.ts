@@ -3,18 +3,10 @@ import { UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
 import { BudgetsService, SpendStateCache, SpendStatePublisher, type SpendStateJson } from '@tokenmeter/limits';
 import type { Producer } from 'kafkajs';
 import { aUsageEvent } from '../factories/usage-events';
-import { readTopic, testKafka, uniqueName, withAdmin } from '../helpers/kafka';
+import { readTopic, testKafka, uniqueName, until, withAdmin } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 import { ingestorOn } from '../helpers/ingest';
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('the compacted spend-state topic carries each scope’s budget state when it changes (real broker)', () => {
   const kafka = testKafka('spend-state-test');

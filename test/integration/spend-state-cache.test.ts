@@ -7,6 +7,7 @@ import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 import { asMessages, ingestorOn } from '../helpers/ingest';
+import { until } from '../helpers/kafka';
 
 const TOPIC = 'gateway.usage.v1.authorize-test';
 // A default event (1000 input, 500 output, 200 cache read) at deepseek-r1's seed rates.
@@ -23,14 +24,6 @@ const request = (requestId: string, over: Record<string, unknown> = {}) => ({
   maxOutputTokens: 500,
   ...over,
 });
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the spend state in memory follows what ingest commits (real Postgres, real write path)', () => {
   let db: Database;
