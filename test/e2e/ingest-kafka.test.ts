@@ -1,4 +1,3 @@
-import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
@@ -6,15 +5,15 @@ import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent, defaultEventsCostUsd, openAiUsage } from '../factories/usage-events';
 import { committedOffsets, createTopics, produceRaw, publishUsage, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { storedEventCount, TEST_DATABASE_URL, totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
 const silent = pino({ level: 'silent' });
 
 describe('ingestor against a real Kafka broker and Postgres', () => {
-  let db: Database;
-  let kafka: Kafka;
+  const db = useTestDatabase();
+  const kafka = testKafka();
   const consumers: UsageConsumer[] = [];
 
   function startConsumer(topic: string, groupId: string, database: Database = db, chunkSize = 1000): UsageConsumer {
@@ -29,15 +28,6 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
 
   const storedCount = () => storedEventCount(db);
 
-  beforeAll(() => {
-    db = openTestDatabase();
-    kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
   afterEach(async () => {
     await Promise.all(consumers.splice(0).map((c) => c.stop().catch(() => undefined)));
   });

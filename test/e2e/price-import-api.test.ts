@@ -1,16 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
-import type { Database } from '@tokenmeter/db';
+import { prefixOfApiKey } from '@tokenmeter/auth';
 import { aUsageEvent } from '../factories/usage-events';
-import { client, insertApiKey, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
+import { client, insertApiKey, useAdminApi } from '../helpers/api-app';
+import { useEnv } from '../helpers/env';
 import { uniqueName } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
 
-const ADMIN_KEY = generateApiKey().key;
 const FIXTURES = join(__dirname, '..', '..', 'libs/billing/src/__fixtures__');
 // Entries cut verbatim from LiteLLM 1.110.2's model_prices_and_context_window_backup.json.
 const LITELLM = readFileSync(join(FIXTURES, 'litellm-model-prices.json'), 'utf8');
@@ -24,34 +21,12 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
  * the ingest path prices new usage with them; bad input is a 400 (or 413) in the error shape.
  */
 describe('admin API: POST /admin/prices/import', () => {
-  let app: NestExpressApplication;
-  let base: string;
-  let db: Database;
-  const call = jsonCaller(() => base, ADMIN_KEY);
+  // A topic of its own (the shared broker's gateway.usage.v1 is other suites').
+  useEnv({ KAFKA_USAGE_TOPIC: uniqueName('usage.price-import') });
+  const api = useAdminApi();
+  const { call } = api;
   const importPrices = (body: Record<string, unknown>, headers: Record<string, string> = {}) => call('POST', '/admin/prices/import', { body, headers });
   const book = async () => (await call('GET', '/admin/models')).body.data as Json[];
-
-  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
-
-  beforeAll(async () => {
-    // A topic of its own (the shared broker's gateway.usage.v1 is other suites').
-    process.env.KAFKA_USAGE_TOPIC = uniqueName('usage.price-import');
-    process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
-    db = openTestDatabase();
-    ({ app, base } = await startApi());
-  });
-  afterAll(async () => {
-    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
-    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
-    await app.close();
-    await db.close();
-    delete process.env.TOKENMETER_ADMIN_KEY;
-  });
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await restoreBootstrapAdminKey(app, ADMIN_KEY);
-  });
 
   const body = { format: 'litellm', content: LITELLM, effective_at: DEC, models: { 'deepseek-r1': 'deepseek-reasoner', 'claude-sonnet-4': 'claude-sonnet-4-5', 'deepseek-v3': null } };
 
@@ -94,16 +69,16 @@ describe('admin API: POST /admin/prices/import', () => {
     expect(res.body.price_versions).toEqual([r1.prices.at(-1)]);
     expect(r1.prices.at(-1)).toMatchObject({ effective_from: DEC, input_per_mtok: '0.28', output_per_mtok: '0.42', cache_read_per_mtok: '0.028', cache_write_per_mtok: null });
 
-    const keyId = (await db.pool.query('SELECT id FROM api_keys WHERE prefix = $1', [prefixOfApiKey(ADMIN_KEY)])).rows[0].id;
+    const keyId = (await api.db.pool.query('SELECT id FROM api_keys WHERE prefix = $1', [prefixOfApiKey(api.adminKey)])).rows[0].id;
     const audit = (await call('GET', '/admin/audit-log?action=price_version.create')).body.data;
     expect(audit).toEqual([expect.objectContaining({ action: 'price_version.create', actor_key_id: keyId, request_id: 'req-import-1', before: null, after: r1.prices.at(-1) })]);
 
     // The price list and ingest share one in-memory book: both see the imported version.
-    const prices = await client(base).get(`/v1/prices?at=${DEC}`, ADMIN_KEY);
+    const prices = await client(api.base).get(`/v1/prices?at=${DEC}`, api.adminKey);
     expect(prices.body.prices.find((p: Json) => p.model === 'deepseek-r1')).toMatchObject({ input_per_mtok: '0.28', output_per_mtok: '0.42' });
     const event = aUsageEvent({ account_id: 'acct_import', occurred_at: '2026-12-01T10:00:00Z', usage: { input_tokens: 1_000_000, output_tokens: 500_000, cache_read_tokens: 0 } });
-    await client(base).ingest([event]);
-    const { rows } = await db.pool.query('SELECT cost_usd::text FROM usage_events WHERE event_id = $1', [event.event_id]);
+    await client(api.base).ingest([event]);
+    const { rows } = await api.db.pool.query('SELECT cost_usd::text FROM usage_events WHERE event_id = $1', [event.event_id]);
     // 1M input x 0.28 + 0.5M output x 0.42, per million tokens.
     expect(rows).toEqual([{ cost_usd: '0.49' }]);
 
@@ -129,7 +104,7 @@ describe('admin API: POST /admin/prices/import', () => {
     expect(res.body.error.code).toBe('validation_failed');
     expect(res.body.error.details.field).toBe(field);
     expect(res.body.error.message).toMatch(new RegExp(`^${field}: `));
-    expect((await db.pool.query('SELECT count(*)::int AS n FROM price_versions')).rows[0].n).toBe(6);
+    expect((await api.db.pool.query('SELECT count(*)::int AS n FROM price_versions')).rows[0].n).toBe(6);
   });
 
   it('takes a LiteLLM-sized file (about 4 MB, over the 64 KiB of other admin routes) from an admin only; over 8 MiB is a 413', async () => {
@@ -141,17 +116,17 @@ describe('admin API: POST /admin/prices/import', () => {
     expect(res.status).toBe(200);
     expect(res.body.entries_in_file).toBe(30_000);
     expect(res.body.models.find((m: Json) => m.model_id === 'deepseek-r1').status).toBe('unchanged');
-    const tooBig = await fetch(`${base}/admin/prices/import`, {
+    const tooBig = await fetch(`${api.base}/admin/prices/import`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${api.adminKey}` },
       body: JSON.stringify({ ...body, content: big(70_000) }),
     });
     expect(tooBig.status).toBe(413);
     expect(((await tooBig.json()) as Json).error.code).toBe('payload_too_large');
     // Only an admin's body is read: without a key, or with an auditor's, the 4 MB answer is the guard's.
-    const auditorKey = await insertApiKey(db, 'auditor');
+    const auditorKey = await insertApiKey(api.db, 'auditor');
     for (const [key, status] of [[null, 401], [auditorKey, 403]] as const) {
-      const res = await fetch(`${base}/admin/prices/import`, {
+      const res = await fetch(`${api.base}/admin/prices/import`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
         body: JSON.stringify({ ...body, content }),
@@ -161,7 +136,7 @@ describe('admin API: POST /admin/prices/import', () => {
   });
 
   it('is documented in /openapi.json with its body and answer', async () => {
-    const doc = (await (await fetch(`${base}/openapi.json`)).json()) as Json;
+    const doc = (await (await fetch(`${api.base}/openapi.json`)).json()) as Json;
     const op = doc.paths['/admin/prices/import'].post;
     expect(Object.keys(op.requestBody.content['application/json'].schema.properties).sort()).toEqual(['content', 'dry_run', 'effective_at', 'format', 'models']);
     expect(Object.keys(op.responses).sort()).toEqual(expect.arrayContaining(['200', '400', '401', '403', '413']));

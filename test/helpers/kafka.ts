@@ -123,3 +123,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
+
+/** waitFor for a condition in memory: `check` every 20 ms, for at most 5 s by default (jest's test timeout). */
+export function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  return waitFor(what, async () => check(), timeoutMs, 20);
+}

@@ -51,6 +51,21 @@ export async function seedPriceBook(db: Database): Promise<void> {
 }
 
 /**
+ * The test database for the tests of one describe block, as jest hooks: before each test empty
+ * tables and the seed price book (register it first, so the block's own beforeEach comes after),
+ * closed after the block. The handle is usable at once (its pool connects on first use).
+ */
+export function useTestDatabase(): Database {
+  const db = openTestDatabase();
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await seedPriceBook(db);
+  });
+  afterAll(() => db.close());
+  return db;
+}
+
+/**
  * What each rollup column must hold, as an aggregate over the usage_events rows of its
  * (account, api key, model, UTC hour) in usage_hourly, or UTC day in usage_daily. Written out
  * here rather than taken from libs/db (whose write paths derive their SQL from hourly-rollups.ts,
