@@ -30,12 +30,13 @@ import { createReadStream, createWriteStream, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { databaseUrlFor, recreateSeededDatabase } from './scratch-database';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { publishEvents } from './usage-events';
 import { numberArg } from './args';
+import { backendCpuMs, backendCpuMsBetween, cpuMsOf } from './process-cpu';
 import { loadConfig } from '@tokenmeter/config';
 import { BudgetSpendRepository, createDatabase, ROLLUP_COLUMNS, rollupOfEventsSql } from '@tokenmeter/db';
 
@@ -108,14 +109,21 @@ function machineBusyUs(): number {
   const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
   return ((user + nice + system + irq + softirq + steal) * 1e6) / CLOCK_TICKS_PER_S;
 }
-/** Peak RSS (VmHWM) of a process plus its child processes (INGESTOR_PROCESSES > 1 forks them). */
+/** A process and its descendants (INGESTOR_PROCESSES > 1 forks them); [] once it has exited. */
+function processTree(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return [pid, ...children.flatMap(processTree)];
+  } catch {
+    return [];
+  }
+}
+
+/** Peak RSS (VmHWM) of a process, in MB. */
 function peakRssMb(pid: number): number {
   try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    const own = hwm ? Math.round(Number(hwm[1]) / 1024) : 0;
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    return own + children.reduce((sum, child) => sum + peakRssMb(child), 0);
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return hwm ? Math.round(Number(hwm[1]) / 1024) : 0;
   } catch {
     return 0;
   }
@@ -129,8 +137,9 @@ interface IngestorUnderTest {
   processes: number;
   databaseUrl: string;
   groupId: string;
-  committed: () => Promise<number>;
-  close: () => Promise<void>;
+  /** Messages committed so far; `db` is the benchmark's own connection to the subject's database. */
+  committed: (db: Client) => Promise<number>;
+  close?: () => Promise<void>;
 }
 
 interface IngestRun {
@@ -140,14 +149,30 @@ interface IngestRun {
   peakRssMb: number;
   busyUsPerMessage: number;
   busyCores: number;
+  /**
+   * CPU of the ingestor's processes and of the Postgres backends serving its database, per message,
+   * over the same window: unlike the machine's busy time, what the other users of a shared box
+   * do hardly moves these.
+   */
+  ingestorCpuUsPerMessage: number;
+  postgresCpuUsPerMessage: number;
 }
 
-async function runIngestor(subject: IngestorUnderTest, topic: string, messages: number): Promise<IngestRun> {
+async function runIngestor(subject: IngestorUnderTest, kafka: Kafka, topic: string, messages: number): Promise<IngestRun> {
   // Several processes join one consumer group, as a deployment would scale the ingestor out.
   const children = Array.from({ length: subject.processes }, () =>
     spawn(process.execPath, ['-r', 'ts-node/register', ...subject.args], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: subject.databaseUrl, KAFKA_USAGE_TOPIC: topic, KAFKA_GROUP_ID: subject.groupId, LOG_LEVEL: 'warn', DATABASE_POOL_SIZE: '6' },
+      env: {
+        ...process.env,
+        DATABASE_URL: subject.databaseUrl,
+        KAFKA_USAGE_TOPIC: topic,
+        KAFKA_GROUP_ID: subject.groupId,
+        LOG_LEVEL: 'warn',
+        DATABASE_POOL_SIZE: '6',
+        // Each process its own free port: with --ingestors N they would all ask for 9464.
+        INGESTOR_METRICS_PORT: '0',
+      },
       stdio: ['ignore', 'inherit', 'inherit'],
     }),
   );
@@ -157,74 +182,111 @@ async function runIngestor(subject: IngestorUnderTest, topic: string, messages: 
   };
   process.once('SIGINT', stopOnSignal).once('SIGTERM', stopOnSignal);
   try {
-    return await measure(subject, children, messages);
+    return await measure(subject, children, messages, () => logGroupShares(kafka, subject, topic));
   } finally {
     // SIGTERM: each finishes its batch in flight and leaves the group (also when one of them failed).
     await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => { c.on('exit', r); c.kill('SIGTERM'); }))));
     process.off('SIGINT', stopOnSignal).off('SIGTERM', stopOnSignal);
-    await subject.close();
+    await subject.close?.();
   }
 }
 
-async function measure(subject: IngestorUnderTest, children: ChildProcess[], messages: number): Promise<IngestRun> {
-  const peakRss = () => children.reduce((sum, c) => sum + peakRssMb(c.pid!), 0);
-  let firstAt = 0;
-  let firstCount = 0;
-  let firstBusyUs = 0;
-  let peak = 0;
-  let lastReport = 0;
-  for (;;) {
-    const n = await subject.committed();
-    const now = Date.now();
+/** The counters a run is measured by, read at the clock's start and at its end. */
+interface Reading {
+  atMs: number;
+  committed: number;
+  machineBusyUs: number;
+  ingestorCpuMs: number;
+  backendCpuMs: Map<number, number>;
+}
+
+async function measure(subject: IngestorUnderTest, children: ChildProcess[], messages: number, atClockStart: () => Promise<void>): Promise<IngestRun> {
+  const pids = () => children.flatMap((c) => processTree(c.pid!));
+  const peakRss = () => pids().reduce((sum, pid) => sum + peakRssMb(pid), 0);
+  const database = new URL(subject.databaseUrl).pathname.slice(1);
+  const db = new Client({ connectionString: subject.databaseUrl });
+  await db.connect();
+  const read = async (committed: number): Promise<Reading> => ({
+    atMs: Date.now(),
+    committed,
+    machineBusyUs: machineBusyUs(),
+    ingestorCpuMs: pids().reduce((sum, pid) => sum + (cpuMsOf(pid) ?? 0), 0),
+    backendCpuMs: await backendCpuMs(db, database),
+  });
+  try {
+    let start: Reading | undefined;
+    let peak = 0;
+    let lastReport = 0;
+    for (;;) {
+      const n = await subject.committed(db);
+      const now = Date.now();
+      peak = Math.max(peak, peakRss());
+      // The clock starts once a tenth of the backlog is committed, not at the first commit: by then
+      // every lane is in steady state, and the chunks that were already in flight when the first
+      // one landed (up to one per lane) do not flatter the rate.
+      if (n >= messages / 10 && start === undefined) {
+        start = await read(n);
+        await atClockStart();
+      }
+      if (now - lastReport > 2000) {
+        const rate = start ? `, ${Math.round((n - start.committed) / ((now - start.atMs) / 1000 || 1))}/s` : '';
+        log(`${subject.name}: committed ${n} / ${messages} messages${rate}, rss peak ${peak} MB`);
+        lastReport = now;
+      }
+      if (n >= messages) break;
+      const exited = children.find((c) => c.exitCode !== null);
+      if (exited) throw new Error(`${subject.name} exited with ${exited.exitCode}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const end = await read(messages);
+    start ??= end;
     peak = Math.max(peak, peakRss());
-    // The clock starts once a tenth of the backlog is committed, not at the first commit: by then
-    // every lane is in steady state, and the chunks that were already in flight when the first
-    // one landed (up to one per lane) do not flatter the rate.
-    if (n >= messages / 10 && firstAt === 0) {
-      firstAt = now;
-      firstCount = n;
-      firstBusyUs = machineBusyUs();
-    }
-    if (now - lastReport > 2000) {
-      log(`${subject.name}: committed ${n} / ${messages} messages${firstAt ? `, ${Math.round((n - firstCount) / ((now - firstAt) / 1000 || 1))}/s` : ''}, rss peak ${peak} MB`);
-      lastReport = now;
-    }
-    if (n >= messages) break;
-    const exited = children.find((c) => c.exitCode !== null);
-    if (exited) throw new Error(`${subject.name} exited with ${exited.exitCode}`);
-    await new Promise((r) => setTimeout(r, 100));
+    const seconds = (end.atMs - start.atMs) / 1000;
+    const measured = messages - start.committed;
+    const busyUs = end.machineBusyUs - start.machineBusyUs;
+    // Messages include the 5% redeliveries; events/s counts distinct events only, so duplicates
+    // (cheap no-ops) do not flatter the figure.
+    const messagesPerS = measured / seconds;
+    return {
+      messagesPerS: Math.round(messagesPerS),
+      eventsPerS: Math.round((messagesPerS * EVENTS) / messages),
+      seconds,
+      peakRssMb: peak,
+      busyUsPerMessage: busyUs / measured,
+      busyCores: busyUs / 1e6 / seconds,
+      ingestorCpuUsPerMessage: ((end.ingestorCpuMs - start.ingestorCpuMs) * 1000) / measured,
+      postgresCpuUsPerMessage: (backendCpuMsBetween(start.backendCpuMs, end.backendCpuMs) * 1000) / measured,
+    };
+  } finally {
+    await db.end();
   }
-  const seconds = (Date.now() - firstAt) / 1000;
-  const busyUs = machineBusyUs() - firstBusyUs;
-  peak = Math.max(peak, peakRss());
-  // Messages include the 5% redeliveries; events/s counts distinct events only, so duplicates
-  // (cheap no-ops) do not flatter the figure.
-  const messagesPerS = (messages - firstCount) / seconds;
-  return {
-    messagesPerS: Math.round(messagesPerS),
-    eventsPerS: Math.round((messagesPerS * EVENTS) / messages),
-    seconds,
-    peakRssMb: peak,
-    busyUsPerMessage: busyUs / (messages - firstCount),
-    busyCores: busyUs / 1e6 / seconds,
-  };
+}
+
+/**
+ * Which member of the group consumes how many partitions, once the clock starts: with --ingestors N
+ * every process should hold a share (kafkajs' round-robin assigner: ceil or floor of partitions / N).
+ */
+async function logGroupShares(kafka: Kafka, subject: IngestorUnderTest, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([subject.groupId]);
+    const shares = groups[0].members.map((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic]?.length ?? 0);
+    log(`${subject.name}: group ${subject.groupId} has ${shares.length} member(s) (${subject.processes} process(es) started), partitions per member ${shares.sort().join('/')}`);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** Ours records each partition's next offset in ingest_progress, in the transaction that stores its events. */
 function ours(topic: string): IngestorUnderTest {
-  const db = new Client({ connectionString: BENCH_URL });
-  const connected = db.connect();
   return {
     name: 'ingestor',
     args: [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), 'apps/ingestor/src/main.ts'],
     processes: INGESTORS,
     databaseUrl: BENCH_URL,
     groupId: `${topic}.group`,
-    committed: async () => {
-      await connected;
-      return Number((await db.query('SELECT coalesce(sum(next_offset), 0) AS n FROM ingest_progress WHERE topic = $1', [topic])).rows[0].n);
-    },
-    close: () => connected.then(() => db.end()),
+    committed: async (db) => Number((await db.query('SELECT coalesce(sum(next_offset), 0) AS n FROM ingest_progress WHERE topic = $1', [topic])).rows[0].n),
   };
 }
 
@@ -303,6 +365,8 @@ async function budgetCheck(): Promise<{ budget_windows: number; budget_windows_o
   }
 }
 
+const cpuUsPerMessage = (run: IngestRun) => run.ingestorCpuUsPerMessage + run.postgresCpuUsPerMessage;
+
 async function main(): Promise<void> {
   log(`${EVENTS} events, ${PARTITIONS} partitions, ${ACCOUNTS} accounts, ${INGESTORS} ingestor process(es), ${BUDGETS} budgets, ${CREDITS} credit grants${PEER ? `, peer in ${PEER_PROCESSES} process(es)` : ', no peer'}`);
   await prepareDatabase();
@@ -311,12 +375,12 @@ async function main(): Promise<void> {
   const publishStarted = Date.now();
   const messages = await publishEvents(kafka, topic, { events: EVENTS, partitions: PARTITIONS, accounts: ACCOUNTS, log });
   log(`published ${messages} messages (${messages - EVENTS} redeliveries) in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
-  const ingest = await runIngestor(ours(topic), topic, messages);
+  const ingest = await runIngestor(ours(topic), kafka, topic, messages);
   const cost = await checkTotals('ingestor', BENCH_URL);
   const copyRowsPerS = await copyCeiling();
   let peerRun: IngestRun | undefined;
   if (PEER) {
-    peerRun = await runIngestor(peer(topic, kafka), topic, messages);
+    peerRun = await runIngestor(peer(topic, kafka), kafka, topic, messages);
     const peerCost = await checkTotals('peer', PEER_URL);
     if (peerCost !== cost) throw new Error(`the peer's rollups total ${peerCost} USD, ours ${cost}: not the same pricing`);
   }
@@ -339,12 +403,19 @@ async function main(): Promise<void> {
     ingestor_peak_rss_mb: ingest.peakRssMb,
     machine_busy_cores: Math.round(ingest.busyCores * 100) / 100,
     machine_busy_us_per_message: Math.round(ingest.busyUsPerMessage * 10) / 10,
+    ingestor_cpu_us_per_message: Math.round(ingest.ingestorCpuUsPerMessage * 10) / 10,
+    postgres_cpu_us_per_message: Math.round(ingest.postgresCpuUsPerMessage * 10) / 10,
     ...(peerRun
       ? {
           peer_seconds: Math.round(peerRun.seconds * 10) / 10,
           peer_peak_rss_mb: peerRun.peakRssMb,
           peer_machine_busy_cores: Math.round(peerRun.busyCores * 100) / 100,
           peer_machine_busy_us_per_message: Math.round(peerRun.busyUsPerMessage * 10) / 10,
+          peer_ingestor_cpu_us_per_message: Math.round(peerRun.ingestorCpuUsPerMessage * 10) / 10,
+          peer_postgres_cpu_us_per_message: Math.round(peerRun.postgresCpuUsPerMessage * 10) / 10,
+          // The CPU both spend per message (ingestor + its Postgres backends), peer over ours: the
+          // comparison a shared box's load moves least.
+          vs_peer_cpu: Math.round((cpuUsPerMessage(peerRun) / cpuUsPerMessage(ingest)) * 100) / 100,
         }
       : {}),
     ...(BUDGETS > 0 ? await budgetCheck() : {}),

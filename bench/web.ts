@@ -19,8 +19,6 @@
  *    API's middleware to the last byte handed to the socket, compression included);
  * 5. prints one final JSON line.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import os from 'node:os';
 import { gunzipSync } from 'node:zlib';
@@ -28,6 +26,7 @@ import { datasetArgs, datasetJson, LARGEST_ACCOUNT, MONTH_END, MONTH_START, prep
 import { freePort, startApi, stopApi } from './api-process';
 import { integerListArg, numberArg, stringArg } from './args';
 import { percentile, round2, timedKeepAliveLoop } from './http-load';
+import { backendCpuMs, backendCpuMsBetween, cpuMsOf } from './process-cpu';
 
 const CONCURRENCIES = integerListArg('concurrency', [1, 8]);
 const SECONDS = numberArg('seconds', 15);
@@ -111,26 +110,6 @@ class ServerTimes {
   }
 }
 
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU (user + system, all threads) a process has used so far, in ms; undefined when /proc cannot tell. */
-function cpuMsOf(pid: number): number | undefined {
-  try {
-    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * CPU spent during a window by the API process and by the Postgres backends serving the data
  * set's database (its pool's connections): the cost of a page on each side, whatever else the
@@ -142,14 +121,8 @@ class CpuMeter {
     private readonly databaseUrl: string,
     private readonly database: string,
   ) {}
-  private async backends(): Promise<Map<number, number>> {
-    const pids = await withClient(this.databaseUrl, async (c) =>
-      (await c.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [this.database])).rows.map((r) => Number(r.pid)),
-    );
-    return new Map(pids.flatMap((pid) => {
-      const ms = cpuMsOf(pid);
-      return ms === undefined ? [] : [[pid, ms] as [number, number]];
-    }));
+  private backends(): Promise<Map<number, number>> {
+    return withClient(this.databaseUrl, (c) => backendCpuMs(c, this.database));
   }
   async start(): Promise<() => Promise<{ apiMs: number | null; postgresMs: number | null }>> {
     const api0 = cpuMsOf(this.apiPid);
@@ -157,9 +130,7 @@ class CpuMeter {
     return async () => {
       const api1 = cpuMsOf(this.apiPid);
       const pg1 = await this.backends();
-      let postgresMs = 0;
-      for (const [pid, ms] of pg1) postgresMs += ms - (pg0.get(pid) ?? 0);
-      return { apiMs: api0 === undefined || api1 === undefined ? null : api1 - api0, postgresMs: pg1.size === 0 ? null : postgresMs };
+      return { apiMs: api0 === undefined || api1 === undefined ? null : api1 - api0, postgresMs: pg1.size === 0 ? null : backendCpuMsBetween(pg0, pg1) };
     };
   }
 }
