@@ -26,17 +26,26 @@ const LIBS_IMPORT_NO_APP = {
   message: 'libs/ never import from apps/: the dependency points from apps to libs.',
 };
 
-// libs/billing is the pure pricing core: only decimal.js, zod, node:* and its own files.
-// Everything else (Nest, Prisma, pg, Stripe, kafkajs, preact, other libs) is refused by an
-// allow-list, so a new framework or driver cannot slip in under a name this list forgot.
+// libs/billing is the pure pricing core: only decimal.js, zod, lossless-json (a JSON parser that
+// keeps numbers' source text, for price maps), node:* and its own files. Everything else (Nest,
+// Prisma, pg, Stripe, kafkajs, preact, other libs) is refused by an allow-list, so a new
+// framework or driver cannot slip in under a name this list forgot.
 const BILLING_ALLOW_ONLY = {
-  regex: '^(?!(?:decimal\\.js|zod|node:.+|\\.\\.?/.*|@tokenmeter/billing(?:/.*)?)$)',
-  message: 'libs/billing stays pure: it may import only decimal.js, zod, node:* and its own files.',
+  regex: '^(?!(?:decimal\\.js|zod|lossless-json|node:.+|\\.\\.?/.*|@tokenmeter/billing(?:/.*)?)$)',
+  message: 'libs/billing stays pure: it may import only decimal.js, zod, lossless-json, node:* and its own files.',
 };
 // Its own files: a relative import may not climb out of libs/billing into another lib or app.
 const BILLING_STAYS_INSIDE = {
-  regex: '^(?:\\.\\./)+(?:libs/|apps/|auth|config|db|ingest|invoicing|limits|stripe)(?:/|$)',
+  regex: '^(?:\\.\\./)+(?:libs/|apps/|auth|config|db|ingest|invoicing|limits|prices|stripe)(?:/|$)',
   message: 'libs/billing stays pure: import other libs from a layer above it, not from billing.',
+};
+
+// libs/gateway-client is a package of its own (its package.json): besides its own files it may
+// import only kafkajs, node:* and the two contract modules of libs/billing its build ships along
+// (libs/gateway-client/build.ts), so a gateway installing it gets no Nest, Prisma or pg.
+const GATEWAY_CLIENT_ALLOW_ONLY = {
+  regex: '^(?!(?:kafkajs|node:.+|\\./.*|@tokenmeter/billing/(?:usage-event|usage-schemas))$)',
+  message: 'libs/gateway-client is published alone: it may import only kafkajs, node:*, its own files and @tokenmeter/billing/usage-event|usage-schemas.',
 };
 
 const restrict = (...patterns) => ['error', { patterns }];
@@ -45,6 +54,7 @@ module.exports = defineConfig([
   globalIgnores([
     'node_modules/',
     'dist/',
+    'libs/gateway-client/dist/', // the package build (npm run build:gateway-client)
     '.local/',
     'coverage/',
     'test-artifacts/',
@@ -110,6 +120,11 @@ module.exports = defineConfig([
   {
     files: ['libs/billing/**/*.{ts,tsx}'],
     rules: { 'no-restricted-imports': restrict(LIBS_IMPORT_NO_APP, BILLING_ALLOW_ONLY, BILLING_STAYS_INSIDE) },
+  },
+  {
+    files: ['libs/gateway-client/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': restrict(LIBS_IMPORT_NO_APP, GATEWAY_CLIENT_ALLOW_ONLY) },
   },
   ...APPS.map((app) => ({
     files: [`apps/${app}/**/*.{ts,tsx}`],

@@ -22,7 +22,7 @@ import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
 import { integerArg, numberArg, stringArg } from './args';
-import { DAILY_ROLLUP_COLUMNS, ROLLUP_COLUMNS, dailyOfHourlySql, rollupOfEventsSql } from '@tokenmeter/db';
+import { DAILY_ROLLUP_COLUMNS, ROLLUP_COLUMNS, dailyOfHourlySql, ensureEventPartitions, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
 import { withClient } from '../test/helpers/db';
 
@@ -185,6 +185,8 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     const end = new Date(MONTH_END);
     const start = new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - MONTHS, 1)).toISOString();
     const spanMs = end.getTime() - Date.parse(start);
+    // usage_events is partitioned by month: every month the events span (and the end's, harmless if empty).
+    await ensureEventPartitions(c, Array.from({ length: MONTHS + 1 }, (_, i) => new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - MONTHS + i, 1))));
     let next = 0;
     let done = 0;
     const started = Date.now();
@@ -210,6 +212,11 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     for (const ix of indexes) await c.query(ix.indexdef);
     log(`secondary indexes rebuilt in ${Date.now() - t} ms`);
 
+    // The event_id dedupe the ingest path writes with every event (docs/scaling.md, "event_id dedupe").
+    t = Date.now();
+    await c.query('INSERT INTO usage_event_ids (event_id, account_id, occurred_at, payload_hash) SELECT event_id, account_id, occurred_at, payload_hash FROM usage_events');
+    log(`usage_event_ids filled in ${Date.now() - t} ms`);
+
     await c.query("SET work_mem = '512MB'");
     for (const [table, sql] of [
       ['usage_hourly', ROLLUP_SQL],
@@ -228,6 +235,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     t = Date.now();
     await c.query('VACUUM ANALYZE usage_events');
     await c.query('VACUUM ANALYZE usage_hourly');
+    await c.query('VACUUM ANALYZE usage_event_ids');
     await c.query('VACUUM ANALYZE usage_daily');
     log(`vacuum analyze in ${Date.now() - t} ms`);
     await c.query('DROP TABLE bench_models');

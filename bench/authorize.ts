@@ -3,7 +3,7 @@
  * while usage is being ingested.
  *
  *   npm run bench:authorize [-- --accounts 1000] [--rates 1000,2000,5000] [--duration 10] [--ingest-rate 5000] [--connections 32]
- *                           [--port-mode fast|nest] [--semi-space-mb 0] [--closed-loop yes|no]
+ *                           [--port-mode fast|nest] [--semi-space-mb 0] [--closed-loop yes|no] [--pin-api no|yes]
  *
  * --port-mode fast (the default) sends the checks to the lean listener (AUTHORIZE_PORT, no
  * Express/Nest), nest to the same route on the API's own port. --semi-space-mb N starts the API
@@ -11,6 +11,8 @@
  * the closed loops: their checks (up to ~300,000 in 10 s on the lean port) all stay held for the hold TTL (30 s
  * here; nothing settles them while alone), so the open loops after them run on a few hundred
  * thousand holds being expired and collected, far more than a gateway at that rate keeps in flight.
+ * --pin-api yes gives the API process the last CPU to itself (taskset) and puts this process, the
+ * ingest child and Postgres on the others: an authorize process on cores of its own.
  *
  * 1. recreates a scratch database, tokenmeter_bench_authorize, with the price book and --accounts
  *    accounts, each with a hard monthly budget, every tenth also a per-key and a per-model one,
@@ -29,7 +31,7 @@
  *    loop: also p99 from the instant each check was due, so a queue building up cannot hide),
  *    status counts, and for ingest the events stored per second.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
 import { createDatabase, PriceBookRepository, SpendStateRepository, UsageEventsRepository } from '@tokenmeter/db';
@@ -49,12 +51,34 @@ const CONNECTIONS = Math.floor(numberArg('connections', 32));
 const PORT_MODE = stringArg('port-mode', 'fast', /^(fast|nest)$/) as 'fast' | 'nest';
 const SEMI_SPACE_MB = Number(stringArg('semi-space-mb', '0', /^\d{1,4}$/));
 const CLOSED_LOOP = stringArg('closed-loop', 'yes', /^(yes|no)$/) === 'yes';
+// --pin-api yes: the API gets the last CPU to itself; this process, the ingest child and the
+// Postgres server (every process of the OS user `postgres`, restored at the end) the others. It
+// stands for an authorize process on cores of its own, the way it would be deployed.
+const PIN_API = stringArg('pin-api', 'no', /^(yes|no)$/) === 'yes';
 const BENCH_DB = 'tokenmeter_bench_authorize';
 const ADMIN_URL = loadConfig().databaseUrl;
 const TOKEN = 'bench-authorize-ingest-token-0123456789';
 const MODELS = ['deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
 
 const log = (msg: string) => process.stderr.write(`[bench:authorize] ${msg}\n`);
+
+const CPU_COUNT = os.cpus().length;
+const API_CPU = String(CPU_COUNT - 1);
+const OTHER_CPUS = CPU_COUNT > 2 ? `0-${CPU_COUNT - 2}` : '0';
+const ALL_CPUS = `0-${CPU_COUNT - 1}`;
+/** Sets a process's CPU affinity, all its threads (taskset from util-linux). */
+const pin = (pid: number, cpus: string) => execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+const postgresPids = () =>
+  execFileSync('pgrep', ['-u', 'postgres'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+function pinPostgres(cpus: string): void {
+  for (const pid of postgresPids()) {
+    try {
+      pin(pid, cpus);
+    } catch {
+      // A backend that exited between pgrep and taskset.
+    }
+  }
+}
 const account = (i: number) => `acct_${String(i).padStart(5, '0')}`;
 
 async function seed(url: string): Promise<void> {
@@ -302,7 +326,7 @@ async function ingestWorker(url: string): Promise<void> {
   while (!stopping) {
     const now = Date.now();
     const messages = Array.from({ length: chunk }, () => {
-      const raw = JSON.parse(makeEvent(i++, now - 1000, 1, ACCOUNTS).value);
+      const raw = makeEvent(i++, now - 1000, 1, ACCOUNTS);
       raw.event_id = `bench_ingest_${process.pid}_${i}`;
       raw.occurred_at = new Date(now).toISOString();
       // bench:ingest's accounts are acct_<n>; this data set's are acct_<5 digits>, with one key each.
@@ -337,8 +361,15 @@ async function main(): Promise<void> {
   const env: Record<string, string> = { TOKENMETER_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'warn', AUTHORIZE_HOLD_TTL_SECONDS: '30', AUTHORIZE_PORT: String(authorizePort) };
   if (SEMI_SPACE_MB > 0) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=${SEMI_SPACE_MB}`.trim();
   const api = await startApi({ databaseUrl: url, port, env });
+  if (PIN_API) {
+    if (CPU_COUNT < 2) throw new Error('--pin-api needs at least 2 CPUs');
+    pin(api.pid!, API_CPU);
+    pin(process.pid, OTHER_CPUS);
+    pinPostgres(OTHER_CPUS);
+    log(`pinned: the API to CPU ${API_CPU}; this process, the ingest child and Postgres to CPU ${OTHER_CPUS}`);
+  }
   const checker = new Checker(PORT_MODE === 'fast' ? authorizePort : port, CONNECTIONS);
-  console.log(JSON.stringify({ phase: 'setup', port_mode: PORT_MODE, semi_space_mb: SEMI_SPACE_MB || null, closed_loop: CLOSED_LOOP, load_avg: os.loadavg().map((l) => Math.round(l * 100) / 100) }));
+  console.log(JSON.stringify({ phase: 'setup', port_mode: PORT_MODE, pin_api: PIN_API, semi_space_mb: SEMI_SPACE_MB || null, closed_loop: CLOSED_LOOP, load_avg: os.loadavg().map((l) => Math.round(l * 100) / 100) }));
   const results: Record<string, unknown>[] = [];
   const report = (r: Record<string, unknown>) => {
     results.push(r);
@@ -393,6 +424,7 @@ async function main(): Promise<void> {
   } finally {
     checker.close();
     await stopApi(api);
+    if (PIN_API) pinPostgres(ALL_CPUS);
   }
 }
 

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Client } from 'pg';
 import { recreateSeededDatabase } from './scratch-database';
 import { loadConfig } from '@tokenmeter/config';
-import { addHoursToDailySql } from '@tokenmeter/db';
+import { addHoursToDailySql, ensureEventPartitions } from '@tokenmeter/db';
 import { progressBar } from '../apps/invoicer/src/progress';
 import { createInvoicer } from '../apps/invoicer/src/wiring';
 
@@ -40,6 +40,7 @@ async function seedUsage(): Promise<number> {
   const c = new Client({ connectionString: BENCH_URL });
   await c.connect();
   await c.query(`INSERT INTO accounts (id) SELECT 'acct_' || lpad(a::text, 6, '0') FROM generate_series(1, $1) a`, [ACCOUNTS]);
+  await ensureEventPartitions(c, [new Date('2026-10-01T00:00:00Z')]);
   const { rowCount } = await c.query(
     `WITH ev AS (
        SELECT a, e,
@@ -65,6 +66,7 @@ async function seedUsage(): Promise<number> {
      FROM priced`,
     [ACCOUNTS, EVENTS_PER_ACCOUNT],
   );
+  await c.query('INSERT INTO usage_event_ids (event_id, account_id, occurred_at, payload_hash) SELECT event_id, account_id, occurred_at, payload_hash FROM usage_events');
   await c.query(
     `INSERT INTO usage_hourly (account_id, api_key_id, model, hour, requests, unpriced_requests, input_tokens, output_tokens,
        cache_read_tokens, cache_write_tokens, reasoning_tokens, input_cost_usd, output_cost_usd, cache_read_cost_usd, cache_write_cost_usd, cost_usd)

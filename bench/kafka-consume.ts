@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   if (EVENTS < MIN_EVENTS) throw new Error(`--events must be at least ${MIN_EVENTS} for a meaningful rate`);
   const kafka = new Kafka({ clientId: 'tokenmeter-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const topic = `bench.consume.${Date.now().toString(36)}`;
-  const messages = await publishEvents(kafka, topic, { events: EVENTS, partitions: PARTITIONS, accounts: 2000, log });
+  const messages = await publishEvents(kafka, topic, { brokers: BROKERS, events: EVENTS, partitions: PARTITIONS, accounts: 2000, log });
   const bare = await consume(kafka, topic, messages, false);
   log(`consume: ${JSON.stringify(bare)}`);
   const parsed = await consume(kafka, topic, messages, true);

@@ -1,9 +1,10 @@
 /**
- * Realistic gateway usage events, deterministic (the same inputs give the same event), and the
- * publisher that sends them to Kafka the way a gateway does. Used by the benchmarks and by
+ * Realistic gateway usage events, deterministic (the same inputs give the same event), published
+ * to Kafka the way a gateway does: through libs/gateway-client. Used by the benchmarks and by
  * `npm run demo` (scripts/demo-traffic.ts), which shapes its own traffic from the same parts.
  */
-import type { Kafka, Message } from 'kafkajs';
+import { logLevel, type Kafka } from 'kafkajs';
+import { createUsagePublisher, type UsageEventInput } from '@tokenmeter/gateway-client';
 
 const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
 
@@ -98,7 +99,8 @@ export function shapeOfModel(model: string): UsageShape {
  * one to three API keys and mostly one or two models; usage comes in the provider's own shape.
  */
 export const WINDOW_MS = 6 * 3_600_000;
-export function makeEvent(i: number, windowStart: number, events: number, accounts: number): { key: string; value: string } {
+export type BenchEvent = UsageEventInput & { event_id: string; account_id: string };
+export function makeEvent(i: number, windowStart: number, events: number, accounts: number): BenchEvent {
   const accountN = Math.floor(accounts * rand(i, 1) ** 3);
   const account = `acct_${accountN}`;
   const model = MODELS[(accountN + (rand(i, 2) < 0.8 ? 0 : 1 + Math.floor(rand(i, 3) * 6))) % MODELS.length];
@@ -124,47 +126,52 @@ export function makeEvent(i: number, windowStart: number, events: number, accoun
     usage,
     metadata: { region: rand(i, 9) < 0.5 ? 'eu-west-1' : 'us-east-1' },
   };
-  return { key: account, value: JSON.stringify(event) };
+  return event;
 }
 
 /** Share of events published twice, as a gateway retrying a publish would produce. */
 export const DUPLICATE_RATE = 0.05;
 
+/** Events per publishMany call (the publisher's own produce requests are at most 1000 events too). */
+export const SEND_BATCH = 1000;
+
 /**
- * Sends batches of messages to `topic` (which must exist) and waits for every acknowledgement;
- * up to four sends in flight. Returns the number of messages sent. Batches are consumed lazily,
- * so a generator can build a large backlog without holding it all in memory.
+ * Publishes batches of events to `topic` (which must exist) through libs/gateway-client and waits
+ * for every acknowledgement; up to four calls outstanding, so the publisher always has the next
+ * batch queued. An event listed twice is sent twice (a redelivery). Returns the number of messages
+ * sent; throws if the publisher refused any event or the broker did not take one. Batches are
+ * consumed lazily, so a generator can build a large backlog without holding it all in memory.
  */
-export async function sendInBatches(kafka: Kafka, topic: string, batches: Iterable<Message[]>, options: { acks?: number } = {}): Promise<number> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
+export async function sendInBatches(
+  to: { brokers: string[]; topic: string; clientId?: string },
+  batches: Iterable<UsageEventInput[]>,
+): Promise<number> {
+  const publisher = createUsagePublisher({ clientId: 'tokenmeter-bench', ...to, kafkaConfig: { logLevel: logLevel.NOTHING } });
   try {
     let sent = 0;
     const inflight: Promise<unknown>[] = [];
-    for (const messages of batches) {
-      sent += messages.length;
-      inflight.push(producer.send({ topic, acks: options.acks ?? 1, messages }));
+    const published = async (events: UsageEventInput[]) => {
+      const refused = (await publisher.publishMany(events)).find((r) => r.status === 'rejected');
+      if (refused) throw new Error(`the publisher refused an event: ${JSON.stringify(refused)}`);
+    };
+    for (const events of batches) {
+      sent += events.length;
+      inflight.push(published(events));
       if (inflight.length >= 4) await inflight.shift();
     }
     await Promise.all(inflight);
     return sent;
   } finally {
-    await producer.disconnect();
+    await publisher.close();
   }
 }
 
 /**
- * A send is one record batch per partition: batches of this many messages stay well under the
- * broker's 1 MB message limit even with few partitions.
+ * Events [from, to) of a run of `events`, in publish order: each event once, and DUPLICATE_RATE
+ * of them (the same ones in every run) a second time right after.
  */
-export const SEND_BATCH = 1000;
-
-/**
- * The messages for events [from, to) of a run of `events`, in publish order: each event once,
- * and DUPLICATE_RATE of them (the same ones in every run) a second time right after.
- */
-export function eventMessages(from: number, to: number, windowStart: number, events: number, accounts: number): { key: string; value: string }[] {
-  const messages = [];
+export function eventBatch(from: number, to: number, windowStart: number, events: number, accounts: number): BenchEvent[] {
+  const messages: BenchEvent[] = [];
   for (let j = from; j < to; j++) {
     messages.push(makeEvent(j, windowStart, events, accounts));
     if ((j * 2_246_822_519) % 1000 < DUPLICATE_RATE * 1000) messages.push(makeEvent(j, windowStart, events, accounts));
@@ -180,23 +187,23 @@ export function eventMessages(from: number, to: number, windowStart: number, eve
 export async function publishEvents(
   kafka: Kafka,
   topic: string,
-  options: { events: number; partitions: number; accounts: number; log: (msg: string) => void },
+  options: { brokers: string[]; events: number; partitions: number; accounts: number; log: (msg: string) => void },
 ): Promise<number> {
-  const { events, partitions, accounts, log } = options;
+  const { brokers, events, partitions, accounts, log } = options;
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] });
   await admin.disconnect();
   const windowStart = Date.now() - WINDOW_MS - 60_000;
-  function* batches(): Generator<Message[]> {
+  function* batches(): Generator<BenchEvent[]> {
     let lastReport = Date.now();
     for (let i = 0; i < events; i += SEND_BATCH) {
-      yield eventMessages(i, Math.min(events, i + SEND_BATCH), windowStart, events, accounts);
+      yield eventBatch(i, Math.min(events, i + SEND_BATCH), windowStart, events, accounts);
       if (Date.now() - lastReport > 2000) {
         log(`published ${Math.min(events, i + SEND_BATCH)} / ${events} events`);
         lastReport = Date.now();
       }
     }
   }
-  return sendInBatches(kafka, topic, batches());
+  return sendInBatches({ brokers, topic }, batches());
 }

@@ -15,12 +15,12 @@
  * --budgets N gives the first N accounts a budget, as in bench:ingest, so each chunk also keeps
  * their windows and checks thresholds (docs/limits.md).
  */
-import { readFileSync } from 'node:fs';
 import { PriceBookRepository, UsageEventsRepository, createDatabase } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { recreateSeededDatabase } from './scratch-database';
 import { WINDOW_MS, makeEvent } from './usage-events';
 import { numberArg, stringArg } from './args';
+import { cpuMsOf } from './process-cpu';
 import { loadConfig } from '@tokenmeter/config';
 
 const EVENTS = numberArg('events', 100_000);
@@ -31,10 +31,11 @@ const CREDITS = process.argv.includes('--credits') ? numberArg('credits', 1) : 0
 const BUDGETS = process.argv.includes('--budgets') ? numberArg('budgets', 1) : 0;
 const ADMIN_URL = loadConfig().databaseUrl;
 
-/** user + system CPU of a local process, in milliseconds (clock ticks are 10 ms here). */
+/** user + system CPU of the (local) Postgres backend, in milliseconds. */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const ms = cpuMsOf(pid);
+  if (ms === undefined) throw new Error(`no /proc entry for backend ${pid}: Postgres must run on this machine`);
+  return ms;
 }
 
 async function main(): Promise<void> {
@@ -63,7 +64,10 @@ async function main(): Promise<void> {
   }
   const windowStart = Date.now() - WINDOW_MS;
   // The full run, as in bench:ingest, is 1M events over the window; take its first N.
-  const messages = Array.from({ length: EVENTS }, (_, i) => ({ value: Buffer.from(makeEvent(i, windowStart, 1_000_000, ACCOUNTS).value), key: null }));
+  const messages = Array.from({ length: EVENTS }, (_, i) => ({
+    value: Buffer.from(JSON.stringify(makeEvent(i, windowStart, 1_000_000, ACCOUNTS))),
+    key: null,
+  }));
   const pricing = await ingestor.pricingContext();
   let prepareMs = 0;
   let recordMs = 0;

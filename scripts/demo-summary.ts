@@ -4,7 +4,6 @@ import type { TokenmeterConfig } from '@tokenmeter/config';
 import type { PriceVersionRecord, UsageReadRepository } from '@tokenmeter/db';
 import type { DemoReport } from './demo';
 import { DEMO_ACCOUNTS } from './demo-accounts';
-import type { DemoTraffic } from './demo-traffic';
 
 /** numeric(20,10) comes back as "0.5714000000": print the value, not the column's scale. */
 function rate(perMTok: string): string {
@@ -65,7 +64,7 @@ export async function describeDemo(report: DemoReport, usage: UsageReadRepositor
 }
 
 /** Per-account totals from the rollups, and what the price change did to deepseek-r1's cost per request. */
-async function costLines(usage: UsageReadRepository, t: Omit<DemoTraffic, 'messages'>, change: PriceVersionRecord): Promise<string[]> {
+async function costLines(usage: UsageReadRepository, t: DemoReport['traffic'], change: PriceVersionRecord): Promise<string[]> {
   const lines = [`Over the demo range (from the hourly rollups, as the dashboards read them):`];
   const perPeriod = { before: { requests: 0, cost: new Decimal(0) }, after: { requests: 0, cost: new Decimal(0) } };
   const inRange = change.effectiveFrom > t.from && change.effectiveFrom < t.to;

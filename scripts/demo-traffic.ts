@@ -5,7 +5,6 @@
  * second run re-publishes the very same events (same event_id, same payload: duplicates, not
  * conflicts) and only adds the hours that have passed since.
  */
-import type { Message } from 'kafkajs';
 import { providerUsage, randomUnit, shapeOfModel, type UsageCounts, type UsageShape } from '../bench/usage-events';
 import { DEMO_ACCOUNTS, MODEL_PROFILES } from './demo-accounts';
 
@@ -192,8 +191,16 @@ const MALFORMED: readonly Malformed[] = [
 ];
 
 export interface DemoTraffic {
-  /** In publishing order: by occurred_at, as a gateway publishes in real time. */
-  messages: Message[];
+  /**
+   * The valid events in publishing order (by occurred_at, as a gateway publishes in real time),
+   * redeliveries and the conflicting reuse included: what the gateway sends through libs/gateway-client.
+   */
+  published: DemoEvent[];
+  /**
+   * Messages the contract refuses, as a gateway without the library sends them (the library itself
+   * refuses to): raw bytes, published after the events, for the ingestor to reject and dead-letter.
+   */
+  malformedMessages: { key: string; value: string }[];
   /** The whole UTC hours the traffic covers: [from, to). Events after `now` are not sent. */
   from: Date;
   to: Date;
@@ -215,8 +222,9 @@ function increment<K>(map: Map<K, number>, key: K): void {
 
 /**
  * About `events` valid events over the last `days` days ending at `now` (the current hour's
- * events that lie after `now` are not sent), plus DEMO_DUPLICATE_RATE redeliveries, the malformed
- * messages above spread through the stream, and one conflicting reuse of an event id at the end.
+ * events that lie after `now` are not sent), plus DEMO_DUPLICATE_RATE redeliveries and one
+ * conflicting reuse of an event id at the end; and the malformed messages above, each made from
+ * an event spread through the range.
  */
 export function buildDemoTraffic(options: { events: number; days: number; now: Date }): DemoTraffic {
   const nowMs = options.now.getTime();
@@ -251,7 +259,8 @@ export function buildDemoTraffic(options: { events: number; days: number; now: D
   }
 
   const traffic: DemoTraffic = {
-    messages: [],
+    published: [],
+    malformedMessages: [],
     from: new Date(firstHour * HOUR_MS),
     to: new Date((lastHour + 1) * HOUR_MS),
     events: generated.length,
@@ -262,30 +271,29 @@ export function buildDemoTraffic(options: { events: number; days: number; now: D
     byModel: new Map(),
     byShape: new Map(),
   };
-  // Spread through the stream (several after one event when there are fewer events than them).
+  // Made from events spread through the range (several from one event when there are fewer events than them).
   const malformedAfter = new Map<number, Malformed[]>();
   MALFORMED.forEach((m, k) => {
     const at = Math.floor(((k + 0.5) / MALFORMED.length) * generated.length);
     malformedAfter.set(at, [...(malformedAfter.get(at) ?? []), m]);
   });
   generated.forEach((g, i) => {
-    const message = { key: g.event.account_id, value: JSON.stringify(g.event) };
-    traffic.messages.push(message);
+    traffic.published.push(g.event);
     if (g.u(50) < DEMO_DUPLICATE_RATE) {
-      traffic.messages.push(message);
+      traffic.published.push(g.event);
       traffic.redeliveries++;
     }
     increment(traffic.byAccount, g.event.account_id);
     increment(traffic.byModel, g.event.model);
     increment(traffic.byShape, g.shape);
     for (const bad of malformedAfter.get(i) ?? []) {
-      traffic.messages.push({ key: g.event.account_id, value: bad.value(g.event, nowMs) });
+      traffic.malformedMessages.push({ key: g.event.account_id, value: bad.value(g.event, nowMs) });
       traffic.malformed.push({ code: bad.code, what: bad.what });
     }
   });
   // The gateway re-counted a streamed response after a reconnect and reported it again under the
   // same event_id: a different payload, so a conflict (kept for an admin), not a second charge.
   const recounted = { ...target.event, usage: providerUsage(target.shape, { ...target.counts, output: target.counts.output + 42 }) };
-  traffic.messages.push({ key: recounted.account_id, value: JSON.stringify(recounted) });
+  traffic.published.push(recounted);
   return traffic;
 }

@@ -6,8 +6,9 @@
  * 1. creates the accounts, a deepseek-r1 price change in the middle of the range and, once, an
  *    admin key and an account key to sign in with: all through the services the admin API and the
  *    CLI use (so each leaves its audit entry), never raw SQL;
- * 2. publishes the traffic of scripts/demo-traffic.ts (redeliveries, malformed messages and one
- *    conflicting event id included) to the real topic, as the gateway would;
+ * 2. publishes the traffic of scripts/demo-traffic.ts (redeliveries and one conflicting event id
+ *    included) to the real topic through libs/gateway-client, as the gateway would, then the
+ *    malformed messages as raw bytes (the library refuses to send them; a gateway without it does);
  * 3. waits for the ingestor to catch up and says what was stored and how to look at it.
  *
  * Safe to run again: event ids are deterministic in time, so a rerun's events are duplicates
@@ -30,14 +31,15 @@ import {
   WebSessionsRepository,
   type PriceVersionRecord,
 } from '@tokenmeter/db';
+import { ModelsService } from '@tokenmeter/prices';
 import { AccountsService } from '../apps/api/src/admin/accounts.service';
-import { ModelsService } from '../apps/api/src/admin/models.service';
 import { ApiKeysService } from '@tokenmeter/auth';
 import type { Role } from '../apps/api/src/auth/principal';
 import type { Actor } from '../apps/api/src/common/actor';
 import { ensureTopics } from '../apps/ingestor/src/topics';
 import { integerArg, refuseUnknownArgs } from '../bench/args';
 import { SEND_BATCH, sendInBatches } from '../bench/usage-events';
+import { produceRaw } from '../test/helpers/kafka';
 import { DEMO_ACCOUNTS } from './demo-accounts';
 import { describeDemo } from './demo-summary';
 import { buildDemoTraffic, type DemoTraffic } from './demo-traffic';
@@ -68,7 +70,7 @@ export interface DemoOptions {
 
 export interface DemoReport {
   topic: string;
-  traffic: Omit<DemoTraffic, 'messages'>;
+  traffic: Omit<DemoTraffic, 'published' | 'malformedMessages'>;
   messages: number;
   accounts: { created: string[]; named: string[]; present: string[] };
   priceChange: { version: PriceVersionRecord; previous: PriceVersionRecord; created: boolean };
@@ -108,12 +110,14 @@ export async function runDemo(config: TokenmeterConfig, options: DemoOptions): P
     const storedBefore = await demoRequests(usage, traffic);
     await ensureTopics(kafka, config.kafka, config.kafka.topicPartitions);
     const started = Date.now();
-    const messages = await sendInBatches(kafka, topic, inBatches(traffic, log), { acks: -1 });
+    await sendInBatches({ brokers: config.kafka.brokers, topic, clientId: `${config.kafka.clientId}-demo` }, inBatches(traffic, log));
+    await produceRaw(kafka, topic, traffic.malformedMessages);
+    const messages = traffic.published.length + traffic.malformedMessages.length;
     log(`published ${messages} messages in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     const caughtUp = await waitForIngestor(kafka, new IngestProgressRepository(db.pool), topic, (options.stallSeconds ?? 20) * 1000, log);
     const newEvents = caughtUp ? (await demoRequests(usage, traffic)) - storedBefore : null;
-    const { messages: _messages, ...summary } = traffic;
+    const { published: _published, malformedMessages: _malformed, ...summary } = traffic;
     const report: DemoReport = { topic, traffic: summary, messages, accounts, priceChange, keys, caughtUp, newEvents };
     for (const line of await describeDemo(report, usage, config)) log(line);
     return report;
@@ -178,12 +182,12 @@ async function ensureKeys(service: ApiKeysService, actor: Actor): Promise<DemoRe
   return created;
 }
 
-function* inBatches(traffic: DemoTraffic, log: (line: string) => void): Generator<DemoTraffic['messages']> {
+function* inBatches(traffic: DemoTraffic, log: (line: string) => void): Generator<DemoTraffic['published']> {
   let lastReport = Date.now();
-  for (let i = 0; i < traffic.messages.length; i += SEND_BATCH) {
-    yield traffic.messages.slice(i, i + SEND_BATCH);
+  for (let i = 0; i < traffic.published.length; i += SEND_BATCH) {
+    yield traffic.published.slice(i, i + SEND_BATCH);
     if (Date.now() - lastReport > 2000) {
-      log(`published ${Math.min(traffic.messages.length, i + SEND_BATCH)} / ${traffic.messages.length} messages`);
+      log(`published ${Math.min(traffic.published.length, i + SEND_BATCH)} / ${traffic.published.length} events`);
       lastReport = Date.now();
     }
   }

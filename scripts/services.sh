@@ -4,8 +4,16 @@
 #   kafka        Apache Kafka (KRaft, 1 node)    127.0.0.1:9092 (controller 127.0.0.1:9093)
 #   stripe-mock  Stripe's API mock               http://127.0.0.1:12111 (https 127.0.0.1:12112)
 #
-# Usage: bash scripts/services.sh up|down|status [postgres] [kafka] [stripe-mock]
-#        (no service named: all three)
+# Usage: bash scripts/services.sh up|down|status [postgres] [kafka] [stripe-mock] [postgres-replica] [--replica]
+#        (no service named: all three; --replica adds postgres-replica)
+#
+#   postgres-replica  a streaming replica of that Postgres   postgresql://tokenmeter:tokenmeter@127.0.0.1:5434/tokenmeter
+#        (read-only, for DATABASE_READ_URL; docs/operations.md "A read replica"). Only with --replica
+#        or when named: plain `up` never creates it. `up` makes it once (a Debian cluster filled by
+#        pg_basebackup, streaming through a physical replication slot) and afterwards only starts it.
+#        It never restarts or reconfigures the primary beyond a role and, if missing, one pg_hba line
+#        (applied with a reload); a primary that cannot stream without a restart is reported, not touched.
+#        `down` drops the replica and its slot (a slot left behind would keep WAL on the primary).
 #
 # `up` is idempotent: a service that already answers is left alone. Downloads (Kafka jars from
 # Maven Central, stripe-mock from the Go module proxy) are cached in $TOKENMETER_CACHE
@@ -21,6 +29,8 @@
 #   TOKENMETER_PG_CLUSTER  name of the Debian cluster to create when none serves that port
 #                          (default main, or tokenmeter when main exists)
 #   TOKENMETER_PG_DATABASES  databases to create (default "tokenmeter tokenmeter_test")
+#   TOKENMETER_PG_REPLICA_PORT     the replica's port (default 5434; 5433 is the chaos harness's)
+#   TOKENMETER_PG_REPLICA_CLUSTER  the replica's Debian cluster name, also its slot's (default tokenmeter_replica)
 #   TOKENMETER_KAFKA_PORT  Kafka client port (default 9092)
 #   TOKENMETER_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
 # The chaos harness (scripts/chaos) uses these to run a second, disposable Postgres cluster and
@@ -49,6 +59,14 @@ PG_USER=tokenmeter
 PG_PASSWORD=tokenmeter
 read -ra PG_DATABASES <<<"${TOKENMETER_PG_DATABASES:-tokenmeter tokenmeter_test}"
 PG_MARKER="$LOCAL/postgres.started-by-services"
+
+PG_REPLICA_PORT="${TOKENMETER_PG_REPLICA_PORT:-5434}"
+PG_REPLICA_CLUSTER="${TOKENMETER_PG_REPLICA_CLUSTER:-tokenmeter_replica}"
+PG_REPLICA_SLOT="$PG_REPLICA_CLUSTER"
+PG_REPLICATION_USER=tokenmeter_replicator
+PG_REPLICATION_PASSWORD=tokenmeter_replicator
+PG_REPLICA_MARKER="$LOCAL/postgres-replica.created-by-services"
+PG_REPLICA_START_TIMEOUT="${PG_REPLICA_START_TIMEOUT:-60}"
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -194,6 +212,240 @@ postgres_status() {
     say "postgres: down postgresql://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/tokenmeter"
     return 1
   fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Postgres read replica (streaming, physical): a Debian cluster on PG_REPLICA_PORT
+# ---------------------------------------------------------------------------------------------
+
+# psql as the tokenmeter superuser on the primary / the replica: one value per line, no psqlrc.
+pg_primary() {
+  PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=3 psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAqX -v ON_ERROR_STOP=1 "$@"
+}
+pg_replica() {
+  PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=3 psql -h "$PG_HOST" -p "$PG_REPLICA_PORT" -U "$PG_USER" -d postgres -tAqX -v ON_ERROR_STOP=1 "$@"
+}
+
+# "t": a standby answers on the replica port; "f": a server that is not one; "": nothing we can log in to.
+replica_recovery_state() { pg_replica -c 'select pg_is_in_recovery()' 2>/dev/null || true; }
+
+# Both report the same system identifier only when one is a physical copy of the other.
+replica_follows_primary() {
+  local sql='select system_identifier from pg_control_system()'
+  [ "$(pg_replica -c "$sql" 2>/dev/null)" = "$(pg_primary -c "$sql")" ]
+}
+
+# "port status datadir logfile" of the Debian cluster <$1>/$2, or nothing.
+replica_cluster() {
+  pg_lsclusters -h 2>/dev/null | awk -v v="$1" -v n="$2" '$1 == v && $2 == n { print $3, $4, $6, $7; exit }'
+}
+
+replica_slot_exists() {
+  [ "$(pg_primary -c "select count(*) from pg_replication_slots where slot_name = '$PG_REPLICA_SLOT'")" = 1 ]
+}
+
+# An inactive slot of that name holds WAL on the primary for a replica that no longer reads it.
+# Prints how many were dropped (0 or 1).
+replica_drop_slot() {
+  pg_primary -c "select count(pg_drop_replication_slot(slot_name)) from pg_replication_slots where slot_name = '$1' and not active"
+}
+
+replication_login() {
+  PGPASSWORD="$PG_REPLICATION_PASSWORD" PGCONNECT_TIMEOUT=3 \
+    psql "host=$PG_HOST port=$PG_PORT user=$PG_REPLICATION_USER dbname=postgres replication=true" -tAqX -c 'IDENTIFY_SYSTEM' 2>&1 >/dev/null
+}
+
+# What the primary needs for a streaming replica, done only in ways that need no restart (others
+# share it): a replication role, and a pg_hba line for it when none admits it (then a reload).
+# wal_level and max_wal_senders only change with a restart: checked, and reported if wrong.
+replica_prepare_primary() {
+  local wal_level senders used err hba i
+  wal_level="$(pg_primary -c 'show wal_level')"
+  case "$wal_level" in
+    replica | logical) ;;
+    *) die "postgres-replica: the primary has wal_level=$wal_level; streaming needs replica (PostgreSQL's default), which only a restart applies, and services.sh never restarts a running Postgres. Run ALTER SYSTEM SET wal_level = replica and restart it at a quiet moment" ;;
+  esac
+  read -r senders used < <(pg_primary -F ' ' -c "select current_setting('max_wal_senders')::int, (select count(*) from pg_stat_replication)")
+  [ "$used" -lt "$senders" ] \
+    || die "postgres-replica: all $senders WAL senders of the primary are in use (max_wal_senders, which only a restart raises)"
+
+  pg_primary >/dev/null <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_REPLICATION_USER') THEN
+    CREATE ROLE $PG_REPLICATION_USER LOGIN REPLICATION PASSWORD '$PG_REPLICATION_PASSWORD';
+  ELSIF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_REPLICATION_USER' AND rolcanlogin AND rolreplication) THEN
+    ALTER ROLE $PG_REPLICATION_USER LOGIN REPLICATION PASSWORD '$PG_REPLICATION_PASSWORD';
+  END IF;
+END
+\$\$;
+SQL
+
+  err="$(replication_login)" && return
+  case "$err" in
+    *"no pg_hba.conf entry"*) ;;
+    *) die "postgres-replica: cannot open a replication connection to $PG_HOST:$PG_PORT as $PG_REPLICATION_USER: $err" ;;
+  esac
+  hba="$(pg_primary -c 'show hba_file')"
+  say "postgres-replica: allowing replication connections for $PG_REPLICATION_USER from $PG_HOST in $hba (a reload, no restart)"
+  printf '# scripts/services.sh (postgres-replica): streaming replication on this machine\nhost    replication     %s    %s/32    scram-sha-256\n' \
+    "$PG_REPLICATION_USER" "$PG_HOST" | $SUDO tee -a "$hba" >/dev/null
+  pg_primary -c 'select pg_reload_conf()' >/dev/null
+  for i in $(seq 1 20); do
+    err="$(replication_login)" && return
+    sleep 0.25
+  done
+  die "postgres-replica: still no replication connection after adding the pg_hba line (an earlier line of $hba may reject it): $err"
+}
+
+replica_log_tail() {
+  local log="$1"
+  if $SUDO test -s "$log"; then
+    echo "----- last lines of $log -----" >&2
+    $SUDO tail -n 30 "$log" >&2
+  fi
+}
+
+# A new cluster filled by pg_basebackup from the primary: -R writes standby.signal and the
+# primary_conninfo, -C -S creates the physical slot it streams through, -c fast starts the backup
+# at once (an immediate checkpoint on the primary, instead of waiting for a spread one).
+# --no-sync: the replica's first start syncs the data directory anyway (see the conf below).
+replica_build() {
+  local ver="$1" conf settings port status datadir log started
+  say "postgres-replica: creating cluster $ver/$PG_REPLICA_CLUSTER on port $PG_REPLICA_PORT"
+  # initdb --no-sync: its files are replaced by the base backup at once.
+  $SUDO pg_createcluster "$ver" "$PG_REPLICA_CLUSTER" -p "$PG_REPLICA_PORT" --start-conf=manual -- --no-sync >/dev/null
+  echo "$ver $PG_REPLICA_CLUSTER" >"$PG_REPLICA_MARKER"
+  read -r port status datadir log < <(replica_cluster "$ver" "$PG_REPLICA_CLUSTER")
+  case "$datadir" in
+    */"$PG_REPLICA_CLUSTER") ;;
+    *) die "postgres-replica: unexpected data directory '$datadir' for cluster $ver/$PG_REPLICA_CLUSTER" ;;
+  esac
+  # A hot standby refuses to start with any of these lower than its primary's.
+  settings="$(pg_primary -c "select format('%s = %s', name, setting) from pg_settings
+    where name in ('max_connections', 'max_worker_processes', 'max_wal_senders', 'max_prepared_transactions', 'max_locks_per_transaction')
+    order by name")"
+  conf="/etc/postgresql/$ver/$PG_REPLICA_CLUSTER/conf.d/tokenmeter-replica.conf"
+  # recovery_init_sync_method: the first start after a base backup fsyncs the whole data directory
+  # file by file (seconds for a few thousand files); one syncfs() per file system does the same.
+  printf '# scripts/services.sh: a hot standby of %s:%s\nhot_standby = on\nrecovery_init_sync_method = syncfs\n%s\n' \
+    "$PG_HOST" "$PG_PORT" "$settings" | $SUDO tee "$conf" >/dev/null
+
+  replica_drop_slot "$PG_REPLICA_SLOT" >/dev/null
+  as_postgres find "$datadir" -mindepth 1 -delete
+  say "postgres-replica: pg_basebackup from $PG_HOST:$PG_PORT into $datadir (slot $PG_REPLICA_SLOT)"
+  started=$SECONDS
+  as_postgres env PGPASSWORD="$PG_REPLICATION_PASSWORD" "/usr/lib/postgresql/$ver/bin/pg_basebackup" \
+    -h "$PG_HOST" -p "$PG_PORT" -U "$PG_REPLICATION_USER" -D "$datadir" -X stream -C -S "$PG_REPLICA_SLOT" -R -c fast --no-sync \
+    || die "postgres-replica: pg_basebackup failed (see above)"
+  say "postgres-replica: base backup of $($SUDO du -sh "$datadir" | cut -f1) in $((SECONDS - started))s"
+}
+
+# Starts the cluster and waits until it streams and has replayed what the primary had when asked,
+# so whoever started it reads current data.
+replica_start() {
+  local ver="$1" log="$2" target deadline
+  say "postgres-replica: starting cluster $ver/$PG_REPLICA_CLUSTER"
+  if ! $SUDO pg_ctlcluster "$ver" "$PG_REPLICA_CLUSTER" start 9>&-; then
+    replica_log_tail "$log"
+    return 1
+  fi
+  target="$(pg_primary -c 'select pg_current_wal_lsn()')"
+  deadline=$((SECONDS + PG_REPLICA_START_TIMEOUT))
+  until [ "$(pg_replica -c "select status = 'streaming' and pg_last_wal_replay_lsn() >= '$target' from pg_stat_wal_receiver" 2>/dev/null)" = t ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      replica_log_tail "$log"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+postgres_replica_up() {
+  local started=$SECONDS ver state port status datadir log
+  # The cluster name is also the slot's, which allows only these.
+  [[ "$PG_REPLICA_CLUSTER" =~ ^[a-z0-9_]{1,63}$ ]] || die "postgres-replica: TOKENMETER_PG_REPLICA_CLUSTER must be lowercase letters, digits and _"
+  pg_login_ok || die "postgres-replica: the primary on $PG_HOST:$PG_PORT is not up"
+  ver=$(($(pg_primary -c 'show server_version_num') / 10000))
+  [ -x "/usr/lib/postgresql/$ver/bin/pg_basebackup" ] \
+    || die "postgres-replica: the primary runs PostgreSQL $ver, whose server binaries are not installed here (postgresql-$ver)"
+
+  state="$(replica_recovery_state)"
+  if [ "$state" = t ]; then
+    replica_follows_primary \
+      || die "postgres-replica: the standby on $PG_HOST:$PG_REPLICA_PORT is a copy of another primary (set TOKENMETER_PG_REPLICA_PORT)"
+    if [ "$(pg_replica -c 'select pg_is_wal_replay_paused()')" = t ]; then
+      say "postgres-replica: WARNING: replay is paused (pg_wal_replay_pause()); SELECT pg_wal_replay_resume() on it resumes it"
+    fi
+    say "postgres-replica: already running on $PG_HOST:$PG_REPLICA_PORT"
+    return
+  fi
+  if [ -n "$state" ] || port_open "$PG_HOST" "$PG_REPLICA_PORT"; then
+    die "postgres-replica: something that is not a standby of the primary listens on $PG_HOST:$PG_REPLICA_PORT (set TOKENMETER_PG_REPLICA_PORT)"
+  fi
+
+  replica_prepare_primary
+  read -r port status datadir log < <(replica_cluster "$ver" "$PG_REPLICA_CLUSTER") || true
+  if [ -n "${port:-}" ]; then
+    # Defined but stopped (a reboot, a crash): its slot kept the WAL it has not seen, so starting
+    # it is enough. Anything else (no slot, another port, not a standby) is rebuilt: it is a copy.
+    if [ "$port" = "$PG_REPLICA_PORT" ] && [ "${status%%,*}" = down ] && replica_slot_exists \
+      && $SUDO test -f "$datadir/standby.signal" && replica_start "$ver" "$log"; then
+      say "postgres-replica: up on $PG_HOST:$PG_REPLICA_PORT, streaming from $PG_HOST:$PG_PORT (cluster $ver/$PG_REPLICA_CLUSTER, ready in $((SECONDS - started))s)"
+      return
+    fi
+    say "postgres-replica: cluster $ver/$PG_REPLICA_CLUSTER cannot resume streaming; making it again"
+    $SUDO pg_dropcluster --stop "$ver" "$PG_REPLICA_CLUSTER"
+  fi
+  replica_build "$ver"
+  read -r port status datadir log < <(replica_cluster "$ver" "$PG_REPLICA_CLUSTER")
+  replica_start "$ver" "$log" || die "postgres-replica: cluster $ver/$PG_REPLICA_CLUSTER is not streaming after ${PG_REPLICA_START_TIMEOUT}s (log above)"
+  say "postgres-replica: up on $PG_HOST:$PG_REPLICA_PORT, streaming from $PG_HOST:$PG_PORT (cluster $ver/$PG_REPLICA_CLUSTER, ready in $((SECONDS - started))s)"
+}
+
+# Drops the cluster and its slot rather than only stopping it: a stopped replica's slot would keep
+# every WAL segment written after it on the primary (a shared disk); it is only a copy, which `up` makes again.
+postgres_replica_down() {
+  if [ ! -f "$PG_REPLICA_MARKER" ]; then
+    say "postgres-replica: not created by services.sh from this checkout; leaving it as it is"
+    return
+  fi
+  local ver name
+  read -r ver name <"$PG_REPLICA_MARKER"
+  if [ -n "$(replica_cluster "$ver" "$name")" ]; then
+    say "postgres-replica: dropping cluster $ver/$name (created by services.sh)"
+    $SUDO pg_dropcluster --stop "$ver" "$name" || true
+  fi
+  # The primary's WAL sender lets go of the slot a moment after the replica stopped.
+  local i
+  for i in $(seq 1 20); do
+    pg_login_ok || break
+    [ "$(pg_primary -c "select count(*) from pg_replication_slots where slot_name = '$name'")" = 0 ] && break
+    if [ "$(replica_drop_slot "$name")" = 1 ]; then
+      say "postgres-replica: replication slot $name dropped on the primary"
+      break
+    fi
+    sleep 0.25
+  done
+  rm -f "$PG_REPLICA_MARKER"
+}
+
+postgres_replica_status() {
+  local url="postgresql://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_REPLICA_PORT/tokenmeter" lag=""
+  if [ "$(replica_recovery_state)" != t ]; then
+    say "postgres-replica: down $url"
+    return 1
+  fi
+  # What the primary sees of it: WAL not yet replayed (bytes) and the time replay is behind.
+  if pg_login_ok; then
+    lag="$(pg_primary -c "select format(', replay %s bytes behind the primary (replay_lag %s), slot holds %s of WAL',
+        pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn), coalesce(r.replay_lag::text, '0'),
+        pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)))
+      from pg_replication_slots s join pg_stat_replication r on r.pid = s.active_pid
+      where s.slot_name = '$PG_REPLICA_SLOT'" 2>/dev/null || true)"
+  fi
+  if [ "$(pg_replica -c 'select pg_is_wal_replay_paused()' 2>/dev/null)" = t ]; then lag="$lag, replay PAUSED"; fi
+  say "postgres-replica: up   $url (standby of $PG_HOST:$PG_PORT$lag)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -443,28 +695,34 @@ stripe_mock_status() {
 # ---------------------------------------------------------------------------------------------
 
 usage() {
-  echo "usage: bash scripts/services.sh up|down|status [postgres] [kafka] [stripe-mock]" >&2
+  echo "usage: bash scripts/services.sh up|down|status [postgres] [kafka] [stripe-mock] [postgres-replica] [--replica]" >&2
   exit 2
 }
 
 cmd="${1:-}"
 shift || true
-WANT_POSTGRES="" WANT_KAFKA="" WANT_STRIPE_MOCK=""
-if [ $# -eq 0 ]; then set -- postgres kafka stripe-mock; fi
-for service in "$@"; do
-  case "$service" in
-    postgres) WANT_POSTGRES=1 ;;
-    kafka) WANT_KAFKA=1 ;;
-    stripe-mock) WANT_STRIPE_MOCK=1 ;;
+WANT_POSTGRES="" WANT_KAFKA="" WANT_STRIPE_MOCK="" WANT_REPLICA="" NAMED=""
+for arg in "$@"; do
+  case "$arg" in
+    --replica) WANT_REPLICA=1 ;;
+    postgres) WANT_POSTGRES=1 NAMED=1 ;;
+    kafka) WANT_KAFKA=1 NAMED=1 ;;
+    stripe-mock) WANT_STRIPE_MOCK=1 NAMED=1 ;;
+    postgres-replica) WANT_REPLICA=1 NAMED=1 ;;
     *) usage ;;
   esac
 done
+if [ -z "$NAMED" ]; then WANT_POSTGRES=1 WANT_KAFKA=1 WANT_STRIPE_MOCK=1; fi
+# The replica is never made unless asked for; once made from this checkout, plain `down` and
+# `status` include it.
+if [ -z "$NAMED" ] && [ "$cmd" != up ] && [ -f "$PG_REPLICA_MARKER" ]; then WANT_REPLICA=1; fi
 
 case "$cmd" in
   up)
     lock
     start=$SECONDS
-    if [ -n "$WANT_POSTGRES" ]; then postgres_up; fi
+    if [ -n "$WANT_POSTGRES" ] || [ -n "$WANT_REPLICA" ]; then postgres_up; fi
+    if [ -n "$WANT_REPLICA" ]; then postgres_replica_up; fi
     if [ -n "$WANT_KAFKA" ]; then kafka_up; fi
     if [ -n "$WANT_STRIPE_MOCK" ]; then stripe_mock_up; fi
     say "all services up in $((SECONDS - start))s"
@@ -473,11 +731,13 @@ case "$cmd" in
     lock
     if [ -n "$WANT_STRIPE_MOCK" ]; then stripe_mock_down; fi
     if [ -n "$WANT_KAFKA" ]; then kafka_down; fi
+    if [ -n "$WANT_REPLICA" ]; then postgres_replica_down; fi
     if [ -n "$WANT_POSTGRES" ]; then postgres_down; fi
     ;;
   status)
     rc=0
     if [ -n "$WANT_POSTGRES" ]; then postgres_status || rc=1; fi
+    if [ -n "$WANT_REPLICA" ]; then postgres_replica_status || rc=1; fi
     if [ -n "$WANT_KAFKA" ]; then kafka_status || rc=1; fi
     if [ -n "$WANT_STRIPE_MOCK" ]; then stripe_mock_status || rc=1; fi
     exit "$rc"

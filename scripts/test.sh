@@ -11,6 +11,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The read-replica test (test/e2e/read-replica.test.ts) starts the streaming replica itself
+# (services.sh up postgres --replica) and removes it after, if it made it: a run without that
+# test pays nothing for it.
 bash scripts/services.sh up
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test}"
@@ -19,6 +22,9 @@ export STRIPE_API_BASE=http://127.0.0.1:12111
 
 # The schema-driven fuzzer (test/e2e/api-fuzz.test.ts) runs schemathesis from a cached, pinned venv.
 echo "[test] schemathesis: $(bash scripts/ensure-schemathesis.sh)"
+# The LiteLLM integration's end-to-end test (test/e2e/litellm.test.ts) runs the real litellm
+# package from a cached, pinned venv (integrations/litellm/requirements.txt).
+echo "[test] litellm: $(bash scripts/ensure-litellm.sh)"
 # The dashboard's browser tests drive Debian's Chromium (installed like Postgres, never by npm).
 echo "[test] chromium: $(bash scripts/ensure-chromium.sh) ($(chromium --version 2>/dev/null || echo '?'))"
 

@@ -12,7 +12,7 @@
  *   is recorded once in `event_conflicts`.
  */
 import type { Kafka, Message } from 'kafkajs';
-import { eventMessages, WINDOW_MS } from '../../bench/usage-events';
+import { eventBatch, WINDOW_MS } from '../../bench/usage-events';
 
 export type Expect = 'valid' | 'conflict' | 'invalid_json' | 'schema' | 'invariant' | 'too_far_in_future';
 
@@ -71,6 +71,14 @@ function conflicting(original: { key: string; value: string }, extra: number): P
   return { key: original.key, value: JSON.stringify(event), expect: 'conflict' };
 }
 
+/**
+ * The benchmark events for event i, as raw messages: this publisher interleaves them with bytes
+ * the gateway client would refuse to send (tombstones, malformed JSON), so it sends bytes itself.
+ */
+function eventMessages(i: number, windowStart: number, events: number, accounts: number): { key: string; value: string }[] {
+  return eventBatch(i, i + 1, windowStart, events, accounts).map((e) => ({ key: e.account_id, value: JSON.stringify(e) }));
+}
+
 /** The whole message sequence, in publish order. */
 export function planMessages(events: number, accounts: number): PlannedMessage[] {
   const windowStart = Date.now() - WINDOW_MS - 60_000;
@@ -78,9 +86,9 @@ export function planMessages(events: number, accounts: number): PlannedMessage[]
   const pendingConflicts: { at: number; message: PlannedMessage }[] = [];
   let bad = 0;
   for (let i = 0; i < events; i++) {
-    for (const m of eventMessages(i, i + 1, windowStart, events, accounts)) out.push({ ...m, expect: 'valid' });
+    for (const m of eventMessages(i, windowStart, events, accounts)) out.push({ ...m, expect: 'valid' });
     if (i % CONFLICT_EVERY === CONFLICT_EVERY - 1) {
-      const original = eventMessages(i, i + 1, windowStart, events, accounts)[0];
+      const original = eventMessages(i, windowStart, events, accounts)[0];
       pendingConflicts.push({ at: out.length + CONFLICT_DELAY, message: conflicting(original, 1) });
       // Every third conflict is itself redelivered: still one event_conflicts row for it.
       if (i % (3 * CONFLICT_EVERY) === CONFLICT_EVERY - 1) pendingConflicts.push({ at: out.length + CONFLICT_DELAY + 1, message: conflicting(original, 1) });

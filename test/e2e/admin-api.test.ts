@@ -1,46 +1,18 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Database } from '@tokenmeter/db';
-import { INGEST_TOKEN, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
-import { generateApiKey, hashApiKey, prefixOfApiKey } from '@tokenmeter/auth';
+import { startApi, useAdminApi } from '../helpers/api-app';
+import { hashApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import { aUsageEvent } from '../factories/usage-events';
 import { spawnSync } from 'node:child_process';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
-
-const ADMIN_KEY = generateApiKey().key;
+import { resetDatabase, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('admin API: keys, roles, audit trail, price book, overrides, reprice', () => {
-  let app: NestExpressApplication;
-  let base: string;
-  let db: Database;
+  const api = useAdminApi();
+  const { call, ingest } = api;
 
-  const call = jsonCaller(() => base, ADMIN_KEY);
+  const adminKeyId = async () => (await api.db.pool.query('SELECT id FROM api_keys WHERE prefix = $1', [prefixOfApiKey(api.adminKey)])).rows[0].id as string;
 
-  const ingest = (events: unknown[]) =>
-    fetch(`${base}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },
-      body: JSON.stringify({ events }),
-    }).then(async (r) => ({ status: r.status, body: (await r.json()) as Json }));
-
-  const adminKeyId = async () => (await db.pool.query('SELECT id FROM api_keys WHERE prefix = $1', [prefixOfApiKey(ADMIN_KEY)])).rows[0].id as string;
-
-  beforeAll(async () => {
-    process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
-    db = openTestDatabase();
-    ({ app, base } = await startApi());
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-    delete process.env.TOKENMETER_ADMIN_KEY;
-  });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    // The tables were emptied under the running app: recreate its bootstrap key as a fresh boot would.
-    await restoreBootstrapAdminKey(app, ADMIN_KEY);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Acme' } })).status).toBe(201);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_b', name: 'Beta' } })).status).toBe(201);
   });
@@ -49,7 +21,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
   // router); this file checks what the admin routes do.
   it('public routes need no key', async () => {
     expect((await call('GET', '/health/live', { key: null })).status).toBe(200);
-    expect((await fetch(`${base}/openapi.json`)).status).toBe(200);
+    expect((await fetch(`${api.base}/openapi.json`)).status).toBe(200);
   });
 
   describe('API keys', () => {
@@ -60,7 +32,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       expect(key).toMatch(/^tm_live_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/);
       expect(created.body).toMatchObject({ role: 'account', account_id: 'acct_a', prefix: key.slice(0, 16), name: 'dashboard' });
 
-      const row = (await db.pool.query('SELECT * FROM api_keys WHERE id = $1', [id])).rows[0];
+      const row = (await api.db.pool.query('SELECT * FROM api_keys WHERE id = $1', [id])).rows[0];
       expect(row.secret_hash).toBe(hashApiKey(key));
       expect(JSON.stringify(row)).not.toContain(key.slice(17));
 
@@ -74,11 +46,11 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       // The key authenticates (403 on an admin route, not 401) and records its use.
       expect((await call('GET', '/admin/accounts', { key })).status).toBe(403);
       await new Promise((r) => setTimeout(r, 100));
-      expect((await db.pool.query('SELECT last_used_at FROM api_keys WHERE id = $1', [id])).rows[0].last_used_at).not.toBeNull();
+      expect((await api.db.pool.query('SELECT last_used_at FROM api_keys WHERE id = $1', [id])).rows[0].last_used_at).not.toBeNull();
 
       expect((await call('DELETE', `/admin/api-keys/${id}`)).body.revoked_at).not.toBeNull();
       const after = await call('GET', '/admin/accounts', { key });
-      expect(after).toEqual({ status: 401, body: { error: { code: 'unauthorized', message: 'API key has been revoked', details: null } } });
+      expect(after).toEqual({ status: 401, headers: expect.any(Headers), body: { error: { code: 'unauthorized', message: 'API key has been revoked', details: null } } });
     });
 
     it('an account key needs an existing account; an admin key takes none', async () => {
@@ -101,7 +73,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       expect((await call('GET', '/admin/audit-log?action=api_key.create', { key })).body.data[0]).toMatchObject({ target_id: created.body.id });
       expect((await call('GET', '/v1/usage/summary?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z', { key })).body.error).toMatchObject({ details: { field: 'account_id' } });
       const write = await call('POST', '/admin/accounts', { key, body: { id: 'acct_by_auditor' } });
-      expect(write).toEqual({ status: 403, body: { error: { code: 'forbidden', message: 'auditor keys are read-only; this route needs an admin key', details: null } } });
+      expect(write).toEqual({ status: 403, headers: expect.any(Headers), body: { error: { code: 'forbidden', message: 'auditor keys are read-only; this route needs an admin key', details: null } } });
 
       const run = spawnSync(process.execPath, ['-r', 'ts-node/register', 'apps/cli/src/main.ts', 'keys', 'create', '--role', 'auditor', '--name', 'cli-auditor'], {
         cwd: `${__dirname}/../..`,
@@ -122,7 +94,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
     }, 60_000);
 
     it('TOKENMETER_ADMIN_KEY: an admin key with that secret exists after start-up, once, whatever its shape', async () => {
-      await resetDatabase(db);
+      await resetDatabase(api.db);
       const foreign = 'a-hand-made-admin-secret-for-bootstrap-0001';
       process.env.TOKENMETER_ADMIN_KEY = foreign;
       try {
@@ -136,11 +108,11 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
           }
         }
       } finally {
-        process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
+        process.env.TOKENMETER_ADMIN_KEY = api.adminKey;
       }
-      const { rows } = await db.pool.query('SELECT role, secret_hash, name FROM api_keys');
+      const { rows } = await api.db.pool.query('SELECT role, secret_hash, name FROM api_keys');
       expect(rows).toEqual([{ role: 'admin', secret_hash: hashApiKey(foreign), name: 'TOKENMETER_ADMIN_KEY' }]);
-      const audit = await db.pool.query('SELECT action, actor_key_id FROM audit_log');
+      const audit = await api.db.pool.query('SELECT action, actor_key_id FROM audit_log');
       expect(audit.rows).toEqual([{ action: 'api_key.bootstrap', actor_key_id: null }]);
     });
 
@@ -154,7 +126,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       const key = run.stdout.trim();
       expect(key).toMatch(/^tm_live_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/);
       expect(run.stderr).toMatch(/not shown again/);
-      const { rows } = await db.pool.query("SELECT role, account_id, secret_hash FROM api_keys WHERE name = 'from-cli'");
+      const { rows } = await api.db.pool.query("SELECT role, account_id, secret_hash FROM api_keys WHERE name = 'from-cli'");
       expect(rows).toEqual([{ role: 'account', account_id: 'acct_b', secret_hash: hashApiKey(key) }]);
       expect((await call('GET', '/admin/models', { key })).status).toBe(403);
       const audit = await call('GET', '/admin/audit-log?action=api_key.create');
@@ -187,14 +159,14 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
     });
 
     it('the database refuses UPDATE and DELETE on audit_log', async () => {
-      await expect(db.pool.query("UPDATE audit_log SET action = 'forged'")).rejects.toThrow(/append-only/);
-      await expect(db.pool.query('DELETE FROM audit_log')).rejects.toThrow(/append-only/);
-      expect((await db.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n).toBe(3); // bootstrap key + 2 accounts
+      await expect(api.db.pool.query("UPDATE audit_log SET action = 'forged'")).rejects.toThrow(/append-only/);
+      await expect(api.db.pool.query('DELETE FROM audit_log')).rejects.toThrow(/append-only/);
+      expect((await api.db.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n).toBe(3); // bootstrap key + 2 accounts
     });
 
     it('a write that fails leaves no audit entry (same transaction)', async () => {
       expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Again' } })).status).toBe(409);
-      expect((await db.pool.query("SELECT count(*)::int AS n FROM audit_log WHERE target_id = 'acct_a'")).rows[0].n).toBe(1);
+      expect((await api.db.pool.query("SELECT count(*)::int AS n FROM audit_log WHERE target_id = 'acct_a'")).rows[0].n).toBe(1);
     });
   });
 
@@ -249,7 +221,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
     const usage = { input_tokens: 1_000_000, output_tokens: 1_000_000, cache_read_tokens: 0 };
     const range = { from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z' };
     const costOf = async (accountId: string) =>
-      (await db.pool.query('SELECT trim_scale(cost_usd)::text AS c, price_override_id::text AS o FROM usage_events WHERE account_id = $1 ORDER BY event_id', [accountId])).rows;
+      (await api.db.pool.query('SELECT trim_scale(cost_usd)::text AS c, price_override_id::text AS o FROM usage_events WHERE account_id = $1 ORDER BY event_id', [accountId])).rows;
 
     it('ingest prices with a rate card or a discount in force, records both ids, and rollups equal raw events', async () => {
       expect(
@@ -271,7 +243,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
         aUsageEvent({ event_id: 'e4', account_id: 'acct_b', model: 'gpt-4o', occurred_at: '2026-11-15T00:00:00Z', usage }), // list
       ]);
       expect(res.body.summary.accepted).toBe(4);
-      const { rows } = await db.pool.query(
+      const { rows } = await api.db.pool.query(
         `SELECT event_id, trim_scale(cost_usd)::text AS cost, price_override_id::text AS override, v.input_per_mtok::numeric::text AS list_input
          FROM usage_events e JOIN price_versions v ON v.id = e.price_version_id ORDER BY event_id`,
       );
@@ -282,7 +254,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
         { event_id: 'e3', cost: '0.65625', override: discount.body.id, list_input: '0.1500000000' },
         { event_id: 'e4', cost: '12.5', override: null, list_input: '2.5000000000' },
       ]);
-      const t = await totals(db);
+      const t = await totals(api.db);
       expect(t.rollup).toEqual(t.raw);
     });
 
@@ -296,7 +268,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
       await call('POST', '/admin/accounts/acct_a/price-overrides', { body: { kind: 'discount', discount_percent: '50', effective_from: '2026-11-01T00:00:00Z' } });
       expect((await call('POST', '/admin/models', { body: { id: 'brand-new' } })).status).toBe(201);
       await call('POST', '/admin/models/brand-new/prices', { body: { effective_from: '2026-01-01T00:00:00Z', input_per_mtok: '1', output_per_mtok: '3', cache_read_per_mtok: '0' } });
-      const before = await totals(db);
+      const before = await totals(api.db);
       expect(before.raw).toMatchObject({ cost_usd: '25', unpriced: '1' });
 
       const dry = await call('POST', '/admin/reprice', { body: { ...range } }); // dry_run defaults to true
@@ -308,12 +280,12 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
         { account_id: 'acct_b', model: 'gpt-4o', events: 1, events_changed: 0, cost_before_usd: '12.5', cost_after_usd: '12.5' },
       ]);
       expect(dry.body.totals).toEqual({ events: 3, events_changed: 2, cost_before_usd: '25', cost_after_usd: '20.75' });
-      expect(await totals(db)).toEqual(before);
+      expect(await totals(api.db)).toEqual(before);
       expect((await call('GET', '/admin/audit-log?action=usage.reprice')).body.data).toEqual([]);
 
       const applied = await call('POST', '/admin/reprice', { body: { ...range, dry_run: false } });
       expect(applied.body.totals).toEqual(dry.body.totals);
-      const after = await totals(db);
+      const after = await totals(api.db);
       expect(after.raw).toMatchObject({ cost_usd: '20.75', unpriced: '0' });
       expect(after.rollup).toEqual(after.raw);
       expect((await costOf('acct_a')).map((r) => r.o !== null)).toEqual([true, true]); // the discount covers all models
@@ -331,7 +303,7 @@ describe('admin API: keys, roles, audit trail, price book, overrides, reprice', 
         aUsageEvent({ event_id: 'a1', account_id: 'acct_a', model: 'gpt-4o', occurred_at: '2026-11-15T00:00:00Z', usage }),
         aUsageEvent({ event_id: 'b1', account_id: 'acct_b', model: 'gpt-4o', occurred_at: '2026-11-15T00:00:00Z', usage }),
       ]);
-      await db.pool.query("UPDATE usage_events SET invoice_id = 'inv_test' WHERE event_id = 'a1'");
+      await api.db.pool.query("UPDATE usage_events SET invoice_id = 'inv_test' WHERE event_id = 'a1'");
       await call('POST', '/admin/accounts/acct_a/price-overrides', { body: { kind: 'discount', discount_percent: '50', effective_from: '2026-11-01T00:00:00Z' } });
       for (const dryRun of [true, false]) {
         const refused = await call('POST', '/admin/reprice', { body: { ...range, dry_run: dryRun } });

@@ -1,8 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
@@ -43,22 +42,18 @@ describe('admin read API: events, export, rejections, conflicts, unpriced usage,
   let app: NestExpressApplication;
   let base: string;
   let api: ReturnType<typeof client>;
-  let db: Database;
+  const db = useTestDatabase();
   let admin: string;
   let accountKey: string;
 
   beforeAll(async () => {
-    db = openTestDatabase();
     ({ app, base } = await startApi());
     api = client(base);
   });
   afterAll(async () => {
     await app.close();
-    await db.close();
   });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     admin = await insertApiKey(db, 'admin');
     accountKey = await insertApiKey(db, 'account', 'acct_x');
   });

@@ -1,15 +1,14 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Database } from '@tokenmeter/db';
 import { INGEST_TOKEN as TOKEN, startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
+import { totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('HTTP API: ingest and health', () => {
   let app: NestExpressApplication;
   let base: string;
-  let db: Database;
+  const db = useTestDatabase();
 
   const post = (body: unknown, token: string | null = TOKEN) =>
     fetch(`${base}/v1/events`, {
@@ -19,16 +18,10 @@ describe('HTTP API: ingest and health', () => {
     });
 
   beforeAll(async () => {
-    db = openTestDatabase();
     ({ app, base } = await startApi());
   });
   afterAll(async () => {
     await app.close();
-    await db.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
   });
 
   it('answers per event: accepted, duplicate, conflict or rejected with the reason', async () => {

@@ -1,10 +1,10 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { ApiKeysRepository, type Database } from '@tokenmeter/db';
+import { ApiKeysRepository } from '@tokenmeter/db';
 import Stripe from 'stripe';
 import { INGEST_TOKEN, insertApiKey, startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount } from '../helpers/tokenmeter-db';
+import { storedEventCount, useTestDatabase } from '../helpers/tokenmeter-db';
 
 /**
  * Safer authentication, from the outside: the failed-authentication throttle (429 + Retry-After per
@@ -78,13 +78,12 @@ const errorShape = (code: string) => ({ error: { code, message: expect.any(Strin
 describe('auth hardening', () => {
   let app: NestExpressApplication;
   let base: string;
-  let db: Database;
+  const db = useTestDatabase();
   let admin: string;
   let auditor: string;
   let keyLookups: jest.SpyInstance;
 
   beforeAll(async () => {
-    db = openTestDatabase();
     ({ app, base } = await startApi('warn', {
       AUTH_FAILURE_LIMIT: String(LIMIT),
       AUTH_FAILURE_WINDOW_SECONDS: '60',
@@ -95,11 +94,8 @@ describe('auth hardening', () => {
   });
   afterAll(async () => {
     await app.close();
-    await db.close();
   });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     admin = await insertApiKey(db, 'admin');
     auditor = await insertApiKey(db, 'auditor');
     keyLookups.mockClear();

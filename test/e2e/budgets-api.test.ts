@@ -1,43 +1,15 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Database } from '@tokenmeter/db';
-import { generateApiKey } from '@tokenmeter/auth';
-import { INGEST_TOKEN, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
+import { useAdminApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
 
-const ADMIN_KEY = generateApiKey().key;
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('budgets API: admin writes, the account’s view, reconciliation', () => {
-  let app: NestExpressApplication;
-  let base: string;
-  let db: Database;
-
-  const call = jsonCaller(() => base, ADMIN_KEY);
-  const ingest = async (events: unknown[]) => {
-    const res = await fetch(`${base}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },
-      body: JSON.stringify({ events }),
-    });
-    expect(res.status).toBeLessThan(300);
-  };
+  const api = useAdminApi();
+  const { call } = api;
+  const ingest = async (events: unknown[]) => expect((await api.ingest(events)).status).toBeLessThan(300);
   const nowEvent = () => aUsageEvent({ account_id: 'acct_a', occurred_at: new Date().toISOString() });
 
-  beforeAll(async () => {
-    process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
-    db = openTestDatabase();
-    ({ app, base } = await startApi());
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-    delete process.env.TOKENMETER_ADMIN_KEY;
-  });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    await restoreBootstrapAdminKey(app, ADMIN_KEY);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Acme' } })).status).toBe(201);
   });
 
@@ -66,7 +38,7 @@ describe('budgets API: admin writes, the account’s view, reconciliation', () =
     const audit = await call('GET', '/admin/audit-log?limit=10');
     expect(audit.body.data.map((e: Json) => e.action).filter((a: string) => a.startsWith('budget.'))).toEqual(['budget.delete', 'budget.update', 'budget.create']);
 
-    const alerts = await db.pool.query('SELECT threshold_pct::float8 AS pct, direction FROM budget_alerts ORDER BY id');
+    const alerts = await api.db.pool.query('SELECT threshold_pct::float8 AS pct, direction FROM budget_alerts ORDER BY id');
     expect(alerts.rows).toEqual([{ pct: 50, direction: 'up' }, { pct: 80, direction: 'up' }, { pct: 100, direction: 'up' }]);
   });
 
@@ -97,7 +69,7 @@ describe('budgets API: admin writes, the account’s view, reconciliation', () =
     const clean = await call('GET', '/admin/reconciliation/budgets');
     expect(clean.body).toEqual({ windows_compared: 1, mismatched_windows: 0, mismatches: [] });
 
-    await db.pool.query('UPDATE budget_windows SET spend_usd = spend_usd + 0.0000000001');
+    await api.db.pool.query('UPDATE budget_windows SET spend_usd = spend_usd + 0.0000000001');
     const drifted = await call('GET', '/admin/reconciliation/budgets?account_id=acct_a');
     expect(drifted.body.mismatched_windows).toBe(1);
     expect(drifted.body.mismatches[0]).toMatchObject({ budget_id: created.body.id, difference_usd: '0.0000000001', rollup_spend_usd: '0.00527991' });

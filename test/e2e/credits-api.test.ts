@@ -1,55 +1,16 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Database } from '@tokenmeter/db';
-import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import { CreditState, SpendAuthorizer } from '@tokenmeter/limits';
-import { INGEST_TOKEN, startApi } from '../helpers/api-app';
+import { INGEST_TOKEN, useAdminApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { until } from '../helpers/kafka';
 
-const ADMIN_KEY = generateApiKey().key;
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('credits API: grants, the account’s balances and ledger, and authorize for prepaid-only accounts', () => {
-  let app: NestExpressApplication;
-  let base: string;
-  let db: Database;
-
-  const call = async (method: string, path: string, options: { key?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        authorization: `Bearer ${options.key ?? ADMIN_KEY}`,
-      },
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as Json };
-  };
-  const ingest = async (events: unknown[]) => {
-    const res = await fetch(`${base}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },
-      body: JSON.stringify({ events }),
-    });
-    expect(res.status).toBeLessThan(300);
-  };
-  const authorize = async (body: Record<string, unknown>) => {
-    const res = await fetch(`${base}/v1/spend/authorize`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${INGEST_TOKEN}` },
-      body: JSON.stringify({ account_id: 'acct_a', model: 'deepseek-r1', ...body }),
-    });
-    return { status: res.status, body: (await res.json()) as Json };
-  };
+  const api = useAdminApi();
+  const { call } = api;
+  const ingest = async (events: unknown[]) => expect((await api.ingest(events)).status).toBeLessThan(300);
+  const authorize = (body: Record<string, unknown>) =>
+    call('POST', '/v1/spend/authorize', { key: INGEST_TOKEN, body: { account_id: 'acct_a', model: 'deepseek-r1', ...body } });
   const newGrant = (over: Record<string, unknown> = {}) => ({
     amount_usd: '10',
     category: 'promotional',
@@ -58,21 +19,7 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     ...over,
   });
 
-  beforeAll(async () => {
-    process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
-    db = openTestDatabase();
-    ({ app, base } = await startApi());
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-    delete process.env.TOKENMETER_ADMIN_KEY;
-  });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(ADMIN_KEY)!);
-    await app.get(ApiKeysService).ensureBootstrapAdminKey(ADMIN_KEY);
     expect((await call('POST', '/admin/accounts', { body: { id: 'acct_a', name: 'Acme' } })).status).toBe(201);
   });
 
@@ -163,8 +110,8 @@ describe('credits API: grants, the account’s balances and ledger, and authoriz
     expect((await call('POST', '/admin/accounts/acct_a/credit-grants', { body: newGrant({ amount_usd: '0.00365706' }) })).status).toBe(201);
     const patched = await call('PATCH', '/admin/accounts/acct_a', { body: { prepaid_only: true } });
     expect(patched.body.prepaid_only).toBe(true);
-    const credits = app.get(CreditState);
-    const authorizer = app.get(SpendAuthorizer);
+    const credits = api.app.get(CreditState);
+    const authorizer = api.app.get(SpendAuthorizer);
     await until('the credit state knows acct_a is prepaid-only', () => credits.isPrepaidOnly('acct_a') && credits.pools('acct_a').length === 1);
     // beforeEach re-seeds the price book; the authorizer re-reads it every 5 s: read it now instead of waiting.
     await (authorizer as unknown as { refreshPricing(): Promise<void> }).refreshPricing();

@@ -1,57 +1,29 @@
-import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import { costUnitsToString } from '@tokenmeter/billing';
-import {
-  AccountsRepository,
-  AuditLogRepository,
-  CreditGrantsRepository,
-  CreditLedgerRepository,
-  CreditUsageRepository,
-  PriceBookRepository,
-  Transactor,
-  UsageEventsRepository,
-  type Database,
-} from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
-import { CreditState, CreditsService } from '@tokenmeter/limits';
+import { AccountsRepository } from '@tokenmeter/db';
+import { CreditState } from '@tokenmeter/limits';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent } from '../factories/usage-events';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
+import { ingestorOn } from '../helpers/ingest';
+import { creditsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 
 jest.setTimeout(120_000);
 
-const actor = { keyId: null, requestId: 'test' };
-
 describe('credits burned by usage published to the real broker, and the authorize credit state following it', () => {
-  let db: Database;
-  let kafka: Kafka;
+  const db = useTestDatabase();
+  const kafka = testKafka();
   let consumer: UsageConsumer | undefined;
   let state: CreditState | undefined;
 
-  beforeAll(() => {
-    db = openTestDatabase();
-    kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
   afterEach(async () => {
     await consumer?.stop().catch(() => undefined);
     await state?.stop();
   });
 
   it('allocates every stored event exactly once across redeliveries, and the in-memory pools equal the derivation from the database', async () => {
-    const credits = new CreditsService(
-      new CreditGrantsRepository(db.pool),
-      new CreditLedgerRepository(db.pool),
-      new CreditUsageRepository(db.pool),
-      new AccountsRepository(db.pool),
-      new AuditLogRepository(db.pool),
-      new Transactor(db.pool),
-    );
+    const credits = creditsServiceOn(db);
     await db.pool.query(`INSERT INTO accounts (id, prepaid_only) VALUES ('acct_p', true), ('acct_q', false)`);
     const expiresAt = new Date('2026-11-10T10:30:00.000Z');
     const base = { category: 'promotional' as const, effectiveAt: new Date('2026-11-01T00:00:00Z'), priority: 0, models: [] };
@@ -83,13 +55,13 @@ describe('credits burned by usage published to the real broker, and the authoriz
     const topic = uniqueName('credits');
     await createTopics(kafka, [topic, `${topic}.dlq`], 3);
     const redelivered = events.filter((_, i) => i % 4 === 0);
-    const messages = [...events, ...redelivered].map((e) => ({ key: e.account_id, value: JSON.stringify(e) }));
-    await produce(kafka, topic, messages);
+    const messages = [...events, ...redelivered];
+    await publishUsage(topic, messages);
 
     const usageNotificationsBefore = state.stats.usageNotifications;
     consumer = new UsageConsumer(
       kafka,
-      new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool))),
+      ingestorOn(db),
       { topic, dlqTopic: `${topic}.dlq`, groupId: uniqueName('group'), chunkSize: 50 },
       pino({ level: 'silent' }),
     );

@@ -2,14 +2,15 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import Stripe from 'stripe';
-import { CreditGrantsRepository, CreditLedgerRepository, PriceBookRepository, Transactor, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { CreditGrantsRepository, CreditLedgerRepository, Transactor, type Database } from '@tokenmeter/db';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, insertApiKey, startApi } from '../helpers/api-app';
+import { useEnv } from '../helpers/env';
 import { WEBHOOK_SECRET } from '../helpers/invoicing';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { ingestorOn } from '../helpers/ingest';
 
 jest.setTimeout(120_000);
 
@@ -25,26 +26,22 @@ describe('credits consumed by usage from the broker, on the invoice, over HTTP',
   let db: Database;
   let kafka: Kafka;
   let consumer: UsageConsumer;
-  let topic: string;
   const signer = new Stripe('sk_test_signer');
-  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
+  const topic = uniqueName('usage.credits');
+  useEnv({ KAFKA_USAGE_TOPIC: topic });
 
   beforeAll(async () => {
     db = openTestDatabase();
     kafka = testKafka();
     await resetDatabase(db);
     await seedPriceBook(db);
-    topic = uniqueName('usage.credits');
     await createTopics(kafka, [topic, `${topic}.dlq`], 2);
-    process.env.KAFKA_USAGE_TOPIC = topic;
     ({ app, base } = await startApi('warn', { STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, KAFKA_USAGE_TOPIC: topic }));
   });
   afterAll(async () => {
     await consumer?.stop().catch(() => undefined);
     await app.close();
     await db.close();
-    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
-    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
   });
 
   it('bills usage net of a promotional grant and a paid top-up, reconciles, and a void returns the credits', async () => {
@@ -111,8 +108,8 @@ describe('credits consumed by usage from the broker, on the invoice, over HTTP',
       aUsageEvent({ account_id: 'acct_cr', occurred_at: '2026-11-18T10:00:00.000Z', model: 'claude-sonnet-4', usage: { input_tokens: 1_000_000, output_tokens: 200_000 } }),
       aUsageEvent({ account_id: 'acct_cr', occurred_at: '2026-11-28T10:00:00.000Z', usage: { input_tokens: 2_000_000, output_tokens: 1_000_000 } }),
     ];
-    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
-    const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    await publishUsage(topic, events);
+    const ingestor = ingestorOn(db);
     consumer = new UsageConsumer(kafka, ingestor, { topic, dlqTopic: `${topic}.dlq`, groupId: uniqueName('group'), chunkSize: 100 }, pino({ level: 'silent' }));
     await consumer.start();
     await waitFor('the events stored', async () => (await db.pool.query(`SELECT count(*)::int AS n FROM usage_events WHERE account_id = 'acct_cr'`)).rows[0].n === 3);

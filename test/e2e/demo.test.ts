@@ -1,14 +1,14 @@
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import { loadConfig } from '@tokenmeter/config';
-import { ApiKeysRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { ApiKeysRepository, type Database } from '@tokenmeter/db';
 import { ApiKeyAuthenticator } from '@tokenmeter/auth';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { DEMO_PRICE_CHANGE, runDemo } from '../../scripts/demo';
 import { DEMO_ACCOUNTS } from '../../scripts/demo-accounts';
 import { createTopics, KAFKA_BROKERS, readTopic, testKafka, uniqueName } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { ingestorOn } from '../helpers/ingest';
 
 jest.setTimeout(60_000);
 
@@ -34,7 +34,7 @@ describe('npm run demo', () => {
   it('publishes weeks of traffic the ingestor stores once, priced at event time; a rerun stores nothing new', async () => {
     const topic = uniqueName('demo.usage');
     await createTopics(kafka, [topic, `${topic}.dlq`], 3);
-    const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    const ingestor = ingestorOn(db);
     consumer = new UsageConsumer(kafka, ingestor, { topic, dlqTopic: `${topic}.dlq`, groupId: uniqueName('group'), chunkSize: 500 }, pino({ level: 'silent' }));
     await consumer.start();
 

@@ -1,20 +1,19 @@
-import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { aUsageEvent, defaultEventsCostUsd, openAiUsage } from '../factories/usage-events';
-import { committedOffsets, createTopics, produce, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { committedOffsets, createTopics, produceRaw, publishUsage, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { storedEventCount, TEST_DATABASE_URL, totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
 const silent = pino({ level: 'silent' });
 
 describe('ingestor against a real Kafka broker and Postgres', () => {
-  let db: Database;
-  let kafka: Kafka;
+  const db = useTestDatabase();
+  const kafka = testKafka();
   const consumers: UsageConsumer[] = [];
 
   function startConsumer(topic: string, groupId: string, database: Database = db, chunkSize = 1000): UsageConsumer {
@@ -29,15 +28,6 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
 
   const storedCount = () => storedEventCount(db);
 
-  beforeAll(() => {
-    db = openTestDatabase();
-    kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
   afterEach(async () => {
     await Promise.all(consumers.splice(0).map((c) => c.stop().catch(() => undefined)));
   });
@@ -56,12 +46,9 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
       { key: 'acct_0', value: JSON.stringify({ ...aUsageEvent(), event_id: 'evt with spaces' }) },
       { key: 'acct_0', value: JSON.stringify({ ...aUsageEvent(), event_id: 'evt_reasoning', usage: openAiUsage(100, 0, 10, 11) }) },
     ];
-    await produce(kafka, topic, [
-      ...events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })),
-      ...malformed,
-      ...dupes.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })),
-      { key: conflict.account_id, value: JSON.stringify(conflict) },
-    ]);
+    await publishUsage(topic, events);
+    await produceRaw(kafka, topic, malformed);
+    await publishUsage(topic, [...dupes, conflict]);
 
     const groupId = uniqueName('group');
     await startConsumer(topic, groupId).start();
@@ -110,7 +97,7 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
     const events = Array.from({ length: 40 }, (_, i) =>
       aUsageEvent({ model: 'gpt-next', occurred_at: `2026-11-${String(10 + (i % 10)).padStart(2, '0')}T08:00:00.000Z`, usage: { input_tokens: 500_000, output_tokens: 250_000 } }),
     );
-    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
+    await publishUsage(topic, events);
     await startConsumer(topic, uniqueName('group')).start();
     await waitFor('40 events stored', async () => (await storedCount()) === 40);
     expect((await totals(db)).raw).toMatchObject({ requests: '40', cost_usd: '0', unpriced: '40' });
@@ -138,13 +125,14 @@ describe('ingestor against a real Kafka broker and Postgres', () => {
     try {
       const consumer = startConsumer(topic, uniqueName('group'), flakyDb, 200);
       await consumer.start();
-      const first = Array.from({ length: 1000 }, () => aUsageEvent());
-      await produce(kafka, topic, first.map((e) => ({ key: e.event_id, value: JSON.stringify(e) })));
+      // Several accounts, so the events (keyed by account) spread over both partitions.
+      const first = Array.from({ length: 1000 }, (_, i) => aUsageEvent({ account_id: `acct_${i % 8}` }));
+      await publishUsage(topic, first);
       await waitFor('first events stored', async () => (await storedCount()) === 1000);
 
       proxy.cut();
-      const second = Array.from({ length: 1000 }, () => aUsageEvent());
-      await produce(kafka, topic, second.map((e) => ({ key: e.event_id, value: JSON.stringify(e) })));
+      const second = Array.from({ length: 1000 }, (_, i) => aUsageEvent({ account_id: `acct_${i % 8}` }));
+      await publishUsage(topic, second);
       await waitFor('consumer noticed the outage', async () => consumer.stats.transientFailures > 0);
       expect(await storedCount()).toBe(1000);
 

@@ -1,17 +1,14 @@
-import type { Kafka } from 'kafkajs';
-import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, defaultEventsCostUsd } from '../factories/usage-events';
-import { committedOffsets, createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { committedOffsets, createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
-import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
+import { storedEventCount, TEST_DATABASE_URL, totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(240_000);
 
-
 /** The ingestor as the separate process it is in production, so it can be killed for real. */
 describe('ingestor process', () => {
-  let db: Database;
-  let kafka: Kafka;
+  const db = useTestDatabase();
+  const kafka = testKafka();
   const apps: AppProcess[] = [];
 
   const storedCount = () => storedEventCount(db);
@@ -33,18 +30,9 @@ describe('ingestor process', () => {
     const events = Array.from({ length: n }, (_, i) =>
       aUsageEvent({ account_id: `acct_${i % 50}`, occurred_at: new Date(Date.UTC(2026, 10, 1 + (i % 27), i % 24)).toISOString() }),
     );
-    await produce(kafka, topic, events.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })));
+    await publishUsage(topic, events);
   }
 
-  beforeAll(() => {
-    db = openTestDatabase();
-    kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
   afterEach(async () => {
     await Promise.all(apps.splice(0).map((a) => stopApp(a, 'SIGKILL')));
   });

@@ -1,14 +1,15 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
-import { IngestProgressRepository, PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { IngestProgressRepository, type Database } from '@tokenmeter/db';
 import { checkIngestionComplete } from '@tokenmeter/invoicing';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { insertApiKey, startApi } from '../helpers/api-app';
+import { useEnv } from '../helpers/env';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { createTopics, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, produceRaw, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { ingestorOn } from '../helpers/ingest';
 
 jest.setTimeout(120_000);
 
@@ -20,7 +21,8 @@ jest.setTimeout(120_000);
  */
 describe('POST /admin/invoices/close with an idle, fully consumed partition (real broker)', () => {
   const topic = uniqueName('usage.idle');
-  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
+  // The API reads its usage topic from the environment, as in production.
+  useEnv({ KAFKA_USAGE_TOPIC: topic });
   let app: NestExpressApplication;
   let base: string;
   let db: Database;
@@ -28,16 +30,8 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
   let admin: string;
   let consumer: UsageConsumer | undefined;
 
-  const publish = async (messages: { partition: number; event: GatewayEvent }[]) => {
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: messages.map((m) => ({ partition: m.partition, key: m.event.account_id, value: JSON.stringify(m.event) })),
-    });
-    await producer.disconnect();
-  };
+  const publish = (messages: { partition: number; event: GatewayEvent }[]) =>
+    produceRaw(kafka, topic, messages.map((m) => ({ partition: m.partition, key: m.event.account_id, value: JSON.stringify(m.event) })));
   const close = async (body: unknown) => {
     const res = await fetch(`${base}/admin/invoices/close`, {
       method: 'POST',
@@ -50,8 +44,6 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
   beforeAll(async () => {
     kafka = testKafka();
     await createTopics(kafka, [topic, `${topic}.dlq`], 2);
-    // The API reads its usage topic from the environment, as in production.
-    process.env.KAFKA_USAGE_TOPIC = topic;
     db = openTestDatabase();
     ({ app, base } = await startApi());
   });
@@ -59,8 +51,6 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
     await consumer?.stop().catch(() => undefined);
     await app.close();
     await db.close();
-    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
-    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
   });
 
   it('closes October although partition 1 has been quiet since October 20, and still refuses while it has a backlog', async () => {
@@ -76,7 +66,7 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
     ]);
 
     // The real ingestor consumes everything and records its progress per partition.
-    const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    const ingestor = ingestorOn(db);
     consumer = new UsageConsumer(kafka, ingestor, { topic, dlqTopic: `${topic}.dlq`, groupId: uniqueName('group'), chunkSize: 100 }, pino({ level: 'silent' }));
     await consumer.start();
     await waitFor('both partitions consumed', async () => {

@@ -1,33 +1,18 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import Stripe from 'stripe';
-import type { Database } from '@tokenmeter/db';
-import { startApi } from '../helpers/api-app';
+import { insertApiKey, startApi } from '../helpers/api-app';
 import { aUsageEvent } from '../factories/usage-events';
+import { useEnv } from '../helpers/env';
 import { ingest, setIngestProgress, WEBHOOK_SECRET } from '../helpers/invoicing';
 import { uniqueName } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
-
-/** An API key row as the admin routes create them (sha256 of the whole key, looked up by prefix). */
-async function insertKey(db: Database, role: 'admin' | 'account', accountId: string | null = null): Promise<string> {
-  const prefix = `tm_live_${randomBytes(6).toString('base64url').replace(/[-_]/g, 'x').slice(0, 8)}`;
-  const key = `${prefix}_${randomBytes(24).toString('base64url').replace(/[-_]/g, 'y').slice(0, 32)}`;
-  await db.pool.query('INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ($1, $2, $3, $4, $5)', [
-    `key_${randomBytes(8).toString('hex')}`,
-    prefix,
-    createHash('sha256').update(key).digest('hex'),
-    role,
-    accountId,
-  ]);
-  return key;
-}
 
 describe('invoices over HTTP: admin close, account reads, Stripe webhooks', () => {
   let app: NestExpressApplication;
   let base: string;
-  let db: Database;
+  const db = useTestDatabase();
   let admin: string;
   let keyA: string;
   let keyB: string;
@@ -50,25 +35,17 @@ describe('invoices over HTTP: admin close, account reads, Stripe webhooks', () =
     });
   };
 
-  const previousTopic = process.env.KAFKA_USAGE_TOPIC;
-
-  beforeAll(async () => {
-    process.env.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET;
+  useEnv({
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
     // A usage topic the broker does not have: its high-watermark probe finds nothing, so only the
     // ingest_progress rows these tests write decide completeness (whatever else is on the broker).
-    process.env.KAFKA_USAGE_TOPIC = uniqueName('usage.invoices-api');
-    db = openTestDatabase();
+    KAFKA_USAGE_TOPIC: uniqueName('usage.invoices-api'),
+  });
+  beforeAll(async () => {
     ({ app, base } = await startApi());
   });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-    if (previousTopic === undefined) delete process.env.KAFKA_USAGE_TOPIC;
-    else process.env.KAFKA_USAGE_TOPIC = previousTopic;
-  });
+  afterAll(() => app.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     await setIngestProgress(db, new Date('2026-11-01T01:00:00Z'));
     await ingest(
       db,
@@ -78,9 +55,9 @@ describe('invoices over HTTP: admin close, account reads, Stripe webhooks', () =
       ],
       new Date('2026-11-15T00:00:00Z'),
     );
-    admin = await insertKey(db, 'admin');
-    keyA = await insertKey(db, 'account', 'acct_a');
-    keyB = await insertKey(db, 'account', 'acct_b');
+    admin = await insertApiKey(db, 'admin');
+    keyA = await insertApiKey(db, 'account', 'acct_a');
+    keyB = await insertApiKey(db, 'account', 'acct_b');
   });
 
   it('closes a month through Stripe (stripe-mock), then shows each account only its own invoice', async () => {

@@ -10,7 +10,7 @@ import {
 } from '@tokenmeter/limits';
 import { aUsageEvent } from '../factories/usage-events';
 import { startReceiver, type Receiver } from '../helpers/alerts';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn } from '../helpers/limits';
@@ -73,8 +73,8 @@ describe('spend limits end to end: broker, killed ingestor, notifier, webhook re
       aUsageEvent({ account_id: 'acct_e2e', occurred_at: new Date(now - (i % 600) * 1000).toISOString() }),
     );
     // Every tenth event is published twice: redeliveries the ingest must count once.
-    const messages = [...events, ...events.filter((_, i) => i % 10 === 0)].map((e) => ({ key: e.account_id, value: JSON.stringify(e) }));
-    await produce(kafka, topic, messages);
+    const messages = [...events, ...events.filter((_, i) => i % 10 === 0)];
+    await publishUsage(topic, messages);
 
     const ingestorEnv = {
       DATABASE_URL: TEST_DATABASE_URL,

@@ -1,14 +1,11 @@
-import type { Kafka } from 'kafkajs';
-import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
-import { createTopics, produce, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { createTopics, produceRaw, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(180_000);
 
 const ADMIN_SECRET = 'observability-admin-secret-0123456789';
-
 
 /** JSON log lines of a process's output (other lines, e.g. Nest's, are skipped). */
 function logLines(app: AppProcess): Record<string, unknown>[] {
@@ -20,19 +17,10 @@ function logLines(app: AppProcess): Record<string, unknown>[] {
 }
 
 describe('observability: request logs, request ids and metrics, API and ingestor processes', () => {
-  let db: Database;
-  let kafka: Kafka;
+  useTestDatabase();
+  const kafka = testKafka();
   const apps: AppProcess[] = [];
 
-  beforeAll(() => {
-    db = openTestDatabase();
-    kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
   afterEach(async () => {
     await Promise.all(apps.splice(0).map((a) => stopApp(a)));
   });
@@ -100,13 +88,12 @@ describe('observability: request logs, request ids and metrics, API and ingestor
     apps.push(ingestor);
 
     const priced = Array.from({ length: 6 }, (_, i) => aUsageEvent({ account_id: `acct_obs_${i % 2}` }));
-    const messages = [
-      ...priced.map((e) => ({ key: e.account_id, value: JSON.stringify(e) })),
-      { key: priced[0].account_id, value: JSON.stringify(priced[0]) }, // redelivery
-      { key: 'acct_obs_0', value: JSON.stringify(aUsageEvent({ account_id: 'acct_obs_0', model: 'unpriced-model' })) },
-      { key: 'acct_obs_1', value: '{not json' },
-    ];
-    await produce(kafka, topic, messages);
+    await publishUsage(topic, [
+      ...priced,
+      priced[0], // redelivery
+      aUsageEvent({ account_id: 'acct_obs_0', model: 'unpriced-model' }),
+    ]);
+    await produceRaw(kafka, topic, [{ key: 'acct_obs_1', value: '{not json' }]);
 
     const base = `http://127.0.0.1:${port}`;
     const scrape = async () => (await fetch(`${base}/metrics`).catch(() => undefined))?.text();

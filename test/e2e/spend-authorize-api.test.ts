@@ -5,19 +5,12 @@ import { SpendAuthorizer, SpendStateCache } from '@tokenmeter/limits';
 import { aUsageEvent } from '../factories/usage-events';
 import { client, INGEST_TOKEN, insertApiKey, startApi } from '../helpers/api-app';
 import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { until } from '../helpers/kafka';
 
 // A default event (1000 input, 500 output, 200 cache read) at deepseek-r1's seed rates, and what a
 // request for it holds when the gateway counts the whole prompt (1200) and sends max_output_tokens 500.
 const EVENT_COST = parseCostUnits('0.00175997');
 const HOLD = parseCostUnits('0.00182853');
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('POST /v1/spend/authorize (the API app, real Postgres, real ingest)', () => {
   let db: Database;

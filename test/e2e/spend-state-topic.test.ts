@@ -1,31 +1,12 @@
-import {
-  PriceBookRepository,
-  SpendStateRepository,
-  UsageEventsRepository,
-  type Database,
-} from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import {
-  BudgetsService,
-  SpendStateCache,
-  SpendStatePublisher,
-  type SpendStateJson,
-} from '@tokenmeter/limits';
+import { SpendStateRepository, type Database } from '@tokenmeter/db';
+import { UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { BudgetsService, SpendStateCache, SpendStatePublisher, type SpendStateJson } from '@tokenmeter/limits';
 import type { Producer } from 'kafkajs';
 import { aUsageEvent } from '../factories/usage-events';
-import { readTopic, testKafka, uniqueName, withAdmin } from '../helpers/kafka';
+import { readTopic, testKafka, uniqueName, until, withAdmin } from '../helpers/kafka';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
-import { budgetsServiceOn } from '../helpers/limits';
-
-const actor = { keyId: null, requestId: 'test' };
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
+import { ingestorOn } from '../helpers/ingest';
 
 describe('the compacted spend-state topic carries each scope’s budget state when it changes (real broker)', () => {
   const kafka = testKafka('spend-state-test');
@@ -60,7 +41,7 @@ describe('the compacted spend-state topic carries each scope’s budget state wh
   beforeEach(async () => {
     await resetDatabase(db);
     await seedPriceBook(db);
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    ingestor = ingestorOn(db);
     budgets = budgetsServiceOn(db);
     await ingest([nowEvent()]);
     await db.pool.query(`INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ('key_s', 'tm_live_state000', 'unused', 'account', 'acct_s')`);

@@ -1,10 +1,9 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Decimal } from '@tokenmeter/billing';
-import type { Database } from '@tokenmeter/db';
 import { aUsageEvent, deepseekUsage, openAiUsage, type GatewayEvent } from '../factories/usage-events';
 import { client, insertApiKey, qs, startApi } from '../helpers/api-app';
 import { createTopics, testKafka, uniqueName } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(60_000);
 
@@ -51,13 +50,12 @@ function dataset(): GatewayEvent[] {
 describe('account usage API: summary, timeseries, receipts, prices', () => {
   let app: NestExpressApplication;
   let api: ReturnType<typeof client>;
-  let db: Database;
+  const db = useTestDatabase();
   let keyA: string;
   let keyB: string;
   let admin: string;
 
   beforeAll(async () => {
-    db = openTestDatabase();
     // An empty usage topic of its own, so complete_up_to does not depend on what else is on the shared broker.
     const topic = uniqueName('usage.read-api');
     await createTopics(testKafka(), [topic], 2);
@@ -67,11 +65,8 @@ describe('account usage API: summary, timeseries, receipts, prices', () => {
   });
   afterAll(async () => {
     await app.close();
-    await db.close();
   });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     keyA = await insertApiKey(db, 'account', A);
     keyB = await insertApiKey(db, 'account', B);
     admin = await insertApiKey(db, 'admin');

@@ -1,43 +1,23 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Webhook } from 'standardwebhooks';
-import { generateApiKey } from '@tokenmeter/auth';
 import { createLogger } from '@tokenmeter/config';
-import { BudgetAlertsRepository, CreditAlertsRepository, type Database, WebhooksRepository } from '@tokenmeter/db';
+import { BudgetAlertsRepository, CreditAlertsRepository, WebhooksRepository } from '@tokenmeter/db';
 import { AlertsDispatcher, WebhookDeliverer } from '@tokenmeter/limits';
 import { insertAlert, insertBudget, resetAlertTables, startReceiver, type Receiver } from '../helpers/alerts';
-import { insertApiKey, jsonCaller, restoreBootstrapAdminKey, startApi } from '../helpers/api-app';
+import { insertApiKey, useAdminApi } from '../helpers/api-app';
 import { createTopics, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(90_000);
 
-const ADMIN_KEY = generateApiKey().key;
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The webhook and alert admin routes, and an alert going all the way to a receiver through them. */
 describe('admin API: webhooks, deliveries, resend, alerts', () => {
-  let app: NestExpressApplication;
-  let base: string;
-  let db: Database;
+  const api = useAdminApi({ seedPrices: false });
+  const { call } = api;
   let receiver: Receiver | undefined;
 
-  const call = jsonCaller(() => base, ADMIN_KEY);
-
-  beforeAll(async () => {
-    process.env.TOKENMETER_ADMIN_KEY = ADMIN_KEY;
-    db = openTestDatabase();
-    ({ app, base } = await startApi());
-  });
-  afterAll(async () => {
-    await app.close();
-    await db.close();
-    delete process.env.TOKENMETER_ADMIN_KEY;
-  });
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await resetAlertTables(db);
-    await restoreBootstrapAdminKey(app, ADMIN_KEY);
-  });
+  beforeEach(() => resetAlertTables(api.db));
   afterEach(async () => {
     await receiver?.close();
     receiver = undefined;
@@ -64,7 +44,7 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
     expect(overlapMs).toBeGreaterThan(23.9 * 3_600_000);
     expect(overlapMs).toBeLessThan(24.1 * 3_600_000);
     expect((await call('GET', '/admin/webhooks')).body.data[0].previous_secret_expires_at).toBe(rotated.body.previous_secret_expires_at);
-    const row = (await db.pool.query('SELECT secret, previous_secret FROM webhook_endpoints WHERE id = $1', [id])).rows[0];
+    const row = (await api.db.pool.query('SELECT secret, previous_secret FROM webhook_endpoints WHERE id = $1', [id])).rows[0];
     expect(row).toEqual({ secret: rotated.body.secret, previous_secret: secret });
 
     const deleted = await call('DELETE', `/admin/webhooks/${id}`);
@@ -74,7 +54,7 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
     expect((await call('DELETE', `/admin/webhooks/${id}`)).status).toBe(404);
     expect((await call('POST', `/admin/webhooks/${id}/rotate-secret`)).status).toBe(404);
 
-    const audit = (await db.pool.query("SELECT action, target_id, before, after FROM audit_log WHERE target_type = 'webhook_endpoint' ORDER BY id")).rows;
+    const audit = (await api.db.pool.query("SELECT action, target_id, before, after FROM audit_log WHERE target_type = 'webhook_endpoint' ORDER BY id")).rows;
     expect(audit.map((a) => a.action)).toEqual(['webhook.create', 'webhook.rotate_secret', 'webhook.delete']);
     for (const a of audit) expect(a.target_id).toBe(id);
     // Secrets never reach the audit log.
@@ -112,8 +92,8 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
   });
 
   it('auditors read, only admins write', async () => {
-    const auditor = await insertApiKey(db, 'auditor');
-    const account = await insertApiKey(db, 'account', 'acct_a');
+    const auditor = await insertApiKey(api.db, 'auditor');
+    const account = await insertApiKey(api.db, 'account', 'acct_a');
     expect((await call('GET', '/admin/webhooks', { key: auditor })).status).toBe(200);
     expect((await call('GET', '/admin/alerts', { key: auditor })).status).toBe(200);
     expect((await call('POST', '/admin/webhooks', { key: auditor, body: { url: 'https://example.com/', events: ['*'] } })).status).toBe(403);
@@ -126,10 +106,10 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
     const { id: endpointId, secret } = created.body;
     const other = await call('POST', '/admin/webhooks', { body: { url: receiver.url, events: ['budget.threshold_recovered'] } });
 
-    await insertBudget(db, { id: 'bud_1', accountId: 'acct_a', limitUsd: '50', window: 'day' });
-    const alertId = await insertAlert(db, { budgetId: 'bud_1', accountId: 'acct_a', windowStart: new Date('2026-12-01T00:00:00Z'), thresholdPct: '100', spendUsd: '50.000001', limitUsd: '50' });
-    await insertBudget(db, { id: 'bud_2', accountId: 'acct_b', limitUsd: '10', window: 'month' });
-    await insertAlert(db, { budgetId: 'bud_2', accountId: 'acct_b', windowStart: new Date('2026-12-01T00:00:00Z'), thresholdPct: '50', spendUsd: '5', limitUsd: '10' });
+    await insertBudget(api.db, { id: 'bud_1', accountId: 'acct_a', limitUsd: '50', window: 'day' });
+    const alertId = await insertAlert(api.db, { budgetId: 'bud_1', accountId: 'acct_a', windowStart: new Date('2026-12-01T00:00:00Z'), thresholdPct: '100', spendUsd: '50.000001', limitUsd: '50' });
+    await insertBudget(api.db, { id: 'bud_2', accountId: 'acct_b', limitUsd: '10', window: 'month' });
+    await insertAlert(api.db, { budgetId: 'bud_2', accountId: 'acct_b', windowStart: new Date('2026-12-01T00:00:00Z'), thresholdPct: '50', spendUsd: '5', limitUsd: '10' });
 
     const pending = await call('GET', `/admin/alerts?account_id=acct_a`);
     expect(pending.body.data).toEqual([
@@ -154,12 +134,12 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
     const producer = kafka.producer();
     await producer.connect();
     const log = createLogger('test', 'silent');
-    const webhooks = new WebhooksRepository(db.pool);
+    const webhooks = new WebhooksRepository(api.db.pool);
     const deliverer = new WebhookDeliverer(webhooks, { concurrency: 2, timeoutMs: 2000, retryScheduleMs: [50, 50], pollIntervalMs: 25 }, log);
     const dispatcher = new AlertsDispatcher(
-      db.pool,
-      new BudgetAlertsRepository(db.pool),
-      new CreditAlertsRepository(db.pool),
+      api.db.pool,
+      new BudgetAlertsRepository(api.db.pool),
+      new CreditAlertsRepository(api.db.pool),
       webhooks,
       producer,
       { databaseUrl: TEST_DATABASE_URL, topic, batchSize: 10, pollIntervalMs: 100, onDeliveriesEnqueued: () => deliverer.wake() },
@@ -207,7 +187,7 @@ describe('admin API: webhooks, deliveries, resend, alerts', () => {
       const again = receiver.requests.slice(before).filter((q) => q.headers['webhook-id'] === `alert_${alertId}`);
       expect(again).toHaveLength(1);
       expect(new Webhook(secret).verify(again[0].body, again[0].headers as Record<string, string>)).toMatchObject({ data: { alert_id: alertId } });
-      const audit = (await db.pool.query("SELECT action, target_id FROM audit_log WHERE action = 'webhook_delivery.resend'")).rows;
+      const audit = (await api.db.pool.query("SELECT action, target_id FROM audit_log WHERE action = 'webhook_delivery.resend'")).rows;
       expect(audit).toEqual([{ action: 'webhook_delivery.resend', target_id: mine.id }]);
 
       // A deleted endpoint's log stays readable; its deliveries cannot be resent.

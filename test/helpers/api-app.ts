@@ -4,10 +4,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { ApiKeyAuthenticator, ApiKeysService, prefixOfApiKey } from '@tokenmeter/auth';
+import { ApiKeyAuthenticator, ApiKeysService, generateApiKey, prefixOfApiKey } from '@tokenmeter/auth';
 import type { Database } from '@tokenmeter/db';
 import { createApiApp } from '../../apps/api/src/app';
-import { TEST_DATABASE_URL } from './tokenmeter-db';
+import { useEnv } from './env';
+import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from './tokenmeter-db';
 
 export const INGEST_TOKEN = 'test-ingest-token-0123456789';
 
@@ -91,11 +92,15 @@ export function qs(params: Record<string, string | number | undefined>): string 
 }
 
 /**
- * JSON calls to the app at `base()` with `defaultKey` (a key of `null` sends none): the status and
- * the parsed body (null when empty). `base` is a getter because tests learn the port in beforeAll.
+ * JSON calls to the app at `base()` with `defaultKey` (a key of `null` sends none): the status, the
+ * headers and the parsed body (null when empty). `base` is a getter because tests learn the port in beforeAll.
  */
 export function jsonCaller(base: () => string, defaultKey: string) {
-  return async (method: string, path: string, options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {}) => {
+  return async (
+    method: string,
+    path: string,
+    options: { key?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<JsonResponse> => {
     const key = options.key === undefined ? defaultKey : options.key;
     const res = await fetch(`${base()}${path}`, {
       method,
@@ -107,7 +112,7 @@ export function jsonCaller(base: () => string, defaultKey: string) {
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     });
     const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as JsonResponse['body'] };
+    return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
   };
 }
 
@@ -115,6 +120,53 @@ export function jsonCaller(base: () => string, defaultKey: string) {
 export async function restoreBootstrapAdminKey(app: NestExpressApplication, key: string): Promise<void> {
   app.get(ApiKeyAuthenticator).forget(prefixOfApiKey(key)!);
   await app.get(ApiKeysService).ensureBootstrapAdminKey(key);
+}
+
+export interface AdminApiSuite {
+  /** The secret of the app's bootstrap admin key (TOKENMETER_ADMIN_KEY): `call`'s default key. */
+  readonly adminKey: string;
+  /** Set in beforeAll. */
+  app: NestExpressApplication;
+  base: string;
+  db: Database;
+  call: ReturnType<typeof jsonCaller>;
+  /** POST /v1/events with the ingest token (the HTTP ingest path). */
+  ingest: (events: unknown[]) => Promise<JsonResponse>;
+}
+
+/**
+ * The setup the admin API suites share, registered as jest hooks (call it at the top of a
+ * describe, so its beforeEach runs before the suite's own): the API started once with a fresh
+ * bootstrap admin key and a database handle of the test's own; before each test empty tables, the
+ * seed price book (unless `seedPrices` is false) and the bootstrap key again; all closed after.
+ */
+export function useAdminApi(options: { seedPrices?: boolean } = {}): AdminApiSuite {
+  const adminKey = generateApiKey().key;
+  const call = jsonCaller(() => suite.base, adminKey);
+  const suite: AdminApiSuite = {
+    adminKey,
+    app: undefined as unknown as NestExpressApplication,
+    base: '',
+    db: undefined as unknown as Database,
+    call,
+    ingest: (events) => call('POST', '/v1/events', { key: INGEST_TOKEN, body: { events } }),
+  };
+  useEnv({ TOKENMETER_ADMIN_KEY: adminKey });
+  beforeAll(async () => {
+    suite.db = openTestDatabase();
+    ({ app: suite.app, base: suite.base } = await startApi());
+  });
+  afterAll(async () => {
+    await suite.app?.close();
+    await suite.db?.close();
+  });
+  beforeEach(async () => {
+    await resetDatabase(suite.db);
+    if (options.seedPrices !== false) await seedPriceBook(suite.db);
+    // The tables were emptied under the running app: recreate its bootstrap key as a fresh boot would.
+    await restoreBootstrapAdminKey(suite.app, adminKey);
+  });
+  return suite;
 }
 
 /**

@@ -1,11 +1,12 @@
 import pino from 'pino';
 import { loadConfig } from '@tokenmeter/config';
-import { PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import type { Database } from '@tokenmeter/db';
 import { createInvoicing } from '@tokenmeter/invoicing';
 import { SdkStripeGateway, type StripeGateway } from '@tokenmeter/stripe';
 import type { GatewayEvent } from '../factories/usage-events';
-import { resetDatabase, seedPriceBook } from './tokenmeter-db';
+import { asMessages, ingestorOn } from './ingest';
+import { StripeProxy } from './stripe-proxy';
+import { openTestDatabase, resetDatabase, seedPriceBook } from './tokenmeter-db';
 
 export const WEBHOOK_SECRET = 'whsec_test_invoicing';
 
@@ -35,9 +36,7 @@ export function invoicingFor(db: Database, stripe: string | StripeGateway, now: 
 
 /** Ingests gateway events through the real ingestion path, so every cost is the real price. */
 export async function ingest(db: Database, events: GatewayEvent[], now = new Date('2026-12-15T00:00:00Z')): Promise<void> {
-  const ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)), () => now);
-  const messages: IngestMessage[] = events.map((value) => ({ value, key: null }));
-  const outcomes = await ingestor.ingest(messages, 'http');
+  const outcomes = await ingestorOn(db, () => now).ingest(asMessages(events), 'http');
   const bad = outcomes.filter((o) => o.status !== 'accepted' && o.status !== 'duplicate');
   if (bad.length > 0) throw new Error(`ingest failed: ${JSON.stringify(bad)}`);
 }
@@ -63,4 +62,17 @@ export async function readyToCloseNovember(db: Database, events: GatewayEvent[] 
   await seedPriceBook(db);
   await setIngestProgress(db, NOVEMBER_INGESTED);
   if (events.length > 0) await ingest(db, events);
+}
+
+/**
+ * The database and the idempotent Stripe proxy (in front of stripe-mock) of an invoicing suite, as
+ * jest hooks: the proxy started before the suite's tests, both closed after them. Each test
+ * prepares the database itself (readyToCloseNovember); `proxy.url` is known once it has started.
+ */
+export function useDatabaseAndStripeProxy(): { db: Database; proxy: StripeProxy } {
+  const db = openTestDatabase();
+  const proxy = new StripeProxy();
+  beforeAll(() => proxy.start());
+  afterAll(() => Promise.all([proxy.stop(), db.close()]));
+  return { db, proxy };
 }

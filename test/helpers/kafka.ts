@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
+import { createUsagePublisher, type PublishResult, type UsageEventInput } from '@tokenmeter/gateway-client';
 
 export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -27,25 +28,47 @@ export async function createTopics(kafka: Kafka, topics: string[], partitions: n
   );
 }
 
+/**
+ * Publishes usage events as a gateway does, through libs/gateway-client (validated, keyed by
+ * account, acks=all), and fails the test if the publisher refused any: a test that means to send a
+ * malformed message sends its bytes with produceRaw.
+ */
+export async function publishUsage(topic: string, events: readonly UsageEventInput[]): Promise<PublishResult[]> {
+  const publisher = createUsagePublisher({ brokers: KAFKA_BROKERS, topic, clientId: 'tokenmeter-test', kafkaConfig: { logLevel: logLevel.NOTHING } });
+  try {
+    const results = await publisher.publishMany(events);
+    const refused = results.filter((r) => r.status === 'rejected');
+    if (refused.length > 0) throw new Error(`the publisher refused ${refused.length} event(s), e.g. ${JSON.stringify(refused[0])}`);
+    return results;
+  } finally {
+    await publisher.close();
+  }
+}
+
 export interface OutgoingMessage {
   key: string | null;
   value: string | Buffer | null;
+  /** Only to place a message on a given partition; otherwise the key decides. */
+  partition?: number;
 }
 
-/** Publishes in batches, as the gateway would, and waits for the broker's acknowledgement. */
-export async function produce(kafka: Kafka, topic: string, messages: OutgoingMessage[], batchSize = 2000): Promise<void> {
+/**
+ * Sends messages byte for byte, bypassing the publisher: for what it would refuse to send
+ * (malformed JSON, out-of-contract events, tombstones) to test how the ingestor rejects them, and
+ * for events a test must place on a given partition.
+ */
+export async function produceRaw(kafka: Kafka, topic: string, messages: OutgoingMessage[]): Promise<void> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    for (let i = 0; i < messages.length; i += batchSize) {
-      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + batchSize) });
-    }
+    await producer.send({ topic, acks: -1, messages });
   } finally {
     await producer.disconnect();
   }
 }
 
 export interface ConsumedMessage {
+  partition: number;
   key: string | null;
   value: string;
   headers: Record<string, string>;
@@ -60,8 +83,8 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, time
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   await consumer.run({
-    eachMessage: async ({ message }) => {
-      received.push({ key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers: headersToStrings(message.headers) });
+    eachMessage: async ({ partition, message }) => {
+      received.push({ partition, key: message.key?.toString() ?? null, value: message.value?.toString() ?? '', headers: headersToStrings(message.headers) });
       if (received.length >= count) done();
     },
   });
@@ -99,4 +122,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** waitFor for a condition in memory: `check` every 20 ms, for at most 5 s by default (jest's test timeout). */
+export function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  return waitFor(what, async () => check(), timeoutMs, 20);
 }

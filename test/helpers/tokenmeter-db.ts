@@ -27,6 +27,7 @@ const TABLES = [
   'account_price_overrides',
   'api_keys',
   'usage_events',
+  'usage_event_ids',
   'usage_hourly',
   'usage_daily',
   'rejected_events',
@@ -47,6 +48,21 @@ export async function resetDatabase(db: Database): Promise<void> {
 
 export async function seedPriceBook(db: Database): Promise<void> {
   await seedPriceBookRows(db.pool);
+}
+
+/**
+ * The test database for the tests of one describe block, as jest hooks: before each test empty
+ * tables and the seed price book (register it first, so the block's own beforeEach comes after),
+ * closed after the block. The handle is usable at once (its pool connects on first use).
+ */
+export function useTestDatabase(): Database {
+  const db = openTestDatabase();
+  beforeEach(async () => {
+    await resetDatabase(db);
+    await seedPriceBook(db);
+  });
+  afterAll(() => db.close());
+  return db;
 }
 
 /**

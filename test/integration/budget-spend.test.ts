@@ -1,33 +1,20 @@
-import {
-  BudgetSpendRepository,
-  createDatabase,
-  PriceBookRepository,
-  RepriceRepository,
-  Transactor,
-  UsageEventsRepository,
-  type Database,
-} from '@tokenmeter/db';
-import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import {
-  BudgetsService,
-} from '@tokenmeter/limits';
+import { BudgetSpendRepository, createDatabase, PriceBookRepository, RepriceRepository, Transactor } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
+import { BudgetsService } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
-import { budgetsServiceOn } from '../helpers/limits';
-
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
-const actor = { keyId: null, requestId: 'test' };
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
+import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
+import { asMessages, ingestorOn } from '../helpers/ingest';
 
 // Every event costs exactly $0.00175997 at deepseek-r1's seed rates (1000 in, 500 out, 200 cache read).
 const EVENT_COST = '0.00175997';
 
 describe('budget windows are kept in the ingest transaction, from the same costs as the rollups', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let budgets: BudgetsService;
   let spend: BudgetSpendRepository;
 
-  const ingestorOn = (d: Database) => new UsageIngestor(new UsageEventsRepository(d.pool), new PriceBookCache(new PriceBookRepository(d.pool)));
   // Usage in the current UTC hour, so it falls in every budget's current window.
   const nowEvent = (overrides: Partial<GatewayEvent> = {}) => aUsageEvent({ occurred_at: new Date().toISOString(), account_id: 'acct_b', ...overrides });
   const alerts = async () =>
@@ -37,14 +24,7 @@ describe('budget windows are kept in the ingest transaction, from the same costs
       )
     ).rows;
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
-
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     ingestor = ingestorOn(db);
     budgets = budgetsServiceOn(db);
     spend = new BudgetSpendRepository(db.pool);
@@ -101,7 +81,7 @@ describe('budget windows are kept in the ingest transaction, from the same costs
     const b = await budgets.createBudget({ accountId: 'acct_b', apiKeyId: null, model: null, limitUsd: '0.1', window: 'month', thresholds: ['10', '20', '30', '40', '50', '60'], enforce: 'soft' }, actor);
     const others = [createDatabase(TEST_DATABASE_URL, 2), createDatabase(TEST_DATABASE_URL, 2)];
     try {
-      const ingestors = others.map(ingestorOn);
+      const ingestors = others.map((d) => ingestorOn(d));
       // 40 more events: each threshold is crossed by exactly one of the racing transactions.
       const chunks = Array.from({ length: 20 }, () => [nowEvent(), nowEvent()]);
       await Promise.all(ingestors.map((ing, i) => (async () => {

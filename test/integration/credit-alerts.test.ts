@@ -1,32 +1,19 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { Webhook } from 'standardwebhooks';
 import { createLogger } from '@tokenmeter/config';
-import {
-  AccountsRepository,
-  AuditLogRepository,
-  BudgetAlertsRepository,
-  CreditAlertsRepository,
-  CreditGrantsRepository,
-  CreditLedgerRepository,
-  CreditUsageRepository,
-  PriceBookRepository,
-  Transactor,
-  UsageEventsRepository,
-  WebhooksRepository,
-  type Database,
-} from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { BudgetAlertsRepository, CreditAlertsRepository, WebhooksRepository } from '@tokenmeter/db';
+import { UsageIngestor } from '@tokenmeter/ingest';
 import { AlertsDispatcher, CreditAlertsWatcher, CreditsService, newWebhookSecret, WebhookDeliverer, type NewCreditGrantInput } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { startReceiver } from '../helpers/alerts';
 import { createTopics, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
+import { asMessages, ingestorOn } from '../helpers/ingest';
+import { creditsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 
 jest.setTimeout(120_000);
 
 const log = createLogger('test', 'silent');
-const actor = { keyId: null, requestId: 'test' };
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
 // Every default deepseek-r1 event costs exactly $0.00175997: a grant of 100 events' worth.
 const HUNDRED_EVENTS = '0.175997';
 
@@ -36,7 +23,7 @@ const HUNDRED_EVENTS = '0.175997';
  * signed to a local receiver.
  */
 describe('credit alerts: exactly once per (account, funding, kind, threshold), seen as soon as the usage is stored', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let credits: CreditsService;
   let alerts: CreditAlertsRepository;
@@ -77,23 +64,10 @@ describe('credit alerts: exactly once per (account, funding, kind, threshold), s
     await Promise.all(ws.map((w) => w.idle()));
   };
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     clockMs = Date.now() - 3_600_000;
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
-    credits = new CreditsService(
-      new CreditGrantsRepository(db.pool),
-      new CreditLedgerRepository(db.pool),
-      new CreditUsageRepository(db.pool),
-      new AccountsRepository(db.pool),
-      new AuditLogRepository(db.pool),
-      new Transactor(db.pool),
-    );
+    ingestor = ingestorOn(db);
+    credits = creditsServiceOn(db);
     alerts = new CreditAlertsRepository(db.pool);
     await db.pool.query(`INSERT INTO accounts (id) VALUES ('acct_c')`);
   });

@@ -1,26 +1,15 @@
 import { ConflictError } from '@tokenmeter/billing';
-import {
-  AccountsRepository,
-  AuditLogRepository,
-  CreditGrantsRepository,
-  CreditLedgerRepository,
-  CreditUsageRepository,
-  PriceBookRepository,
-  Transactor,
-  UsageEventsRepository,
-  type Database,
-} from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { UsageIngestor } from '@tokenmeter/ingest';
 import { CreditsService, type NewCreditGrantInput } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { useTestDatabase } from '../helpers/tokenmeter-db';
+import { asMessages, ingestorOn } from '../helpers/ingest';
+import { creditsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
-const actor = { keyId: null, requestId: 'test' };
 // Every default deepseek-r1 event costs exactly $0.00175997.
 
 describe('credit grants, their append-only ledger and exact balances over ingested usage (real Postgres)', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let credits: CreditsService;
   const ev = (occurredAt: string, over: Partial<GatewayEvent> = {}) => aUsageEvent({ account_id: 'acct_c', occurred_at: occurredAt, ...over });
@@ -38,22 +27,9 @@ describe('credit grants, their append-only ledger and exact balances over ingest
   const ledger = async () =>
     (await db.pool.query<{ grant_id: string; kind: string; amount: string }>('SELECT grant_id, kind, amount_usd::text AS amount FROM credit_ledger_entries ORDER BY id')).rows;
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
-    credits = new CreditsService(
-      new CreditGrantsRepository(db.pool),
-      new CreditLedgerRepository(db.pool),
-      new CreditUsageRepository(db.pool),
-      new AccountsRepository(db.pool),
-      new AuditLogRepository(db.pool),
-      new Transactor(db.pool),
-    );
+    ingestor = ingestorOn(db);
+    credits = creditsServiceOn(db);
     await db.pool.query(`INSERT INTO accounts (id) VALUES ('acct_c')`);
   });
 

@@ -1,11 +1,10 @@
 import { ConflictError } from '@tokenmeter/billing';
 import { loadConfig } from '@tokenmeter/config';
-import type { Database } from '@tokenmeter/db';
 import { SdkStripeGateway, type StripeGateway } from '@tokenmeter/stripe';
 import { aUsageEvent } from '../factories/usage-events';
 import { FakeStripe } from '../helpers/fake-stripe';
 import { ingest, invoicingFor, setIngestProgress, WEBHOOK_SECRET } from '../helpers/invoicing';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { useTestDatabase } from '../helpers/tokenmeter-db';
 
 /**
  * A paid top-up sold as its own Stripe invoice, against real Postgres and the in-memory Stripe
@@ -13,7 +12,7 @@ import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/token
  * and verified by the real SDK gateway.
  */
 describe('a paid top-up on its own Stripe invoice', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let fake: FakeStripe;
   let gateway: StripeGateway;
   const signer = new SdkStripeGateway({ ...loadConfig().stripe, webhookSecret: WEBHOOK_SECRET });
@@ -34,13 +33,7 @@ describe('a paid top-up on its own Stripe invoice', () => {
     ]);
   const grantRow = async (id: string) => (await db.pool.query(`SELECT status, stripe_invoice_id, category FROM credit_grants WHERE id = $1`, [id])).rows[0];
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     await db.pool.query(`INSERT INTO accounts (id, name) VALUES ('acct_a', 'A')`);
     fake = new FakeStripe();
     // The fake cannot check signatures: the real gateway does, with the test secret.

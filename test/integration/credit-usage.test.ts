@@ -1,11 +1,10 @@
 import { Client } from 'pg';
 import { allocateCredits, costUnitsToString, type CreditGrantTerms, type CreditUsage } from '@tokenmeter/billing';
-import { CreditUsageRepository, PriceBookRepository, RepriceRepository, Transactor, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { CreditUsageRepository, PriceBookRepository, RepriceRepository, Transactor } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
-
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
+import { asMessages, ingestorOn } from '../helpers/ingest';
 
 const terms = (over: Partial<CreditGrantTerms> & { id: string }): CreditGrantTerms => ({
   category: 'promotional',
@@ -19,19 +18,13 @@ const terms = (over: Partial<CreditGrantTerms> & { id: string }): CreditGrantTer
 const show = (usage: CreditUsage[]) => usage.map((u) => `${u.at.toISOString()} ${u.model} ${costUnitsToString(u.costUnits)} ${u.servicePeriod}`);
 
 describe('the usage credits are allocated over: rollup hours, boundary-hour events, late events of invoiced months', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let reader: CreditUsageRepository;
   const ev = (occurredAt: string, over: Partial<GatewayEvent> = {}) => aUsageEvent({ account_id: 'acct_c', occurred_at: occurredAt, ...over });
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    ingestor = ingestorOn(db);
     reader = new CreditUsageRepository(db.pool);
   });
 

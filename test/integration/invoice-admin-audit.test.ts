@@ -1,8 +1,5 @@
-import type { Database } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
-import { invoicingFor, readyToCloseNovember } from '../helpers/invoicing';
-import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase } from '../helpers/tokenmeter-db';
+import { invoicingFor, readyToCloseNovember, useDatabaseAndStripeProxy } from '../helpers/invoicing';
 
 /**
  * The admin invoice actions audit themselves: finalize, retry-sync and void write their entry
@@ -10,8 +7,7 @@ import { openTestDatabase } from '../helpers/tokenmeter-db';
  * its entry commit together or not at all.
  */
 describe('admin invoice actions and their audit entries', () => {
-  let db: Database;
-  let proxy: StripeProxy;
+  const { db, proxy } = useDatabaseAndStripeProxy();
   const now = () => new Date('2026-12-02T00:00:00Z');
   const svc = () => invoicingFor(db, proxy.url, now);
 
@@ -26,14 +22,6 @@ describe('admin invoice actions and their audit entries', () => {
       CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION test_refuse_audit();`);
   const allowAuditWrites = () => db.pool.query(`DROP TRIGGER IF EXISTS test_refuse_audit ON audit_log`);
 
-  beforeAll(async () => {
-    db = openTestDatabase();
-    proxy = await new StripeProxy().start();
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await db.close();
-  });
   let drafts: Record<string, string>;
   beforeEach(async () => {
     await allowAuditWrites();

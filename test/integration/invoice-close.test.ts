@@ -1,23 +1,11 @@
-import type { Database } from '@tokenmeter/db';
 import { IngestionIncompleteError } from '@tokenmeter/invoicing';
 import { aUsageEvent } from '../factories/usage-events';
-import { ingest, invoicingFor, readyToCloseNovember, setIngestProgress } from '../helpers/invoicing';
-import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase } from '../helpers/tokenmeter-db';
+import { ingest, invoicingFor, readyToCloseNovember, setIngestProgress, useDatabaseAndStripeProxy } from '../helpers/invoicing';
 
 describe('closing a billing period', () => {
-  let db: Database;
-  let proxy: StripeProxy;
+  const { db, proxy } = useDatabaseAndStripeProxy();
   let now: Date;
 
-  beforeAll(async () => {
-    db = openTestDatabase();
-    proxy = await new StripeProxy().start();
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await db.close();
-  });
   beforeEach(async () => {
     await readyToCloseNovember(db);
     now = new Date('2026-12-02T00:00:00Z');

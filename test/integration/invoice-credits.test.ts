@@ -1,9 +1,7 @@
-import { CreditGrantsRepository, CreditLedgerRepository, Transactor, type Database, type NewCreditGrant } from '@tokenmeter/db';
+import { CreditGrantsRepository, CreditLedgerRepository, Transactor, type NewCreditGrant } from '@tokenmeter/db';
 import { aUsageEvent } from '../factories/usage-events';
 import { FakeStripe } from '../helpers/fake-stripe';
-import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
-import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { ingest, invoicingFor, readyToCloseNovember, setIngestProgress, useDatabaseAndStripeProxy } from '../helpers/invoicing';
 
 /**
  * Credits on the invoice, against real Postgres (grants and ledger through h/c1's repositories),
@@ -11,23 +9,12 @@ import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/token
  * Stripe where a test needs Stripe's real totals or a lost answer.
  */
 describe('credits on the monthly invoice', () => {
-  let db: Database;
-  let proxy: StripeProxy;
+  const { db, proxy } = useDatabaseAndStripeProxy();
   let now: Date;
 
-  beforeAll(async () => {
-    db = openTestDatabase();
-    proxy = await new StripeProxy().start();
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await db.close();
-  });
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
+    await readyToCloseNovember(db);
     now = new Date('2026-12-02T00:00:00Z');
-    await setIngestProgress(db, new Date('2026-12-01T01:00:00Z'));
   });
 
   const svc = (stripe: string | FakeStripe = proxy.url) => invoicingFor(db, stripe, () => now);

@@ -1,10 +1,8 @@
 import { ConflictError, InvoiceTransitionError } from '@tokenmeter/billing';
-import { InvoicesRepository, UsageEventClaimsRepository, type Database } from '@tokenmeter/db';
+import { InvoicesRepository, UsageEventClaimsRepository } from '@tokenmeter/db';
 import { SdkStripeGateway, type StripeInvoiceResult } from '@tokenmeter/stripe';
 import { aUsageEvent } from '../factories/usage-events';
-import { invoicingFor, readyToCloseNovember, WEBHOOK_SECRET } from '../helpers/invoicing';
-import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase } from '../helpers/tokenmeter-db';
+import { invoicingFor, readyToCloseNovember, useDatabaseAndStripeProxy, WEBHOOK_SECRET } from '../helpers/invoicing';
 
 /** The real SDK gateway, with a hook that runs after Stripe finalized an invoice and before we store it. */
 class GatewayWithFinalizeHook extends SdkStripeGateway {
@@ -24,8 +22,7 @@ class GatewayWithFinalizeHook extends SdkStripeGateway {
  * a move it does not have, before anything is written.
  */
 describe('invoice status moves across the push and Stripe webhooks', () => {
-  let db: Database;
-  let proxy: StripeProxy;
+  const { db, proxy } = useDatabaseAndStripeProxy();
   let gateway: GatewayWithFinalizeHook;
   const now = () => new Date('2026-12-02T00:00:00Z');
   const svc = () => invoicingFor(db, gateway, now);
@@ -37,10 +34,6 @@ describe('invoice status moves across the push and Stripe webhooks', () => {
     return svc().webhooks.handle(payload, gateway.signWebhookPayload(payload));
   };
 
-  beforeAll(async () => {
-    [db, proxy] = [openTestDatabase(), await new StripeProxy().start()];
-  });
-  afterAll(() => Promise.all([proxy.stop(), db.close()]));
   let draftId: string;
   beforeEach(async () => {
     proxy.clearFaults();

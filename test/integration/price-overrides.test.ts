@@ -1,21 +1,15 @@
-import { PriceBookRepository, PriceOverridesRepository, RepriceRepository, Transactor, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { PriceBookRepository, PriceOverridesRepository, RepriceRepository, Transactor, UsageEventsRepository } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { aUsageEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, totals } from '../helpers/tokenmeter-db';
+import { totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
 describe('account price overrides in the ingest path', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let prices: PriceBookCache;
   let ingestor: UsageIngestor;
   let overrides: PriceOverridesRepository;
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     prices = new PriceBookCache(new PriceBookRepository(db.pool));
     ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), prices, () => new Date('2026-11-28T12:00:00Z'));
     overrides = new PriceOverridesRepository(db.pool);

@@ -1,23 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { costUnitsToString, parseCostUnits } from '@tokenmeter/billing';
-import {
-  PriceBookRepository,
-  SpendStateRepository,
-  UsageEventsRepository,
-  type Database,
-} from '@tokenmeter/db';
-import { PriceBookCache, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
-import {
-  BudgetsService,
-  SpendAuthorizer,
-  SpendStateCache,
-  type SpendAuthorizerOptions,
-} from '@tokenmeter/limits';
+import { PriceBookRepository, SpendStateRepository, type Database } from '@tokenmeter/db';
+import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
+import { BudgetsService, SpendAuthorizer, SpendStateCache, type SpendAuthorizerOptions } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
-import { budgetsServiceOn } from '../helpers/limits';
+import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
+import { asMessages, ingestorOn } from '../helpers/ingest';
+import { until } from '../helpers/kafka';
 
-const actor = { keyId: null, requestId: 'test' };
 const TOPIC = 'gateway.usage.v1.authorize-test';
 // A default event (1000 input, 500 output, 200 cache read) at deepseek-r1's seed rates.
 const EVENT_COST = parseCostUnits('0.00175997');
@@ -34,14 +25,6 @@ const request = (requestId: string, over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('the spend state in memory follows what ingest commits (real Postgres, real write path)', () => {
   let db: Database;
   let ingestor: UsageIngestor;
@@ -51,8 +34,7 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
 
   const nowEvent = (over: Partial<GatewayEvent> = {}) => aUsageEvent({ occurred_at: new Date().toISOString(), account_id: 'acct_b', ...over });
   const ingest = async (events: unknown[], kafka?: { partition: number; offset: number }) => {
-    const messages: IngestMessage[] = events.map((value) => ({ value, key: null }));
-    const prepared = ingestor.prepare(messages, kafka ? 'kafka' : 'http', await ingestor.pricingContext());
+    const prepared = ingestor.prepare(asMessages(events), kafka ? 'kafka' : 'http', await ingestor.pricingContext());
     // As the consumer records a chunk: its partition's progress in the same transaction.
     const progress = kafka
       ? [{ topic: TOPIC, partition: kafka.partition, nextOffset: String(kafka.offset + events.length), maxOccurredAt: prepared.maxOccurredAt }]
@@ -92,7 +74,7 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
   beforeEach(async () => {
     await resetDatabase(db);
     await seedPriceBook(db);
-    ingestor = new UsageIngestor(new UsageEventsRepository(db.pool), new PriceBookCache(new PriceBookRepository(db.pool)));
+    ingestor = ingestorOn(db);
     budgets = budgetsServiceOn(db);
     await ingest([nowEvent({ account_id: 'acct_b' }), nowEvent({ account_id: 'acct_other' })]);
     await db.pool.query(`INSERT INTO api_keys (id, prefix, secret_hash, role, account_id) VALUES ('key_test', 'tm_live_authz000', 'unused', 'account', 'acct_b')`);
@@ -247,6 +229,21 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
     expect(ttl.authorizer.holds.size).toBe(1);
     await until('the TTL releases it', () => ttl.authorizer.holds.size === 0);
     expect(ttl.authorizer.stats.releasedByTtl).toBe(1);
+  });
+
+  it('settles in bounded batches: holds whose events never come do not starve a later one', async () => {
+    await budgets.createBudget({ accountId: 'acct_b', apiKeyId: null, model: null, limitUsd: '1', window: 'month', enforce: 'hard' }, actor);
+    const { authorizer } = await startState({ maxHoldsPerSettle: 2, settleIntervalMs: 20 });
+    for (let i = 1; i <= 5; i++) authorizer.authorize(request(`req_lost_${i}`));
+    authorizer.authorize(request('req_late'));
+    const runsBefore = authorizer.stats.settleRuns;
+    await ingest([nowEvent({ request_id: 'req_late' })]);
+    await until('req_late settles', () => authorizer.holds.get('acct_b', 'req_late') === undefined);
+    // Six holds, two per statement: the one stored is reached within three statements, and the
+    // rest stay (their events are not stored, the watermark is not past them).
+    expect(authorizer.stats.settleRuns - runsBefore).toBeLessThanOrEqual(3);
+    expect(authorizer.stats.releasedByEvent).toBe(1);
+    expect(authorizer.holds.size).toBe(5);
   });
 
   it('allows unknown accounts and accounts without budgets, holding nothing', async () => {

@@ -1,10 +1,7 @@
-import type { Database } from '@tokenmeter/db';
 import { idempotencyKeys } from '@tokenmeter/invoicing';
 import { aUsageEvent } from '../factories/usage-events';
-import { invoicingFor, readyToCloseNovember } from '../helpers/invoicing';
-import { StripeProxy } from '../helpers/stripe-proxy';
+import { invoicingFor, readyToCloseNovember, useDatabaseAndStripeProxy } from '../helpers/invoicing';
 import { TcpProxy } from '../helpers/tcp-proxy';
-import { openTestDatabase } from '../helpers/tokenmeter-db';
 
 // Each call that meets the cut network takes ~2 s to give up: 4 attempts, and the SDK retries a
 // closed connection once more by itself, after at least 500 ms.
@@ -24,22 +21,15 @@ const LINES_PER_INVOICE = 5;
  *   SDK gateway -> TcpProxy (cut here) -> StripeProxy (idempotency, ledger) -> stripe-mock
  */
 describe('Stripe unreachable in the middle of a monthly close, then back', () => {
-  let db: Database;
-  let stripe: StripeProxy;
+  const { db, proxy: stripe } = useDatabaseAndStripeProxy();
   let network: TcpProxy;
   const now = () => new Date('2026-12-02T00:00:00Z');
 
   beforeAll(async () => {
-    db = openTestDatabase();
-    stripe = await new StripeProxy().start();
     network = new TcpProxy('127.0.0.1', stripe.port);
     await network.start();
   });
-  afterAll(async () => {
-    await network.stop();
-    await stripe.stop();
-    await db.close();
-  });
+  afterAll(() => network.stop());
   beforeEach(async () => {
     await readyToCloseNovember(
       db,

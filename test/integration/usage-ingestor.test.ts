@@ -1,25 +1,17 @@
-import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
-import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
+import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository } from '@tokenmeter/db';
+import { PriceBookCache, RepriceService, UsageIngestor } from '@tokenmeter/ingest';
 import { aUsageEvent, deepseekUsage, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, rollupDifferences, seedPriceBook, TEST_DATABASE_URL, totals } from '../helpers/tokenmeter-db';
-
-const asMessages = (events: unknown[]): IngestMessage[] => events.map((value) => ({ value, key: null }));
+import { rollupDifferences, TEST_DATABASE_URL, totals, useTestDatabase } from '../helpers/tokenmeter-db';
+import { asMessages } from '../helpers/ingest';
 
 describe('UsageIngestor against Postgres', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let prices: PriceBookCache;
   let events: UsageEventsRepository;
   const now = new Date('2026-11-28T12:00:00Z');
 
-  beforeAll(() => {
-    db = openTestDatabase();
-  });
-  afterAll(() => db.close());
-
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     prices = new PriceBookCache(new PriceBookRepository(db.pool));
     events = new UsageEventsRepository(db.pool);
     ingestor = new UsageIngestor(events, prices, () => now);

@@ -3,7 +3,12 @@ import type { TokenmeterConfig } from '@tokenmeter/config';
 import { json, type NextFunction, type Request, type RequestHandler, type Response, urlencoded } from 'express';
 import compression from 'compression';
 import helmet from 'helmet';
+import multer from 'multer';
+import { ApiKeyAuthenticator } from '@tokenmeter/auth';
+import { ApiError } from './common/api-error';
 import { IngestTokenGuard } from './ingest/ingest-token.guard';
+import { sessionTokenOf } from './web/web-session.guard';
+import { WebSessionsService } from './web/web-sessions.service';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -21,7 +26,15 @@ export const BODY_LIMITS = {
   default: 64 * KIB,
   /** Dashboard forms (/app, application/x-www-form-urlencoded): a few fields too. */
   form: 64 * KIB,
+  /**
+   * A price map to import (POST /admin/prices/import and its dashboard page): LiteLLM's whole
+   * model_prices_and_context_window.json is ~3.5 MB (4,900 models in 1.110.2).
+   */
+  priceImport: 8 * MIB,
 } as const;
+
+/** The routes that take a price map, JSON or dashboard form (the file upload is multipart). */
+const PRICE_IMPORT_PATHS = new Set(['/admin/prices/import', '/app/admin/prices/import', '/app/admin/prices/import/apply']);
 
 /** Swagger UI (served from swagger-ui-dist under /docs): its HTML carries inline <style> blocks and style attributes. */
 const DOCS_PATH = /^\/docs(\/|$)/i;
@@ -95,8 +108,24 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
     stripeWebhook: json({ limit: BODY_LIMITS.stripeWebhook, verify: keepRawBody }),
     default: json({ limit: BODY_LIMITS.default }),
     form: urlencoded({ extended: false, limit: BODY_LIMITS.form, parameterLimit: 100 }),
+    priceImport: json({ limit: BODY_LIMITS.priceImport }),
+    priceImportForm: urlencoded({ extended: false, limit: BODY_LIMITS.priceImport, parameterLimit: 100 }),
+    priceImportUpload: multipartUpload(BODY_LIMITS.priceImport),
   };
   const ingestToken = app.get(IngestTokenGuard);
+  const authenticator = app.get(ApiKeyAuthenticator);
+  const webSessions = app.get(WebSessionsService);
+  /** Whether the request's bearer key (or, for a page, its session) is an admin's: the guards decide the answer. */
+  const callerIsAdmin = async (req: Request, page: boolean): Promise<boolean> => {
+    if (page) {
+      const token = sessionTokenOf(req);
+      return token !== undefined && (await webSessions.resolve(token))?.role === 'admin';
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    if (!match) return false;
+    const result = await authenticator.authenticate(match[1]);
+    return result.ok && result.principal.role === 'admin';
+  };
   app.use((req: Request, res: Response, next: NextFunction) => {
     // Express routes case-insensitively, with or without a trailing slash: match the same way.
     const path = req.path.toLowerCase();
@@ -106,9 +135,33 @@ export function applyHttpSecurity(app: NestExpressApplication, config: Tokenmete
       return parsers.ingest(req, res, next);
     }
     if (isUnder(path, '/webhooks/stripe')) return parsers.stripeWebhook(req, res, next);
+    if (PRICE_IMPORT_PATHS.has(path.replace(/\/$/, ''))) {
+      // Up to 8 MiB is read only for an admin; anyone else reaches the route's guard unparsed
+      // and is refused there (401, 403 or the sign-in page), as a wrong ingest token is.
+      const page = isUnder(path, '/app');
+      return void callerIsAdmin(req, page).then((admin) => {
+        if (!admin) return next();
+        if (!page) return parsers.priceImport(req, res, next);
+        return req.is('multipart/form-data') ? parsers.priceImportUpload(req, res, next) : parsers.priceImportForm(req, res, next);
+      }, next);
+    }
     if (isUnder(path, '/app')) return parsers.form(req, res, next);
     return parsers.default(req, res, next);
   });
+}
+
+/**
+ * The dashboard's file upload: one file held in memory (up to `limit`) and a few text fields on
+ * req.body, parsed before the session guard so it can check the form's CSRF field as for any
+ * other form. Multer's own errors get the API's error shape (413 for a file over the limit).
+ */
+function multipartUpload(limit: number): RequestHandler {
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: limit, files: 1, fields: 20, fieldSize: 64 * KIB } }).single('file');
+  return (req, res, next) =>
+    upload(req, res, (err?: unknown) => {
+      if (!(err instanceof multer.MulterError)) return next(err);
+      next(err.code === 'LIMIT_FILE_SIZE' ? new ApiError(413, 'payload_too_large', `the file is larger than ${limit / MIB} MiB`) : new ApiError(400, 'bad_request', `upload refused: ${err.message}`));
+    });
 }
 
 function isUnder(path: string, prefix: string): boolean {

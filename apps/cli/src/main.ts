@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { DomainError } from '@tokenmeter/billing';
 import { loadConfig } from '@tokenmeter/config';
-import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, Transactor, WebSessionsRepository } from '@tokenmeter/db';
+import { AccountsRepository, ApiKeysRepository, AuditLogRepository, createDatabase, PriceBookRepository, Transactor, WebSessionsRepository } from '@tokenmeter/db';
 import { ApiKeysService, generateApiKey, ROLES, type Role } from '@tokenmeter/auth';
+import { ModelsService } from '@tokenmeter/prices';
+import { describeImport, priceImportRequestOf, UsageError } from './prices-import';
 
 const USAGE = `Usage: npm run cli -- <command>
 
@@ -14,14 +16,31 @@ const USAGE = `Usage: npm run cli -- <command>
       Other API processes stop accepting it within 5 seconds.
   keys generate
       Prints a fresh key without storing it (e.g. for TOKENMETER_ADMIN_KEY).
+  prices import <file> --format litellm|openrouter [--dry-run] [--effective-at <RFC 3339>]
+                [--model <book_model_id>=<key in file>]... [--mapping <file.json>]
+      Reads LiteLLM's model_prices_and_context_window.json or OpenRouter's models list
+      (GET /api/v1/models) and adds a price version (effective now, or at --effective-at) to
+      every model of the book whose rates differ, with its context window and max output.
+      A model is looked up under its own id unless --model/--mapping name its key in the file
+      (an empty key leaves it out; an id the book lacks is created). --dry-run prints the diff
+      and writes nothing.
 `;
 
-class UsageError extends Error {}
+/** Flags that take no value. */
+const BOOLEAN_FLAGS = new Set(['dry-run']);
 
-/** A deliberately tiny argv parser: positionals plus --flag value / --flag=value. */
-export function parseArgs(argv: string[]): { positionals: string[]; flags: Map<string, string> } {
+/**
+ * A deliberately tiny argv parser: positionals plus --flag value / --flag=value, and the
+ * BOOLEAN_FLAGS alone. `flags` keeps a flag's last value, `lists` every value of a repeated one.
+ */
+export function parseArgs(argv: string[]): { positionals: string[]; flags: Map<string, string>; lists: Map<string, string[]> } {
   const positionals: string[] = [];
   const flags = new Map<string, string>();
+  const lists = new Map<string, string[]>();
+  const set = (name: string, value: string) => {
+    flags.set(name, value);
+    lists.set(name, [...(lists.get(name) ?? []), value]);
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) {
@@ -29,16 +48,18 @@ export function parseArgs(argv: string[]): { positionals: string[]; flags: Map<s
       continue;
     }
     const eq = arg.indexOf('=');
-    if (eq > 0) {
-      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+    if (BOOLEAN_FLAGS.has(arg.slice(2))) {
+      set(arg.slice(2), 'true');
+    } else if (eq > 0) {
+      set(arg.slice(2, eq), arg.slice(eq + 1));
     } else {
       const value = argv[i + 1];
       if (value === undefined || value.startsWith('--')) throw new UsageError(`${arg} needs a value`);
-      flags.set(arg.slice(2), value);
+      set(arg.slice(2), value);
       i++;
     }
   }
-  return { positionals, flags };
+  return { positionals, flags, lists };
 }
 
 function isRole(value: string | undefined): value is Role {
@@ -50,8 +71,9 @@ function onlyFlags(flags: Map<string, string>, allowed: string[]): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, flags } = parseArgs(argv);
+  const { positionals, flags, lists } = parseArgs(argv);
   const [group, command, ...rest] = positionals;
+  if (group === 'prices' && command === 'import') return pricesImport(rest, flags, lists);
   if (group !== 'keys' || !command) throw new UsageError(group ? `unknown command: ${positionals.join(' ')}` : 'no command given');
 
   if (command === 'generate') {
@@ -70,8 +92,7 @@ async function main(argv: string[]): Promise<number> {
       new Transactor(db.pool),
       new WebSessionsRepository(db.pool),
     );
-    // The CLI acts with the database's authority, not a key's: audit entries carry no actor key.
-    const actor = { keyId: null, requestId: `cli:${process.pid}` };
+    const actor = cliActor();
     switch (command) {
       case 'create': {
         onlyFlags(flags, ['role', 'account', 'name']);
@@ -107,6 +128,33 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await db.close();
   }
+}
+
+/** `prices import`: the same ModelsService.importPrices as POST /admin/prices/import and the dashboard. */
+async function pricesImport(rest: string[], flags: Map<string, string>, lists: Map<string, string[]>): Promise<number> {
+  onlyFlags(flags, ['format', 'dry-run', 'effective-at', 'model', 'mapping']);
+  if (rest.length !== 1) throw new UsageError('prices import takes exactly one file');
+  const request = priceImportRequestOf({
+    file: rest[0],
+    format: flags.get('format'),
+    effectiveAt: flags.get('effective-at'),
+    mappingFile: flags.get('mapping'),
+    models: lists.get('model') ?? [],
+  });
+  const db = createDatabase(loadConfig().databaseUrl, 2);
+  try {
+    const service = new ModelsService(new PriceBookRepository(db.pool), new AuditLogRepository(db.pool), new Transactor(db.pool));
+    const result = await service.importPrices(request, flags.has('dry-run'), cliActor());
+    process.stdout.write(describeImport(result));
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** The CLI acts with the database's authority, not a key's: audit entries carry no actor key. */
+function cliActor() {
+  return { keyId: null, requestId: `cli:${process.pid}` };
 }
 
 main(process.argv.slice(2)).then(

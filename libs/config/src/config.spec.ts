@@ -15,6 +15,7 @@ describe('loadConfig', () => {
     ['PORT', '70000'],
     ['KAFKA_BROKERS', 'not a broker'],
     ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_READ_URL', 'replica.internal:5432/tokenmeter'],
     ['TOKENMETER_INGEST_TOKEN', 'short'],
     ['TOKENMETER_ADMIN_KEY', 'too-short-admin-key'],
     ['TOKENMETER_ADMIN_KEY', 'has whitespace in it, long enough'],
@@ -30,6 +31,12 @@ describe('loadConfig', () => {
 
   it('requires an ingest token in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/TOKENMETER_INGEST_TOKEN/);
+  });
+
+  it('reads dashboards from the primary unless DATABASE_READ_URL names a replica', () => {
+    expect(loadConfig({}).databaseReadUrl).toBeNull();
+    const url = 'postgresql://tokenmeter:tokenmeter@127.0.0.1:5434/tokenmeter';
+    expect(loadConfig({ DATABASE_READ_URL: url }).databaseReadUrl).toBe(url);
   });
 
   it('parses a broker list', () => {

@@ -9,6 +9,11 @@ import { z } from 'zod';
 export interface TokenmeterConfig {
   env: 'development' | 'test' | 'production';
   databaseUrl: string;
+  /**
+   * DATABASE_READ_URL: a streaming replica of databaseUrl's database that serves the dashboard and
+   * audit reads (libs/db READ_DATABASE); null: they read the primary like everything else.
+   */
+  databaseReadUrl: string | null;
   databasePoolSize: number;
   kafka: {
     brokers: string[];
@@ -191,12 +196,12 @@ function isAddressOrSubnet(item: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+const postgresUrl = z.string().refine((u) => /^postgres(ql)?:\/\//.test(u), { message: 'expected a postgresql:// URL' });
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  DATABASE_URL: z
-    .string()
-    .default(DEFAULT_DATABASE_URL)
-    .refine((u) => /^postgres(ql)?:\/\//.test(u), { message: 'expected a postgresql:// URL' }),
+  DATABASE_URL: postgresUrl.default(DEFAULT_DATABASE_URL),
+  DATABASE_READ_URL: postgresUrl.optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   KAFKA_BROKERS: brokerList.default('127.0.0.1:9092'),
   KAFKA_CLIENT_ID: z.string().min(1).default('tokenmeter'),
@@ -269,6 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TokenmeterConf
   return {
     env: e.NODE_ENV,
     databaseUrl: e.DATABASE_URL,
+    databaseReadUrl: e.DATABASE_READ_URL ?? null,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     kafka: {
       brokers: e.KAFKA_BROKERS,

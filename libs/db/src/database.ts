@@ -17,11 +17,13 @@ interface PoolState {
 const states = new WeakMap<Pool, PoolState>();
 
 /**
- * One pg pool per process, shared by the Prisma client (through @prisma/adapter-pg: the single-row
- * CRUD repositories) and by the repositories' pg statements (COPY, set-based writes, streamed exports).
+ * One pg pool per process and database server, shared by the Prisma client (through
+ * @prisma/adapter-pg: the single-row CRUD repositories) and by the repositories' pg statements
+ * (COPY, set-based writes, streamed exports). A process with DATABASE_READ_URL has a second one,
+ * on the replica (READ_DATABASE); `applicationName` tells them apart in pg_stat_activity.
  */
-export function createDatabase(databaseUrl: string, poolSize = 10): Database {
-  const pool = new Pool({ connectionString: databaseUrl, max: poolSize, application_name: 'tokenmeter' });
+export function createDatabase(databaseUrl: string, poolSize = 10, applicationName = 'tokenmeter'): Database {
+  const pool = new Pool({ connectionString: databaseUrl, max: poolSize, application_name: applicationName });
   // An idle client losing its connection (database restart) must not crash the process;
   // the next query fails and the caller's retry policy takes over.
   pool.on('error', () => undefined);

@@ -55,13 +55,20 @@ export const TABLE_PLACEMENT: Readonly<Record<string, TablePlacement>> = {
   usage_events: {
     kind: 'distributed',
     column: 'account_id',
-    why: 'the ledger, by far the largest table; every read of it names one account',
+    why:
+      'the ledger, by far the largest table; every read of it names one account. Partitioned by month of occurred_at; ' +
+      'its key (account_id, occurred_at, event_id) holds both the partition and the distribution column',
+  },
+  usage_event_ids: {
+    kind: 'distributed',
+    column: 'account_id',
+    why: 'the dedupe of usage_events (one row per event_id ever stored), written in the same ingest transaction as the events',
     uniqueKeyExceptions: [
       {
         columns: ['event_id'],
         why:
           'the idempotency key, deduplicated for all time across accounts today (docs/event-contract.md). Plan ' +
-          '(docs/scaling.md, "event_id dedupe"): dedupe by (account_id, event_id), in a table co-located with the events, so ' +
+          '(docs/scaling.md, "event_id dedupe"): dedupe by (account_id, event_id), co-located with the events, so ' +
           'a redelivery is found on the shard (and the Kafka partition, keyed by account_id) its account is on.',
       },
     ],

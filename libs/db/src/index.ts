@@ -3,6 +3,7 @@ export * from './errors';
 export * from './usage-event-rows';
 export * from './hourly-rollups';
 export * from './usage-events.repository';
+export * from './usage-event-partitions.repository';
 export * from './price-book.repository';
 export * from './reprice.repository';
 export * from './database.module';

@@ -97,12 +97,17 @@ export class PriceBookRepository {
   }
 
   /** Every model with its price versions, oldest version first. Models are few (tens). */
-  async listModelsWithVersions(): Promise<ModelWithVersions[]> {
-    const models = await prismaFor(this.pool, this.pool).model.findMany({
+  async listModelsWithVersions(q: Queryable = this.pool): Promise<ModelWithVersions[]> {
+    const models = await prismaFor(this.pool, q).model.findMany({
       orderBy: { id: 'asc' },
       include: { priceVersions: { orderBy: { effectiveFrom: 'asc' } } },
     });
     return models.map((m) => ({ ...fromModel(m), createdAt: m.createdAt, versions: m.priceVersions.map(fromPriceVersion) }));
+  }
+
+  /** A model's limits (they are not versioned: the audit flags use the current ones). */
+  async updateModelLimits(id: string, limits: Pick<ModelRecord, 'contextWindow' | 'maxOutputTokens'>, q: Queryable = this.pool): Promise<ModelRecord> {
+    return fromModel(await prismaFor(this.pool, q).model.update({ where: { id }, data: limits }));
   }
 
   /**

@@ -60,12 +60,12 @@ export class RepriceRepository {
     let examined = 0;
     let priced = 0;
     return new Transactor(this.pool).run(async (client) => {
-      let after = '';
+      let after: EventUsageRecord | undefined;
       for (;;) {
         const chunk = await this.lockUnpricedChunk(client, filter, after, CHUNK);
         if (chunk.length === 0) break;
         examined += chunk.length;
-        after = chunk[chunk.length - 1].eventId;
+        after = chunk[chunk.length - 1];
         const prices = price(chunk);
         if (prices.length > 0) priced += await this.applyNewPrices(client, prices);
         if (chunk.length < CHUNK) break;
@@ -85,7 +85,7 @@ export class RepriceRepository {
   }
 
   /**
-   * Walks every not-invoiced event of a range (priced or not) in event_id order, CHUNK at a time,
+   * Walks every not-invoiced event of a range (priced or not) in key order, CHUNK at a time,
    * and hands each chunk to `visit`, which returns the new prices of the events whose price
    * changes. With `apply`, the chunk's rows are locked (FOR UPDATE) and the new prices written with
    * their rollup deltas; run it inside a Transactor so the whole range commits at once. Without
@@ -99,7 +99,7 @@ export class RepriceRepository {
   ): Promise<{ examined: number; changed: number }> {
     let examined = 0;
     let changed = 0;
-    let after = '';
+    let after: EventUsageRecord | undefined;
     for (;;) {
       const { rows } = await q.query(
         `SELECT ${USAGE_SELECT}, price_version_id::text, price_override_id::text,
@@ -108,22 +108,21 @@ export class RepriceRepository {
          WHERE invoice_id IS NULL
            AND occurred_at >= $1 AND occurred_at < $2
            AND ($3::text IS NULL OR account_id = $3)
-           AND event_id > $4
-         ORDER BY event_id
-         LIMIT $5${options.apply ? ' FOR UPDATE' : ''}`,
-        [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, after, CHUNK],
+           AND ${KEYSET_AFTER}
+         ORDER BY ${KEY_ORDER}
+         LIMIT $7${options.apply ? ' FOR UPDATE' : ''}`,
+        [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, ...keysetParams(after), CHUNK],
       );
       if (rows.length === 0) break;
       examined += rows.length;
-      after = rows[rows.length - 1].event_id;
-      const prices = visit(
-        rows.map((r) => ({
-          ...toUsageRecord(r),
-          priceVersionId: r.price_version_id,
-          priceOverrideId: r.price_override_id,
-          costs: r.price_version_id === null ? null : storedCosts(r),
-        })),
-      );
+      const events = rows.map((r) => ({
+        ...toUsageRecord(r),
+        priceVersionId: r.price_version_id,
+        priceOverrideId: r.price_override_id,
+        costs: r.price_version_id === null ? null : storedCosts(r),
+      }));
+      after = events[events.length - 1];
+      const prices = visit(events);
       if (options.apply && prices.length > 0) changed += await this.applyNewPrices(q, prices);
       else changed += prices.length;
       if (rows.length < CHUNK) break;
@@ -150,7 +149,7 @@ export class RepriceRepository {
   private async lockUnpricedChunk(
     q: Queryable,
     filter: RepriceFilter,
-    afterEventId: string,
+    after: EventUsageRecord | undefined,
     limit: number,
   ): Promise<EventUsageRecord[]> {
     const { rows } = await q.query(
@@ -159,14 +158,25 @@ export class RepriceRepository {
        WHERE price_version_id IS NULL AND invoice_id IS NULL
          AND occurred_at >= $1 AND occurred_at < $2
          AND ($3::text IS NULL OR account_id = $3)
-         AND event_id > $4
-       ORDER BY event_id
-       LIMIT $5
+         AND ${KEYSET_AFTER}
+       ORDER BY ${KEY_ORDER}
+       LIMIT $7
        FOR UPDATE`,
-      [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, afterEventId, limit],
+      [filter.from.toISOString(), filter.to.toISOString(), filter.accountId ?? null, ...keysetParams(after), limit],
     );
     return rows.map(toUsageRecord);
   }
+}
+
+// Chunks walk usage_events' primary key (account_id, occurred_at, event_id): each chunk resumes
+// where the last one stopped in every month's index, instead of sorting the range again by
+// event_id (which no index of the partitioned table orders by). $4..$6 are the last row's key,
+// all NULL for the first chunk.
+const KEY_ORDER = 'account_id, occurred_at, event_id';
+const KEYSET_AFTER = `($4::text IS NULL OR (account_id, occurred_at, event_id) > ($4::text, $5::timestamptz, $6::text))`;
+
+function keysetParams(after: EventUsageRecord | undefined): [string | null, string | null, string | null] {
+  return after === undefined ? [null, null, null] : [after.accountId, after.occurredAt.toISOString(), after.eventId];
 }
 
 const USAGE_SELECT = `event_id, account_id, api_key_id, model, occurred_at,
@@ -225,6 +235,8 @@ p AS (
 
 const list = (f: (column: string) => string, separator = ', ') => ROLLUP_COST_COLUMNS.map(f).join(separator);
 
+const SAME_EVENT = 'e.account_id = k.account_id AND e.occurred_at = k.occurred_at AND e.event_id = k.event_id';
+
 /** Moves rollup rows (hour or day) by deltas with the same key: unpriced_requests down by the newly priced, each cost by its delta. */
 const moveRollupSql = (table: string, time: 'hour' | 'day', delta: string) => `
   UPDATE ${table} r SET
@@ -239,17 +251,20 @@ const moveRollupSql = (table: string, time: 'hour' | 'day', delta: string) => `
 // day rows move by the sum of their hours' deltas, in the same statement as the hour rows. The
 // rollups add costs as STORED (RETURNING e.*), so rollups equal raw events whatever the scale.
 // `old` reads the rows before the UPDATE (every sub-statement of one WITH sees the same
-// snapshot). The caller holds the rows FOR UPDATE.
+// snapshot). The caller holds the rows FOR UPDATE. `k` finds each event's usage_events key
+// (account_id, occurred_at) in usage_event_ids, so each row is one key lookup in its month.
 const APPLY_NEW_PRICES_SQL = `
-WITH ${PRICES_CTE}, old AS (
+WITH ${PRICES_CTE}, k AS (
+  SELECT p.*, i.account_id, i.occurred_at FROM p JOIN usage_event_ids i ON i.event_id = p.event_id
+), old AS (
   SELECT e.event_id, e.price_version_id, ${list((c) => `e.${c}`)}
-  FROM usage_events e JOIN p ON p.event_id = e.event_id
+  FROM usage_events e JOIN k ON ${SAME_EVENT}
 ), upd AS (
   UPDATE usage_events e SET
-    price_version_id = p.price_version_id, price_override_id = p.price_override_id,
-    ${list((c) => `${c} = p.${c}`)}, priced_at = now()
-  FROM p
-  WHERE e.event_id = p.event_id AND e.invoice_id IS NULL
+    price_version_id = k.price_version_id, price_override_id = k.price_override_id,
+    ${list((c) => `${c} = k.${c}`)}, priced_at = now()
+  FROM k
+  WHERE ${SAME_EVENT} AND e.invoice_id IS NULL
   RETURNING e.event_id, e.account_id, e.api_key_id, e.model, e.occurred_at, ${list((c) => `e.${c}`)}
 ), delta AS (
   SELECT u.account_id, u.api_key_id, u.model, date_trunc('hour', u.occurred_at, 'UTC') AS hour,

@@ -71,11 +71,36 @@ const EVENT_COPY: readonly (readonly [column: string, field: EventField])[] = [
 
 const EVENT_FIELDS = EVENT_COPY.map(([, field]) => field);
 
-/** The usage_events columns both event COPYs write, comma-separated, in toEventCopyText's order. */
+/** The usage_events columns both event COPYs write, comma-separated, in the order of toEventCopyTexts' `events`. */
 export const EVENT_COPY_COLUMNS = EVENT_COPY.map(([column]) => column).join(', ');
 
-export function toEventCopyText(events: readonly NewUsageEventRow[], pricedAt: string): string {
-  return copyText(events, EVENT_FIELDS, pricedAt);
+/**
+ * usage_event_ids, the dedupe of every event_id ever stored: a subset of the usage_events
+ * columns, written from the very field strings of the event's usage_events line (so the two
+ * tables cannot disagree on them, and nothing is formatted twice).
+ */
+const EVENT_ID_INDEXES = EVENT_COPY.flatMap(([column], i) => (['event_id', 'account_id', 'occurred_at', 'payload_hash'].includes(column) ? [i] : []));
+
+/** The usage_event_ids columns, comma-separated, in the order of toEventCopyTexts' `ids`. */
+export const EVENT_ID_COPY_COLUMNS = EVENT_ID_INDEXES.map((i) => EVENT_COPY[i][0]).join(', ');
+
+/**
+ * The usage_events lines of `events` (both write paths) and their usage_event_ids lines (the COPY
+ * path), in one pass.
+ */
+export function toEventCopyTexts(events: readonly NewUsageEventRow[], pricedAt: string): { events: string; ids: string } {
+  if (events.length === 0) return { events: '', ids: '' };
+  const eventLines = new Array<string>(events.length);
+  const idLines = new Array<string>(events.length);
+  const values = new Array<string>(EVENT_FIELDS.length);
+  const idValues = new Array<string>(EVENT_ID_INDEXES.length);
+  for (let r = 0; r < events.length; r++) {
+    for (let i = 0; i < EVENT_FIELDS.length; i++) values[i] = EVENT_FIELDS[i](events[r], pricedAt);
+    for (let i = 0; i < EVENT_ID_INDEXES.length; i++) idValues[i] = values[EVENT_ID_INDEXES[i]];
+    eventLines[r] = values.join('\t');
+    idLines[r] = idValues.join('\t');
+  }
+  return { events: eventLines.join('\n') + '\n', ids: idLines.join('\n') + '\n' };
 }
 
 /** Every usage_hourly column, comma-separated, in toRollupCopyText's order. */

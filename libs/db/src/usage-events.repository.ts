@@ -6,12 +6,14 @@ import { isUniqueViolation, pgTransaction } from './transactor';
 import type { IngestProgressRow, NewUsageEventRow, RejectedEventRow, StoredOutcome } from './usage-event-rows';
 import {
   EVENT_COPY_COLUMNS,
+  EVENT_ID_COPY_COLUMNS,
   ROLLUP_COPY_COLUMNS,
   STAGING_DDL,
   copyInto,
-  toEventCopyText,
+  toEventCopyTexts,
   toRollupCopyText,
 } from './usage-events.copy';
+import { ensureEventPartitions, isMissingEventPartition } from './usage-event-partitions.repository';
 
 export interface RecordBatchInput {
   events: NewUsageEventRow[];
@@ -24,6 +26,11 @@ export interface RecordBatchInput {
  * constant number of statements per batch whatever its size: events go in by COPY (straight into
  * usage_events when all are new, else through a staging table), the rest by unnest arrays.
  * The COPY codecs and the column lists are in usage-events.copy.ts and hourly-rollups.ts.
+ *
+ * usage_events is partitioned by UTC month of occurred_at, and event_id is unique for all time in
+ * usage_event_ids (a primary key of a partitioned table must contain the partition key): every
+ * new event is written to both, in the same transaction, and a redelivery is recognised there,
+ * whether or not its month's raw events still exist (docs/scaling.md, "event_id dedupe").
  */
 export class UsageEventsRepository {
   /**
@@ -33,20 +40,54 @@ export class UsageEventsRepository {
    */
   readonly writePaths = { bulk: 0, setBased: 0 };
 
+  /** Until when the months around now are known to have partitions (see ensureMonthsAhead). */
+  private monthsAheadUntilMs = 0;
+
   constructor(private readonly pool: Pool) {}
 
-  /** Returns one outcome per input event, in input order. */
+  /**
+   * Returns one outcome per input event, in input order.
+   *
+   * Partitions: the months around now are made ahead (ensureMonthsAhead). Any other month a chunk
+   * carries (a late event of any past month: the contract has no lower bound on occurred_at) costs
+   * nothing until a row has no partition; Postgres then refuses the chunk, the months the chunk
+   * carries are made, and the chunk runs again. A refusal is never passed on as the event's fault
+   * (the ingestor would dead-letter it).
+   */
   async recordBatch(input: RecordBatchInput): Promise<StoredOutcome[]> {
-    return pgTransaction(this.pool, async (client) => {
+    await this.ensureMonthsAhead();
+    for (let attempt = 1; ; attempt++) {
       try {
-        return { result: await this.recordInTransaction(client, input), commit: true };
+        return await pgTransaction(this.pool, async (client) => {
+          try {
+            return { result: await this.recordInTransaction(client, input), commit: true };
+          } catch (err) {
+            // The transaction is about to roll back, taking with it any staging table it created:
+            // the next transaction on this connection must check again.
+            stagedClients.delete(client);
+            throw err;
+          }
+        });
       } catch (err) {
-        // The transaction is about to roll back, taking with it any staging table it created:
-        // the next transaction on this connection must check again.
-        stagedClients.delete(client);
-        throw err;
+        // A second refusal means retention dropped the month in between: make it again.
+        if (!isMissingEventPartition(err) || attempt === MAX_PARTITION_ATTEMPTS) throw err;
+        await ensureEventPartitions(this.pool, input.events.map((e) => e.occurredAt));
       }
-    });
+    }
+  }
+
+  /**
+   * Last month (its late events), this month and next month (the 5 minutes of future skew the
+   * contract accepts cross into it at the end of a month) always have partitions before a chunk is
+   * written: checked when the process writes its first chunk and again when the clock enters a new
+   * month, one comparison per chunk otherwise.
+   */
+  private async ensureMonthsAhead(): Promise<void> {
+    const now = new Date();
+    if (now.getTime() < this.monthsAheadUntilMs) return;
+    const month = (offset: number) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1));
+    await ensureEventPartitions(this.pool, [month(-1), month(0), month(1)]);
+    this.monthsAheadUntilMs = month(1).getTime();
   }
 
   private async recordInTransaction(client: PoolClient, input: RecordBatchInput): Promise<StoredOutcome[]> {
@@ -85,7 +126,7 @@ export class UsageEventsRepository {
     const notInserted = candidates.filter((e) => !inserted.has(e.eventId)).map((e) => e.eventId);
     if (notInserted.length > 0) {
       const { rows } = await client.query<{ event_id: string; payload_hash: string }>(
-        'SELECT event_id, payload_hash FROM usage_events WHERE event_id = ANY($1::text[])',
+        'SELECT event_id, payload_hash FROM usage_event_ids WHERE event_id = ANY($1::text[])',
         [notInserted],
       );
       for (const r of rows) storedHash.set(r.event_id, r.payload_hash);
@@ -134,16 +175,18 @@ export class UsageEventsRepository {
 
   /**
    * The fast path, for the usual chunk whose events are all new: COPY straight into
-   * usage_events (Postgres's bulk insert, the cheapest write there is) and add the chunk's
-   * rollups, aggregated here, with one small upsert. If any event_id is already stored (a
-   * redelivery, or another consumer racing us), the unique index refuses the COPY: the
-   * savepoint undoes it and the caller takes the set-based path, which sorts out new rows from
-   * duplicates and conflicts. Returns null in that case.
+   * usage_event_ids and usage_events (Postgres's bulk insert, the cheapest write there is) and
+   * add the chunk's rollups, aggregated here, with one small upsert. If any event_id is already
+   * stored (a redelivery, or another consumer racing us), usage_event_ids' key refuses the first
+   * COPY, before the wide rows are sent: the savepoint undoes it and the caller takes the
+   * set-based path, which sorts out new rows from duplicates and conflicts. Returns null in that case.
    */
   private async copyNewEvents(client: PoolClient, events: NewUsageEventRow[], pricedAt: string): Promise<Set<string> | null> {
     await client.query('SAVEPOINT copy_events');
     try {
-      await copyInto(client, 'usage_events', EVENT_COPY_COLUMNS, toEventCopyText(events, pricedAt));
+      const text = toEventCopyTexts(events, pricedAt);
+      await copyInto(client, 'usage_event_ids', EVENT_ID_COPY_COLUMNS, text.ids);
+      await copyInto(client, 'usage_events', EVENT_COPY_COLUMNS, text.events);
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
       await client.query('ROLLBACK TO SAVEPOINT copy_events');
@@ -166,7 +209,7 @@ export class UsageEventsRepository {
     // into usage_events and the rollups by one statement. COPY's text format is the cheapest way
     // into Postgres: cheaper than a jsonb parameter, far cheaper than node-pg array parameters.
     await ensureStagingTables(client);
-    await copyInto(client, 'usage_events_staging', EVENT_COPY_COLUMNS, toEventCopyText(events, pricedAt));
+    await copyInto(client, 'usage_events_staging', EVENT_COPY_COLUMNS, toEventCopyTexts(events, pricedAt).events);
     const { rows } = await client.query<{ event_id: string }>(INSERT_EVENTS_SQL);
     return new Set(rows.map((r) => r.event_id));
   }
@@ -234,6 +277,9 @@ function stripNul(s: string): string {
 
 const stagedClients = new WeakSet<PoolClient>();
 
+/** A chunk refused for a missing month is retried after making its months; twice covers a drop in between. */
+const MAX_PARTITION_ATTEMPTS = 3;
+
 /**
  * The per-connection temporary tables both write paths COPY into (emptied at every commit).
  * Created inside the chunk's transaction, so a rollback removes them: recordBatch then forgets
@@ -259,13 +305,20 @@ function conflictPayload(e: NewUsageEventRow): string {
   });
 }
 
+// The dedupe decides (`ids`: the event_ids new for all time), the events follow it. A concurrent
+// writer of the same new event_id makes ON CONFLICT wait for its commit, then skip the row.
 // ORDER BY in the rollup insert keeps lock order stable across concurrent consumers.
 const INSERT_EVENTS_SQL = `
-WITH ins AS (
-  INSERT INTO usage_events (${EVENT_COPY_COLUMNS})
-  SELECT ${EVENT_COPY_COLUMNS}
+WITH ids AS (
+  INSERT INTO usage_event_ids (${EVENT_ID_COPY_COLUMNS})
+  SELECT ${EVENT_ID_COPY_COLUMNS}
   FROM usage_events_staging
   ON CONFLICT (event_id) DO NOTHING
+  RETURNING event_id
+), ins AS (
+  INSERT INTO usage_events (${EVENT_COPY_COLUMNS})
+  SELECT ${EVENT_COPY_COLUMNS}
+  FROM usage_events_staging JOIN ids USING (event_id)
   RETURNING *
 ), rollup AS (
   INSERT INTO usage_hourly AS h (${ROLLUP_COPY_COLUMNS})

@@ -1,8 +1,8 @@
-import { openListenConnection } from './listen-connection';
-import { Client, type Notification } from 'pg';
+import type { Notification } from 'pg';
 import type { CostUnits } from '@tokenmeter/billing';
 import { CREDIT_GRANTS_CHANNEL, CREDIT_USAGE_CHANNEL } from '@tokenmeter/db';
 import { coveringUnits, type CreditPoolBalance } from './credits.service';
+import { ListenConnection } from './listen-connection';
 
 /** Where the credit state reads from (CreditsService and the accounts table). */
 export interface CreditStateSource {
@@ -47,11 +47,9 @@ export class CreditState {
   /** Notified by the grants channel: whether they are prepaid-only is read again. */
   private recheck = new Set<string>();
   private reloading: Promise<void> | undefined;
-  private client: Client | undefined;
-  private stopped = false;
+  private readonly listen: ListenConnection;
   private loaded = false;
   private seq = 0;
-  private reconnecting: Promise<void> | undefined;
   private listeners = new Set<(accountIds: ReadonlySet<string>) => void>();
   private readonly clock: () => Date;
   private readonly onError: (message: string, err: unknown) => void;
@@ -63,24 +61,26 @@ export class CreditState {
   ) {
     this.clock = options.clock ?? (() => new Date());
     this.onError = options.onError ?? (() => undefined);
+    this.listen = new ListenConnection({
+      databaseUrl: options.databaseUrl,
+      applicationName: 'tokenmeter-credit-state',
+      channels: [CREDIT_USAGE_CHANNEL, CREDIT_GRANTS_CHANNEL],
+      name: 'credit state',
+      onConnected: () => this.loadAll(),
+      onNotification: (msg) => this.onNotification(msg),
+      reconnectMinMs: options.reconnectMinMs,
+      reconnectMaxMs: options.reconnectMaxMs,
+      onError: this.onError,
+    });
   }
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    try {
-      await this.connect();
-    } catch (err) {
-      this.onError('credit state: first connection failed; retrying in the background', err);
-      this.reconnect();
-    }
+  /** Connects, listens and loads every prepaid-only account; if the database is unreachable, keeps trying in the background and resolves at once. */
+  start(): Promise<void> {
+    return this.listen.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    const client = this.client;
-    this.client = undefined;
-    if (client) await client.end().catch(() => undefined);
-    await this.reconnecting?.catch(() => undefined);
+    await this.listen.stop();
     await this.reloading?.catch(() => undefined);
   }
 
@@ -135,35 +135,18 @@ export class CreditState {
     return changed;
   }
 
-  private async connect(): Promise<void> {
-    const client = await openListenConnection(this.options.databaseUrl, 'tokenmeter-credit-state', [CREDIT_USAGE_CHANNEL, CREDIT_GRANTS_CHANNEL], {
-      lost: (c, err) => this.lost(c, err ?? new Error('connection ended')),
-      notification: (c, msg) => this.onNotification(c, msg),
-    });
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
+  /** After LISTEN (the connection's onConnected): whatever commits from now on is notified, whatever committed before is read here. */
+  private async loadAll(): Promise<void> {
     this.stats.connects++;
-    // Only after LISTEN: whatever commits from now on is notified, whatever committed before is read here.
-    try {
-      const ids = await this.source.listPrepaidOnlyAccountIds();
-      this.prepaid = new Set(ids);
-      for (const id of [...this.accounts.keys()]) if (!this.prepaid.has(id)) this.accounts.delete(id);
-      await this.recompute(ids);
-    } catch (err) {
-      if (this.client === client) this.client = undefined;
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      throw err;
-    }
+    const ids = await this.source.listPrepaidOnlyAccountIds();
+    this.prepaid = new Set(ids);
+    for (const id of [...this.accounts.keys()]) if (!this.prepaid.has(id)) this.accounts.delete(id);
+    await this.recompute(ids);
     this.loaded = true;
     this.stats.snapshots++;
   }
 
-  private onNotification(client: Client, msg: Notification): void {
-    if (client !== this.client && this.client !== undefined) return;
+  private onNotification(msg: Notification): void {
     if (msg.channel === CREDIT_USAGE_CHANNEL) {
       this.stats.usageNotifications++;
       for (const id of (msg.payload ?? '').split(' ')) if (this.prepaid.has(id)) this.pending.add(id);
@@ -176,9 +159,8 @@ export class CreditState {
     if (this.pending.size > 0) this.reloading ??= this.reloadLoop().finally(() => (this.reloading = undefined));
   }
 
-
   private async reloadLoop(): Promise<void> {
-    while (this.pending.size > 0 && !this.stopped) {
+    while (this.pending.size > 0 && !this.listen.stopped) {
       const ids = [...this.pending];
       const recheck = [...this.recheck];
       this.pending.clear();
@@ -207,34 +189,5 @@ export class CreditState {
         return;
       }
     }
-  }
-
-  private lost(client: Client, err: unknown): void {
-    if (client !== this.client) return;
-    this.client = undefined;
-    client.removeAllListeners('end');
-    client.end().catch(() => undefined);
-    if (this.stopped) return;
-    this.onError('credit state: listen connection lost; reconnecting', err);
-    this.reconnect();
-  }
-
-  private reconnect(): void {
-    if (this.reconnecting || this.stopped) return;
-    this.reconnecting = (async () => {
-      let delay = this.options.reconnectMinMs ?? 100;
-      const max = this.options.reconnectMaxMs ?? 5000;
-      while (!this.stopped) {
-        await new Promise((r) => setTimeout(r, delay).unref());
-        if (this.stopped) return;
-        try {
-          await this.connect();
-          return;
-        } catch (err) {
-          this.onError(`credit state: reconnect failed; next try in ${Math.min(delay * 2, max)} ms`, err);
-          delay = Math.min(delay * 2, max);
-        }
-      }
-    })().finally(() => (this.reconnecting = undefined));
   }
 }

@@ -16,9 +16,10 @@ const keyOf = (accountId: string, requestId: string) => `${accountId}\n${request
 /**
  * The holds of requests in flight, in this process's memory, indexed three ways: by
  * (account, request_id) for idempotency, by budget for the check's sums, by account for
- * settlement. Every hold has the same TTL and holds are added in time order, so insertion order
- * is expiry order: the first hold of a budget is its earliest to expire, and expiry stops at the
- * first live one.
+ * settlement (round robin within an account: a hold probed and kept is requeued to the end).
+ * Every hold has the same TTL and holds are added in time order, so insertion order (of byKey and
+ * byBudget) is expiry order: the first hold of a budget is its earliest to expire, and expiry stops
+ * at the first live one.
  */
 export class HoldBook {
   private readonly byKey = new Map<string, Hold>();
@@ -80,15 +81,23 @@ export class HoldBook {
     return this.byBudget.has(budgetId);
   }
 
+  /** The account's holds in settlement order: oldest first, except that a requeued hold goes last. */
   ofAccount(accountId: string): Iterable<Hold> {
     return this.byAccount.get(accountId) ?? [];
   }
 
-  /** Holds taken at or before `createdAtMs`, oldest first. */
-  takenBy(createdAtMs: number): Hold[] {
+  /** Moves a hold that was probed and stays to the end of its account's settlement order. */
+  requeue(hold: Hold): void {
+    const ofAccount = this.byAccount.get(hold.accountId);
+    if (ofAccount === undefined || !ofAccount.delete(hold)) return;
+    ofAccount.add(hold);
+  }
+
+  /** Up to `max` holds taken at or before `createdAtMs`, oldest first. */
+  takenBy(createdAtMs: number, max: number): Hold[] {
     const found: Hold[] = [];
     for (const hold of this.byKey.values()) {
-      if (hold.createdAtMs > createdAtMs) break;
+      if (hold.createdAtMs > createdAtMs || found.length >= max) break;
       found.push(hold);
     }
     return found;

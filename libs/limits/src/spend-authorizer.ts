@@ -97,7 +97,6 @@ export class SpendAuthorizer {
   private pricingTimer: NodeJS.Timeout | undefined;
   private pendingAccounts = new Set<string>();
   private settling: Promise<void> | undefined;
-  private settleCursor = 0;
   private unsubscribe: (() => void) | undefined;
   private unsubscribeCredits: (() => void) | undefined;
   private stopped = false;
@@ -294,24 +293,28 @@ export class SpendAuthorizer {
   /**
    * One settlement at a time, at most one per settleIntervalMs: notifications that arrive
    * meanwhile are gathered into the next, so a busy ingest costs a few statements a second, not
-   * one per chunk. Each statement probes at most maxHoldsPerSettle holds, taken round robin;
-   * the rest stay pending for the next run.
+   * one per chunk. Each statement probes at most maxHoldsPerSettle holds: pending accounts are
+   * taken in the order they became pending, each account's holds oldest first, and a probed hold
+   * that stays goes to the end of its account's order (HoldBook.requeue), so holds whose events
+   * never come cannot starve the others. An account leaves the pending set only when all its holds
+   * were in a batch. The work per statement is bounded by the cap, not by the holds pending.
    */
   private async settleLoop(): Promise<void> {
     const interval = this.options.settleIntervalMs ?? 200;
     const cap = this.options.maxHoldsPerSettle ?? 1000;
     while (this.pendingAccounts.size > 0 && !this.stopped) {
-      const accounts = [...this.pendingAccounts];
-      this.pendingAccounts.clear();
-      const candidates: Hold[] = [];
-      for (const a of accounts) candidates.push(...this.holds.ofAccount(a));
-      let batch = candidates;
-      if (candidates.length > cap) {
-        // Round robin over the candidates, so holds whose events never come cannot starve the others.
-        const from = this.settleCursor % candidates.length;
-        batch = [...candidates.slice(from), ...candidates.slice(0, from)].slice(0, cap);
-        this.settleCursor = from + cap;
-        for (const a of accounts) this.pendingAccounts.add(a);
+      const batch: Hold[] = [];
+      for (const account of this.pendingAccounts) {
+        let whole = true;
+        for (const hold of this.holds.ofAccount(account)) {
+          if (batch.length >= cap) {
+            whole = false;
+            break;
+          }
+          batch.push(hold);
+        }
+        if (!whole) break;
+        this.pendingAccounts.delete(account);
       }
       if (batch.length > 0) await this.settle(batch);
       if (this.pendingAccounts.size > 0 && !this.stopped) await new Promise((r) => setTimeout(r, interval));
@@ -369,6 +372,8 @@ export class SpendAuthorizer {
       } else if (watermarkMs !== null && watermarkMs >= hold.createdAtMs + this.options.holdGraceMs) {
         // Ingestion is past the hold's time (and a grace) on every partition: its event is not coming.
         if (this.holds.release(hold)) this.stats.releasedByWatermark++;
+      } else {
+        this.holds.requeue(hold);
       }
     }
   }
@@ -378,9 +383,9 @@ export class SpendAuthorizer {
     const nowMs = this.clock();
     this.stats.releasedByTtl += this.holds.expire(nowMs).length;
     if (this.settling !== undefined) return;
-    const old = this.holds.takenBy(nowMs - this.options.holdGraceMs);
+    const old = this.holds.takenBy(nowMs - this.options.holdGraceMs, this.options.maxHoldsPerSettle ?? 1000);
     if (old.length === 0) return;
-    this.settling = this.settle(old.slice(0, this.options.maxHoldsPerSettle ?? 1000)).finally(() => {
+    this.settling = this.settle(old).finally(() => {
       this.settling = undefined;
       if (this.pendingAccounts.size > 0) this.scheduleSettle();
     });

@@ -1,7 +1,7 @@
-import { openListenConnection } from './listen-connection';
-import { Client, type Notification } from 'pg';
+import type { Client, Notification } from 'pg';
 import { parseCostUnits, usd, toCostUnits, budgetWindowStart, type AuthorizeBudget, type CostUnits } from '@tokenmeter/billing';
 import type { SpendBudgetRecord, SpendSnapshot, SpendStateRepository, SpendWindowRecord } from '@tokenmeter/db';
+import { ListenConnection } from './listen-connection';
 
 /** The notification channels of docs/limits.md ("Notifications (contract)"). */
 export const BUDGET_SPEND_CHANNEL = 'tokenmeter_budget_spend';
@@ -50,17 +50,15 @@ export class SpendStateCache {
   private windows = new Map<string, Map<number, WindowState>>();
   private closedAccounts = new Set<string>();
   private listeners = new Set<SpendStateListener>();
-  private client: Client | undefined;
-  private stopped = false;
+  private readonly listen: ListenConnection;
   private loaded = false;
   private asOfMs: number | null = null;
   private heartbeat: NodeJS.Timeout | undefined;
   private heartbeatSentAt: number | null = null;
   private lastFailModeRefresh = 0;
-  private reconnecting: Promise<void> | undefined;
   private pendingBudgetReloads = new Set<string>();
   private budgetReload: Promise<void> | undefined;
-  private readonly opts: Required<Omit<SpendStateCacheOptions, 'onError' | 'clock'>>;
+  private readonly opts: Required<Omit<SpendStateCacheOptions, 'onError' | 'clock' | 'databaseUrl' | 'reconnectMinMs' | 'reconnectMaxMs'>>;
   private readonly clock: () => Date;
   private readonly onError: (message: string, err: unknown) => void;
   /** Counters, for tests and metrics. */
@@ -71,36 +69,34 @@ export class SpendStateCache {
     options: SpendStateCacheOptions,
   ) {
     this.opts = {
-      databaseUrl: options.databaseUrl,
       heartbeatMs: options.heartbeatMs ?? 1000,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5000,
       failModeRefreshMs: options.failModeRefreshMs ?? 10_000,
-      reconnectMinMs: options.reconnectMinMs ?? 100,
-      reconnectMaxMs: options.reconnectMaxMs ?? 5000,
     };
     this.clock = options.clock ?? (() => new Date());
     this.onError = options.onError ?? (() => undefined);
+    this.listen = new ListenConnection({
+      databaseUrl: options.databaseUrl,
+      applicationName: 'tokenmeter-spend-state',
+      channels: [BUDGET_SPEND_CHANNEL, BUDGETS_CHANNEL],
+      name: 'spend state',
+      onConnected: (client) => this.loadSnapshot(client),
+      onNotification: (msg) => this.onNotification(msg),
+      onDisconnected: () => this.stopHeartbeat(),
+      reconnectMinMs: options.reconnectMinMs,
+      reconnectMaxMs: options.reconnectMaxMs,
+      onError: this.onError,
+    });
   }
 
   /** Connects, listens and loads the first snapshot; if the database is unreachable, keeps trying in the background and resolves at once. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    try {
-      await this.connect();
-    } catch (err) {
-      this.onError('spend state: first connection failed; retrying in the background', err);
-      this.reconnect();
-    }
+  start(): Promise<void> {
+    return this.listen.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-    const client = this.client;
-    this.client = undefined;
-    if (client) await client.end().catch(() => undefined);
-    await this.reconnecting?.catch(() => undefined);
+    this.stopHeartbeat();
+    await this.listen.stop();
     await this.budgetReload?.catch(() => undefined);
   }
 
@@ -110,7 +106,7 @@ export class SpendStateCache {
   }
 
   get connected(): boolean {
-    return this.client !== undefined;
+    return this.listen.client !== undefined;
   }
 
   /**
@@ -189,35 +185,23 @@ export class SpendStateCache {
     }
   }
 
-  private async connect(): Promise<void> {
-    const client = await openListenConnection(this.opts.databaseUrl, 'tokenmeter-spend-state', [BUDGET_SPEND_CHANNEL, BUDGETS_CHANNEL], {
-      lost: (c, err) => this.lost(c, err ?? new Error('connection ended')),
-      notification: (c, msg) => this.onNotification(c, msg),
-    });
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
+  /** After LISTEN (the connection's onConnected): whatever commits from now on is notified, whatever committed before is in the snapshot. */
+  private async loadSnapshot(client: Client): Promise<void> {
     this.stats.connects++;
-    // Only after LISTEN: whatever commits from now on is notified, whatever committed before is in the snapshot.
     const readAt = this.clock();
-    let snapshot: SpendSnapshot;
-    try {
-      snapshot = await this.repository.loadSpendSnapshot(readAt);
-    } catch (err) {
-      if (this.client === client) this.client = undefined;
-      client.removeAllListeners('end');
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    if (this.client !== client) return; // lost meanwhile; the reconnect loads again
+    const snapshot = await this.repository.loadSpendSnapshot(readAt);
+    if (this.listen.client !== client) return; // lost meanwhile; the reconnect loads again
     this.applySnapshot(snapshot, readAt);
     this.lastFailModeRefresh = readAt.getTime();
     this.heartbeatSentAt = null;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopHeartbeat();
     this.heartbeat = setInterval(() => this.beat(client), this.opts.heartbeatMs);
     this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   private applySnapshot(snapshot: SpendSnapshot, readAt: Date): void {
@@ -257,8 +241,7 @@ export class SpendStateCache {
     }
   }
 
-  private onNotification(client: Client, msg: Notification): void {
-    if (client !== this.client && this.client !== undefined) return;
+  private onNotification(msg: Notification): void {
     if (msg.channel === BUDGET_SPEND_CHANNEL) {
       this.stats.spendNotifications++;
       const changed = new Set<string>();
@@ -280,7 +263,7 @@ export class SpendStateCache {
 
   /** Reloads notified budgets one batch at a time; a failure leaves them pending for the next notification or snapshot. */
   private async reloadBudgets(): Promise<void> {
-    while (this.pendingBudgetReloads.size > 0 && !this.stopped) {
+    while (this.pendingBudgetReloads.size > 0 && !this.listen.stopped) {
       const ids = [...this.pendingBudgetReloads];
       this.pendingBudgetReloads.clear();
       const now = this.clock();
@@ -317,63 +300,33 @@ export class SpendStateCache {
   }
 
   private beat(client: Client): void {
-    if (client !== this.client) return;
+    if (client !== this.listen.client) return;
     const now = Date.now();
     if (this.heartbeatSentAt !== null) {
-      if (now - this.heartbeatSentAt > this.opts.heartbeatTimeoutMs) this.lost(client, new Error(`heartbeat unanswered for ${now - this.heartbeatSentAt} ms`));
+      if (now - this.heartbeatSentAt > this.opts.heartbeatTimeoutMs) this.listen.drop(client, new Error(`heartbeat unanswered for ${now - this.heartbeatSentAt} ms`));
       return;
     }
     const sentAt = this.clock().getTime();
     this.heartbeatSentAt = now;
     client.query('SELECT 1').then(
       () => {
-        if (client !== this.client) return;
+        if (client !== this.listen.client) return;
         this.heartbeatSentAt = null;
         // Notifications are delivered before the answer to a later query, so every commit before sentAt is applied.
         this.asOfMs = Math.max(this.asOfMs ?? 0, sentAt);
       },
-      (err) => this.lost(client, err),
+      (err) => this.listen.drop(client, err),
     );
     if (now - this.lastFailModeRefresh >= this.opts.failModeRefreshMs) {
       this.lastFailModeRefresh = now;
       this.pruneWindows(this.clock());
       this.repository.listClosedAccounts(client).then(
         (ids) => {
-          if (client === this.client) this.closedAccounts = new Set(ids);
+          if (client === this.listen.client) this.closedAccounts = new Set(ids);
         },
         (err) => this.onError('spend state: could not refresh fail modes', err),
       );
     }
-  }
-
-  private lost(client: Client, err: unknown): void {
-    if (client !== this.client) return;
-    this.client = undefined;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-    client.removeAllListeners('end');
-    client.end().catch(() => undefined);
-    if (this.stopped) return;
-    this.onError('spend state: listen connection lost; reconnecting', err);
-    this.reconnect();
-  }
-
-  private reconnect(): void {
-    if (this.reconnecting || this.stopped) return;
-    this.reconnecting = (async () => {
-      let delay = this.opts.reconnectMinMs;
-      while (!this.stopped) {
-        await new Promise((r) => setTimeout(r, delay).unref());
-        if (this.stopped) return;
-        try {
-          await this.connect();
-          return;
-        } catch (err) {
-          this.onError(`spend state: reconnect failed; next try in ${Math.min(delay * 2, this.opts.reconnectMaxMs)} ms`, err);
-          delay = Math.min(delay * 2, this.opts.reconnectMaxMs);
-        }
-      }
-    })().finally(() => (this.reconnecting = undefined));
   }
 }
 

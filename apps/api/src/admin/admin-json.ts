@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { usd } from '@tokenmeter/billing';
-import type { AccountRecord, AuditRecord, ModelWithVersions, PriceOverrideRecord, PriceVersionRecord } from '@tokenmeter/db';
-import { dateTime, LIST_RATES, listOf, OVERRIDE_TERMS, pageOf } from '../common/response-fields';
+import type { AccountRecord, AuditRecord, PriceOverrideRecord } from '@tokenmeter/db';
+import { type ModelJson as ModelJsonOfBuilder, modelJson, type PriceVersionJson as PriceVersionJsonOfBuilder, priceVersionJson } from '@tokenmeter/prices';
+import { dateTime, LIST_RATES, listOf, OVERRIDE_TERMS, pageOf, type Same } from '../common/response-fields';
 
 // The admin API's JSON (snake_case, decimals as strings without trailing zeros, RFC 3339 UTC).
 // Audit entries record the same representation, so before/after read like the API. Each shape is
 // a zod schema, documented by ApiAnswer; each builder returns `z.input` of its schema.
 
 const dec = (x: string | null): string | null => (x === null ? null : usd(x).toString());
-const decimal = (x: string): string => usd(x).toString();
 
 export const AccountSchema = z
   .object({
@@ -47,18 +47,6 @@ export const PriceVersionSchema = z
   .strict();
 export type PriceVersionJson = z.input<typeof PriceVersionSchema>;
 
-export function priceVersionJson(v: PriceVersionRecord): PriceVersionJson {
-  return {
-    id: v.id,
-    model_id: v.modelId,
-    effective_from: v.effectiveFrom.toISOString(),
-    input_per_mtok: decimal(v.inputPerMTok),
-    output_per_mtok: decimal(v.outputPerMTok),
-    cache_read_per_mtok: decimal(v.cacheReadPerMTok),
-    cache_write_per_mtok: dec(v.cacheWritePerMTok),
-  };
-}
-
 export const ModelSchema = z
   .object({
     id: z.string(),
@@ -73,17 +61,11 @@ export const ModelSchema = z
 export type ModelJson = z.input<typeof ModelSchema>;
 export const ModelListSchema = listOf(ModelSchema);
 
-export function modelJson(m: ModelWithVersions): ModelJson {
-  return {
-    id: m.id,
-    display_name: m.displayName,
-    provider: m.provider,
-    context_window: m.contextWindow,
-    max_output_tokens: m.maxOutputTokens,
-    created_at: m.createdAt.toISOString(),
-    prices: m.versions.map(priceVersionJson),
-  };
-}
+// The builders live in @tokenmeter/prices (the CLI's import audits the same shapes); these keep
+// them and the documented schemas equal.
+const buildersMatchSchemas: [Same<PriceVersionJsonOfBuilder, PriceVersionJson>, Same<ModelJsonOfBuilder, ModelJson>] = [true, true];
+void buildersMatchSchemas;
+export { modelJson, priceVersionJson };
 
 export const PriceOverrideSchema = z
   .object({

@@ -1,12 +1,12 @@
 import { Controller, Get, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { ModelsService } from '@tokenmeter/prices';
 import { Roles } from '../auth/principal';
 import { type Actor, CurrentActor } from '../common/actor';
 import { ADMIN_ERRORS, ApiAnswer, errorResponses } from '../common/openapi';
 import { freeText, identifier, idFilter, instant, rateString, ValidBody, ValidParam } from '../common/validation';
 import { ModelListSchema, ModelSchema, modelJson, type PriceVersionJson, PriceVersionSchema, priceVersionJson } from './admin-json';
-import { ModelsService } from './models.service';
 
 const positiveInt = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').min(1, 'must be at least 1').max(1_000_000_000);
 const text = freeText(200);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type ApiKeyJson, apiKeyJson, ROLES } from '@tokenmeter/auth';
-import { dateTime, pageOf } from '../common/response-fields';
+import { dateTime, pageOf, type Same } from '../common/response-fields';
 
 export { apiKeyJson };
 export type { ApiKeyJson };
@@ -21,7 +21,6 @@ export const ApiKeySchema = z
   .strict();
 
 /** The builder lives in @tokenmeter/auth (the audit log records the same shape); this keeps it and the documented schema equal. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const builderMatchesSchema: Same<ApiKeyJson, z.input<typeof ApiKeySchema>> = true;
 void builderMatchesSchema;
 

@@ -7,6 +7,12 @@ import { z, type ZodTypeAny } from 'zod';
  * and `ApiAnswer(schema)` puts the same schema in /openapi.json.
  */
 
+/**
+ * `true` only when two types are the same: for a builder that lives in a lib (the audit log
+ * records its shape too) and the schema documenting it here, `const check: Same<Built, z.input<typeof S>> = true`.
+ */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
 /** As Date.toISOString() writes it: RFC 3339, UTC, milliseconds. */
 export const dateTime = z.string().datetime().describe('RFC 3339 date-time in UTC, e.g. "2026-11-15T10:30:00.000Z"');
 

@@ -7,6 +7,7 @@ import { ApiError } from '../common/api-error';
 import { parseInput } from '../common/validation';
 import { BODY_LIMITS } from '../http-security';
 import type { IngestTokenGuard } from '../ingest/ingest-token.guard';
+import type { HttpMetrics } from '../observability/http-metrics';
 import { answerAuthorize, authorizeBody, type ErrorJson } from './authorize-answer';
 
 const PATH = '/v1/spend/authorize';
@@ -22,7 +23,8 @@ export interface AuthorizeListenerOptions {
  * Nest pipeline (helmet, routing, guards, pipes, interceptors, metrics middleware), which cost far
  * more than the check itself (docs/limits.md, "The lean port"). The same SpendAuthorizer, the same
  * body schema through the same parseInput, the same answers (answerAuthorize), the same ingest-token
- * check and failed-authentication throttle as the Nest route; anything else is 404 or 405.
+ * check and failed-authentication throttle as the Nest route; anything else is 404 or 405. No
+ * request log; one latency histogram by status (HttpMetrics, on the API's /metrics).
  *
  * The throttle counts the TCP peer's address: Express's `trust proxy` does not apply here (put the
  * gateway, not a proxy, in front of this port).
@@ -34,6 +36,7 @@ export class AuthorizeListener {
     private readonly authorizer: SpendAuthorizer,
     private readonly ingestToken: IngestTokenGuard,
     private readonly throttle: AuthFailureThrottle,
+    private readonly metrics: HttpMetrics,
     private readonly log: Logger,
     private readonly options: AuthorizeListenerOptions,
   ) {}
@@ -76,6 +79,8 @@ export class AuthorizeListener {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const startedAt = process.hrtime.bigint();
+    res.once('finish', () => this.metrics.observeAuthorizePort(res.statusCode, Number(process.hrtime.bigint() - startedAt) / 1e9));
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     // Like Express: case-insensitive, with or without a trailing slash.

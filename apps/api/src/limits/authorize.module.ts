@@ -7,6 +7,8 @@ import { AuthFailureThrottle } from '../auth/auth-failure-throttle';
 import { AuthModule } from '../auth/auth.module';
 import { CreditsModule } from '../credits/credits.module';
 import { IngestTokenGuard } from '../ingest/ingest-token.guard';
+import { HttpMetrics } from '../observability/http-metrics';
+import { ObservabilityModule } from '../observability/observability.module';
 import { AuthorizeListener } from './authorize-listener';
 import { SpendAuthorizeController } from './spend-authorize.controller';
 
@@ -17,7 +19,7 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
  * lean listener on AUTHORIZE_PORT (AuthorizeListener), the one for gateways at high rates.
  */
 @Module({
-  imports: [AuthModule, IngestModule, CreditsModule],
+  imports: [AuthModule, IngestModule, CreditsModule, ObservabilityModule],
   controllers: [SpendAuthorizeController],
   providers: [
     IngestTokenGuard,
@@ -64,9 +66,15 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
     },
     {
       provide: AuthorizeListener,
-      useFactory: (config: TokenmeterConfig, authorizer: SpendAuthorizer, guard: IngestTokenGuard, throttle: AuthFailureThrottle, log: Logger) =>
-        new AuthorizeListener(authorizer, guard, throttle, log, { port: config.authorize.port, host: '0.0.0.0' }),
-      inject: [CONFIG, SpendAuthorizer, IngestTokenGuard, AuthFailureThrottle, LOGGER],
+      useFactory: (
+        config: TokenmeterConfig,
+        authorizer: SpendAuthorizer,
+        guard: IngestTokenGuard,
+        throttle: AuthFailureThrottle,
+        metrics: HttpMetrics,
+        log: Logger,
+      ) => new AuthorizeListener(authorizer, guard, throttle, metrics, log, { port: config.authorize.port, host: '0.0.0.0' }),
+      inject: [CONFIG, SpendAuthorizer, IngestTokenGuard, AuthFailureThrottle, HttpMetrics, LOGGER],
     },
   ],
   exports: [SpendStateCache, SpendAuthorizer, CreditState, AuthorizeListener],

@@ -7,6 +7,8 @@ import { RequestObserverMiddleware } from './request-observer.middleware';
 @Module({
   controllers: [MetricsController],
   providers: [{ provide: HttpMetrics, useFactory: () => new HttpMetrics() }],
+  // The lean authorize port (AuthorizeModule) records into the same registry.
+  exports: [HttpMetrics],
 })
 export class ObservabilityModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -33,10 +33,9 @@ export class UsageService {
 
   /** `filter`: one model and/or one API key (the page and the JSON route narrow the same way). */
   async getSummary(accountId: string, range: TimeRange, filter: UsageFilter = {}): Promise<UsageSummaryJson> {
-    const [summary, completeUpTo] = await Promise.all([
+    const { completeUpTo, result: summary } = await this.freshness.withCompleteUpTo(() =>
       this.usage.summarizeAccount(accountId, range.from, range.to, filter),
-      this.freshness.getCompleteUpTo(),
-    ]);
+    );
     return {
       account_id: accountId,
       from: instant(range.from),

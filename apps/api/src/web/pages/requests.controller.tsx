@@ -45,7 +45,7 @@ export class RequestsPagesController {
     if (seesAdminPages(ctx.principal) && !query.account_id) return res.redirect(303, '/app/admin');
     const q = pageQuery(eventsQuery, { ...defaultRange(new Date()), ...formQuery(query) });
     const accountId = scopeAccount(ctx.principal, q.account_id);
-    const [page, completeUpTo] = await Promise.all([listUsageReceipts(this.usage, ctx.principal, q), this.freshness.getCompleteUpTo()]);
+    const { completeUpTo, result: page } = await this.freshness.withCompleteUpTo(() => listUsageReceipts(this.usage, ctx.principal, q));
     // The resolved range goes into every link, so "next page" keeps the same window.
     const keep = {
       from: instant(q.from),

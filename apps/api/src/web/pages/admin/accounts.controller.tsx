@@ -2,11 +2,11 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@
 import type { Response } from 'express';
 import { z } from 'zod';
 import type { AccountRecord } from '@tokenmeter/db';
+import { ModelsService } from '@tokenmeter/prices';
 import { accountTotalsQuery, listAccountTotals } from '../../../admin-usage/admin-usage.controller';
 import { AdminUsageService } from '../../../admin-usage/admin-usage.service';
 import { accountJson, priceOverrideJson, type PriceOverrideJson } from '../../../admin/admin-json';
 import { AccountsService } from '../../../admin/accounts.service';
-import { ModelsService } from '../../../admin/models.service';
 import { newOverrideOf, priceOverrideBody } from '../../../admin/price-overrides.controller';
 import { PriceOverridesService } from '../../../admin/price-overrides.service';
 import { parseInput, textFilter } from '../../../common/validation';
@@ -58,11 +58,12 @@ export class AdminAccountsController {
     // The range defaults to this month so far; given, it is the API's rule (whole UTC hours).
     const q = pageQuery(accountTotalsQuery, { from: isoOrEmpty(month.from), to: isoOrEmpty(month.to), ...query });
     // Four reads whatever the range: the ranking (one rollup query), names for its rows, freshness, the search.
-    const [page, completeUpTo, found] = await Promise.all([
-      listAccountTotals(this.admin, q),
-      this.freshness.getCompleteUpTo(),
-      search ? this.accounts.searchAccounts(search, SEARCH_LIMIT) : Promise.resolve(undefined),
-    ]);
+    const {
+      completeUpTo,
+      result: [page, found],
+    } = await this.freshness.withCompleteUpTo(() =>
+      Promise.all([listAccountTotals(this.admin, q), search ? this.accounts.searchAccounts(search, SEARCH_LIMIT) : Promise.resolve(undefined)]),
+    );
     const names = new Map((await this.accounts.getAccountsByIds(page.data.map((a) => a.account_id))).map((a) => [a.id, a.name]));
     const keep = { from: page.from, to: page.to, q: search };
     return renderPage(

@@ -4,6 +4,7 @@ import { AdminEventsController } from './events.controller';
 import { AdminIngestAuditController } from './ingest-audit.controller';
 import { AdminInvoicesPagesController } from './invoices.controller';
 import { AdminKeysController } from './keys.controller';
+import { AdminPriceImportController } from './price-import.controller';
 import { AdminPricesController } from './prices.controller';
 import { AdminRepriceController } from './reprice.controller';
 
@@ -13,6 +14,7 @@ export const ADMIN_PAGE_CONTROLLERS = [
   AdminEventsController,
   AdminIngestAuditController,
   AdminPricesController,
+  AdminPriceImportController,
   AdminRepriceController,
   AdminInvoicesPagesController,
   AdminAuditController,

@@ -1,9 +1,9 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { z } from 'zod';
+import { ModelsService } from '@tokenmeter/prices';
 import { modelJson, type PriceVersionJson } from '../../../admin/admin-json';
 import { addPriceVersion, priceBody } from '../../../admin/models.controller';
-import { ModelsService } from '../../../admin/models.service';
 import { idFilter, parseInput } from '../../../common/validation';
 import { type PageRequest, pageContext } from '../../page-context';
 import { CsrfField, DataTable, Layout, renderPage, Time } from '../../ui';
@@ -13,6 +13,8 @@ import { actorOf, canWrite, Field, formBody, INSTANT_HELP, Notice, Select } from
 const NOTICES = {
   price_version:
     'Price version added (audited as price_version.create). New usage is priced with it from the next ingest batch; usage already priced keeps its price until you reprice its range.',
+  import:
+    'Import applied (audited as model.create, model.update and price_version.create). New usage is priced with the new versions from the next ingest batch; usage already priced keeps its price until you reprice its range.',
 };
 
 const modelField = z.object({ model_id: idFilter });
@@ -39,6 +41,11 @@ export class AdminPricesController {
           Price versions are immutable: a version is never edited or deleted. To correct a price, add a new version with a later effective instant. Rates are
           USD per million tokens, exact decimals.
         </p>
+        {canWrite(ctx) && (
+          <p>
+            <a href="/app/admin/prices/import">Import prices from a LiteLLM or OpenRouter price map</a>
+          </p>
+        )}
         {canWrite(ctx) && (
           <section aria-labelledby="add-version">
             <h2 id="add-version">Add a price version</h2>

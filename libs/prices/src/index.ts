@@ -1,0 +1,2 @@
+export * from './price-book-json';
+export * from './models.service';
