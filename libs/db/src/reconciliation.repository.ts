@@ -39,9 +39,8 @@ export class ReconciliationRepository {
 
   /**
    * Per account with usage or an invoice in the period: raw event totals, rollup totals (hourly
-   * and daily), what
-   * is still unbilled, and the invoice's own totals three ways (header, lines, claimed events), and
-   * its credit lines against its credit ledger entries.
+   * and daily), what is still unbilled, and the invoice's own totals three ways (header, lines,
+   * claimed events), and its credit lines against its credit ledger entries.
    */
   async reconcile(bounds: BillingPeriod, accountId?: string): Promise<ReconciliationRow[]> {
     const { rows } = await this.pool.query<ReconciliationRow>(RECONCILE_SQL, [bounds.start, bounds.end, bounds.period, accountId ?? null]);

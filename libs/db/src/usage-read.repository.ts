@@ -4,9 +4,10 @@ import { ROLLUP_MEASURES, utcDaySql } from './hourly-rollups';
 
 /**
  * Read side over the rollups (usage_daily for whole UTC days, usage_hourly for the hours of partial
- * days): dashboards and per-account totals never scan raw events. Every number comes back as a string: bigint sums and exact numeric costs (up to 22
- * decimal places) must not pass through a JS double here. Costs are trim_scale'd ("1.5", not
- * "1.5000000000000000"), which changes the notation, never the value.
+ * days): dashboards and per-account totals never scan raw events. Every number comes back as a
+ * string: bigint sums and exact numeric costs (up to 22 decimal places) must not pass through a JS
+ * double here. Costs are trim_scale'd ("1.5", not "1.5000000000000000"), which changes the
+ * notation, never the value.
  */
 export interface UsageTotalsRecord {
   requests: string;
