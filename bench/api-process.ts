@@ -3,6 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { stringArg } from './args';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -39,9 +40,17 @@ export interface ApiProcessOptions {
   compiled?: boolean;
 }
 
-/** Builds dist/ (`npm run build`, a few seconds) for `compiled: true`. */
-export function buildApi(): void {
-  execFileSync('npm', ['run', 'build'], { cwd: apiRoot(), stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * `--api compiled|ts-node` (default compiled: dist/, built here first with `npm run build`, a few
+ * seconds, as the production image runs it; ts-node: the sources). Returns `compiled` for startApi.
+ */
+export function apiBuildArg(log: (msg: string) => void): boolean {
+  const compiled = stringArg('api', 'compiled', /^(compiled|ts-node)$/) === 'compiled';
+  if (compiled) {
+    log(`building ${apiRoot()}/dist (npm run build) to run the API compiled`);
+    execFileSync('npm', ['run', 'build'], { cwd: apiRoot(), stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return compiled;
 }
 
 /** Starts the API and waits for /health/live. BENCH_CPU_PROF=dir: a V8 CPU profile of the API in dir (written at exit). */

@@ -4,7 +4,7 @@
  * events from 5,000 accounts (a month of them unless --months).
  *
  *   npm run bench:api [-- --events 10000000] [--accounts 5000] [--months 1] [--ranges month] [--concurrency 8]
- *                     [--seconds 20] [--reseed] [--database tokenmeter_bench_api]
+ *                     [--seconds 20] [--reseed] [--database tokenmeter_bench_api] [--api compiled|ts-node]
  *
  * --ranges month,year: October 2026, and the 365 days ending with it (fill them: --months 12).
  * --concurrency 8,32: each range is measured at each of these client counts.
@@ -21,7 +21,7 @@
 import { type Agent, request } from 'node:http';
 import os from 'node:os';
 import { datasetArgs, datasetFacts, datasetJson, MONTH_END, MONTH_START, prepareDataset, YEAR_START } from './api-dataset';
-import { apiRoot, freePort, startApi, stopApi } from './api-process';
+import { apiBuildArg, apiRoot, freePort, startApi, stopApi } from './api-process';
 import { CpuMeter } from './cpu-meter';
 import { integerListArg, numberArg } from './args';
 import { percentile, round2, timedKeepAliveLoop } from './http-load';
@@ -34,6 +34,7 @@ const RANGE_NAMES = rangesArg();
 
 const log = (msg: string) => process.stderr.write(`[bench:api] ${msg}\n`);
 const DATASET = datasetArgs(log);
+const API_COMPILED = apiBuildArg(log);
 
 function rangesArg(): (keyof typeof RANGES)[] {
   const i = process.argv.indexOf('--ranges');
@@ -92,11 +93,11 @@ async function measure(concurrency: number, port: number, name: string, pathAndQ
 async function main(): Promise<void> {
   const { url, key } = await prepareDataset(DATASET);
   const port = await freePort();
-  const api = await startApi({ databaseUrl: url, port });
+  const api = await startApi({ databaseUrl: url, port, compiled: API_COMPILED });
   const cpu = new CpuMeter(api.pid!, url, DATASET.database);
   try {
     log(
-      `API from ${apiRoot()}; ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per route; ${os.cpus().length} CPUs, ` +
+      `API from ${apiRoot()} (${API_COMPILED ? 'compiled' : 'ts-node'}); ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per route; ${os.cpus().length} CPUs, ` +
         `load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     );
     for (const rangeName of RANGE_NAMES) {
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
         console.log(
           JSON.stringify({
             ...datasetJson(DATASET, facts),
+            api: API_COMPILED ? 'compiled' : 'ts-node',
             range: rangeName,
             summary_p50_ms: summary.p50,
             summary_p99_ms: summary.p99,

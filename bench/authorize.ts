@@ -49,7 +49,7 @@ import { createDatabase, PriceBookRepository, SpendStateRepository, UsageEventsR
 import { SpendAuthorizer, SpendStateCache } from '@tokenmeter/limits';
 import { loadConfig } from '@tokenmeter/config';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
-import { buildApi, freePort, startApi, stopApi } from './api-process';
+import { apiBuildArg, freePort, startApi, stopApi } from './api-process';
 import { integerListArg, numberArg, stringArg } from './args';
 import { recreateSeededDatabase } from './scratch-database';
 import { makeEvent } from './usage-events';
@@ -66,7 +66,6 @@ const CLOSED_LOOP = stringArg('closed-loop', 'yes', /^(yes|no)$/) === 'yes';
 // Postgres server (every process of the OS user `postgres`, restored at the end) the others. It
 // stands for an authorize process on cores of its own, the way it would be deployed.
 const PIN_API = stringArg('pin-api', 'no', /^(yes|no)$/) === 'yes';
-const API_BUILD = stringArg('api', 'compiled', /^(compiled|ts-node)$/);
 const RT_PRIORITY = stringArg('priority', 'normal', /^(normal|rt)$/) === 'rt';
 const BENCH_DB = 'tokenmeter_bench_authorize';
 const ADMIN_URL = loadConfig().databaseUrl;
@@ -396,11 +395,8 @@ async function main(): Promise<void> {
   const authorizePort = await freePort();
   const env: Record<string, string> = { TOKENMETER_INGEST_TOKEN: TOKEN, LOG_LEVEL: 'warn', AUTHORIZE_HOLD_TTL_SECONDS: '30', AUTHORIZE_PORT: String(authorizePort) };
   if (SEMI_SPACE_MB > 0) env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=${SEMI_SPACE_MB}`.trim();
-  if (API_BUILD === 'compiled') {
-    log('building dist/ (npm run build) to run the API compiled');
-    buildApi();
-  }
-  const api = await startApi({ databaseUrl: url, port, env, compiled: API_BUILD === 'compiled' });
+  const compiled = apiBuildArg(log);
+  const api = await startApi({ databaseUrl: url, port, env, compiled });
   // SCHED_FIFO for the main threads only (not -a): with the V8 helper threads in it as well, a
   // concurrent GC thread runs unpreempted beside the main thread and the tail was no better.
   if (RT_PRIORITY) for (const pid of [api.pid!, process.pid]) execFileSync('chrt', ['-f', '-p', '10', String(pid)]);
@@ -412,7 +408,7 @@ async function main(): Promise<void> {
     log(`pinned: the API to CPU ${API_CPU}; this process, the ingest child and Postgres to CPU ${OTHER_CPUS}`);
   }
   const checker = new Checker(PORT_MODE === 'fast' ? authorizePort : port, CONNECTIONS);
-  console.log(JSON.stringify({ phase: 'setup', port_mode: PORT_MODE, api: API_BUILD, priority: RT_PRIORITY ? 'rt' : 'normal', pin_api: PIN_API, semi_space_mb: SEMI_SPACE_MB || null, closed_loop: CLOSED_LOOP, load_avg: os.loadavg().map((l) => Math.round(l * 100) / 100) }));
+  console.log(JSON.stringify({ phase: 'setup', port_mode: PORT_MODE, api: compiled ? 'compiled' : 'ts-node', priority: RT_PRIORITY ? 'rt' : 'normal', pin_api: PIN_API, semi_space_mb: SEMI_SPACE_MB || null, closed_loop: CLOSED_LOOP, load_avg: os.loadavg().map((l) => Math.round(l * 100) / 100) }));
   const results: Record<string, unknown>[] = [];
   // The lean port's own histogram around a run; the Nest route's is per route and not read here.
   const serverSide = async <T extends object>(run: () => Promise<T>): Promise<T> => {
