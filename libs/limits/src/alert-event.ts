@@ -1,4 +1,4 @@
-import { budgetWindowEnd, type BudgetWindow, usd } from '@tokenmeter/billing';
+import { budgetWindowEnd, type BudgetWindow, percentage, usd } from '@tokenmeter/billing';
 
 /** The event types a budget alert produces. */
 export const BUDGET_ALERT_EVENT_TYPES = ['budget.threshold_crossed', 'budget.threshold_recovered'] as const;
@@ -75,7 +75,7 @@ export function alertEvent(a: ClaimedAlert): AlertEvent {
       window_start: a.windowStart.toISOString(),
       resets_at: resetsAt ? resetsAt.toISOString() : null,
       // Exact decimals, trailing zeros dropped ("80.0000" -> "80"), never exponent notation.
-      threshold_pct: usd(a.thresholdPct).toString(),
+      threshold_pct: percentage(a.thresholdPct).toString(),
       direction: a.direction,
       spend_usd: usd(a.spendUsd).toString(),
       limit_usd: usd(a.limitUsd).toString(),
@@ -126,7 +126,7 @@ export function creditAlertEvent(a: ClaimedCreditAlert): CreditAlertEvent {
     data: {
       alert_id: a.id,
       account_id: a.accountId,
-      threshold_pct: usd(a.thresholdPct).toString(),
+      threshold_pct: percentage(a.thresholdPct).toString(),
       available_usd: usd(a.availableUsd).toString(),
       funded_usd: usd(a.fundedUsd).toString(),
       funding_grant_id: a.fundingGrantId,
