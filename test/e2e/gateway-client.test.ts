@@ -5,14 +5,14 @@ import path from 'node:path';
 import { logLevel, type Kafka } from 'kafkajs';
 import ts from 'typescript';
 import pino from 'pino';
-import { PriceBookRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { PriceBookRepository, UsageEventsRepository } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { PublishError, createUsagePublisher, eventIdForRequest, type UsageEventInput, type UsagePublisher } from '@tokenmeter/gateway-client';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { buildGatewayClient } from '../../libs/gateway-client/build';
 import { aUsageEvent, defaultEventsCostUsd, openAiUsage, type GatewayEvent } from '../factories/usage-events';
 import { createTopics, KAFKA_BROKERS, produceRaw, readTopic, testKafka, uniqueName, waitFor } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, totals } from '../helpers/tokenmeter-db';
+import { storedEventCount, totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
@@ -27,7 +27,7 @@ function gatewayReport(requestId: string, overrides: Partial<GatewayEvent> = {})
 
 /** libs/gateway-client from a gateway's side, against the real broker and the real consumer. */
 describe('@tokenmeter/gateway-client', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let kafka: Kafka;
   const consumers: UsageConsumer[] = [];
   const publishers: UsagePublisher[] = [];
@@ -59,13 +59,7 @@ describe('@tokenmeter/gateway-client', () => {
   };
 
   beforeAll(() => {
-    db = openTestDatabase();
     kafka = testKafka();
-  });
-  afterAll(() => db.close());
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
   });
   afterEach(async () => {
     await Promise.all(publishers.splice(0).map((p) => p.close().catch(() => undefined)));

@@ -3,7 +3,6 @@ import type { Kafka } from 'kafkajs';
 import {
   BudgetSpendRepository,
   WebhooksRepository,
-  type Database,
 } from '@tokenmeter/db';
 import {
   newWebhookSecret,
@@ -12,7 +11,7 @@ import { aUsageEvent } from '../factories/usage-events';
 import { startReceiver, type Receiver } from '../helpers/alerts';
 import { createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
 import { startApp, stopApp, type AppProcess } from '../helpers/processes';
-import { openTestDatabase, resetDatabase, seedPriceBook, storedEventCount, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { storedEventCount, TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn } from '../helpers/limits';
 
 jest.setTimeout(300_000);
@@ -27,24 +26,20 @@ const EVENTS = 6000;
  * valid Standard Webhooks signature, and the budget's spend equals the rollups to the unit.
  */
 describe('spend limits end to end: broker, killed ingestor, notifier, webhook receiver', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let kafka: Kafka;
   let receiver: Receiver;
   const apps: AppProcess[] = [];
 
   beforeAll(() => {
-    db = openTestDatabase();
     kafka = testKafka('limits-e2e');
   });
   afterAll(async () => {
     await Promise.all(apps.map((a) => stopApp(a, 'SIGKILL')));
     await receiver?.close();
-    await db.close();
   });
 
   it('raises each threshold once and delivers it once, signed, after a kill, redeliveries and two failed attempts', async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     await db.pool.query(`INSERT INTO accounts (id, name) VALUES ('acct_e2e', 'E2E')`);
     const budgets = budgetsServiceOn(db);
     // 6000 events x $0.00175997 = $10.55982: the $12 budget ends at 88%, past 25, 50 and 75.

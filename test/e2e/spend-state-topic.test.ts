@@ -1,16 +1,16 @@
-import { SpendStateRepository, type Database } from '@tokenmeter/db';
+import { SpendStateRepository } from '@tokenmeter/db';
 import { UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
 import { BudgetsService, SpendStateCache, SpendStatePublisher, type SpendStateJson } from '@tokenmeter/limits';
 import type { Producer } from 'kafkajs';
 import { aUsageEvent } from '../factories/usage-events';
 import { readTopic, testKafka, uniqueName, until, withAdmin } from '../helpers/kafka';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 import { ingestorOn } from '../helpers/ingest';
 
 describe('the compacted spend-state topic carries each scope’s budget state when it changes (real broker)', () => {
   const kafka = testKafka('spend-state-test');
-  let db: Database;
+  const db = useTestDatabase();
   let producer: Producer;
   let cache: SpendStateCache;
   let publisher: SpendStatePublisher;
@@ -29,18 +29,12 @@ describe('the compacted spend-state topic carries each scope’s budget state wh
   };
 
   beforeAll(async () => {
-    db = openTestDatabase();
     producer = kafka.producer();
     await producer.connect();
   });
-  afterAll(async () => {
-    await producer.disconnect();
-    await db.close();
-  });
+  afterAll(() => producer.disconnect());
 
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     ingestor = ingestorOn(db);
     budgets = budgetsServiceOn(db);
     await ingest([nowEvent()]);

@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Database } from '@tokenmeter/db';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(120_000);
 
@@ -28,7 +27,7 @@ function cli(...args: string[]) {
  * updates models, and audits each write like the admin API; bad input writes nothing either.
  */
 describe('CLI: prices import', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let dir: string;
 
   const bookState = async () => ({
@@ -38,17 +37,9 @@ describe('CLI: prices import', () => {
   });
 
   beforeAll(() => {
-    db = openTestDatabase();
     dir = mkdtempSync(join(tmpdir(), 'tokenmeter-price-import-'));
   });
-  afterAll(async () => {
-    rmSync(dir, { recursive: true, force: true });
-    await db.close();
-  });
-  beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a dry run prints model, field, current -> proposed and writes nothing; the apply writes exactly that, audited; again, nothing to change', async () => {
     const before = await bookState();

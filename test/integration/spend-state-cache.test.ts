@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { costUnitsToString, parseCostUnits } from '@tokenmeter/billing';
-import { PriceBookRepository, SpendStateRepository, type Database } from '@tokenmeter/db';
+import { PriceBookRepository, SpendStateRepository } from '@tokenmeter/db';
 import { PriceBookCache, UsageIngestor } from '@tokenmeter/ingest';
 import { BudgetsService, SpendAuthorizer, SpendStateCache, type SpendAuthorizerOptions } from '@tokenmeter/limits';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
-import { openTestDatabase, resetDatabase, seedPriceBook, TEST_DATABASE_URL } from '../helpers/tokenmeter-db';
+import { TEST_DATABASE_URL, useTestDatabase } from '../helpers/tokenmeter-db';
 import { budgetsServiceOn, TEST_ACTOR as actor } from '../helpers/limits';
 import { asMessages, ingestorOn } from '../helpers/ingest';
 import { until } from '../helpers/kafka';
@@ -26,7 +26,7 @@ const request = (requestId: string, over: Record<string, unknown> = {}) => ({
 });
 
 describe('the spend state in memory follows what ingest commits (real Postgres, real write path)', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let ingestor: UsageIngestor;
   let budgets: BudgetsService;
   let repository: SpendStateRepository;
@@ -66,14 +66,10 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
   }
 
   beforeAll(() => {
-    db = openTestDatabase();
     repository = new SpendStateRepository(db.pool);
   });
-  afterAll(() => db.close());
 
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     ingestor = ingestorOn(db);
     budgets = budgetsServiceOn(db);
     await ingest([nowEvent({ account_id: 'acct_b' }), nowEvent({ account_id: 'acct_other' })]);

@@ -5,13 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { AuditLogRepository, PriceBookRepository, Transactor, UsageEventPartitionsRepository, UsageEventsRepository, type Database } from '@tokenmeter/db';
+import { AuditLogRepository, PriceBookRepository, Transactor, UsageEventPartitionsRepository, UsageEventsRepository } from '@tokenmeter/db';
 import { EventRetentionService, PriceBookCache, RETENTION_AUDIT_ACTION, UsageIngestor, type RetentionOptions } from '@tokenmeter/ingest';
 import { aUsageEvent, type GatewayEvent } from '../factories/usage-events';
 import { TEST_DATABASE_URL } from '../helpers/db';
 import { ingest, invoicingFor, setIngestProgress } from '../helpers/invoicing';
 import { StripeProxy } from '../helpers/stripe-proxy';
-import { openTestDatabase, resetDatabase, seedPriceBook } from '../helpers/tokenmeter-db';
+import { useTestDatabase } from '../helpers/tokenmeter-db';
 
 jest.setTimeout(180_000);
 
@@ -20,22 +20,16 @@ const NOW = new Date('2026-12-02T00:00:00Z');
 const actor = { keyId: null, requestId: 'test:retention' };
 
 describe('raw-event retention', () => {
-  let db: Database;
+  const db = useTestDatabase();
   let proxy: StripeProxy;
   let partitions: UsageEventPartitionsRepository;
   let retention: EventRetentionService;
 
   beforeAll(async () => {
-    db = openTestDatabase();
     proxy = await new StripeProxy().start();
   });
-  afterAll(async () => {
-    await proxy.stop();
-    await db.close();
-  });
+  afterAll(() => proxy.stop());
   beforeEach(async () => {
-    await resetDatabase(db);
-    await seedPriceBook(db);
     // No month older than the ones kept (2026-10 on), whatever an earlier test left: each test
     // makes the months it uses by ingesting into them.
     for (const p of await new UsageEventPartitionsRepository(db.pool).listPartitions()) {

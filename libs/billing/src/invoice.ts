@@ -1,6 +1,6 @@
 import { ValidationError } from './errors';
 import { periodLabel, parsePeriod } from './invoice-period';
-import { Decimal, TOKENS_PER_MTOK, ZERO, toMinorUnits, usd } from './money';
+import { Decimal, percentage, TOKENS_PER_MTOK, ZERO, toMinorUnits, usd } from './money';
 
 export type InvoiceTokenType = 'input' | 'output' | 'cache_read' | 'cache_write';
 /** `credit`: a grant applied to the invoice (invoice-credits.ts), always after usage and discount lines. */
@@ -113,7 +113,7 @@ export function buildInvoiceLines(period: string, rows: readonly InvoiceUsageRow
     const grossUsd = new Decimal(row.tokens.toString()).times(ratePerMTok).dividedBy(TOKENS_PER_MTOK);
     const differenceUsd = chargedUsd.minus(grossUsd);
     if (!differenceUsd.isZero()) {
-      const percent = row.discountPercent ? usd(row.discountPercent) : null;
+      const percent = row.discountPercent ? percentage(row.discountPercent) : null;
       const dKey = discountLineKey(row.servicePeriod, row.model, percent);
       const d = discounts.get(dKey);
       if (d) d.amountUsd = d.amountUsd.plus(differenceUsd);

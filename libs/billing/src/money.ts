@@ -36,14 +36,26 @@ const DECIMAL_STRING = /^-?\d+(\.\d+)?([eE][+-]?\d{1,4})?$/;
  * non-finite input: amounts come from config, seeds and the DB, so a bad one is a bug, not user input.
  */
 export function usd(x: string | Decimal): Decimal {
+  return decimalOf(x, 'amountUsd');
+}
+
+/**
+ * A percentage (a discount's 12.5, an alert threshold's 80) as a project Decimal: parsed like
+ * `usd()`, under its own name so that a percentage is never read as money.
+ */
+export function percentage(x: string | Decimal): Decimal {
+  return decimalOf(x, 'percent');
+}
+
+function decimalOf(x: string | Decimal, field: string): Decimal {
   if (typeof x === 'string') {
     if (!DECIMAL_STRING.test(x)) {
-      throw new ValidationError('amountUsd', `"${x.slice(0, 64)}" is not a decimal number`);
+      throw new ValidationError(field, `"${x.slice(0, 64)}" is not a decimal number`);
     }
     return new Decimal(x);
   }
   if (!DecimalJs.isDecimal(x) || !x.isFinite()) {
-    throw new ValidationError('amountUsd', `${String(x)} is not a finite decimal`);
+    throw new ValidationError(field, `${String(x)} is not a finite decimal`);
   }
   // Re-wrap so later arithmetic runs with this module's precision, whatever clone x came from.
   return x.constructor === Decimal ? x : new Decimal(x);

@@ -1,5 +1,5 @@
 import { ValidationError } from './errors';
-import { Decimal, usd } from './money';
+import { Decimal, percentage, usd } from './money';
 import type { PriceBook, PriceRates, PriceVersion } from './pricing';
 
 /**
@@ -132,7 +132,7 @@ export function normaliseOverride(o: PriceOverride): PriceOverride {
       cacheWritePerMTok: o.cacheWritePerMTok === null ? null : nonNegativeRate(o.cacheWritePerMTok, 'cacheWritePerMTok', o.id),
     };
   }
-  const percent = usd(o.discountPercent);
+  const percent = percentage(o.discountPercent);
   if (!percent.greaterThan(0) || percent.greaterThan(100)) {
     throw new ValidationError('discountPercent', `override ${o.id}: must be in (0, 100] (got ${percent})`);
   }

@@ -1,6 +1,6 @@
 import { Decimal as ForeignDecimal } from 'decimal.js';
 import { ValidationError } from './errors';
-import { Decimal, ZERO, minorUnitsToUsdString, roundToCents, toMinorUnits, usd } from './money';
+import { Decimal, ZERO, minorUnitsToUsdString, percentage, roundToCents, toMinorUnits, usd } from './money';
 
 describe('invoice lines round half away from zero to cents, once', () => {
   it.each([
@@ -79,6 +79,24 @@ describe('usd() accepts exact decimal strings and finite Decimals only', () => {
     expect(wrapped.toString()).toBe('1.5');
     const own = usd('2');
     expect(usd(own)).toBe(own);
+  });
+});
+
+describe('percentage() parses like usd() and names a percentage, not money, in its errors', () => {
+  it('keeps the digits it was given, as the project Decimal', () => {
+    const p = percentage('12.3400');
+    expect(p.toString()).toBe('12.34');
+    expect(p.constructor).toBe(Decimal);
+    expect(percentage(new ForeignDecimal('80')).constructor).toBe(Decimal);
+  });
+
+  it.each(['', '1,5', '0x10', 'NaN', '12%'])('rejects %j', (text) => {
+    expect(() => percentage(text)).toThrow(ValidationError);
+  });
+
+  it('names the field in the error', () => {
+    expect(() => percentage('abc')).toThrow('percent: "abc" is not a decimal number');
+    expect(() => percentage(new Decimal(Infinity))).toThrow('percent: Infinity is not a finite decimal');
   });
 });
 

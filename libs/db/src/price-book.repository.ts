@@ -1,17 +1,13 @@
 import type { Pool } from 'pg';
+import type { SeedPriceVersion } from '@tokenmeter/billing';
 import { PRICE_OVERRIDE_COLUMNS, toPriceOverrideRecord, type PriceOverrideRecord } from './price-overrides.repository';
 import type { Model, PriceVersion } from './generated/prisma/client';
 import { decimalText, decimalTextOrNull, RATE_SCALE } from './prisma-values';
 import { pgTransaction, prismaFor, type Queryable } from './transactor';
 
-export interface PriceVersionRecord {
+/** A price_versions row: libs/billing's plain-data price version (exact decimal strings) and its id. */
+export interface PriceVersionRecord extends SeedPriceVersion {
   id: string;
-  modelId: string;
-  effectiveFrom: Date;
-  inputPerMTok: string;
-  outputPerMTok: string;
-  cacheReadPerMTok: string;
-  cacheWritePerMTok: string | null;
 }
 
 export interface ModelRecord {

@@ -1,4 +1,4 @@
-import { OverrideBook, PriceBook, usd, type ModelLimits, type PriceOverride, type PriceVersion } from '@tokenmeter/billing';
+import { OverrideBook, percentage, PriceBook, usd, type ModelLimits, type PriceOverride, type PriceVersion } from '@tokenmeter/billing';
 import type { PriceBookRepository, PriceBookSnapshot, PriceOverrideRecord } from '@tokenmeter/db';
 
 export interface PricingContext {
@@ -60,5 +60,5 @@ export function toPriceOverride(r: PriceOverrideRecord): PriceOverride {
     };
   }
   if (r.discountPercent === null) throw new Error(`price override ${r.id}: a discount needs discount_percent`);
-  return { ...base, kind: 'discount', modelId: r.modelId, discountPercent: usd(r.discountPercent) };
+  return { ...base, kind: 'discount', modelId: r.modelId, discountPercent: percentage(r.discountPercent) };
 }

@@ -1,4 +1,5 @@
-import { budgetWindowEnd, type BudgetWindow, usd } from '@tokenmeter/billing';
+import { budgetWindowEnd, type BudgetWindow, percentage, usd } from '@tokenmeter/billing';
+import type { UnpublishedAlertRow, UnpublishedCreditAlertRow } from '@tokenmeter/db';
 
 /** The event types a budget alert produces. */
 export const BUDGET_ALERT_EVENT_TYPES = ['budget.threshold_crossed', 'budget.threshold_recovered'] as const;
@@ -9,22 +10,11 @@ export const ALERT_EVENT_TYPES = [...BUDGET_ALERT_EVENT_TYPES, ...CREDIT_ALERT_E
 export type AlertEventType = (typeof BUDGET_ALERT_EVENT_TYPES)[number];
 export type CreditAlertEventType = (typeof CREDIT_ALERT_EVENT_TYPES)[number];
 
-/** A budget_alerts row joined with its budget, as the dispatcher claims it (decimals as exact strings). */
-export interface ClaimedAlert {
-  id: string;
-  budgetId: string;
-  accountId: string;
-  apiKeyId: string | null;
-  model: string | null;
-  window: BudgetWindow;
-  windowStart: Date;
-  thresholdPct: string;
-  direction: 'up' | 'down';
-  spendUsd: string;
-  limitUsd: string;
-  enforce: 'hard' | 'soft';
-  createdAt: Date;
-}
+/**
+ * A budget_alerts row joined with its budget, as the dispatcher claims it (decimals as exact
+ * strings): the row budget-alerts.repository.ts returns, so the payload is built from one shape.
+ */
+export type ClaimedAlert = UnpublishedAlertRow;
 
 /** The Standard Webhooks payload shape: { type, timestamp, data }. The same JSON goes to Kafka. */
 export interface AlertEvent {
@@ -75,7 +65,7 @@ export function alertEvent(a: ClaimedAlert): AlertEvent {
       window_start: a.windowStart.toISOString(),
       resets_at: resetsAt ? resetsAt.toISOString() : null,
       // Exact decimals, trailing zeros dropped ("80.0000" -> "80"), never exponent notation.
-      threshold_pct: usd(a.thresholdPct).toString(),
+      threshold_pct: percentage(a.thresholdPct).toString(),
       direction: a.direction,
       spend_usd: usd(a.spendUsd).toString(),
       limit_usd: usd(a.limitUsd).toString(),
@@ -84,17 +74,8 @@ export function alertEvent(a: ClaimedAlert): AlertEvent {
   };
 }
 
-/** A credit_alerts row as the dispatcher claims it (decimals as exact strings). */
-export interface ClaimedCreditAlert {
-  id: string;
-  accountId: string;
-  kind: 'low' | 'exhausted';
-  fundingGrantId: string;
-  thresholdPct: string;
-  availableUsd: string;
-  fundedUsd: string;
-  createdAt: Date;
-}
+/** A credit_alerts row as the dispatcher claims it (credit-alerts.repository.ts; decimals as exact strings). */
+export type ClaimedCreditAlert = UnpublishedCreditAlertRow;
 
 /** The event of a credit alert: the same { type, timestamp, data } shape as a budget alert's. */
 export interface CreditAlertEvent {
@@ -126,7 +107,7 @@ export function creditAlertEvent(a: ClaimedCreditAlert): CreditAlertEvent {
     data: {
       alert_id: a.id,
       account_id: a.accountId,
-      threshold_pct: usd(a.thresholdPct).toString(),
+      threshold_pct: percentage(a.thresholdPct).toString(),
       available_usd: usd(a.availableUsd).toString(),
       funded_usd: usd(a.fundedUsd).toString(),
       funding_grant_id: a.fundingGrantId,

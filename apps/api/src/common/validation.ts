@@ -1,6 +1,6 @@
 import { Body, Param, type PipeTransform, Query } from '@nestjs/common';
 import { ApiBody, ApiParam, ApiQuery } from '@nestjs/swagger';
-import { type RefinementCtx, z, type ZodIssue, type ZodObject, type ZodRawShape, type ZodTypeAny } from 'zod';
+import { type RefinementCtx, z, type ZodIssue, type ZodRawShape, type ZodTypeAny } from 'zod';
 import { zodToJsonSchema } from 'zod-to-json-schema';
 import { PERIOD } from '@tokenmeter/billing';
 import { parseRfc3339Ms } from '@tokenmeter/billing/rfc3339';
@@ -303,5 +303,3 @@ export function rangeQuery<S extends ZodRawShape, R extends boolean>(
 ) {
   return whenValid(z.object({ ...rangeFields(options, options.what), ...shape }), rangeRule);
 }
-
-export type QueryOf<S extends ZodObject<ZodRawShape> | ZodTypeAny> = z.output<S>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { usd } from '@tokenmeter/billing';
+import { percentage, usd } from '@tokenmeter/billing';
 import type { BudgetAlertRecord, WebhookAttemptRecord, WebhookDeliveryRecord, WebhookEndpointRecord } from '@tokenmeter/db';
 import { alertMessageId } from '@tokenmeter/limits';
 import { dateTime, listOf, pageOf, usdAmount } from '../common/response-fields';
@@ -128,7 +128,7 @@ export function budgetAlertJson(a: BudgetAlertRecord): z.input<typeof BudgetAler
     budget_id: a.budgetId,
     account_id: a.accountId,
     window_start: a.windowStart.toISOString(),
-    threshold_pct: usd(a.thresholdPct).toString(),
+    threshold_pct: percentage(a.thresholdPct).toString(),
     direction: a.direction,
     spend_usd: usd(a.spendUsd).toString(),
     limit_usd: usd(a.limitUsd).toString(),

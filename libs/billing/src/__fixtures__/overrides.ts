@@ -1,4 +1,4 @@
-import { usd } from '../money';
+import { percentage, usd } from '../money';
 import type { DiscountOverride, RateCardOverride } from '../overrides';
 
 export function rateCard(
@@ -36,7 +36,7 @@ export function discount(
     id,
     accountId,
     modelId,
-    discountPercent: usd(percent),
+    discountPercent: percentage(percent),
     effectiveFrom: new Date(from),
     effectiveTo: to === null ? null : new Date(to),
   };

@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { usd } from '@tokenmeter/billing';
+import { percentage, usd } from '@tokenmeter/billing';
 import type { ClaimedUsageRow, InvoiceLineRow, InvoiceRow } from '@tokenmeter/db';
 import { InvoicesService } from '../../invoices/invoices.service';
 import { toInvoiceUsageRows } from '@tokenmeter/invoicing';
@@ -134,7 +134,7 @@ export function linesOfEvent(r: Receipt, lines: InvoiceLineRow[]): { byType: Map
     if (line) byType.set(row.tokenType, line);
   }
   const override = r.price_override;
-  const percentKey = override?.kind === 'discount' && override.discount_percent !== null ? usd(override.discount_percent).toFixed() : 'adjustment';
+  const percentKey = override?.kind === 'discount' && override.discount_percent !== null ? percentage(override.discount_percent).toFixed() : 'adjustment';
   const key = `${servicePeriod}:${r.model}:discount:${percentKey}`;
   discount.push(...lines.filter((l) => l.tokenType === 'discount' && l.lineKey === key));
   return { byType, discount };

@@ -1,10 +1,10 @@
 /**
  * Micro-benchmark of the ingest hot path on one core: parseUsageEvent + priceEventUnits per message
  * (what UsageIngestor.prepare does per message, less building the row).
- * Run: npx ts-node libs/billing/bench/parse.bench.ts
+ * Run: npx ts-node bench/parse.ts
  * The ingestor target is ~50,000 events/s; this prints events/s per usage shape and overall.
  */
-import { OverrideBook, PriceBook, SEED_PRICE_VERSIONS, parseUsageEvent, priceEventUnits, priceVersionFromSeed } from '../src';
+import { OverrideBook, PriceBook, SEED_PRICE_VERSIONS, parseUsageEvent, priceEventUnits, priceVersionFromSeed } from '@tokenmeter/billing';
 
 const book = new PriceBook(SEED_PRICE_VERSIONS.map((seed, i) => priceVersionFromSeed(seed, String(i + 1))));
 const overrides = new OverrideBook([]);
