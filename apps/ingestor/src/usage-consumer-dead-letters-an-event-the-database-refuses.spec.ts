@@ -1,3 +1,4 @@
+import { ValidationError } from '@tokenmeter/billing';
 import { aUsageEvent } from '../../../test/factories/usage-events';
 import { aBatch, aKafkaMessage, DLQ_TOPIC, PARTITION, startConsumer, TOPIC, type Script } from './__fixtures__/consumer-harness';
 
@@ -46,7 +47,7 @@ describe('UsageConsumer: a chunk the database refuses for good', () => {
     expect(letter.value?.toString()).toBe(poison);
     expect(letter.headers).toEqual({
       'x-reject-code': 'storage_error',
-      'x-reject-reason': 'database refused the event: invalid byte sequence for encoding "UTF8": 0x00',
+      'x-reject-reason': 'database refused the event (SQLSTATE 22021): invalid byte sequence for encoding "UTF8": 0x00',
       'x-original-topic': TOPIC,
       'x-original-partition': String(PARTITION),
       'x-original-offset': '11',
@@ -63,7 +64,7 @@ describe('UsageConsumer: a chunk the database refuses for good', () => {
         eventId: null,
         rawPayload: poison,
         reasonCode: 'storage_error',
-        reason: 'database refused the event: invalid byte sequence for encoding "UTF8": 0x00',
+        reason: 'database refused the event (SQLSTATE 22021): invalid byte sequence for encoding "UTF8": 0x00',
       },
     ]);
     expect(rejectedWrite.progress).toEqual([{ topic: TOPIC, partition: PARTITION, nextOffset: '12', maxOccurredAt: null }]);
@@ -87,5 +88,18 @@ describe('UsageConsumer: a chunk the database refuses for good', () => {
       'commit',
       'heartbeat',
     ]);
+  });
+
+  it('the reason says what refused the event: a domain error while pricing or storing, or any other failure', async () => {
+    const cases: [Error, string][] = [
+      [new ValidationError('usage.prompt_tokens', 'out of range'), 'the event could not be priced or stored (validation): usage.prompt_tokens: out of range'],
+      [new Error('row too wide'), 'the event could not be stored: row too wide'],
+    ];
+    for (const [err, reason] of cases) {
+      const { deadLetters, stored, deliver, log } = await startConsumer((input) => (input.events.some((e) => e.eventId === 'evt_poison') ? err : undefined));
+      await deliver(aBatch(log, [aKafkaMessage(11, poison)]));
+      expect(deadLetters.map((d) => d.messages[0].headers?.['x-reject-reason'])).toEqual([reason]);
+      expect(stored.flatMap((s) => s.rejected.map((r) => r.reason))).toEqual([reason]);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { DLQ_HEADERS } from '@tokenmeter/billing';
+import { DLQ_HEADERS, DomainError } from '@tokenmeter/billing';
 import type { Logger } from '@tokenmeter/config';
 import { isTransientDbError } from '@tokenmeter/db';
 import type { IngestMessage, IngestOutcome, PreparedRejection, UsageIngestor } from '@tokenmeter/ingest';
@@ -187,15 +187,7 @@ export class UsageConsumer {
     this.stats.chunks++;
     this.stats.messages += chunk.length;
     this.stats.rejected += prepared.rejections.length;
-    this.options.onChunkCommitted?.({
-      topic,
-      partition,
-      messages: chunk.length,
-      rejected: prepared.rejections.length,
-      outcomes,
-      seconds: Number(process.hrtime.bigint() - startedAt) / 1e9,
-      lag: BigInt(highWatermark) - BigInt(nextOffset),
-    });
+    this.reportCommitted({ topic, partition, messages: chunk.length, rejected: prepared.rejections.length, outcomes }, startedAt, highWatermark, nextOffset);
     this.log.info(
       {
         partition,
@@ -219,26 +211,27 @@ export class UsageConsumer {
       await this.processChunk(topic, partition, [message], highWatermark);
     } catch (err) {
       if (isTransient(err)) throw err;
-      const rejection = {
-        code: 'storage_error' as const,
-        reason: `database refused the event: ${err instanceof Error ? err.message : String(err)}`,
-        eventId: null,
-      };
+      const rejection = { code: 'storage_error' as const, reason: refusalReason(err), eventId: null };
       const prepared = this.ingestor.prepareRejected([toIngestMessage(topic, partition, message)], 'kafka', rejection);
       await this.publishDeadLetters(topic, partition, [message], prepared.rejections);
       const nextOffset = (BigInt(message.offset) + 1n).toString();
       const outcomes = await this.ingestor.record(prepared, [{ topic, partition, nextOffset, maxOccurredAt: null }]);
       this.stats.rejected++;
-      this.options.onChunkCommitted?.({
-        topic,
-        partition,
-        messages: 1,
-        rejected: 1,
-        outcomes,
-        seconds: Number(process.hrtime.bigint() - startedAt) / 1e9,
-        lag: BigInt(highWatermark) - BigInt(nextOffset),
-      });
+      this.reportCommitted({ topic, partition, messages: 1, rejected: 1, outcomes }, startedAt, highWatermark, nextOffset);
     }
+  }
+
+  private reportCommitted(
+    chunk: Omit<ChunkCommitted, 'seconds' | 'lag'>,
+    startedAt: bigint,
+    highWatermark: string,
+    nextOffset: string,
+  ): void {
+    this.options.onChunkCommitted?.({
+      ...chunk,
+      seconds: Number(process.hrtime.bigint() - startedAt) / 1e9,
+      lag: BigInt(highWatermark) - BigInt(nextOffset),
+    });
   }
 
   private async publishDeadLetters(
@@ -270,6 +263,19 @@ export class UsageConsumer {
 
 function toIngestMessage(topic: string, partition: number, m: KafkaMessage): IngestMessage {
   return { value: m.value, key: m.key ? m.key.toString('utf8') : null, kafka: { topic, partition, offset: m.offset } };
+}
+
+/**
+ * Why a single event that passed validation was not stored, for the dead letter and the
+ * rejected_events row: a domain error raised while pricing or building its rows says so; a
+ * database error names its SQLSTATE (e.g. 22021, a NUL byte in a text field).
+ */
+function refusalReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof DomainError) return `the event could not be priced or stored (${err.code}): ${message}`;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return `database refused the event (SQLSTATE ${code}): ${message}`;
+  return `the event could not be stored: ${message}`;
 }
 
 function isTransient(err: unknown): boolean {
