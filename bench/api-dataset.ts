@@ -7,13 +7,15 @@
  *
  * Seeded FAST, in SQL: usage_events from INSERT ... SELECT FROM generate_series (time-ordered,
  * skewed accounts: account i gets a share ~ i^(-2/3), so acct_00000 is the largest), then
- * usage_hourly with one INSERT ... SELECT ... GROUP BY over those events, and usage_daily from
- * usage_hourly. Those GROUP BYs are exactly what the ingestor maintains incrementally in the same
+ * usage_hourly with one INSERT ... SELECT ... GROUP BY over those events, usage_daily from
+ * usage_hourly and usage_monthly from usage_daily. Those GROUP BYs are exactly what the ingestor maintains incrementally in the same
  * transaction as each batch of events (libs/db usage-events.repository.ts), so the rollups are the
  * ones production would hold. Rows are written
  * hour by hour, accounts within an hour, as time-ordered ingest batches append them, so their
  * physical layout (which decides how many pages an account's month touches) matches too.
- * A seeded database is reused when it already holds the same events/accounts (reseed forces).
+ * A seeded database is reused when it already holds the same events/accounts (reseed forces), after
+ * applying the migrations it does not have yet (a new rollup's migration backfills it from the
+ * data set's own rows, as it would in production).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
@@ -22,12 +24,13 @@ import { loadConfig } from '@tokenmeter/config';
 import { SEED_MODELS, SEED_PRICE_VERSIONS } from '@tokenmeter/billing';
 import { applyMigrations } from '@tokenmeter/db/migrations';
 import { integerArg, numberArg, stringArg } from './args';
-import { DAILY_ROLLUP_COLUMNS, ROLLUP_COLUMNS, dailyOfHourlySql, ensureEventPartitions, rollupOfEventsSql } from '@tokenmeter/db';
+import { ROLLUP_COLUMNS, ensureEventPartitions, grainColumns, grainOfRollupSql, rollupOfEventsSql } from '@tokenmeter/db';
 import { databaseUrlFor } from './scratch-database';
 import { withClient } from '../test/helpers/db';
 
 const ROOT = path.resolve(__dirname, '..');
 const CHUNK = 500_000;
+const MIGRATIONS = path.join(ROOT, 'prisma/migrations');
 
 export const MONTH_START = '2026-10-01T00:00:00.000Z';
 export const MONTH_END = '2026-11-01T00:00:00.000Z';
@@ -73,6 +76,7 @@ export function datasetJson(opts: DatasetOptions, facts: DatasetFacts) {
     account_events: facts.accountEvents,
     account_rollup_rows: facts.accountRollupRows,
     account_daily_rows: facts.accountDailyRows,
+    account_monthly_rows: facts.accountMonthlyRows,
   };
 }
 
@@ -80,6 +84,7 @@ export interface DatasetFacts {
   accountEvents: number;
   accountRollupRows: number;
   accountDailyRows: number;
+  accountMonthlyRows: number;
   rollupRows: number;
 }
 
@@ -96,7 +101,7 @@ export async function prepareDataset(opts: DatasetOptions): Promise<{ url: strin
   opts.log(
     `measured account ${LARGEST_ACCOUNT}: ${facts.accountEvents.toLocaleString('en')} events, ` +
       `${facts.accountRollupRows.toLocaleString('en')} hourly rollup rows (of ${facts.rollupRows.toLocaleString('en')}), ` +
-      `${facts.accountDailyRows.toLocaleString('en')} daily`,
+      `${facts.accountDailyRows.toLocaleString('en')} daily, ${facts.accountMonthlyRows.toLocaleString('en')} monthly`,
   );
   return { url, facts, key: await createAccountKey(url) };
 }
@@ -106,6 +111,10 @@ export async function ensureDataset(opts: DatasetOptions): Promise<string> {
   const url = databaseUrlFor(ADMIN_URL, opts.database);
   if (!opts.reseed && (await alreadySeeded(opts, url))) {
     opts.log(`reusing ${opts.database} (${opts.events} events, ${opts.accounts} accounts, ${opts.months} months); --reseed to rebuild`);
+    const applied = await applyMigrations(url, MIGRATIONS, opts.log);
+    // A new rollup backfilled by its migration: vacuumed and analysed like the seeded tables (the
+    // rest is all-visible already, so this costs little).
+    if (applied.length > 0) await withClient(url, (c) => c.query('VACUUM ANALYZE'));
   } else {
     await seed(opts, url);
   }
@@ -119,6 +128,7 @@ export function datasetFacts(url: string, accountId = LARGEST_ACCOUNT, from = MO
     accountEvents: await count(c, 'SELECT count(*) FROM usage_events WHERE account_id = $1 AND occurred_at >= $2 AND occurred_at < $3'),
     accountRollupRows: await count(c, 'SELECT count(*) FROM usage_hourly WHERE account_id = $1 AND hour >= $2 AND hour < $3'),
     accountDailyRows: await count(c, 'SELECT count(*) FROM usage_daily WHERE account_id = $1 AND day >= $2 AND day < $3'),
+    accountMonthlyRows: await count(c, 'SELECT count(*) FROM usage_monthly WHERE account_id = $1 AND month >= $2 AND month < $3'),
     rollupRows: Number((await c.query('SELECT count(*) FROM usage_hourly')).rows[0].count),
   }));
 }
@@ -155,7 +165,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await c.query(`CREATE DATABASE ${database} TEMPLATE template0`);
   });
-  await applyMigrations(url, path.join(ROOT, 'prisma/migrations'), () => undefined);
+  await applyMigrations(url, MIGRATIONS, () => undefined);
   await withClient(url, async (c) => {
     for (const m of SEED_MODELS) {
       await c.query('INSERT INTO models (id, display_name, provider, context_window, max_output_tokens) VALUES ($1, $2, $3, $4, $5)', [
@@ -221,6 +231,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     for (const [table, sql] of [
       ['usage_hourly', ROLLUP_SQL],
       ['usage_daily', DAILY_SQL],
+      ['usage_monthly', MONTHLY_SQL],
     ]) {
       t = Date.now();
       const { rows: rollupIndexes } = await c.query(
@@ -237,6 +248,7 @@ async function seed(opts: DatasetOptions, url: string): Promise<void> {
     await c.query('VACUUM ANALYZE usage_hourly');
     await c.query('VACUUM ANALYZE usage_event_ids');
     await c.query('VACUUM ANALYZE usage_daily');
+    await c.query('VACUUM ANALYZE usage_monthly');
     log(`vacuum analyze in ${Date.now() - t} ms`);
     await c.query('DROP TABLE bench_models');
     await c.query('CREATE TABLE bench_meta AS SELECT $1::bigint AS events, $2::int AS accounts, $3::int AS months', [EVENTS, ACCOUNTS, MONTHS]);
@@ -279,5 +291,10 @@ ${rollupOfEventsSql('usage_events', 'ORDER BY 4, 1, 2, 3')}`;
 
 // The day rows the ingestor adds from each chunk's hour rows, here from all of them, day by day.
 const DAILY_SQL = `
-INSERT INTO usage_daily (${DAILY_ROLLUP_COLUMNS.join(', ')})
-${dailyOfHourlySql('usage_hourly', 'ORDER BY 4, 1, 2, 3')}`;
+INSERT INTO usage_daily (${grainColumns('day').join(', ')})
+${grainOfRollupSql('day', 'usage_hourly', 'ORDER BY 4, 1, 2, 3')}`;
+
+// The month rows, from the day rows (as the migration backfills them), month by month.
+const MONTHLY_SQL = `
+INSERT INTO usage_monthly (${grainColumns('month').join(', ')})
+${grainOfRollupSql('month', 'usage_daily', 'ORDER BY 4, 1, 2, 3', 'day')}`;

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Client } from 'pg';
 import { recreateSeededDatabase } from './scratch-database';
 import { loadConfig } from '@tokenmeter/config';
-import { addHoursToDailySql, ensureEventPartitions } from '@tokenmeter/db';
+import { addHoursToCoarseRollupsSql, ensureEventPartitions } from '@tokenmeter/db';
 import { progressBar } from '../apps/invoicer/src/progress';
 import { createInvoicer } from '../apps/invoicer/src/wiring';
 
@@ -74,8 +74,8 @@ async function seedUsage(): Promise<number> {
        sum(cache_read_tokens), 0, 0, sum(input_cost_usd), sum(output_cost_usd), sum(cache_read_cost_usd), 0, sum(cost_usd)
      FROM usage_events GROUP BY 1, 2, 3, 4`,
   );
-  // The day rollups the ingestor would have written with those hour rows.
-  await c.query(addHoursToDailySql('usage_hourly'));
+  // The day and month rollups the ingestor would have written with those hour rows.
+  await c.query(addHoursToCoarseRollupsSql('usage_hourly'));
   await c.query(`INSERT INTO ingest_progress (topic, partition, next_offset, max_occurred_at) VALUES ('gateway.usage.v1', 0, 0, '2026-11-01T02:00:00Z')`);
   await c.query('ANALYZE');
   await c.end();

@@ -30,6 +30,7 @@ const TABLES = [
   'usage_event_ids',
   'usage_hourly',
   'usage_daily',
+  'usage_monthly',
   'rejected_events',
   'event_conflicts',
   'ingest_progress',
@@ -67,11 +68,12 @@ export function useTestDatabase(): Database {
 
 /**
  * What each rollup column must hold, as an aggregate over the usage_events rows of its
- * (account, api key, model, UTC hour) in usage_hourly, or UTC day in usage_daily. Written out
- * here rather than taken from libs/db (whose write paths derive their SQL from hourly-rollups.ts,
- * and the day rows from the hour rows), so that the checks below are an independent oracle, of
- * both tables straight from the events. `columnsChecked` refuses to run if a rollup table has a
- * column this list does not cover, so "rollups equal raw events" always means every column of both.
+ * (account, api key, model, UTC hour) in usage_hourly, UTC day in usage_daily, or UTC month in
+ * usage_monthly. Written out here rather than taken from libs/db (whose write paths derive their
+ * SQL from hourly-rollups.ts, and the day and month rows from the hour rows), so that the checks
+ * below are an independent oracle, of every table straight from the events. `columnsChecked`
+ * refuses to run if a rollup table has a column this list does not cover, so "rollups equal raw
+ * events" always means every column of every table.
  */
 const ROLLUP_OF_EVENTS = {
   requests: 'count(*)',
@@ -91,6 +93,7 @@ const ROLLUP_OF_EVENTS = {
 const ROLLUP_TABLES = [
   { table: 'usage_hourly', time: 'hour', ofEvent: "date_trunc('hour', occurred_at, 'UTC')" },
   { table: 'usage_daily', time: 'day', ofEvent: "date_trunc('day', occurred_at, 'UTC')" },
+  { table: 'usage_monthly', time: 'month', ofEvent: "date_trunc('month', occurred_at, 'UTC')" },
 ] as const;
 const keyColumns = (time: string) => ['account_id', 'api_key_id', 'model', time];
 const MEASURES = Object.keys(ROLLUP_OF_EVENTS) as (keyof typeof ROLLUP_OF_EVENTS)[];
@@ -126,8 +129,8 @@ const totalsColumn = (c: string, expr: string) =>
 /**
  * Totals of every rollup column straight from raw events, and from the rollups: the two must
  * always agree (`expect(t.rollup).toEqual(t.raw)`). `rollup` is usage_hourly's totals, except
- * that a column whose usage_daily total differs reads "usage_hourly X, usage_daily Y", so that
- * one comparison holds both tables to the events. For the per-row comparison, which also catches
+ * that a column whose usage_daily or usage_monthly total differs reads "usage_hourly X,
+ * usage_daily Y, usage_monthly Z", so that one comparison holds every table to the events. For the per-row comparison, which also catches
  * a row credited to the wrong account, key, model, hour or day, see rollupDifferences.
  */
 export async function totals(db: Database, accountId?: string): Promise<{ raw: Totals; rollup: Totals }> {
@@ -138,7 +141,7 @@ export async function totals(db: Database, accountId?: string): Promise<{ raw: T
     `SELECT ${MEASURES.map((c) => totalsColumn(c, ROLLUP_OF_EVENTS[c])).join(', ')} FROM usage_events ${where}`,
     params,
   );
-  const [hourly, daily] = await Promise.all(
+  const tables = await Promise.all(
     ROLLUP_TABLES.map(async ({ table }) => {
       const { rows } = await db.pool.query<Totals>(
         `SELECT ${MEASURES.map((c) => totalsColumn(c, `coalesce(sum(${c}), 0)`)).join(', ')} FROM ${table} ${where}`,
@@ -147,9 +150,10 @@ export async function totals(db: Database, accountId?: string): Promise<{ raw: T
       return rows[0];
     }),
   );
+  const [hourly] = tables;
   const rollup = { ...hourly };
   for (const k of Object.keys(rollup) as (keyof Totals)[]) {
-    if (daily[k] !== hourly[k]) rollup[k] = `usage_hourly ${hourly[k]}, usage_daily ${daily[k]}`;
+    if (tables.some((t) => t[k] !== hourly[k])) rollup[k] = tables.map((t, i) => `${ROLLUP_TABLES[i].table} ${t[k]}`).join(', ');
   }
   return { raw: raw.rows[0], rollup };
 }
@@ -159,7 +163,7 @@ export async function storedEventCount(db: Database): Promise<number> {
 }
 
 /**
- * Rows of usage_hourly and usage_daily that differ from the same aggregation over usage_events,
+ * Rows of usage_hourly, usage_daily and usage_monthly that differ from the same aggregation over usage_events,
  * in any column (both ways: a rollup row with no events, events with no or a different rollup
  * row), each with its `table`. [] when they agree.
  */

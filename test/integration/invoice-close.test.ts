@@ -153,11 +153,15 @@ describe('closing a billing period', () => {
     const ok = await svc().reconciliation.reconcile('2026-11');
     expect(ok.mismatched_accounts).toBe(0);
     expect(ok.accounts_detail[0]).toMatchObject({ account_id: 'acct_a', raw_total_usd: '0.00175997', rollup_total_usd: '0.00175997', invoice_exact_usd: '0.00175997', invoice_total_minor: '0' });
+    expect(ok.accounts_detail[0]).toMatchObject({ rollup_daily_total_usd: '0.00175997', rollup_monthly_total_usd: '0.00175997', rollup_monthly_requests: '1' });
+    // Each grain on its own: an hour row, or only the month row, off from the events.
     await db.pool.query(`UPDATE usage_hourly SET cost_usd = cost_usd + 0.0000000001 WHERE account_id = 'acct_b'`);
+    await db.pool.query(`UPDATE usage_monthly SET requests = requests + 1 WHERE account_id = 'acct_a'`);
     const bad = await svc().reconciliation.reconcile('2026-11');
     expect(bad.accounts_detail.map((d) => [d.account_id, d.mismatches])).toEqual([
-      ['acct_a', []],
+      ['acct_a', ['raw_vs_rollup']],
       ['acct_b', ['raw_vs_rollup']],
     ]);
+    expect(bad.accounts_detail[0]).toMatchObject({ raw_events: '1', rollup_requests: '1', rollup_daily_requests: '1', rollup_monthly_requests: '2' });
   });
 });

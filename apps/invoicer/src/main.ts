@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'reconcile') {
       const report = await invoicer.reconciliation.reconcile(values.period!, { accountId: values.account, withStripe: !values['no-stripe'] });
       for (const d of report.accounts_detail.filter((x) => x.mismatches.length > 0)) {
-        process.stderr.write(`MISMATCH ${d.account_id}: ${d.mismatches.join(', ')} (raw ${d.raw_total_usd}, rollup ${d.rollup_total_usd} hourly / ${d.rollup_daily_total_usd} daily, invoice ${d.invoice_exact_usd} / ${d.invoice_total_minor}c, stripe ${d.stripe_total_minor}c)\n`);
+        process.stderr.write(`MISMATCH ${d.account_id}: ${d.mismatches.join(', ')} (raw ${d.raw_total_usd}, rollup ${d.rollup_total_usd} hourly / ${d.rollup_daily_total_usd} daily / ${d.rollup_monthly_total_usd} monthly, invoice ${d.invoice_exact_usd} / ${d.invoice_total_minor}c, stripe ${d.stripe_total_minor}c)\n`);
       }
       process.stdout.write(`${JSON.stringify(report)}\n`);
       process.stderr.write(`${report.period}: ${report.accounts} accounts, ${report.mismatched_accounts} with mismatches\n`);

@@ -79,6 +79,11 @@ export const TABLE_PLACEMENT: Readonly<Record<string, TablePlacement>> = {
     column: 'account_id',
     why: 'the day rollups, written in the ingest transaction with the hour rows of the same account and read with them by the dashboards',
   },
+  usage_monthly: {
+    kind: 'distributed',
+    column: 'account_id',
+    why: 'the month rollups, written in the ingest transaction with the hour and day rows of the same account and read with them by the dashboards',
+  },
   event_conflicts: {
     kind: 'distributed',
     column: 'account_id',

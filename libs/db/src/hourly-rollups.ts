@@ -7,7 +7,7 @@ import type { NewUsageEventRow } from './usage-event-rows';
  * takes its column list from here: the COPY codec and its staging table, the upsert, the SQL
  * aggregation of the set-based write path, reprice's cost deltas, the read side; and
  * hourlyRollups below, which does in JS what `ofEvents` does in SQL. The order is the table's.
- * usage_daily (below) has the same measures per UTC day, derived from these hour rows.
+ * usage_daily and usage_monthly (below) have the same measures per UTC day and month, derived from these hour rows.
  */
 export const ROLLUP_KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'hour'] as const;
 
@@ -70,41 +70,62 @@ const addOnConflictSql = (keyColumns: readonly string[], alias: string) => `ON C
 export const ROLLUP_ADD_ON_CONFLICT_SQL = addOnConflictSql(ROLLUP_KEY_COLUMNS, 'h');
 
 /**
- * usage_daily: the same measures per UTC day, so that a month or a year of dashboard costs ~31 or
- * ~365 rows per (key, model) instead of 744 or 8,760. Every measure is a sum (or a count) over
- * events, so a day's value is the sum of its 24 hours' values: the day rows are derived from hour
- * rows (a chunk's, or all of usage_hourly in the backfill), never from events a second time, and
- * written in the same transaction as those hour rows. Reads use whole days from here and the hours
- * of partial days from usage_hourly (usage-read.repository.ts).
+ * The coarser rollups: the same measures per UTC day (usage_daily) and per UTC calendar month
+ * (usage_monthly), so that a month of dashboard costs ~31 day rows per (key, model) instead of 744
+ * hour rows, and a year ~12 month rows instead of ~365 day rows. Every measure is a sum (or a
+ * count) over events, so a day's or a month's value is the sum of its hours' values: these rows are
+ * derived from hour rows (a chunk's, or all of the finer table in a backfill), never from events a
+ * second time, and written in the same transaction as those hour rows. Reads tile a range from
+ * whole months, whole days and the edge hours (usage-read.repository.ts).
+ *
+ * `startSql` is the UTC start of a timestamptz's day or month. A day is date_bin from a UTC
+ * midnight origin, plain arithmetic; a month has no fixed length, so date_trunc told 'UTC'
+ * (without it, date_trunc follows the session time zone).
  */
-export const DAILY_KEY_COLUMNS = ['account_id', 'api_key_id', 'model', 'day'] as const;
+export const COARSE_GRAINS = {
+  day: { table: 'usage_daily', time: 'day', startSql: (timestamp: string) => `date_bin('1 day', ${timestamp}, TIMESTAMPTZ '2000-01-01 00:00:00+00')` },
+  month: { table: 'usage_monthly', time: 'month', startSql: (timestamp: string) => `date_trunc('month', ${timestamp}, 'UTC')` },
+} as const;
+export type CoarseGrain = keyof typeof COARSE_GRAINS;
+/** Finest first: the order every writer locks their rows in. */
+export const COARSE_GRAIN_ORDER: readonly CoarseGrain[] = ['day', 'month'];
 
-/** Every usage_daily column, in table order (usage_hourly's, with `day` for `hour`). */
-export const DAILY_ROLLUP_COLUMNS: readonly string[] = [...DAILY_KEY_COLUMNS, ...ROLLUP_MEASURES.map((m) => m.column)];
+/** The UTC start (midnight) of a timestamptz's day or month. */
+export const utcStartSql = (grain: CoarseGrain, timestamp: string) => COARSE_GRAINS[grain].startSql(timestamp);
+
+/** A coarse rollup's key columns: usage_hourly's, with `day` or `month` for `hour`. */
+export const grainKeyColumns = (grain: CoarseGrain) => ['account_id', 'api_key_id', 'model', COARSE_GRAINS[grain].time] as const;
+
+/** Every column of a coarse rollup, in table order. */
+export const grainColumns = (grain: CoarseGrain): readonly string[] => [...grainKeyColumns(grain), ...ROLLUP_MEASURES.map((m) => m.column)];
 
 /**
- * The UTC day (its midnight) of a timestamptz: date_bin from a UTC midnight origin is plain
- * arithmetic, unlike date_trunc('day', ...), which follows the session time zone unless told 'UTC'.
+ * `SELECT <grain key>, <every measure summed> FROM <source> GROUP BY <grain key>`, `source` having
+ * usage_hourly's columns (its `hour`) or a finer coarse rollup's (`time`, e.g. 'day').
  */
-export const utcDaySql = (timestamp: string) => `date_bin('1 day', ${timestamp}, TIMESTAMPTZ '2000-01-01 00:00:00+00')`;
-
-/** `SELECT <day key>, <every measure summed> FROM <source> GROUP BY <day key>`, `source` having usage_hourly's columns. */
-export function dailyOfHourlySql(source: string, orderBy = 'ORDER BY 1, 2, 3, 4'): string {
-  return `SELECT account_id, api_key_id, model, ${utcDaySql('hour')},
+export function grainOfRollupSql(grain: CoarseGrain, source: string, orderBy = 'ORDER BY 1, 2, 3, 4', time = 'hour'): string {
+  return `SELECT account_id, api_key_id, model, ${utcStartSql(grain, time)},
     ${ROLLUP_MEASURES.map((m) => `sum(${m.column})`).join(', ')}
   FROM ${source}
   GROUP BY 1, 2, 3, 4
   ${orderBy}`;
 }
 
+/** `INSERT INTO <grain's table> ... ON CONFLICT add`, of hour rows, in key order (stable lock order, as for the hour rows). */
+const addHoursToGrainSql = (grain: CoarseGrain, hours: string) => `INSERT INTO ${COARSE_GRAINS[grain].table} AS r (${grainColumns(grain).join(', ')})
+  ${grainOfRollupSql(grain, hours)}
+  ${addOnConflictSql(grainKeyColumns(grain), 'r')}`;
+
 /**
- * Adds hour rows (a chunk's rollup rows, e.g. usage_hourly_staging) to usage_daily, in key order
- * (stable lock order across concurrent writers, as for the hour rows).
+ * Adds hour rows (a chunk's rollup rows, e.g. usage_hourly_staging) to usage_daily and
+ * usage_monthly, in one statement (one round trip, as the day rows alone took). Postgres runs the
+ * main INSERT (days) before the WITH one (months) it does not read, so every writer locks day rows
+ * before month rows, after its hour rows, as reprice does.
  */
-export function addHoursToDailySql(hours: string): string {
-  return `INSERT INTO usage_daily AS d (${DAILY_ROLLUP_COLUMNS.join(', ')})
-  ${dailyOfHourlySql(hours)}
-  ${addOnConflictSql(DAILY_KEY_COLUMNS, 'd')}`;
+export function addHoursToCoarseRollupsSql(hours: string): string {
+  const [first, ...rest] = COARSE_GRAIN_ORDER;
+  return `WITH ${rest.map((g) => `${g}_rows AS (${addHoursToGrainSql(g, hours)})`).join(', ')}
+  ${addHoursToGrainSql(first, hours)}`;
 }
 
 const HOUR_MS = 3_600_000;

@@ -7,9 +7,11 @@ export interface ReconciliationRow {
   rawCostUsd: string;
   rollupRequests: string;
   rollupCostUsd: string;
-  /** The same two from the day rollups (usage_daily), which must equal the hourly ones. */
+  /** The same two from the day rollups (usage_daily) and the month rollups (usage_monthly), which must equal the hourly ones. */
   dailyRequests: string;
   dailyCostUsd: string;
+  monthlyRequests: string;
+  monthlyCostUsd: string;
   /** Priced events of the period not claimed by any invoice yet (late arrivals waiting). */
   unbilledCostUsd: string;
   unpricedEvents: string;
@@ -38,8 +40,8 @@ export class ReconciliationRepository {
   constructor(private readonly pool: Pool) {}
 
   /**
-   * Per account with usage or an invoice in the period: raw event totals, rollup totals (hourly
-   * and daily), what is still unbilled, and the invoice's own totals three ways (header, lines,
+   * Per account with usage or an invoice in the period: raw event totals, rollup totals (hourly,
+   * daily and monthly), what is still unbilled, and the invoice's own totals three ways (header, lines,
    * claimed events), and its credit lines against its credit ledger entries.
    */
   async reconcile(bounds: BillingPeriod, accountId?: string): Promise<ReconciliationRow[]> {
@@ -48,8 +50,15 @@ export class ReconciliationRepository {
   }
 }
 
-// Period membership uses [start, end) on occurred_at for events and on the hour or day for rollups:
-// hours and days are UTC-aligned and a month boundary is a day boundary, so all cut at the same instant.
+// Period membership uses [start, end) on occurred_at for events and on the hour, day or month for
+// rollups: all are UTC-aligned and a billing period is a UTC calendar month, so all cut at the same
+// instant. One CTE per rollup grain, named after its columns' prefix (rollupRequests, dailyRequests, ...).
+const ROLLUP_GRAINS = [
+  { name: 'rollup', table: 'usage_hourly', time: 'hour' },
+  { name: 'daily', table: 'usage_daily', time: 'day' },
+  { name: 'monthly', table: 'usage_monthly', time: 'month' },
+] as const;
+
 const RECONCILE_SQL = `
 WITH raw AS (
   SELECT account_id, count(*) AS events, coalesce(sum(cost_usd), 0) AS cost,
@@ -57,15 +66,13 @@ WITH raw AS (
          count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
   FROM usage_events WHERE occurred_at >= $1 AND occurred_at < $2 AND ($4::text IS NULL OR account_id = $4)
   GROUP BY account_id
-), rollup AS (
+), ${ROLLUP_GRAINS.map(
+  ({ name, table, time }) => `${name} AS (
   SELECT account_id, sum(requests) AS requests, sum(cost_usd) AS cost
-  FROM usage_hourly WHERE hour >= $1 AND hour < $2 AND ($4::text IS NULL OR account_id = $4)
+  FROM ${table} WHERE ${time} >= $1 AND ${time} < $2 AND ($4::text IS NULL OR account_id = $4)
   GROUP BY account_id
-), daily AS (
-  SELECT account_id, sum(requests) AS requests, sum(cost_usd) AS cost
-  FROM usage_daily WHERE day >= $1 AND day < $2 AND ($4::text IS NULL OR account_id = $4)
-  GROUP BY account_id
-), inv AS (
+)`,
+).join(', ')}, inv AS (
   SELECT i.*,
     (SELECT coalesce(sum(amount_exact_usd), 0) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines_exact,
     (SELECT coalesce(sum(amount_minor), 0) FROM invoice_lines l WHERE l.invoice_id = i.id) AS lines_minor,
@@ -76,12 +83,11 @@ WITH raw AS (
      WHERE c.invoice_id = i.id AND c.kind IN ('consumption', 'reversal')) AS ledger_credit
   FROM invoices i WHERE i.period = $3 AND ($4::text IS NULL OR i.account_id = $4)
 ), accts AS (
-  SELECT account_id FROM raw UNION SELECT account_id FROM rollup UNION SELECT account_id FROM daily UNION SELECT account_id FROM inv
+  SELECT account_id FROM raw UNION ${ROLLUP_GRAINS.map(({ name }) => `SELECT account_id FROM ${name} UNION `).join('')}SELECT account_id FROM inv
 )
 SELECT a.account_id AS "accountId",
   coalesce(raw.events, 0)::text AS "rawEvents", coalesce(raw.cost, 0)::text AS "rawCostUsd",
-  coalesce(rollup.requests, 0)::text AS "rollupRequests", coalesce(rollup.cost, 0)::text AS "rollupCostUsd",
-  coalesce(daily.requests, 0)::text AS "dailyRequests", coalesce(daily.cost, 0)::text AS "dailyCostUsd",
+  ${ROLLUP_GRAINS.map(({ name }) => `coalesce(${name}.requests, 0)::text AS "${name}Requests", coalesce(${name}.cost, 0)::text AS "${name}CostUsd",`).join('\n  ')}
   coalesce(raw.unbilled, 0)::text AS "unbilledCostUsd", coalesce(raw.unpriced, 0)::text AS "unpricedEvents",
   inv.id AS "invoiceId", inv.status AS "invoiceStatus", inv.total_exact_usd::text AS "invoiceTotalExactUsd",
   inv.total_minor::text AS "invoiceTotalMinor", inv.lines_exact::text AS "invoiceLinesExactUsd",
@@ -91,7 +97,6 @@ SELECT a.account_id AS "accountId",
   inv.stripe_invoice_id AS "stripeInvoiceId", inv.stripe_total_minor::text AS "stripeTotalMinor"
 FROM accts a
 LEFT JOIN raw ON raw.account_id = a.account_id
-LEFT JOIN rollup ON rollup.account_id = a.account_id
-LEFT JOIN daily ON daily.account_id = a.account_id
+${ROLLUP_GRAINS.map(({ name }) => `LEFT JOIN ${name} ON ${name}.account_id = a.account_id`).join('\n')}
 LEFT JOIN inv ON inv.account_id = a.account_id
 ORDER BY a.account_id`;

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { costUnitsToString, parseCostUnits, type TokenCostUnits, type TokenCounts } from '@tokenmeter/billing';
 import { addToBudgetWindows, lockBudgetsShared } from './budget-spend.repository';
 import { notifyCreditUsage } from './credit-grants.repository';
-import { ROLLUP_COST_COLUMNS, utcDaySql, type RollupCostColumn } from './hourly-rollups';
+import { COARSE_GRAIN_ORDER, COARSE_GRAINS, ROLLUP_COST_COLUMNS, utcStartSql, type CoarseGrain, type RollupCostColumn } from './hourly-rollups';
 import { Transactor, type Queryable } from './transactor';
 
 export interface RepriceFilter {
@@ -50,7 +50,7 @@ export class RepriceRepository {
 
   /**
    * Prices the unpriced, not yet invoiced events of a time range, in one transaction, and moves
-   * their costs into the hourly and daily rollups, so rollups keep equalling the raw events.
+   * their costs into the hourly, daily and monthly rollups, so rollups keep equalling the raw events.
    * `price` is the pure pricing step; it returns undefined for events still without a price.
    */
   async repriceUnpriced(
@@ -237,18 +237,30 @@ const list = (f: (column: string) => string, separator = ', ') => ROLLUP_COST_CO
 
 const SAME_EVENT = 'e.account_id = k.account_id AND e.occurred_at = k.occurred_at AND e.event_id = k.event_id';
 
-/** Moves rollup rows (hour or day) by deltas with the same key: unpriced_requests down by the newly priced, each cost by its delta. */
-const moveRollupSql = (table: string, time: 'hour' | 'day', delta: string) => `
+/** Moves rollup rows (hour, day or month) by deltas with the same key: unpriced_requests down by the newly priced, each cost by its delta. */
+const moveRollupSql = (table: string, time: string, delta: string) => `
   UPDATE ${table} r SET
     unpriced_requests = r.unpriced_requests - d.newly_priced,
     ${list((c) => `${c} = r.${c} + d.${c}`, ',\n    ')}
   FROM ${delta} d
   WHERE r.account_id = d.account_id AND r.api_key_id = d.api_key_id AND r.model = d.model AND r.${time} = d.${time}`;
 
+/** `<grain>_delta`, the hour deltas summed per day or month, and `<grain>_roll`, which moves that grain's rows by them. */
+const coarseDeltaSql = (grain: CoarseGrain) => {
+  const { table, time } = COARSE_GRAINS[grain];
+  return `${grain}_delta AS (
+  SELECT account_id, api_key_id, model, ${utcStartSql(grain, 'hour')} AS ${time}, sum(newly_priced) AS newly_priced,
+    ${list((c) => `sum(${c}) AS ${c}`)}
+  FROM delta
+  GROUP BY 1, 2, 3, 4
+), ${grain}_roll AS (${moveRollupSql(table, time, `${grain}_delta`)}`;
+};
+
 // One statement prices both unpriced events and already-priced ones: the rollups move by
 // (new - old) per cost column (old is 0 for an unpriced event; its rollup rows exist since it was
 // counted on arrival), and unpriced_requests drops by the events that had no price before. The
-// day rows move by the sum of their hours' deltas, in the same statement as the hour rows. The
+// day and month rows move by the sum of their hours' deltas, in the same statement as the hour
+// rows (the unread WITH updates run in their order: hours, days, months, as ingest locks them). The
 // rollups add costs as STORED (RETURNING e.*), so rollups equal raw events whatever the scale.
 // `old` reads the rows before the UPDATE (every sub-statement of one WITH sees the same
 // snapshot). The caller holds the rows FOR UPDATE. `k` finds each event's usage_events key
@@ -274,12 +286,7 @@ WITH ${PRICES_CTE}, k AS (
   FROM upd u JOIN old o ON o.event_id = u.event_id
   GROUP BY 1, 2, 3, 4
 ), roll AS (${moveRollupSql('usage_hourly', 'hour', 'delta')}
-), day_delta AS (
-  SELECT account_id, api_key_id, model, ${utcDaySql('hour')} AS day, sum(newly_priced) AS newly_priced,
-    ${list((c) => `sum(${c}) AS ${c}`)}
-  FROM delta
-  GROUP BY 1, 2, 3, 4
-), day_roll AS (${moveRollupSql('usage_daily', 'day', 'day_delta')}
+), ${COARSE_GRAIN_ORDER.map(coarseDeltaSql).join('\n), ')}
 ), budget_delta AS (
   INSERT INTO budget_cost_delta (account_id, api_key_id, model, hour, cost_usd)
   SELECT account_id, api_key_id, model, hour, cost_usd FROM delta WHERE cost_usd <> 0

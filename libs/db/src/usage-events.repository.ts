@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { addToBudgetWindows, lockBudgetsShared } from './budget-spend.repository';
 import { notifyCreditUsage } from './credit-grants.repository';
-import { ROLLUP_ADD_ON_CONFLICT_SQL, addHoursToDailySql, hourlyRollups, rollupOfEventsSql } from './hourly-rollups';
+import { ROLLUP_ADD_ON_CONFLICT_SQL, addHoursToCoarseRollupsSql, hourlyRollups, rollupOfEventsSql } from './hourly-rollups';
 import { isUniqueViolation, pgTransaction } from './transactor';
 import type { IngestProgressRow, NewUsageEventRow, RejectedEventRow, StoredOutcome } from './usage-event-rows';
 import {
@@ -111,9 +111,10 @@ export class UsageEventsRepository {
       const pricedAt = await this.ensureAccounts(client, candidates);
       inserted = (await this.copyNewEvents(client, candidates, pricedAt)) ?? (await this.insertEventsAndRollups(client, candidates, pricedAt));
       // Both paths leave exactly the rollup rows this chunk added in usage_hourly_staging: the day
-      // rollups and budget windows move by the same exact sums, in this same transaction (docs/limits.md).
+      // and month rollups and budget windows move by the same exact sums, in this same transaction
+      // (docs/limits.md).
       if (inserted.size > 0) {
-        await client.query(ADD_CHUNK_TO_DAILY_SQL);
+        await client.query(ADD_CHUNK_TO_COARSE_ROLLUPS_SQL);
         await lockBudgetsShared(client);
         await addToBudgetWindows(client, 'usage_hourly_staging');
         // Credit balances are derived from the same rows (docs/credits.md): wake their listeners.
@@ -338,5 +339,5 @@ FROM usage_hourly_staging
 ORDER BY account_id, api_key_id, model, hour
 ${ROLLUP_ADD_ON_CONFLICT_SQL}`;
 
-/** Adds the chunk's hour rows (usage_hourly_staging, both paths) to usage_daily, after usage_hourly (one lock order). */
-const ADD_CHUNK_TO_DAILY_SQL = addHoursToDailySql('usage_hourly_staging');
+/** Adds the chunk's hour rows (usage_hourly_staging, both paths) to usage_daily and usage_monthly, after usage_hourly (one lock order). */
+const ADD_CHUNK_TO_COARSE_ROLLUPS_SQL = addHoursToCoarseRollupsSql('usage_hourly_staging');

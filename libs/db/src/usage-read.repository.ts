@@ -1,10 +1,10 @@
 import type { Pool } from 'pg';
 import { Decimal } from '@tokenmeter/billing';
-import { ROLLUP_MEASURES, utcDaySql } from './hourly-rollups';
+import { COARSE_GRAINS, COARSE_GRAIN_ORDER, ROLLUP_MEASURES, utcStartSql, type CoarseGrain } from './hourly-rollups';
 
 /**
- * Read side over the rollups (usage_daily for whole UTC days, usage_hourly for the hours of partial
- * days): dashboards and per-account totals never scan raw events. Every number comes back as a
+ * Read side over the rollups (usage_monthly for whole UTC months, usage_daily for the whole days of
+ * partial months, usage_hourly for the hours of partial days): dashboards and per-account totals never scan raw events. Every number comes back as a
  * string: bigint sums and exact numeric costs (up to 22 decimal places) must not pass through a JS
  * double here. Costs are trim_scale'd ("1.5", not "1.5000000000000000"), which changes the
  * notation, never the value.
@@ -90,30 +90,67 @@ const BUCKET_SUMS = REPORTED.map((m) => sumOf(m, false)).join(',\n  ');
 
 const DAY_MS = 86_400_000;
 
+/** The UTC start of the day or month holding `ms`, and of the next one. */
+const GRAIN_START: Record<CoarseGrain, { floor: (ms: number) => number; next: (start: number) => number }> = {
+  day: { floor: (ms) => Math.floor(ms / DAY_MS) * DAY_MS, next: (start) => start + DAY_MS },
+  month: {
+    floor: (ms) => Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth(), 1),
+    next: (start) => Date.UTC(new Date(start).getUTCFullYear(), new Date(start).getUTCMonth() + 1, 1),
+  },
+};
+
+/** Summaries and totals tile with every grain; the day time series with days and hours; the hour series with hours. */
+const ALL_GRAINS = COARSE_GRAIN_ORDER;
+const SERIES_GRAINS: Record<BucketGranularity, readonly CoarseGrain[]> = { day: ['day'], hour: [] };
+
 /**
- * The rows that hold [from, to) (whole UTC hours): the whole UTC days inside it from usage_daily,
- * and the hours before the first whole day and from the end of the last one on from usage_hourly.
- * The three pieces tile [from, to) exactly and a day row is the sum of its 24 hour rows, so any sum
- * over them equals the same sum over the hour rows alone, to the last digit; and a month or a year
- * is ~31 or ~365 rows per (key, model) whatever the account's traffic, plus at most 46 hours.
- * Without whole days (a range inside one day, or `days: false` for an hour-grain series) the day
- * piece is the empty [to, to) and the first hour piece is all of [from, to).
+ * The rows that hold [from, to) (whole UTC hours), tiled from the coarsest rollup in: the whole
+ * months inside it from usage_monthly, the whole days before the first and from the end of the
+ * last whole month from usage_daily, and the hours before the first and from the end of the last
+ * whole day from usage_hourly (`grains` finest first: ['day', 'month'], ['day'] or [] for hours
+ * alone). The pieces tile [from, to) exactly and a month or day row is the sum of its hour rows, so
+ * any sum over them equals the same sum over the hour rows alone, to the last digit; and a year is
+ * ~12 rows per (key, model) plus at most ~60 days and 46 hours, whatever the account's traffic.
+ * Where a grain has no whole unit inside what is left (a range inside one day or month), its piece
+ * is empty ([hi, hi)) and the finer grain's leading piece covers it all.
  *
- * `where(column, lo, hi)` gives each piece's predicate over its time column ('day' or 'hour') and
- * the placeholders of its bounds; each piece yields `t` (its day or hour) and `columns`.
+ * `where(column, lo, hi, extras)` gives each piece's predicate over its time column ('month',
+ * 'day' or 'hour'), the placeholders of its bounds and those of `extra` (the caller's own values,
+ * in order); each piece yields `t` (its month, day or hour) and `columns`. The caller's further
+ * parameters start at `$${values.length + 1}`.
  */
-function rangeRows(from: Date, to: Date, days: boolean, columns: string, where: (column: string, lo: string, hi: string) => string) {
-  const firstDay = Math.ceil(from.getTime() / DAY_MS) * DAY_MS;
-  const lastDay = Math.floor(to.getTime() / DAY_MS) * DAY_MS;
-  const [dayFrom, dayTo] = days && firstDay < lastDay ? [new Date(firstDay), new Date(lastDay)] : [to, to];
+function rangeRows(
+  from: Date,
+  to: Date,
+  grains: readonly CoarseGrain[],
+  columns: string,
+  extra: readonly unknown[],
+  where: (column: string, lo: string, hi: string, extras: string[]) => string,
+) {
+  // bounds[i] = [lo, hi] of level i (0: hours, then each grain): level i + 1 is what is whole in level i's.
+  const bounds: [number, number][] = [[from.getTime(), to.getTime()]];
+  for (const grain of grains) {
+    const [lo, hi] = bounds[bounds.length - 1];
+    const { floor, next } = GRAIN_START[grain];
+    const first = floor(lo) === lo ? lo : next(floor(lo));
+    const last = floor(hi);
+    bounds.push(first < last ? [first, last] : [hi, hi]);
+  }
+  const levels = [{ table: 'usage_hourly', time: 'hour' }, ...grains.map((g) => COARSE_GRAINS[g])];
+  const extras = extra.map((_, i) => `$${2 * levels.length + i + 1}`);
+  const $lo = (level: number) => `$${2 * level + 1}`;
+  const $hi = (level: number) => `$${2 * level + 2}`;
+  const select = (level: number, lo: string, hi: string) =>
+    `SELECT ${levels[level].time} AS t, ${columns} FROM ${levels[level].table} WHERE ${where(levels[level].time, lo, hi, extras)}`;
+  const coarsest = levels.length - 1;
+  const pieces = [select(coarsest, $lo(coarsest), $hi(coarsest))];
+  for (let level = coarsest - 1; level >= 0; level--) {
+    pieces.push(select(level, $lo(level), $lo(level + 1)), select(level, $hi(level + 1), $hi(level)));
+  }
   return {
-    // $1..$4: from, to, then the day piece's bounds; the caller's own parameters follow from $5.
-    values: [from, to, dayFrom, dayTo],
-    sql: `SELECT day AS t, ${columns} FROM usage_daily WHERE ${where('day', '$3', '$4')}
-          UNION ALL
-          SELECT hour, ${columns} FROM usage_hourly WHERE ${where('hour', '$1', '$3')}
-          UNION ALL
-          SELECT hour, ${columns} FROM usage_hourly WHERE ${where('hour', '$4', '$2')}`,
+    // $1..$2n: each level's [lo, hi), finest first; then `extra`.
+    values: [...bounds.flat().map((ms) => new Date(ms)), ...extra],
+    sql: pieces.join('\n          UNION ALL\n          '),
   };
 }
 
@@ -128,19 +165,20 @@ function rangeRows(from: Date, to: Date, days: boolean, columns: string, where: 
  * the HashAggregate a custom plan picks (EXPLAIN ANALYZE: ~16 ms against ~3.3 ms), while planning
  * the statement costs ~0.3 ms (docs/benchmarks.md, "API").
  */
-function accountRows(accountId: string, from: Date, to: Date, days: boolean, filter: UsageFilter): { sql: string; values: unknown[] } {
-  let narrowing = '';
+function accountRows(accountId: string, from: Date, to: Date, grains: readonly CoarseGrain[], filter: UsageFilter): { sql: string; values: unknown[] } {
   const extra: unknown[] = [accountId];
+  const narrowing: ((p: string) => string)[] = [];
   if (filter.model !== undefined) {
     extra.push(filter.model);
-    narrowing += ` AND model = $${4 + extra.length}`;
+    narrowing.push((p) => ` AND model = ${p}`);
   }
   if (filter.apiKeyId !== undefined) {
     extra.push(filter.apiKeyId);
-    narrowing += ` AND api_key_id = $${4 + extra.length}`;
+    narrowing.push((p) => ` AND api_key_id = ${p}`);
   }
-  const rows = rangeRows(from, to, days, ACCOUNT_ROW_COLUMNS, (t, lo, hi) => `account_id = $5 AND ${t} >= ${lo} AND ${t} < ${hi}${narrowing}`);
-  return { sql: rows.sql, values: [...rows.values, ...extra] };
+  return rangeRows(from, to, grains, ACCOUNT_ROW_COLUMNS, extra, (t, lo, hi, [account, ...rest]) =>
+    `account_id = ${account} AND ${t} >= ${lo} AND ${t} < ${hi}${narrowing.map((n, i) => n(rest[i])).join('')}`,
+  );
 }
 
 // Whitelisted SQL for the group_by values: the only user input that shapes a statement.
@@ -175,7 +213,7 @@ export class UsageReadRepository {
    * `filter` narrows it to one model and/or API key ('' = usage sent without a key).
    */
   async summarizeAccount(accountId: string, from: Date, to: Date, filter: UsageFilter = {}): Promise<UsageSummaryRecord> {
-    const scope = accountRows(accountId, from, to, true, filter);
+    const scope = accountRows(accountId, from, to, ALL_GRAINS, filter);
     const { rows } = await this.pool.query(
       `SELECT model, NULLIF(api_key_id, '') AS api_key_id, ${SUMS}
        FROM (${scope.sql}) r
@@ -192,8 +230,9 @@ export class UsageReadRepository {
   }
 
   /**
-   * Non-empty buckets only, ordered by start then group. Day buckets are UTC days (utcDaySql): whole
-   * days come as one usage_daily row per (key, model), only the partial days at the edges as hours.
+   * Non-empty buckets only, ordered by start then group. Day buckets are UTC days (utcStartSql): whole
+   * days come as one usage_daily row per (key, model), only the partial days at the edges as hours
+   * (never month rows: a month row is no day's bucket).
    */
   async listBuckets(
     accountId: string,
@@ -203,8 +242,8 @@ export class UsageReadRepository {
     groupBy: BucketGroupBy,
     filter: UsageFilter = {},
   ): Promise<UsageBucketRecord[]> {
-    const scope = accountRows(accountId, from, to, granularity === 'day', filter);
-    const bucket = granularity === 'day' ? utcDaySql('t') : 't';
+    const scope = accountRows(accountId, from, to, SERIES_GRAINS[granularity], filter);
+    const bucket = granularity === 'day' ? utcStartSql('day', 't') : 't';
     const { rows } = await this.pool.query(
       `SELECT ${bucket} AS start, ${GROUP_EXPR[groupBy]} AS grp, ${BUCKET_SUMS}
        FROM (${scope.sql}) r
@@ -217,16 +256,18 @@ export class UsageReadRepository {
 
   /**
    * Per-account totals over [from, to), largest cost first (ties by account id), keyset-paginated
-   * on (cost, account id). Scans every rollup row in the range (whole days as day rows): an admin
-   * report, not a dashboard.
+   * on (cost, account id). Scans every rollup row in the range (whole months as month rows, whole
+   * days as day rows): an admin report, not a dashboard.
    */
   async listAccountTotals(from: Date, to: Date, limit: number, after?: AccountTotalsCursor): Promise<AccountTotalsRecord[]> {
-    const range = rangeRows(from, to, true, `account_id, ${REPORTED_COLUMNS}`, (t, lo, hi) => `${t} >= ${lo} AND ${t} < ${hi}`);
+    const range = rangeRows(from, to, ALL_GRAINS, `account_id, ${REPORTED_COLUMNS}`, [], (t, lo, hi) => `${t} >= ${lo} AND ${t} < ${hi}`);
     const params: unknown[] = [...range.values, limit];
+    const $limit = `$${params.length}`;
     let having = '';
     if (after) {
       params.push(after.costUsd, after.accountId);
-      having = 'HAVING sum(cost_usd) < $6::numeric OR (sum(cost_usd) = $6::numeric AND account_id > $7)';
+      const [$cost, $account] = [`$${params.length - 1}`, `$${params.length}`];
+      having = `HAVING sum(cost_usd) < ${$cost}::numeric OR (sum(cost_usd) = ${$cost}::numeric AND account_id > ${$account})`;
     }
     const { rows } = await this.pool.query(
       `SELECT account_id, ${SUMS}
@@ -234,7 +275,7 @@ export class UsageReadRepository {
        GROUP BY account_id
        ${having}
        ORDER BY sum(cost_usd) DESC, account_id
-       LIMIT $5`,
+       LIMIT ${$limit}`,
       params,
     );
     return rows.map((r) => ({ accountId: r.account_id as string, ...toTotals(r) }));

@@ -17,9 +17,11 @@ export interface AccountReconciliation {
   raw_total_usd: string;
   rollup_requests: string;
   rollup_total_usd: string;
-  /** The same from the day rollups (usage_daily): both grains must equal the raw events. */
+  /** The same from the day rollups (usage_daily) and month rollups (usage_monthly): every grain must equal the raw events. */
   rollup_daily_requests: string;
   rollup_daily_total_usd: string;
+  rollup_monthly_requests: string;
+  rollup_monthly_total_usd: string;
   /** Priced usage of the period not on any invoice yet (arrived after its invoice was final: next invoice). */
   unbilled_usd: string;
   unpriced_events: string;
@@ -43,8 +45,8 @@ export interface ReconciliationReport {
 }
 
 /**
- * Proves an invoice from stored events: per account, raw events and the rollups (hourly and
- * daily) must agree exactly; the invoice header must equal the sum of its lines (exact and rounded), and its exact
+ * Proves an invoice from stored events: per account, raw events and the rollups (hourly, daily
+ * and monthly) must agree exactly; the invoice header must equal the sum of its lines (exact and rounded), and its exact
  * total the stored costs of the events it claimed; Stripe's total must equal our rounded total.
  * (The invoice may also carry late usage of earlier months, so it is compared with its claimed
  * events, not with this month's raw total; this month's events not on it show as unbilled.)
@@ -91,10 +93,11 @@ export class ReconciliationService {
 
 function toDetail(r: ReconciliationRow): AccountReconciliation {
   const mismatches: MismatchKind[] = [];
-  // "The rollups" are both grains: a day table off from the hours is as wrong as hours off from events.
+  // "The rollups" are every grain: a day or month table off from the hours is as wrong as hours off from events.
   const rollupsAgree = [
     [r.rollupCostUsd, r.rollupRequests],
     [r.dailyCostUsd, r.dailyRequests],
+    [r.monthlyCostUsd, r.monthlyRequests],
   ].every(([cost, requests]) => usd(r.rawCostUsd).equals(usd(cost)) && r.rawEvents === requests);
   if (!rollupsAgree) mismatches.push('raw_vs_rollup');
   if (r.invoiceId) {
@@ -115,6 +118,8 @@ function toDetail(r: ReconciliationRow): AccountReconciliation {
     rollup_total_usd: trim(r.rollupCostUsd),
     rollup_daily_requests: r.dailyRequests,
     rollup_daily_total_usd: trim(r.dailyCostUsd),
+    rollup_monthly_requests: r.monthlyRequests,
+    rollup_monthly_total_usd: trim(r.monthlyCostUsd),
     unbilled_usd: trim(r.unbilledCostUsd),
     unpriced_events: r.unpricedEvents,
     invoice_id: r.invoiceId,

@@ -196,6 +196,8 @@ export const ReconciliationSchema = z
           rollup_total_usd: signedUsdAmount.describe('Must equal raw_total_usd'),
           rollup_daily_requests: countString.describe('Requests of the period in the daily rollups (must equal raw_events)'),
           rollup_daily_total_usd: signedUsdAmount.describe('Must equal raw_total_usd'),
+          rollup_monthly_requests: countString.describe('Requests of the period in the monthly rollups (must equal raw_events)'),
+          rollup_monthly_total_usd: signedUsdAmount.describe('Must equal raw_total_usd'),
           unbilled_usd: signedUsdAmount.describe('Priced usage of the period on no invoice yet (late usage: next invoice)'),
           unpriced_events: countString,
           invoice_id: z.string().nullable(),

@@ -1,7 +1,9 @@
 /**
- * The dashboards read whole UTC days from usage_daily and only the hours of the partial days at a
- * range's edges from usage_hourly. Whatever the range, every answer must be the raw events' own
- * sums, to the last digit, with every connection in a time zone whose midnight is not UTC's.
+ * The dashboard summaries read whole UTC months from usage_monthly, the whole days of the partial
+ * months at a range's edges from usage_daily and only the hours of the partial days from
+ * usage_hourly; the day time series reads days and hours only. Whatever the range, every answer
+ * must be the raw events' own sums, to the last digit, with every connection in a time zone whose
+ * midnight (and so first of the month) is not UTC's.
  */
 import { createDatabase, PriceBookRepository, RepriceRepository, UsageEventsRepository, UsageReadRepository, type Database } from '@tokenmeter/db';
 import { PriceBookCache, RepriceService, UsageIngestor, type IngestMessage } from '@tokenmeter/ingest';
@@ -49,7 +51,7 @@ function dataset(): GatewayEvent[] {
   return events;
 }
 
-/** [from, to) pairs, whole UTC hours: the ranges the day/hour split must get right. */
+/** [from, to) pairs, whole UTC hours: the ranges the month/day/hour split must get right. */
 const RANGES: Record<string, [string, string]> = {
   month: ['2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z'],
   'calendar year': ['2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z'],
@@ -63,6 +65,17 @@ const RANGES: Record<string, [string, string]> = {
   'two partial days around one whole day': ['2026-10-04T22:00:00Z', '2026-10-06T01:00:00Z'],
   'one hour before midnight': ['2026-10-05T23:00:00Z', '2026-10-06T00:00:00Z'],
   'across new year, mid-day': ['2025-12-31T12:00:00Z', '2026-01-02T06:00:00Z'],
+  'two whole months': ['2026-09-01T00:00:00Z', '2026-11-01T00:00:00Z'],
+  'mid-month to mid-month across new year, both edges mid-day': ['2025-12-14T05:00:00Z', '2026-11-17T19:00:00Z'],
+  'starts mid-month, ends at a month': ['2026-08-20T00:00:00Z', '2026-11-01T00:00:00Z'],
+  'starts at a month, ends mid-February mid-day': ['2026-02-01T00:00:00Z', '2026-03-15T13:00:00Z'],
+  'whole months around new year, edge hours only': ['2025-11-30T22:00:00Z', '2026-02-01T03:00:00Z'],
+  'one whole month between edge days': ['2026-08-31T00:00:00Z', '2026-10-02T00:00:00Z'],
+  'across one month end, no whole month': ['2026-09-20T06:00:00Z', '2026-10-10T06:00:00Z'],
+  'across a year end, whole months of both years': ['2026-10-15T00:00:00Z', '2027-01-09T11:00:00Z'],
+  // Months of 28 and 30 days at the leading edge: the next month start is no fixed step away.
+  'starts mid-February': ['2026-02-10T09:00:00Z', '2026-06-01T00:00:00Z'],
+  'starts mid-November, ends at new year': ['2025-11-25T00:00:00Z', '2026-01-01T00:00:00Z'],
   'no usage': ['2024-01-01T00:00:00Z', '2024-02-01T00:00:00Z'],
 };
 
@@ -94,7 +107,7 @@ const TOTALS_FIELDS = {
 const asTotals = (r: Record<string, string>) =>
   Object.fromEntries(Object.entries(TOTALS_FIELDS).map(([field, column]) => [field, r[column]])) as Record<keyof typeof TOTALS_FIELDS, string>;
 
-describe('usage_daily: whole days from day rows, edge hours from hour rows, the same sums as raw events', () => {
+describe('usage_monthly and usage_daily: whole months, then whole days, then edge hours, the same sums as raw events', () => {
   let db: Database;
   let reads: UsageReadRepository;
 
@@ -175,12 +188,21 @@ describe('usage_daily: whole days from day rows, edge hours from hour rows, the 
     expect(await reads.listAccountTotals(from, to, 10)).toEqual(rows.map((r) => ({ accountId: r.account_id, ...asTotals(r) })));
   });
 
-  it('reads whole days from usage_daily and the edge hours from usage_hourly', async () => {
-    const [monthFrom, monthTo] = RANGES.month.map((s) => new Date(s));
-    const [edgeFrom, edgeTo] = RANGES['both edges mid-day'].map((s) => new Date(s));
-    const before = { month: await reads.summarizeAccount(A, monthFrom, monthTo), edges: await reads.summarizeAccount(A, edgeFrom, edgeTo) };
-    // One request more on 2026-10-10 in the day table only: a month (whole days) sees it, an hour
-    // row of the whole day 2026-10-10 does not count, the edge hour 2026-10-03T05:00 does.
+  it('reads whole months from usage_monthly, edge days from usage_daily and edge hours from usage_hourly', async () => {
+    const ranges = {
+      month: RANGES.month,
+      edges: RANGES['both edges mid-day'],
+      monthAndDays: ['2026-08-31T00:00:00Z', '2026-10-11T00:00:00Z'] as [string, string],
+    };
+    const summaryRequests = async ([from, to]: [string, string]) => (await reads.summarizeAccount(A, new Date(from), new Date(to))).totals.requests;
+    const seriesRequests = async ([from, to]: [string, string]) =>
+      (await reads.listBuckets(A, new Date(from), new Date(to), 'day', 'none')).reduce((n, b) => n + BigInt(b.requests), 0n).toString();
+    const before = {
+      month: await summaryRequests(ranges.month),
+      edges: await summaryRequests(ranges.edges),
+      monthAndDays: await summaryRequests(ranges.monthAndDays),
+      monthSeries: await seriesRequests(ranges.month),
+    };
     // Changes one row: the first (by time, then key) at or after `at`.
     const bump = (table: string, time: string, at: string, by: number) =>
       db.pool.query(
@@ -189,23 +211,31 @@ describe('usage_daily: whole days from day rows, edge hours from hour rows, the 
            SELECT account_id, api_key_id, model, ${time} FROM ${table} WHERE account_id = $1 AND ${time} >= $2 ORDER BY ${time}, api_key_id, model LIMIT 1)`,
         [A, at, by],
       );
+    // More requests in one row of each table: October's month row (seen by a summary of October
+    // only), a day row of 2026-10-10 (seen by a summary whose October is partial, and by the day
+    // series), an hour row of that whole day (seen by none), the edge hour 2026-10-03T05:00 (seen
+    // only where it is an edge hour).
+    const bumps: [string, string, string, number][] = [
+      ['usage_monthly', 'month', '2026-10-01T00:00:00Z', 1_000_000],
+      ['usage_daily', 'day', '2026-10-10T00:00:00Z', 1],
+      ['usage_hourly', 'hour', '2026-10-10T00:00:00Z', 100],
+      ['usage_hourly', 'hour', '2026-10-03T05:00:00Z', 10_000],
+    ];
     try {
-      await bump('usage_daily', 'day', '2026-10-10T00:00:00Z', 1);
-      await bump('usage_hourly', 'hour', '2026-10-10T00:00:00Z', 100);
-      await bump('usage_hourly', 'hour', '2026-10-03T05:00:00Z', 10_000);
+      for (const [table, time, at, by] of bumps) await bump(table, time, at, by);
       const plus = (n: string, by: number) => String(BigInt(n) + BigInt(by));
-      expect((await reads.summarizeAccount(A, monthFrom, monthTo)).totals.requests).toBe(plus(before.month.totals.requests, 1));
-      expect((await reads.summarizeAccount(A, edgeFrom, edgeTo)).totals.requests).toBe(plus(before.edges.totals.requests, 1 + 10_000));
-      expect(await rollupDifferences(db)).toHaveLength(6); // each bumped row, once from each side
+      expect(await summaryRequests(ranges.month)).toBe(plus(before.month, 1_000_000));
+      expect(await summaryRequests(ranges.edges)).toBe(plus(before.edges, 1 + 10_000));
+      expect(await summaryRequests(ranges.monthAndDays)).toBe(plus(before.monthAndDays, 1));
+      expect(await seriesRequests(ranges.month)).toBe(plus(before.monthSeries, 1));
+      expect(await rollupDifferences(db)).toHaveLength(2 * bumps.length); // each bumped row, once from each side
     } finally {
-      await bump('usage_daily', 'day', '2026-10-10T00:00:00Z', -1);
-      await bump('usage_hourly', 'hour', '2026-10-10T00:00:00Z', -100);
-      await bump('usage_hourly', 'hour', '2026-10-03T05:00:00Z', -10_000);
+      for (const [table, time, at, by] of bumps) await bump(table, time, at, -by);
     }
     expect(await rollupDifferences(db)).toEqual([]);
   });
 
-  it('reprice moves the day rows with the hour rows', async () => {
+  it('reprice moves the day and month rows with the hour rows', async () => {
     const before = await totals(db);
     expect(before.raw.unpriced).not.toBe('0');
     const priceBook = new PriceBookRepository(db.pool);
