@@ -74,6 +74,8 @@ export class FakeStripe implements StripeGateway {
   readonly items = new Map<string, FakeItem>();
   /** Every call, lookups included, in order. */
   readonly calls: string[] = [];
+  /** Every mutating call that got past injected 'before' faults, with its key and whether it was replayed. */
+  readonly requests: { operation: FakeOperation; idempotencyKey: string; replayed: boolean }[] = [];
   private readonly keys = new Map<string, { params: string; result: unknown }>();
   private faults: (FakeFault & { seen: number })[] = [];
   private seq = 0;
@@ -224,6 +226,7 @@ export class FakeStripe implements StripeGateway {
     const serialised = JSON.stringify(params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     const prior = this.keys.get(key);
     let result: T;
+    this.requests.push({ operation, idempotencyKey: key, replayed: prior !== undefined });
     if (prior) {
       if (prior.params !== serialised) throw refused(operation, `Keys for idempotent requests can only be used with the same parameters (${key})`);
       result = prior.result as T;
