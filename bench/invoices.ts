@@ -6,7 +6,7 @@
  *    exact, as the ingestor stores them; hourly rollups built from those same rows, so raw and
  *    rollup totals agree), and marks ingestion complete past the grace period;
  * 3. closes 2026-10 with the invoicer's own wiring against stripe-mock (STRIPE_API_BASE):
- *    drafts, Stripe customer + invoice + one item per line + finalize for every account;
+ *    drafts, Stripe customer + invoice + add_lines (up to 100 lines a call) + finalize for every account;
  * 4. prints progress on stderr and a final JSON line on stdout.
  */
 import { parseArgs } from 'node:util';
