@@ -1,12 +1,13 @@
 /**
- * Invoice close benchmark: `npm run bench:invoices [-- --accounts 10000 --events-per-account 6]`
+ * Invoice close benchmark: `npm run bench:invoices [-- --accounts 10000 --events-per-account 6 --database tokenmeter_bench_invoices]`
  *
- * 1. recreates a scratch database (tokenmeter_bench_invoices), migrates it, seeds the price book;
+ * 1. recreates a scratch database (--database, default tokenmeter_bench_invoices; give another name
+ *    to run beside someone else's run), migrates it, seeds the price book;
  * 2. seeds October 2026 usage for N accounts with set-based SQL (costs = tokens x rate / 1e6,
  *    exact, as the ingestor stores them; hourly rollups built from those same rows, so raw and
  *    rollup totals agree), and marks ingestion complete past the grace period;
  * 3. closes 2026-10 with the invoicer's own wiring against stripe-mock (STRIPE_API_BASE):
- *    drafts, Stripe customer + invoice + one item per line + finalize for every account;
+ *    drafts, Stripe customer + invoice + add_lines (up to 100 lines a call) + finalize for every account;
  * 4. prints progress on stderr and a final JSON line on stdout.
  */
 import { parseArgs } from 'node:util';
@@ -17,19 +18,22 @@ import { addHoursToCoarseRollupsSql, ensureEventPartitions } from '@tokenmeter/d
 import { progressBar } from '../apps/invoicer/src/progress';
 import { createInvoicer } from '../apps/invoicer/src/wiring';
 
-const BENCH_DB = 'tokenmeter_bench_invoices';
+const { values } = parseArgs({
+  options: {
+    accounts: { type: 'string', default: '10000' },
+    'events-per-account': { type: 'string', default: '6' },
+    database: { type: 'string', default: 'tokenmeter_bench_invoices' },
+  },
+});
+const ACCOUNTS = Number(values.accounts);
+const EVENTS_PER_ACCOUNT = Number(values['events-per-account']);
+const BENCH_DB = values.database!;
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? loadConfig().databaseUrl;
 const BENCH_URL = (() => {
   const u = new URL(ADMIN_URL);
   u.pathname = `/${BENCH_DB}`;
   return u.toString();
 })();
-
-const { values } = parseArgs({
-  options: { accounts: { type: 'string', default: '10000' }, 'events-per-account': { type: 'string', default: '6' } },
-});
-const ACCOUNTS = Number(values.accounts);
-const EVENTS_PER_ACCOUNT = Number(values['events-per-account']);
 
 async function prepareDatabase(): Promise<void> {
   await recreateSeededDatabase(ADMIN_URL, BENCH_DB);

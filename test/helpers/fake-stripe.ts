@@ -5,7 +5,8 @@ import {
   type CreateInvoiceItemParams,
   type CreateInvoiceParams,
   type StripeGateway,
-  type StripeInvoiceItemSummary,
+  type InvoiceLineParams,
+  type StripeInvoiceLineSummary,
   type StripeInvoiceResult,
   type StripeInvoiceSummary,
   type StripeWebhookEvent,
@@ -17,12 +18,19 @@ import {
  * nothing and ignores keys; this fake stores every object it creates (so a test can count
  * customers, invoices and items and read real totals), replays a key's first answer like Stripe
  * until forgetIdempotencyKeys() (= 24 hours later), and fails calls on demand, before or after
- * "Stripe" did the work. It applies the Stripe rules a resumed push runs into: items only on a
- * draft invoice of the same customer, finalize only a draft, void only an open invoice.
+ * "Stripe" did the work. It applies the Stripe rules a resumed push runs into: items and lines
+ * only on a draft invoice (items: of the same customer), at most maxLinesPerCall lines per
+ * add_lines call, applied whole; finalize only a draft, void only an open invoice.
  *
- * Operation names are the SDK gateway's (`invoiceItems.create`, ...), so errors read the same.
+ * Operation names are the SDK gateway's (`invoices.addLines`, ...), so errors read the same.
  */
-export type FakeOperation = 'customers.create' | 'invoices.create' | 'invoiceItems.create' | 'invoices.finalizeInvoice' | 'invoices.voidInvoice';
+export type FakeOperation =
+  | 'customers.create'
+  | 'invoices.create'
+  | 'invoiceItems.create'
+  | 'invoices.addLines'
+  | 'invoices.finalizeInvoice'
+  | 'invoices.voidInvoice';
 
 export interface FakeFault {
   operation: FakeOperation;
@@ -66,9 +74,14 @@ export class FakeStripe implements StripeGateway {
   readonly items = new Map<string, FakeItem>();
   /** Every call, lookups included, in order. */
   readonly calls: string[] = [];
+  /** Every mutating call that got past injected 'before' faults, with its key and whether it was replayed. */
+  readonly requests: { operation: FakeOperation; idempotencyKey: string; replayed: boolean }[] = [];
   private readonly keys = new Map<string, { params: string; result: unknown }>();
   private faults: (FakeFault & { seen: number })[] = [];
   private seq = 0;
+
+  /** maxLinesPerCall: small in tests, so that a handful of lines takes several add_lines calls. */
+  constructor(readonly maxLinesPerCall = 100) {}
 
   get requestCount(): number {
     return this.calls.length;
@@ -123,6 +136,26 @@ export class FakeStripe implements StripeGateway {
     });
   }
 
+  /** Fault matchers see { stripeInvoiceId, lines }; each line's metadata is ours. */
+  addInvoiceLines(stripeInvoiceId: string, lines: InvoiceLineParams[], idempotencyKey: string): Promise<void> {
+    return this.mutate('invoices.addLines', { stripeInvoiceId, lines }, idempotencyKey, () => {
+      const invoice = this.invoiceOrRefuse('invoices.addLines', stripeInvoiceId);
+      if (invoice.status !== 'draft') throw refused('invoices.addLines', `invoice ${invoice.id} is ${invoice.status}, lines can only be added to a draft`);
+      if (lines.length === 0 || lines.length > this.maxLinesPerCall) throw refused('invoices.addLines', `lines: 1..${this.maxLinesPerCall}, got ${lines.length}`);
+      for (const line of lines) {
+        const item: FakeItem = {
+          id: this.newId('ii'),
+          customer: invoice.customer,
+          invoice: invoice.id,
+          amountMinor: line.amountMinor,
+          description: line.description,
+          metadata: { ...line.metadata },
+        };
+        this.items.set(item.id, item);
+      }
+    });
+  }
+
   finalizeInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult> {
     return this.mutate('invoices.finalizeInvoice', { stripeInvoiceId }, idempotencyKey, () => {
       const invoice = this.invoiceOrRefuse('invoices.finalizeInvoice', stripeInvoiceId);
@@ -160,9 +193,13 @@ export class FakeStripe implements StripeGateway {
       .map((i) => ({ ...this.result(i), metadata: { ...i.metadata } }));
   }
 
-  async listInvoiceItems(stripeInvoiceId: string): Promise<StripeInvoiceItemSummary[]> {
-    this.calls.push('invoiceItems.list');
-    return this.itemsOf(stripeInvoiceId).map((i) => ({ id: i.id, amountMinor: i.amountMinor, metadata: { ...i.metadata } }));
+  async listInvoiceLines(stripeInvoiceId: string): Promise<StripeInvoiceLineSummary[]> {
+    this.calls.push('invoices.listLineItems');
+    return this.itemsOf(this.invoiceOrRefuse('invoices.listLineItems', stripeInvoiceId).id).map((i) => ({
+      id: `il_${i.id}`,
+      amountMinor: i.amountMinor,
+      metadata: { ...i.metadata },
+    }));
   }
 
   verifyWebhook(): StripeWebhookEvent {
@@ -189,6 +226,7 @@ export class FakeStripe implements StripeGateway {
     const serialised = JSON.stringify(params, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     const prior = this.keys.get(key);
     let result: T;
+    this.requests.push({ operation, idempotencyKey: key, replayed: prior !== undefined });
     if (prior) {
       if (prior.params !== serialised) throw refused(operation, `Keys for idempotent requests can only be used with the same parameters (${key})`);
       result = prior.result as T;

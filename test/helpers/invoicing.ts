@@ -17,7 +17,7 @@ export const WEBHOOK_SECRET = 'whsec_test_invoicing';
  * No broker: these tests set ingest_progress by hand, so the completeness rule reads
  * max_occurred_at only (test/e2e/invoice-close-idle-partition.test.ts covers the broker probe).
  */
-export function invoicingFor(db: Database, stripe: string | StripeGateway, now: () => Date, opts: { maxInFlight?: number } = {}) {
+export function invoicingFor(db: Database, stripe: string | StripeGateway, now: () => Date, opts: { maxInFlight?: number; maxLinesPerCall?: number } = {}) {
   const config = loadConfig({ ...process.env, STRIPE_MAX_IN_FLIGHT: String(opts.maxInFlight ?? 10), STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET });
   const gateway =
     typeof stripe === 'string'
@@ -28,6 +28,7 @@ export function invoicingFor(db: Database, stripe: string | StripeGateway, now: 
           // Fast backoff in tests; 4 attempts per call.
           retry: { attempts: 4, baseDelayMs: 1, maxDelayMs: 5 },
           timeoutMs: 5000,
+          maxLinesPerCall: opts.maxLinesPerCall,
         })
       : stripe;
   const invoicing = createInvoicing({ db, config, stripe: gateway, kafka: null, log: pino({ level: 'silent' }), clock: now });

@@ -192,3 +192,19 @@ function forward(
     out.end(body);
   });
 }
+
+/** A form-encoded add_lines body (`lines[0][amount]=..&lines[0][metadata][line_key]=..`) as one object per line. */
+export function addedLines(params: string): { amount: string; description: string; metadata: Record<string, string> }[] {
+  const lines: { amount: string; description: string; metadata: Record<string, string> }[] = [];
+  for (const [name, value] of new URLSearchParams(params)) {
+    const m = /^lines\[(\d+)\]\[(\w+)\](?:\[(\w+)\])?$/.exec(name);
+    if (!m) continue;
+    const line = (lines[Number(m[1])] ??= { amount: '', description: '', metadata: {} });
+    if (m[2] === 'metadata' && m[3]) line.metadata[m[3]] = value;
+    else if (m[2] === 'amount' || m[2] === 'description') line[m[2]] = value;
+  }
+  return lines;
+}
+
+/** POST /v1/invoices/{id}/add_lines */
+export const ADD_LINES_PATH = /^\/v1\/invoices\/[^/]+\/add_lines$/;

@@ -15,7 +15,7 @@ describe('closing a billing period', () => {
   const invoiceRows = async () =>
     (await db.pool.query(`SELECT account_id, period, status, total_minor::text, trim_scale(total_exact_usd)::text AS total_exact_usd FROM invoices ORDER BY account_id, period`)).rows;
   const linesOf = async (invoiceId: string) =>
-    (await db.pool.query(`SELECT line_key, description, amount_minor::text, stripe_invoice_item_id FROM invoice_lines WHERE invoice_id = $1 ORDER BY id`, [invoiceId])).rows;
+    (await db.pool.query(`SELECT line_key, description, amount_minor::text, stripe_pushed_at FROM invoice_lines WHERE invoice_id = $1 ORDER BY id`, [invoiceId])).rows;
 
   it('bills each account with usage once, at real prices, and creates nothing for an account without usage', async () => {
     await ingest(db, [
@@ -55,7 +55,7 @@ describe('closing a billing period', () => {
     expect(invoices).toHaveLength(4);
     expect(invoices.every((i) => i.status === 'finalized')).toBe(true);
     expect(proxy.count('POST', '/v1/invoices') - before).toBe(4);
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS lines, count(stripe_invoice_item_id)::int AS pushed FROM invoice_lines`);
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS lines, count(stripe_pushed_at)::int AS pushed FROM invoice_lines`);
     expect(rows[0]).toEqual({ lines: 16, pushed: 16 });
   });
 

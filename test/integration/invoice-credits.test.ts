@@ -2,6 +2,7 @@ import { CreditGrantsRepository, CreditLedgerRepository, Transactor, type NewCre
 import { aUsageEvent } from '../factories/usage-events';
 import { FakeStripe } from '../helpers/fake-stripe';
 import { ingest, invoicingFor, readyToCloseNovember, setIngestProgress, useDatabaseAndStripeProxy } from '../helpers/invoicing';
+import { ADD_LINES_PATH, addedLines } from '../helpers/stripe-proxy';
 
 /**
  * Credits on the invoice, against real Postgres (grants and ledger through h/c1's repositories),
@@ -157,8 +158,10 @@ describe('credits on the monthly invoice', () => {
     const fake = new FakeStripe();
     const { results } = await svc(fake).closer.close('2026-11', { finalize: false });
     const id = results[0].invoiceId!;
-    // Stripe creates the promo credit item, the answer is lost; Stripe is then unreachable for the rest of the run.
-    fake.inject({ operation: 'invoiceItems.create', when: 'after', match: (p) => (p.metadata as Record<string, string>).line_key === 'credit:2026-11:grt_promo', times: 1 });
+    // Stripe adds the chunk with the promo credit line, the answer is lost; the run ends sync_failed.
+    const carries = (p: Record<string, unknown>, lineKey: string) =>
+      (p.lines as { metadata: Record<string, string> }[]).some((l) => l.metadata.line_key === lineKey);
+    fake.inject({ operation: 'invoices.addLines', when: 'after', match: (p) => carries(p, 'credit:2026-11:grt_promo'), times: 1 });
     const crashed = await svc(fake).closer.close('2026-11');
     expect(crashed.syncFailed).toBe(1);
     const rerun = await svc(fake).closer.close('2026-11');
@@ -181,12 +184,13 @@ describe('credits on the monthly invoice', () => {
     await workedExample();
     const { results } = await svc().closer.close('2026-11');
     expect(results[0].status).toBe('finalized');
-    const sent = proxy.ledger.filter((e) => e.method === 'POST' && e.path === '/v1/invoiceitems' && e.idempotencyKey?.startsWith(`ii-${results[0].invoiceId}-`));
-    const amounts = sent.map((e) => BigInt(new URLSearchParams(e.params).get('amount')!));
+    const sent = proxy.ledger.filter((e) => e.method === 'POST' && ADD_LINES_PATH.test(e.path) && e.idempotencyKey?.startsWith(`lines-${results[0].invoiceId}-`));
     expect(sent.every((e) => e.status === 200)).toBe(true);
+    const lines = sent.flatMap((e) => addedLines(e.params));
+    const amounts = lines.map((l) => BigInt(l.amount));
     expect(amounts.filter((a) => a < 0n)).toEqual([-29n, -100n, -232n]);
     expect(amounts.reduce((s, a) => s + a, 0n)).toBe(BigInt(results[0].totalMinor));
-    expect(new URLSearchParams(sent.at(-1)!.params).get('metadata[grant_id]')).toBe('grt_paid');
+    expect(lines.at(-1)!.metadata.grant_id).toBe('grt_paid');
   });
 
   it('voiding an invoice reverses its credits; re-closing the month changes nothing; the next month draws on the balance again', async () => {

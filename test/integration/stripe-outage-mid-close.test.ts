@@ -1,6 +1,7 @@
 import { idempotencyKeys } from '@tokenmeter/invoicing';
 import { aUsageEvent } from '../factories/usage-events';
 import { invoicingFor, readyToCloseNovember, useDatabaseAndStripeProxy } from '../helpers/invoicing';
+import { ADD_LINES_PATH, addedLines } from '../helpers/stripe-proxy';
 import { TcpProxy } from '../helpers/tcp-proxy';
 
 // Each call that meets the cut network takes ~2 s to give up: 4 attempts, and the SDK retries a
@@ -14,9 +15,9 @@ const LINES_PER_INVOICE = 5;
  * Stripe becomes unreachable in the middle of the monthly close (the network to it is cut, as a
  * TCP proxy in front of stripe-mock), then comes back. The close pushes invoices one at a time
  * (STRIPE_MAX_IN_FLIGHT=1), so the cut lands at a known point: after acct_1 and acct_2 are
- * finalized, on acct_3's second item (which reaches Stripe, its answer is lost). Everything from
- * there fails, naming the Stripe operation; the next close run finishes the job with exactly one
- * invoice per account and exactly its items, counted from what really reached Stripe.
+ * finalized, on acct_3's add_lines call (which reaches Stripe, its answer is lost). Everything
+ * from there fails, naming the Stripe operation; the next close run finishes the job with exactly
+ * one invoice per account and exactly its lines, counted from what really reached Stripe.
  *
  *   SDK gateway -> TcpProxy (cut here) -> StripeProxy (idempotency, ledger) -> stripe-mock
  */
@@ -42,9 +43,10 @@ describe('Stripe unreachable in the middle of a monthly close, then back', () =>
 
   it('fails the rest with the operation named, and a rerun leaves one invoice per account with exactly its items', async () => {
     const svc = () => invoicingFor(db, `http://127.0.0.1:${network.port}`, now, { maxInFlight: 1 });
-    let items = 0;
+    let addLinesCalls = 0;
     stripe.onRequest = (method, path) => {
-      if (method === 'POST' && path === '/v1/invoiceitems' && ++items === 2 * LINES_PER_INVOICE + 2) network.cut();
+      // One add_lines call per invoice (5 lines): the third is acct_3's.
+      if (method === 'POST' && ADD_LINES_PATH.test(path) && ++addLinesCalls === 3) network.cut();
     };
 
     const first = await svc().closer.close('2026-11');
@@ -59,7 +61,7 @@ describe('Stripe unreachable in the middle of a monthly close, then back', () =>
     expect(await statuses()).toEqual([
       ['acct_1', 'finalized', null],
       ['acct_2', 'finalized', null],
-      ['acct_3', 'sync_failed', 'invoiceItems.create'],
+      ['acct_3', 'sync_failed', 'invoices.addLines'],
       ['acct_4', 'sync_failed', 'customers.create'],
       ['acct_5', 'sync_failed', 'customers.create'],
     ]);
@@ -69,7 +71,7 @@ describe('Stripe unreachable in the middle of a monthly close, then back', () =>
     const rerun = await svc().closer.close('2026-11');
     expect(rerun).toMatchObject({ accounts: 0, finalized: 3, syncFailed: 0 });
     expect(await statuses()).toEqual(ACCOUNTS.map((a) => [a, 'finalized', null]));
-    // acct_3's second item had reached Stripe when the network went: its key replayed it, once.
+    // acct_3's add_lines call had reached Stripe when the network went: its key replayed it, once.
     expect(stripe.replays).toBe(1);
 
     // stripe-mock validates every request against Stripe's OpenAPI spec (lookups included): none refused.
@@ -86,19 +88,21 @@ describe('Stripe unreachable in the middle of a monthly close, then back', () =>
       expect(customers.map((e) => e.responseId)).toEqual([inv.stripe_customer_id]);
       expect(inv.account_customer).toBe(inv.stripe_customer_id);
       expect(reached('/v1/invoices', idempotencyKeys.invoice(inv.id)).map((e) => e.responseId)).toEqual([inv.stripe_invoice_id]);
-      // Exactly one item per line reached Stripe, on this invoice, with the line's cents; each line
-      // points at the item Stripe created for it.
-      const { rows: lines } = await db.pool.query(`SELECT line_key, amount_minor::text, stripe_invoice_item_id FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_key`, [inv.id]);
+      // Exactly one add_lines call reached Stripe for this invoice, under the key of its lines,
+      // carrying each line once with its cents; every line is marked pushed.
+      const { rows: lines } = await db.pool.query(`SELECT line_key, amount_minor::text, stripe_pushed_at FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_key`, [inv.id]);
       expect(lines).toHaveLength(LINES_PER_INVOICE);
-      const sent = reached('/v1/invoiceitems').filter((e) => new URLSearchParams(e.params).get('invoice') === inv.stripe_invoice_id);
-      expect(sent.map((e) => [e.idempotencyKey, new URLSearchParams(e.params).get('amount'), e.responseId]).sort()).toEqual(
-        lines.map((l) => [idempotencyKeys.item(inv.id, l.line_key), l.amount_minor, l.stripe_invoice_item_id]).sort(),
-      );
+      expect(lines.every((l) => l.stripe_pushed_at instanceof Date)).toBe(true);
+      const sent = reached(`/v1/invoices/${inv.stripe_invoice_id}/add_lines`);
+      expect(sent.map((e) => e.idempotencyKey)).toEqual([idempotencyKeys.lines(inv.id, lines.map((l) => l.line_key))]);
+      const added = addedLines(sent[0].params);
+      expect(added.map((l) => [l.metadata.line_key, l.amount]).sort()).toEqual(lines.map((l) => [l.line_key, l.amount_minor]));
       expect(reached(`/v1/invoices/${inv.stripe_invoice_id}/finalize`)).toHaveLength(1);
-      // The Stripe total (the sum of the items it received) is exactly our total.
-      expect(sent.reduce((sum, e) => sum + BigInt(new URLSearchParams(e.params).get('amount')!), 0n).toString()).toBe(inv.total_minor);
+      // The Stripe total (the sum of the lines it received) is exactly our total.
+      expect(added.reduce((sum, l) => sum + BigInt(l.amount), 0n).toString()).toBe(inv.total_minor);
     }
-    expect(reached('/v1/invoiceitems')).toHaveLength(5 * LINES_PER_INVOICE);
+    expect(reached(ADD_LINES_PATH)).toHaveLength(5);
+    expect(reached('/v1/invoiceitems')).toHaveLength(0);
 
     // Our side reconciles exactly: raw vs rollups, header vs lines vs claimed events. (stripe-mock
     // answers any retrieve with a canned total, hence the totals from the ledger above.)

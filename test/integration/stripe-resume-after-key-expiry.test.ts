@@ -10,8 +10,9 @@ const ACCOUNTS = ['acct_a', 'acct_b', 'acct_c', 'acct_d'];
 /**
  * Stripe keeps idempotency keys for 24 hours. A push interrupted mid-way (Stripe did the work,
  * the answer was lost) and resumed after that must still end with one customer, one invoice and
- * exactly one item per line: the resumed push finds what exists by our ids in metadata. The fake
- * Stripe stores what it creates, so the test can count it, and forgets keys on demand.
+ * exactly one Stripe line per line: the resumed push finds what exists by our ids in metadata.
+ * The fake Stripe stores what it creates, so the test can count it, and forgets keys on demand;
+ * it takes 2 lines per add_lines call, so an invoice's 5 lines go in 3 calls (2 + 2 + 1).
  */
 describe('a Stripe push resumed after its idempotency keys expired', () => {
   let db: Database;
@@ -38,12 +39,14 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
       ),
     );
   const ourLines = async (invoiceId: string) =>
-    (await db.pool.query(`SELECT line_key, amount_minor::text, stripe_invoice_item_id FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_key`, [invoiceId])).rows;
+    (await db.pool.query(`SELECT line_key, amount_minor::text, stripe_pushed_at FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_key`, [invoiceId])).rows;
+  const linesOfCall = (p: Record<string, unknown>) => p.lines as { metadata: Record<string, string> }[];
 
   /**
    * The interrupted push: drafts first (to know our invoice ids), then a push where, per account,
    * a different step reaches Stripe and loses its answer: acct_a the customer, acct_b the
-   * invoice, acct_c the 3rd of its 5 items (2 stored before it), acct_d the finalize.
+   * invoice, acct_c its 2nd add_lines call (lines 3-4 of 5; lines 1-2 marked pushed before it),
+   * acct_d the finalize.
    */
   async function interruptedPush(fake: FakeStripe) {
     await invoicingFor(db, fake, now).closer.close('2026-11', { finalize: false });
@@ -52,10 +55,10 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
     fake.inject({ operation: 'customers.create', when: 'after', match: (p) => p.accountId === 'acct_a', times: 1 });
     fake.inject({ operation: 'invoices.create', when: 'after', match: (p) => (p.metadata as Record<string, string>).account_id === 'acct_b', times: 1 });
     fake.inject({
-      operation: 'invoiceItems.create',
+      operation: 'invoices.addLines',
       when: 'after',
-      match: (p) => (p.metadata as Record<string, string>).tokenmeter_invoice_id === drafts.get('acct_c')!.id,
-      skip: 2,
+      match: (p) => linesOfCall(p)[0].metadata.tokenmeter_invoice_id === drafts.get('acct_c')!.id,
+      skip: 1,
       times: 1,
     });
     fake.inject({
@@ -70,11 +73,11 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
     expect(ACCOUNTS.map((a) => [a, failed.get(a).status, failed.get(a).sync_error.split(':')[0]])).toEqual([
       ['acct_a', 'sync_failed', 'customers.create'],
       ['acct_b', 'sync_failed', 'invoices.create'],
-      ['acct_c', 'sync_failed', 'invoiceItems.create'],
+      ['acct_c', 'sync_failed', 'invoices.addLines'],
       ['acct_d', 'sync_failed', 'invoices.finalizeInvoice'],
     ]);
-    expect((await ourLines(failed.get('acct_c').id)).filter((l) => l.stripe_invoice_item_id).length).toBe(2);
-    expect(fake.itemsOf(failed.get('acct_c').stripe_invoice_id)).toHaveLength(3);
+    expect((await ourLines(failed.get('acct_c').id)).filter((l) => l.stripe_pushed_at).length).toBe(2);
+    expect(fake.itemsOf(failed.get('acct_c').stripe_invoice_id)).toHaveLength(4);
     // A first push looks nothing up: nothing of it can exist in Stripe yet.
     expect(fake.calls.filter((c) => /search|list|retrieve/.test(c))).toEqual([]);
 
@@ -84,7 +87,7 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
   }
 
   it('ends with exactly one customer, one finalized invoice and the right items per account', async () => {
-    const fake = new FakeStripe();
+    const fake = new FakeStripe(2);
     await interruptedPush(fake);
 
     // A new process resumes: the close run picks up every unfinished push of the period.
@@ -100,10 +103,11 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
       const { rows: [acct] } = await db.pool.query('SELECT stripe_customer_id FROM accounts WHERE id = $1', [account]);
       expect(acct.stripe_customer_id).toBe(ours.stripe_customer_id);
       expect(stripe.invoices.map((i) => [i.id, i.status, i.metadata.tokenmeter_invoice_id])).toEqual([[ours.stripe_invoice_id, 'open', ours.id]]);
-      // One item per line, with the line's cents, and each line points at its own item.
-      const items = stripe.items.map((i) => [i.metadata.line_key, i.amountMinor.toString(), i.id]).sort();
-      expect(items).toEqual(lines.map((l) => [l.line_key, l.amount_minor, l.stripe_invoice_item_id]));
+      // One Stripe line per line, with the line's cents, and every line marked pushed.
+      const items = stripe.items.map((i) => [i.metadata.line_key, i.amountMinor.toString()]).sort();
+      expect(items).toEqual(lines.map((l) => [l.line_key, l.amount_minor]));
       expect(lines).toHaveLength(5);
+      expect(lines.every((l) => l.stripe_pushed_at instanceof Date)).toBe(true);
       expect(stripe.invoices[0].totalMinor!.toString()).toBe(ours.total_minor);
     }
 
@@ -114,7 +118,7 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
   });
 
   it('would duplicate without the lookups: after 24 hours the keys alone protect nothing', async () => {
-    const fake = new FakeStripe();
+    const fake = new FakeStripe(2);
     await interruptedPush(fake);
     // The same Stripe, but every lookup by metadata finds nothing.
     const blind = lookupsFindNothing(fake);
@@ -122,7 +126,8 @@ describe('a Stripe push resumed after its idempotency keys expired', () => {
     const invoices = await ourInvoices();
     expect(fake.objectsOf('acct_a').customers).toHaveLength(2);
     expect(fake.objectsOf('acct_b').invoices).toHaveLength(2);
-    expect(fake.itemsOf(invoices.get('acct_c').stripe_invoice_id)).toHaveLength(6);
+    // 4 lines were there; the 3 unmarked ones went again (2 of them duplicates).
+    expect(fake.itemsOf(invoices.get('acct_c').stripe_invoice_id)).toHaveLength(7);
     const report = await invoicingFor(db, fake, now).reconciliation.reconcile('2026-11', { accountId: 'acct_c' });
     expect(report.accounts_detail[0].mismatches).toEqual(['stripe_total_vs_invoice']);
   });
@@ -132,7 +137,7 @@ function lookupsFindNothing(fake: FakeStripe): StripeGateway {
   const nothing: Partial<StripeGateway> = {
     getCustomerByAccountId: async () => undefined,
     listInvoices: async () => [],
-    listInvoiceItems: async () => [],
+    listInvoiceLines: async () => [],
   };
   return new Proxy(fake, {
     get(target, prop) {

@@ -43,11 +43,11 @@ export interface NewInvoiceLine {
   description: string;
 }
 
-/** A stored line: the new line plus its ids and, once pushed, its Stripe invoice item. */
+/** A stored line: the new line plus its ids and, once it is on the Stripe invoice, when that was recorded. */
 export interface InvoiceLineRow extends NewInvoiceLine {
   id: string;
   invoiceId: string;
-  stripeInvoiceItemId: string | null;
+  stripePushedAt: Date | null;
 }
 
 /**
@@ -70,7 +70,7 @@ const INVOICE_COLUMNS = `id, account_id AS "accountId", period, period_start AS 
 const LINE_COLUMNS = `id::text, invoice_id AS "invoiceId", line_key AS "lineKey", model, token_type AS "tokenType",
   service_period AS "servicePeriod", quantity::text, unit_price_per_mtok::text AS "unitPricePerMTok",
   amount_exact_usd::text AS "amountExactUsd", amount_minor::text AS "amountMinor", description,
-  stripe_invoice_item_id AS "stripeInvoiceItemId"`;
+  stripe_pushed_at AS "stripePushedAt"`;
 
 /**
  * A transaction holding the (account, period) invoice lock. Only exists inside withInvoiceLock.
@@ -280,7 +280,13 @@ export class InvoicesRepository {
     );
   }
 
-  async setLineStripeItem(lineId: string, stripeInvoiceItemId: string): Promise<void> {
-    await this.pool.query('UPDATE invoice_lines SET stripe_invoice_item_id = $2 WHERE id = $1', [lineId, stripeInvoiceItemId]);
+  /**
+   * Records that these lines are on the invoice's Stripe invoice, in one statement: a chunk sent
+   * in one add_lines call is marked whole or not at all, so a resumed push re-forms the same chunk
+   * (and sends the same idempotency key).
+   */
+  async markLinesPushed(lineIds: string[]): Promise<void> {
+    if (lineIds.length === 0) return;
+    await this.pool.query('UPDATE invoice_lines SET stripe_pushed_at = now() WHERE id = ANY($1::bigint[]) AND stripe_pushed_at IS NULL', [lineIds]);
   }
 }

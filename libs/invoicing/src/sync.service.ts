@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { ConflictError, grantIdOfLineKey, NotFoundError, needsStripeSync, parsePeriod, periodLabel, statusesThatCanBecome, type InvoiceStatus } from '@tokenmeter/billing';
 import type { Logger } from '@tokenmeter/config';
 import type { AccountsRepository, AuditLogRepository, InvoiceLineRow, InvoiceRow, InvoicesRepository, Transactor } from '@tokenmeter/db';
-import type { StripeGateway, StripeInvoiceItemSummary, StripeInvoiceResult } from '@tokenmeter/stripe';
+import type { InvoiceLineParams, StripeGateway, StripeInvoiceLineSummary, StripeInvoiceResult } from '@tokenmeter/stripe';
 import { invoiceAuditEntry, type InvoiceAdminAction } from './admin-audit';
 import type { InvoiceCredits } from './invoice-credits';
 
@@ -15,13 +16,19 @@ export interface SyncOutcome {
 
 /**
  * Stripe idempotency keys, derived from our ids (Stripe replays the first response for a key for
- * 24 hours, so a rerun within that window can never create a second customer, invoice or item;
+ * 24 hours, so a rerun within that window can never create a second customer, invoice or line;
  * after that, a resumed push finds what exists by the ids in metadata, see InvoiceSyncService).
  */
 export const idempotencyKeys = {
   customer: (accountId: string) => `cus-${accountId}`,
   invoice: (invoiceId: string) => `inv-${invoiceId}`,
-  item: (invoiceId: string, lineKey: string) => `ii-${invoiceId}-${lineKey}`,
+  /**
+   * One add_lines call: the invoice and exactly the lines it carries (sorted, so the same chunk
+   * is the same key however it was assembled). A retry of the chunk replays Stripe's answer;
+   * a different chunk is a different request and can never be mistaken for this one.
+   */
+  lines: (invoiceId: string, lineKeys: readonly string[]) =>
+    `lines-${invoiceId}-${createHash('sha256').update([...lineKeys].sort().join('\n')).digest('hex')}`,
   finalize: (invoiceId: string) => `fin-${invoiceId}`,
   void: (invoiceId: string) => `void-${invoiceId}`,
 };
@@ -31,7 +38,8 @@ export const idempotencyKeys = {
  *
  *   1. customer      -> accounts.stripe_customer_id (AccountsRepository)
  *   2. invoice       -> invoices.stripe_invoice_id
- *   3. one item/line -> invoice_lines.stripe_invoice_item_id
+ *   3. lines         -> invoice_lines.stripe_pushed_at, per add_lines call of up to
+ *                       maxLinesPerCall lines (one request per chunk, not one per line)
  *   4. finalize      -> status finalized, hosted_invoice_url, stripe_total_minor
  *
  * A rerun skips what is stored and repeats the first unstored step with the same idempotency
@@ -41,7 +49,7 @@ export const idempotencyKeys = {
  *
  *   customer  metadata account_id             (search; only while none is stored)
  *   invoice   metadata tokenmeter_invoice_id  (the customer's invoices since ours was created)
- *   item      metadata tokenmeter_invoice_id + line_key (the Stripe invoice's items)
+ *   lines     metadata tokenmeter_invoice_id + line_key (the Stripe invoice's lines)
  *   finalize  the Stripe invoice's status     (already finalized: take Stripe's answer)
  *
  * and reuses it. A first push skips the lookups: nothing of it can exist yet, and Stripe's
@@ -194,11 +202,11 @@ export class InvoiceSyncService {
     const customerId = await this.ensureCustomer(invoice, resumed);
 
     let stripeInvoiceId = invoice.stripeInvoiceId;
-    // Items can only exist on a Stripe invoice an earlier attempt created.
-    let mayHaveItems = stripeInvoiceId !== null;
+    // Lines can only exist on a Stripe invoice an earlier attempt created.
+    let mayHaveLines = stripeInvoiceId !== null;
     if (!stripeInvoiceId) {
       const found = resumed ? await this.findStripeInvoice(customerId, invoice) : undefined;
-      mayHaveItems = found !== undefined;
+      mayHaveLines = found !== undefined;
       stripeInvoiceId =
         found?.id ??
         (
@@ -214,12 +222,7 @@ export class InvoiceSyncService {
       await this.invoices.setStripeInvoice(invoice.id, customerId, stripeInvoiceId);
     }
 
-    const pending = (await this.invoices.listLines(invoice.id)).filter((l) => !l.stripeInvoiceItemId);
-    const existing = mayHaveItems && pending.length > 0 ? await this.findStripeItems(stripeInvoiceId, invoice.id) : new Map<string, StripeInvoiceItemSummary>();
-    for (const line of pending) {
-      const itemId = reusableItem(existing.get(line.lineKey), line)?.id ?? (await this.createItem(customerId, stripeInvoiceId, invoice, line));
-      await this.invoices.setLineStripeItem(line.id, itemId);
-    }
+    await this.pushLines(stripeInvoiceId, invoice, mayHaveLines);
 
     if (resumed) {
       // An earlier attempt may have finalized it and lost the answer; once its key is forgotten
@@ -231,32 +234,33 @@ export class InvoiceSyncService {
     return { stripeInvoiceId, finalized };
   }
 
-  private async createItem(customerId: string, stripeInvoiceId: string, invoice: InvoiceRow, line: InvoiceLineRow): Promise<string> {
-    const service = parsePeriod(line.servicePeriod);
-    const item = await this.stripe.createInvoiceItem(
-      {
-        customerId,
+  /**
+   * Step 3: the lines not yet marked pushed go to Stripe in chunks of maxLinesPerCall, in line
+   * id order, each chunk marked pushed (in one statement) right after Stripe took it. A crash
+   * between the two leaves the chunk unmarked; the rerun forms the same chunk from the same
+   * unmarked lines and sends the same key, and Stripe replays its answer instead of adding the
+   * lines twice. When the Stripe invoice existed before this attempt (the keys may be forgotten
+   * by now), its lines are listed first and those already there are only marked.
+   */
+  private async pushLines(stripeInvoiceId: string, invoice: InvoiceRow, mayHaveLines: boolean): Promise<void> {
+    let pending = (await this.invoices.listLines(invoice.id)).filter((l) => !l.stripePushedAt);
+    if (pending.length === 0) return;
+    if (mayHaveLines) {
+      const existing = await this.findStripeLines(stripeInvoiceId, invoice.id);
+      const there = pending.filter((line) => isAlreadyThere(existing.get(line.lineKey), line));
+      await this.invoices.markLinesPushed(there.map((l) => l.id));
+      pending = pending.filter((line) => !existing.has(line.lineKey));
+    }
+    const size = this.stripe.maxLinesPerCall;
+    for (let i = 0; i < pending.length; i += size) {
+      const chunk = pending.slice(i, i + size);
+      await this.stripe.addInvoiceLines(
         stripeInvoiceId,
-        amountMinor: BigInt(line.amountMinor),
-        currency: 'usd',
-        description: line.description,
-        period: { start: service.start, end: new Date(service.end.getTime() - 1000) },
-        metadata: {
-          tokenmeter_invoice_id: invoice.id,
-          line_key: line.lineKey,
-          model: line.model,
-          token_type: line.tokenType,
-          service_period: line.servicePeriod,
-          quantity_tokens: line.quantity,
-          unit_price_per_mtok_usd: line.unitPricePerMTok,
-          amount_exact_usd: line.amountExactUsd,
-          // Credit lines: the grant they apply (also in the line key), so Stripe's side names it too.
-          ...(line.tokenType === 'credit' ? { grant_id: grantIdOfLineKey(line.lineKey)! } : {}),
-        },
-      },
-      idempotencyKeys.item(invoice.id, line.lineKey),
-    );
-    return item.id;
+        chunk.map((line) => stripeLine(invoice, line)),
+        idempotencyKeys.lines(invoice.id, chunk.map((l) => l.lineKey)),
+      );
+      await this.invoices.markLinesPushed(chunk.map((l) => l.id));
+    }
   }
 
   private async ensureCustomer(invoice: InvoiceRow, resumed: boolean): Promise<string> {
@@ -284,13 +288,13 @@ export class InvoiceSyncService {
     return candidates.find((c) => c.metadata.tokenmeter_invoice_id === invoice.id);
   }
 
-  /** Items an earlier attempt attached to the Stripe invoice, by line key. */
-  private async findStripeItems(stripeInvoiceId: string, invoiceId: string): Promise<Map<string, StripeInvoiceItemSummary>> {
-    const items = await this.stripe.listInvoiceItems(stripeInvoiceId);
-    const byLine = new Map<string, StripeInvoiceItemSummary>();
-    for (const item of items) {
-      if (item.metadata.tokenmeter_invoice_id !== invoiceId || !item.metadata.line_key) continue;
-      if (!byLine.has(item.metadata.line_key)) byLine.set(item.metadata.line_key, item);
+  /** Lines an earlier attempt added to the Stripe invoice, by line key. */
+  private async findStripeLines(stripeInvoiceId: string, invoiceId: string): Promise<Map<string, StripeInvoiceLineSummary>> {
+    const lines = await this.stripe.listInvoiceLines(stripeInvoiceId);
+    const byLine = new Map<string, StripeInvoiceLineSummary>();
+    for (const line of lines) {
+      if (line.metadata.tokenmeter_invoice_id !== invoiceId || !line.metadata.line_key) continue;
+      if (!byLine.has(line.metadata.line_key)) byLine.set(line.metadata.line_key, line);
     }
     return byLine;
   }
@@ -302,14 +306,38 @@ export class InvoiceSyncService {
   }
 }
 
+/** What Stripe gets for one of our lines: integer cents, the service period, our ids and exact figures in metadata. */
+function stripeLine(invoice: InvoiceRow, line: InvoiceLineRow): InvoiceLineParams {
+  const service = parsePeriod(line.servicePeriod);
+  return {
+    amountMinor: BigInt(line.amountMinor),
+    description: line.description,
+    // Stripe's period end is inclusive: the last second of the service month.
+    period: { start: service.start, end: new Date(service.end.getTime() - 1000) },
+    metadata: {
+      tokenmeter_invoice_id: invoice.id,
+      line_key: line.lineKey,
+      model: line.model,
+      token_type: line.tokenType,
+      service_period: line.servicePeriod,
+      quantity_tokens: line.quantity,
+      unit_price_per_mtok_usd: line.unitPricePerMTok,
+      amount_exact_usd: line.amountExactUsd,
+      // Credit lines: the grant they apply (also in the line key), so Stripe's side names it too.
+      ...(line.tokenType === 'credit' ? { grant_id: grantIdOfLineKey(line.lineKey)! } : {}),
+    },
+  };
+}
+
 /**
- * An existing item is ours to keep only if it carries the line's amount: lines are frozen from
- * finalizing on, so a different amount means something else wrote it, and finalizing an invoice
- * with it would bill the wrong total. The push fails (sync_failed) with the reason instead.
+ * A Stripe line with our line key is ours to keep only if it carries the line's amount: lines
+ * are frozen from finalizing on, so a different amount means something else wrote it, and
+ * finalizing an invoice with it would bill the wrong total. The push fails (sync_failed) with
+ * the reason instead.
  */
-function reusableItem(item: StripeInvoiceItemSummary | undefined, line: InvoiceLineRow): StripeInvoiceItemSummary | undefined {
-  if (item && item.amountMinor !== BigInt(line.amountMinor)) {
-    throw new Error(`Stripe invoice item ${item.id} for line ${line.lineKey} is ${item.amountMinor} cents, the line ${line.amountMinor}; not reusing it`);
+function isAlreadyThere(found: StripeInvoiceLineSummary | undefined, line: InvoiceLineRow): boolean {
+  if (found && found.amountMinor !== BigInt(line.amountMinor)) {
+    throw new Error(`Stripe invoice line ${found.id} for line ${line.lineKey} is ${found.amountMinor} cents, the line ${line.amountMinor}; not reusing it`);
   }
-  return item;
+  return found !== undefined;
 }

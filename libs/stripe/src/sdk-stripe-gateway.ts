@@ -7,7 +7,8 @@ import {
   type CreateInvoiceItemParams,
   type CreateInvoiceParams,
   type StripeGateway,
-  type StripeInvoiceItemSummary,
+  type InvoiceLineParams,
+  type StripeInvoiceLineSummary,
   type StripeInvoiceResult,
   type StripeInvoiceSummary,
   type StripeWebhookEvent,
@@ -23,7 +24,12 @@ export interface StripeClientOptions {
   maxInFlight: number;
   retry?: RetryPolicy;
   timeoutMs?: number;
+  /** Lines per add_lines request (default and most: MAX_LINES_PER_ADD_LINES_CALL). */
+  maxLinesPerCall?: number;
 }
+
+/** The most lines Tokenmeter sends in one add_lines request. */
+export const MAX_LINES_PER_ADD_LINES_CALL = 100;
 
 /**
  * THE place that constructs the Stripe client. The SDK's own retries are off
@@ -35,6 +41,7 @@ export class SdkStripeGateway implements StripeGateway {
   private readonly limit: pLimit.Limit;
   private readonly retry: RetryPolicy;
   private requests = 0;
+  readonly maxLinesPerCall: number;
 
   constructor(private readonly options: StripeClientOptions) {
     const base = new URL(options.apiBase);
@@ -50,6 +57,7 @@ export class SdkStripeGateway implements StripeGateway {
     });
     this.limit = pLimit(options.maxInFlight);
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.maxLinesPerCall = Math.min(options.maxLinesPerCall ?? MAX_LINES_PER_ADD_LINES_CALL, MAX_LINES_PER_ADD_LINES_CALL);
   }
 
   get requestCount(): number {
@@ -115,6 +123,25 @@ export class SdkStripeGateway implements StripeGateway {
     });
   }
 
+  addInvoiceLines(stripeInvoiceId: string, lines: InvoiceLineParams[], idempotencyKey: string): Promise<void> {
+    if (lines.length === 0 || lines.length > this.maxLinesPerCall) {
+      throw new RangeError(`add_lines takes 1..${this.maxLinesPerCall} lines, not ${lines.length}`);
+    }
+    const params = lines.map((line) => {
+      const amount = Number(line.amountMinor);
+      if (!Number.isSafeInteger(amount)) throw new RangeError(`amount ${line.amountMinor} cents is not a safe integer`);
+      return {
+        amount,
+        description: line.description,
+        period: { start: Math.floor(line.period.start.getTime() / 1000), end: Math.floor(line.period.end.getTime() / 1000) },
+        metadata: line.metadata,
+      };
+    });
+    return this.call('invoices.addLines', async () => {
+      await this.stripe.invoices.addLines(stripeInvoiceId, { lines: params }, { idempotencyKey });
+    });
+  }
+
   finalizeInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult> {
     return this.call('invoices.finalizeInvoice', async () =>
       toResult(await this.stripe.invoices.finalizeInvoice(stripeInvoiceId, { auto_advance: false }, { idempotencyKey })),
@@ -151,10 +178,10 @@ export class SdkStripeGateway implements StripeGateway {
     });
   }
 
-  listInvoiceItems(stripeInvoiceId: string): Promise<StripeInvoiceItemSummary[]> {
-    return this.call('invoiceItems.list', async () => {
-      const items = await this.stripe.invoiceItems.list({ invoice: stripeInvoiceId, limit: 100 }).autoPagingToArray({ limit: 10_000 });
-      return items.map((item) => ({ id: item.id, amountMinor: BigInt(item.amount), metadata: { ...(item.metadata ?? {}) } }));
+  listInvoiceLines(stripeInvoiceId: string): Promise<StripeInvoiceLineSummary[]> {
+    return this.call('invoices.listLineItems', async () => {
+      const lines = await this.stripe.invoices.listLineItems(stripeInvoiceId, { limit: 100 }).autoPagingToArray({ limit: 10_000 });
+      return lines.map((line) => ({ id: line.id, amountMinor: BigInt(line.amount), metadata: { ...(line.metadata ?? {}) } }));
     });
   }
 
