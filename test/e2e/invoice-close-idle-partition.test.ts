@@ -117,7 +117,9 @@ describe('close completeness with a partition that has records but has never rep
     // Partition 0 is past October's end + grace; 1 has a record nobody ingested; 2 is empty.
     await db.pool.query(`INSERT INTO ingest_progress (topic, partition, next_offset, max_occurred_at) VALUES ($1, 0, 1, '2026-11-10T10:00:00Z')`, [topic]);
     const probe = kafkaLagProbe(kafka, topic, pino({ level: 'silent' }));
-    const report = await checkIngestionComplete(new IngestProgressRepository(db.pool), new Date('2026-11-01T00:00:00Z'), 60, new Date(), topic, probe);
+    const report = await checkIngestionComplete(new IngestProgressRepository(db.pool), new Date('2026-11-01T00:00:00Z'), 60, new Date(), topic, probe).finally(
+      () => probe.disconnect(),
+    );
     expect(report.lagging).toEqual([{ partition: `${topic}/1`, maxOccurredAt: null }]);
     expect(report.complete).toBe(false);
   });
