@@ -1,8 +1,11 @@
 /**
  * End-to-end ingestion benchmark: Kafka -> ingestor process -> Postgres (events + rollups).
  *
- *   npm run bench:ingest -- --events 1000000 [--partitions 6] [--accounts 2000] [--ingestors 1] [--budgets 0] [--credits 0] [--no-peer]
+ *   npm run bench:ingest -- --events 1000000 [--partitions N] [--accounts 2000] [--ingestors 1] [--budgets 0] [--credits 0] [--no-peer]
  *
+ * --partitions N: the bench topic's partition count; by default KAFKA_USAGE_TOPIC_PARTITIONS (120
+ * unless set), what a deployment's topic gets. Runs before session 8 used 6 (`--partitions 6` to
+ * compare with them). The count is passed to the ingestor processes as KAFKA_USAGE_TOPIC_PARTITIONS.
  * --budgets N gives the first N accounts a budget each (day, month or total in turn; every third
  * one on an API key), so the ingest transaction also keeps their windows and checks thresholds.
  * --credits N gives the first N accounts an active credit grant each (every third one scoped to a
@@ -43,7 +46,7 @@ import { BudgetSpendRepository, createDatabase, ROLLUP_COLUMNS, rollupOfEventsSq
 const ROOT = path.resolve(__dirname, '..');
 
 const EVENTS = numberArg('events', 1_000_000);
-const PARTITIONS = numberArg('partitions', 6);
+const PARTITIONS = numberArg('partitions', loadConfig().kafka.topicPartitions);
 const ACCOUNTS = numberArg('accounts', 2000);
 const INGESTORS = numberArg('ingestors', 1);
 const BUDGETS = process.argv.includes('--budgets') ? numberArg('budgets', 1) : 0;
@@ -167,6 +170,7 @@ async function runIngestor(subject: IngestorUnderTest, kafka: Kafka, topic: stri
         ...process.env,
         DATABASE_URL: subject.databaseUrl,
         KAFKA_USAGE_TOPIC: topic,
+        KAFKA_USAGE_TOPIC_PARTITIONS: String(PARTITIONS),
         KAFKA_GROUP_ID: subject.groupId,
         LOG_LEVEL: 'warn',
         DATABASE_POOL_SIZE: '6',

@@ -5,6 +5,7 @@
  */
 import { logLevel, type Kafka } from 'kafkajs';
 import { createUsagePublisher, type UsageEventInput } from '@tokenmeter/gateway-client';
+import { createTopicsAndWait } from '@tokenmeter/ingest';
 
 const MODELS = ['deepseek-r1', 'deepseek-r1', 'deepseek-r1', 'deepseek-v3', 'gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4'];
 
@@ -192,7 +193,7 @@ export async function publishEvents(
   const { brokers, events, partitions, accounts, log } = options;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }] });
+  await createTopicsAndWait(admin, [{ topic, numPartitions: partitions, replicationFactor: 1 }, { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 }]);
   await admin.disconnect();
   const windowStart = Date.now() - WINDOW_MS - 60_000;
   function* batches(): Generator<BenchEvent[]> {

@@ -31,12 +31,12 @@ import {
   WebSessionsRepository,
   type PriceVersionRecord,
 } from '@tokenmeter/db';
+import { ensureUsageTopics } from '@tokenmeter/ingest';
 import { ModelsService } from '@tokenmeter/prices';
 import { AccountsService } from '../apps/api/src/admin/accounts.service';
 import { ApiKeysService } from '@tokenmeter/auth';
 import type { Role } from '../apps/api/src/auth/principal';
 import type { Actor } from '../apps/api/src/common/actor';
-import { ensureTopics } from '../apps/ingestor/src/topics';
 import { integerArg, refuseUnknownArgs } from '../bench/args';
 import { SEND_BATCH, sendInBatches } from '../bench/usage-events';
 import { produceRaw } from '../test/helpers/kafka';
@@ -108,7 +108,7 @@ export async function runDemo(config: TokenmeterConfig, options: DemoOptions): P
     const keys = options.createKeys === false ? [] : await ensureKeys(keysService, actor);
 
     const storedBefore = await demoRequests(usage, traffic);
-    await ensureTopics(kafka, config.kafka, config.kafka.topicPartitions);
+    await ensureUsageTopics(kafka, config.kafka, { warn: (_fields: object, message: string) => log(`warning: ${message}`) });
     const started = Date.now();
     await sendInBatches({ brokers: config.kafka.brokers, topic, clientId: `${config.kafka.clientId}-demo` }, inBatches(traffic, log));
     await produceRaw(kafka, topic, traffic.malformedMessages);

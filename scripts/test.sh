@@ -19,6 +19,9 @@ bash scripts/services.sh up
 export DATABASE_URL="${TEST_DATABASE_URL:-postgresql://tokenmeter:tokenmeter@127.0.0.1:5432/tokenmeter_test}"
 export KAFKA_BROKERS=127.0.0.1:9092
 export STRIPE_API_BASE=http://127.0.0.1:12111
+# Topics an app creates in a test get few partitions (the default, 120, is for deployments): fast to
+# create and delete, and the count most tests' own topics have. Tests that need another set it.
+export KAFKA_USAGE_TOPIC_PARTITIONS="${KAFKA_USAGE_TOPIC_PARTITIONS:-6}"
 
 # The schema-driven fuzzer (test/e2e/api-fuzz.test.ts) runs schemathesis from a cached, pinned venv.
 echo "[test] schemathesis: $(bash scripts/ensure-schemathesis.sh)"

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startApp, stopApp, type AppProcess } from '../../test/helpers/processes';
+import { CHAOS_PARTITIONS } from './services';
 
 /** Each ingestor's whole output is kept here after it exits, for a look after a failed run. */
 export const LOG_DIR = path.join(os.tmpdir(), 'tokenmeter-chaos');
@@ -48,6 +49,7 @@ export class IngestorPool {
       DATABASE_URL: this.settings.databaseUrl,
       KAFKA_BROKERS: this.settings.brokers.join(','),
       KAFKA_USAGE_TOPIC: this.settings.topic,
+      KAFKA_USAGE_TOPIC_PARTITIONS: String(CHAOS_PARTITIONS),
       KAFKA_GROUP_ID: this.settings.groupId,
       // 0: the OS picks a free port, so several members on one box never collide.
       INGESTOR_METRICS_PORT: '0',

@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { Client } from 'pg';
 import { createDatabase, ReconciliationRepository, type Database } from '@tokenmeter/db';
+import { createTopicsAndWait } from '@tokenmeter/ingest';
 import { ReconciliationService } from '@tokenmeter/invoicing';
 import { numberArg } from '../../bench/args';
 import { recreateSeededDatabase } from '../../bench/scratch-database';
@@ -37,6 +38,7 @@ import {
   CHAOS_ADMIN_URL,
   CHAOS_BROKERS,
   CHAOS_DATABASE,
+  CHAOS_PARTITIONS,
   CHAOS_PG_PORT,
   chaosDatabaseUrl,
   chaosKafka,
@@ -51,7 +53,7 @@ import { planMessages, publishPaced, sleep, type PlannedMessage, type PublisherS
 
 const execFileAsync = promisify(execFile);
 const RATE = numberArg('rate', 1000);
-const PARTITIONS = 6;
+const PARTITIONS = CHAOS_PARTITIONS;
 const ACCOUNTS = 300;
 
 let caseName = 'chaos';
@@ -79,13 +81,10 @@ interface Ctx {
 
 async function createTopics(kafka: Kafka, topic: string): Promise<void> {
   await withAdmin(kafka, (admin) =>
-    admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic, numPartitions: PARTITIONS, replicationFactor: 1 },
-        { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 },
-      ],
-    }),
+    createTopicsAndWait(admin, [
+      { topic, numPartitions: PARTITIONS, replicationFactor: 1 },
+      { topic: `${topic}.dlq`, numPartitions: 1, replicationFactor: 1 },
+    ]),
   );
 }
 

@@ -31,6 +31,11 @@ if (CHAOS_PG_PORT === 5432 || CHAOS_KAFKA_PORT === 9092) {
 }
 
 export const CHAOS_BROKERS = [`127.0.0.1:${CHAOS_KAFKA_PORT}`];
+/**
+ * The chaos topic's partitions: 6, the count its cases were planned and measured with (not the
+ * deployment default, 120); the ingestors it starts get it as KAFKA_USAGE_TOPIC_PARTITIONS.
+ */
+export const CHAOS_PARTITIONS = 6;
 /** The cluster's maintenance database: admin connections for CREATE/DROP DATABASE. */
 export const CHAOS_ADMIN_URL = `postgresql://tokenmeter:tokenmeter@127.0.0.1:${CHAOS_PG_PORT}/postgres`;
 

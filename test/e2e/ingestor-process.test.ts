@@ -1,5 +1,6 @@
 import { aUsageEvent, defaultEventsCostUsd } from '../factories/usage-events';
-import { committedOffsets, createTopics, publishUsage, testKafka, uniqueName, waitFor } from '../helpers/kafka';
+import { fetchPartitionCount } from '@tokenmeter/ingest';
+import { committedOffsets, createTopics, publishUsage, testKafka, uniqueName, waitFor, withAdmin } from '../helpers/kafka';
 import { freePort, startApp, stopApp, type AppProcess } from '../helpers/processes';
 import { storedEventCount, TEST_DATABASE_URL, totals, useTestDatabase } from '../helpers/tokenmeter-db';
 
@@ -122,5 +123,30 @@ describe('ingestor process', () => {
     for (const row of rows) expect(offsets[row.partition]).toBe(row.next_offset);
     const committed = Object.values(offsets).reduce((sum, o) => sum + Math.max(0, Number(o)), 0);
     expect(await storedCount()).toBe(committed);
+  });
+
+  it('creates a missing usage topic with KAFKA_USAGE_TOPIC_PARTITIONS partitions and ingests from every one', async () => {
+    const topic = uniqueName('usage');
+    const groupId = uniqueName('group');
+    const app = start(topic, groupId, { KAFKA_USAGE_TOPIC_PARTITIONS: '3' });
+    const partitions = () => withAdmin(kafka, (admin) => fetchPartitionCount(admin, topic));
+    await waitFor('the ingestor created the topic', async () => (await partitions()) !== undefined, 60_000);
+    expect(await partitions()).toBe(3);
+    await publish(topic, 3000);
+    await waitFor('all events stored', async () => (await storedCount()) === 3000, 120_000);
+    const { rows } = await db.pool.query('SELECT partition FROM ingest_progress WHERE topic = $1 ORDER BY partition', [topic]);
+    expect(rows.map((r) => r.partition)).toEqual([0, 1, 2]);
+    expect(app.output()).not.toContain('KAFKA_USAGE_TOPIC_PARTITIONS is');
+  });
+
+  it('on a topic made with another count, warns, leaves the topic alone and ingests it', async () => {
+    const topic = uniqueName('usage');
+    const groupId = uniqueName('group');
+    await createTopics(kafka, [topic, `${topic}.dlq`], 2);
+    await publish(topic, 2000);
+    const app = start(topic, groupId, { KAFKA_USAGE_TOPIC_PARTITIONS: '3' });
+    await waitFor('all events stored', async () => (await storedCount()) === 2000, 120_000);
+    expect(app.output()).toContain(`usage topic ${topic} has 2 partitions but KAFKA_USAGE_TOPIC_PARTITIONS is 3`);
+    expect(await withAdmin(kafka, (admin) => fetchPartitionCount(admin, topic))).toBe(2);
   });
 });

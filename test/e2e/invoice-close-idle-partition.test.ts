@@ -2,7 +2,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Kafka } from 'kafkajs';
 import pino from 'pino';
 import { IngestProgressRepository, type Database } from '@tokenmeter/db';
-import { checkIngestionComplete } from '@tokenmeter/invoicing';
+import { checkIngestionComplete, kafkaLagProbe } from '@tokenmeter/invoicing';
 import { UsageConsumer } from '../../apps/ingestor/src/usage-consumer';
 import { insertApiKey, startApi } from '../helpers/api-app';
 import { useEnv } from '../helpers/env';
@@ -90,5 +90,37 @@ describe('POST /admin/invoices/close with an idle, fully consumed partition (rea
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toContain(`lagging: ${topic}/1 at 2026-10-20T10:00:00.000Z`);
     expect(refused.body.error.message).not.toContain(`${topic}/0`);
+  });
+});
+
+/**
+ * The topic's partitions are the broker's, not those that have reported: with 120 partitions and
+ * few accounts, or a slow first start, a partition can hold usage while ingest_progress has no row
+ * for it. The rule used to judge only the rows it had, and called that complete.
+ */
+describe('close completeness with a partition that has records but has never reported (real broker)', () => {
+  const topic = uniqueName('usage.unreported');
+  let db: Database;
+  let kafka: Kafka;
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    await createTopics(kafka, [topic], 3);
+    db = openTestDatabase();
+  });
+  afterAll(() => db.close());
+
+  it('counts the unreported partition as lagging, and a partition without records not at all', async () => {
+    await resetDatabase(db);
+    const event = aUsageEvent({ account_id: 'acct_a', occurred_at: '2026-10-15T10:00:00Z' });
+    await produceRaw(kafka, topic, [0, 1].map((partition) => ({ partition, key: event.account_id, value: JSON.stringify(event) })));
+    // Partition 0 is past October's end + grace; 1 has a record nobody ingested; 2 is empty.
+    await db.pool.query(`INSERT INTO ingest_progress (topic, partition, next_offset, max_occurred_at) VALUES ($1, 0, 1, '2026-11-10T10:00:00Z')`, [topic]);
+    const probe = kafkaLagProbe(kafka, topic, pino({ level: 'silent' }));
+    const report = await checkIngestionComplete(new IngestProgressRepository(db.pool), new Date('2026-11-01T00:00:00Z'), 60, new Date(), topic, probe).finally(
+      () => probe.disconnect(),
+    );
+    expect(report.lagging).toEqual([{ partition: `${topic}/1`, maxOccurredAt: null }]);
+    expect(report.complete).toBe(false);
   });
 });

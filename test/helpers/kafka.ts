@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type Admin, type IHeaders } from 'kafkajs';
 import { createUsagePublisher, type PublishResult, type UsageEventInput } from '@tokenmeter/gateway-client';
+import { createTopicsAndWait } from '@tokenmeter/ingest';
 
 export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
@@ -23,9 +24,7 @@ export async function withAdmin<T>(kafka: Kafka, fn: (admin: Admin) => Promise<T
 }
 
 export async function createTopics(kafka: Kafka, topics: string[], partitions: number): Promise<void> {
-  await withAdmin(kafka, (admin) =>
-    admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })) }),
-  );
+  await withAdmin(kafka, (admin) => createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 }))));
 }
 
 /**

@@ -227,6 +227,22 @@ describe('the spend state in memory follows what ingest commits (real Postgres, 
     expect(ttl.authorizer.stats.releasedByTtl).toBe(1);
   });
 
+  it("asks for the usage topic's partition count at each settlement (the API passes the broker's count)", async () => {
+    await budgets.createBudget({ accountId: 'acct_b', apiKeyId: null, model: null, limitUsd: '1', window: 'month', enforce: 'hard' }, actor);
+    let partitions = 3;
+    const { authorizer } = await startState({ holdGraceMs: 200, topicPartitions: () => partitions });
+    authorizer.authorize(request('req_lost'));
+    await ingest([nowEvent({ occurred_at: new Date(Date.now() + 1000).toISOString(), request_id: 'other_1' })], { partition: 0, offset: 0 });
+    await ingest([nowEvent({ occurred_at: new Date(Date.now() + 1000).toISOString(), request_id: 'other_2' })], { partition: 1, offset: 0 });
+    // Both reported partitions are past the hold, but a third is said to exist and has not reported.
+    const runs = authorizer.stats.settleRuns;
+    await until('two more settlements', () => authorizer.stats.settleRuns >= runs + 2);
+    expect(authorizer.holds.size).toBe(1);
+    partitions = 2;
+    await until('req_lost released by the watermark', () => authorizer.holds.size === 0);
+    expect(authorizer.stats.releasedByWatermark).toBe(1);
+  });
+
   it('settles in bounded batches: holds whose events never come do not starve a later one', async () => {
     await budgets.createBudget({ accountId: 'acct_b', apiKeyId: null, model: null, limitUsd: '1', window: 'month', enforce: 'hard' }, actor);
     const { authorizer } = await startState({ maxHoldsPerSettle: 2, settleIntervalMs: 20 });

@@ -5,9 +5,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { AggregatorRegistry } from 'prom-client';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { DatabaseModule, UsageEventsRepository } from '@tokenmeter/db';
-import { IngestModule, UsageIngestor } from '@tokenmeter/ingest';
+import { ensureUsageTopics, IngestModule, UsageIngestor } from '@tokenmeter/ingest';
 import { IngestorMetrics, startMetricsServer } from './ingestor-metrics';
-import { ensureTopics } from './topics';
 import { KAFKA_RETRY, UsageConsumer } from './usage-consumer';
 
 class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -30,7 +29,7 @@ class ConsumerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     } else {
       this.metricsServer = await startMetricsServer(this.metrics.registry, this.config.ingest.metricsPort, this.log);
     }
-    await ensureTopics(this.kafka, this.config.kafka, this.config.kafka.topicPartitions);
+    await ensureUsageTopics(this.kafka, this.config.kafka, this.log);
     await this.consumer.start();
   }
 

@@ -3,6 +3,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { CONFIG, ConfigModule, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { parseCreditLowThresholds } from '@tokenmeter/billing';
 import { BudgetAlertsRepository, CreditAlertsRepository, DATABASE, DatabaseModule, type Database, SpendStateRepository, WebhooksRepository } from '@tokenmeter/db';
+import { createTopicsAndWait } from '@tokenmeter/ingest';
 import { AlertsDispatcher, CreditAlertsWatcher, CreditsService, SpendStateCache, SpendStatePublisher, WebhookDeliverer } from '@tokenmeter/limits';
 
 /** Partitions of the alerts topic when the notifier creates it (records are keyed by account). */
@@ -68,7 +69,7 @@ async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
   await admin.connect();
   try {
     if (!(await admin.listTopics()).includes(topic)) {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: ALERTS_TOPIC_PARTITIONS, replicationFactor: 1 }] });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: ALERTS_TOPIC_PARTITIONS, replicationFactor: 1 }]);
     }
   } finally {
     await admin.disconnect();

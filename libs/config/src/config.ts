@@ -21,7 +21,7 @@ export interface TokenmeterConfig {
     groupId: string;
     topic: string;
     dlqTopic: string;
-    /** Partitions for the usage topic when the ingestor has to create it. */
+    /** Partitions the usage topic is created with (ingestor, demo); a topic that exists keeps its own count, read from the broker where it matters. */
     topicPartitions: number;
   };
   ingest: {
@@ -208,7 +208,8 @@ const envSchema = z.object({
   KAFKA_GROUP_ID: z.string().min(1).default('tokenmeter-ingestor'),
   KAFKA_USAGE_TOPIC: z.string().min(1).default('gateway.usage.v1'),
   KAFKA_DLQ_TOPIC: z.string().min(1).optional(),
-  KAFKA_USAGE_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  // 120: room for 100x without adding partitions later, which remaps account keys (docs/scaling.md).
+  KAFKA_USAGE_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(120),
   INGEST_CHUNK_SIZE: z.coerce.number().int().min(1).max(50_000).default(5000),
   INGEST_PARTITION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(6),
   INGESTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),

@@ -3,3 +3,4 @@ export * from './usage-ingestor';
 export * from './reprice.service';
 export * from './ingest.module';
 export * from './event-retention.service';
+export * from './usage-topic';

@@ -14,11 +14,13 @@ export interface CompletenessReport {
 
 /**
  * The close completeness rule. A period [start, end) may be closed when now >= end + grace and
- * every Kafka partition the ingestor has recorded progress for has either
+ * every partition of the usage topic has either
  *   - stored an event with occurred_at >= end + grace (the gateway publishes roughly in time
  *     order, so nothing from the period is still queued behind it), or
  *   - no backlog at all: its committed next offset has reached the partition's high watermark
  *     (checked only when a lag probe is given; an idle partition never passes the first test).
+ * With a lag probe, a partition the broker lists with records but no ingest_progress row (never
+ * ingested from) is lagging; without one only the partitions with progress rows can be judged.
  * HTTP ingest is synchronous (stored before the 202), so it adds nothing to wait for.
  */
 export async function checkIngestionComplete(
@@ -35,20 +37,26 @@ export async function checkIngestionComplete(
   }
   const progress = await ingestProgress.listIngestProgress(topic);
   const behind = progress.filter((p) => !p.maxOccurredAt || p.maxOccurredAt < requiredUntil);
-  let lagging = behind;
-  if (behind.length > 0 && probe) {
+  let lagging = behind.map((p) => ({ partition: `${p.topic}/${p.partition}`, maxOccurredAt: p.maxOccurredAt?.toISOString() ?? null }));
+  if (probe) {
     const marks = await probe.highWatermarks();
     // Read again after the high watermarks: a partition that caught up meanwhile counts as caught up.
-    const nextOffsets = new Map((await ingestProgress.listIngestProgress(topic)).map((p) => [`${p.topic}/${p.partition}`, p.nextOffset]));
-    lagging = behind.filter((p) => {
-      const high = marks.get(p.partition);
-      const next = nextOffsets.get(`${p.topic}/${p.partition}`);
+    const latest = await ingestProgress.listIngestProgress(topic);
+    const nextOffsets = new Map(latest.map((p) => [`${p.topic}/${p.partition}`, p.nextOffset]));
+    lagging = lagging.filter((p, i) => {
+      const high = marks.get(behind[i].partition);
+      const next = nextOffsets.get(p.partition);
       return high === undefined || next === undefined || BigInt(next) < BigInt(high);
     });
+    // A partition the broker has and ingest_progress does not: nothing of it has been ingested
+    // yet. Only the broker's list shows it (the topic's real partition count, which may exceed
+    // the partitions that ever reported: 120 of them, few accounts, a slow first start).
+    if (topic !== undefined) {
+      const reported = new Set(latest.map((p) => p.partition));
+      for (const [partition, high] of marks) {
+        if (!reported.has(partition) && BigInt(high) > 0n) lagging.push({ partition: `${topic}/${partition}`, maxOccurredAt: null });
+      }
+    }
   }
-  return {
-    complete: lagging.length === 0,
-    requiredUntil,
-    lagging: lagging.map((p) => ({ partition: `${p.topic}/${p.partition}`, maxOccurredAt: p.maxOccurredAt?.toISOString() ?? null })),
-  };
+  return { complete: lagging.length === 0, requiredUntil, lagging };
 }

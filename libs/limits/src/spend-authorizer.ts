@@ -61,9 +61,13 @@ export interface SpendAuthorizerOptions {
   /** A hold's event is looked for from this long before the hold (the gateway's clock may be behind ours). */
   clockSkewMs: number;
   maxRetryAfterSeconds: number;
-  /** The usage topic whose ingest_progress is the watermark, and how many partitions it has (all must report). */
+  /**
+   * The usage topic whose ingest_progress is the watermark, and how many partitions it has (all
+   * must report). A function is asked at each settlement: the API passes the count the broker
+   * reports (UsageTopicPartitions), not the setting, so a topic made with another count still settles.
+   */
   topic: string;
-  topicPartitions: number;
+  topicPartitions: number | (() => number);
   /** How often TTL and watermark release run. */
   sweepMs?: number;
   /** Settlement statements run at most this often (default 200 ms). */
@@ -125,6 +129,11 @@ export class SpendAuthorizer {
     this.pricingTimer = setInterval(() => void this.refreshPricing(), this.options.pricingRefreshMs ?? 5000);
     this.pricingTimer.unref();
     await this.refreshPricing();
+  }
+
+  private topicPartitions(): number {
+    const p = this.options.topicPartitions;
+    return typeof p === 'number' ? p : p();
   }
 
   async stop(): Promise<void> {
@@ -348,7 +357,7 @@ export class SpendAuthorizer {
     this.stats.settleRuns++;
     let result: Awaited<ReturnType<SpendStateRepository['settleHolds']>>;
     try {
-      result = await this.repository.settleHolds(held, [...windows.values()], { topic: this.options.topic, partitions: this.options.topicPartitions });
+      result = await this.repository.settleHolds(held, [...windows.values()], { topic: this.options.topic, partitions: this.topicPartitions() });
     } catch (err) {
       this.onError('authorize: could not settle holds; the next sweep tries again', err);
       return;

@@ -1,5 +1,6 @@
 import type { Admin, Producer } from 'kafkajs';
 import { budgetState, budgetWindowEnd, budgetWindowStart, costUnitsToString, type BudgetState } from '@tokenmeter/billing';
+import { createTopicsAndWait } from '@tokenmeter/ingest';
 import type { CachedBudget, SpendStateCache } from './spend-state.cache';
 
 /** The compacted topic gateways may read instead of calling authorize (docs/limits.md). */
@@ -117,10 +118,7 @@ export class SpendStatePublisher {
   static async ensureTopic(admin: Admin, topic = SPEND_STATE_TOPIC, partitions = 6): Promise<void> {
     // Asking the broker to create a topic it has makes kafkajs log an ERROR on every start.
     if ((await admin.listTopics()).includes(topic)) return;
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-    });
+    await createTopicsAndWait(admin, [{ topic, numPartitions: partitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
   }
 
   start(): void {

@@ -1,7 +1,8 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { CONFIG, LOGGER, type Logger, type TokenmeterConfig } from '@tokenmeter/config';
 import { AccountsRepository, SpendStateRepository } from '@tokenmeter/db';
-import { IngestModule, PriceBookCache } from '@tokenmeter/ingest';
+import { Kafka, logLevel } from 'kafkajs';
+import { IngestModule, PriceBookCache, UsageTopicPartitions } from '@tokenmeter/ingest';
 import { CreditState, CreditsService, SpendAuthorizer, SpendStateCache } from '@tokenmeter/limits';
 import { AuthFailureThrottle } from '../auth/auth-failure-throttle';
 import { AuthModule } from '../auth/auth.module';
@@ -43,6 +44,17 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
       inject: [CONFIG, AccountsRepository, CreditsService, LOGGER],
     },
     {
+      // The watermark waits for every partition of the usage topic: the count is the broker's, the setting only until it answers.
+      provide: UsageTopicPartitions,
+      useFactory: (config: TokenmeterConfig, log: Logger) =>
+        new UsageTopicPartitions(
+          new Kafka({ clientId: `${config.kafka.clientId}-api`, brokers: config.kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }),
+          config.kafka,
+          log,
+        ),
+      inject: [CONFIG, LOGGER],
+    },
+    {
       provide: SpendAuthorizer,
       useFactory: (
         config: TokenmeterConfig,
@@ -51,6 +63,7 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
         prices: PriceBookCache,
         log: Logger,
         credits: CreditState,
+        partitions: UsageTopicPartitions,
       ) =>
         new SpendAuthorizer(cache, repository, () => prices.current(), {
           holdTtlMs: config.authorize.holdTtlSeconds * 1000,
@@ -59,10 +72,10 @@ import { SpendAuthorizeController } from './spend-authorize.controller';
           clockSkewMs: config.authorize.clockSkewSeconds * 1000,
           maxRetryAfterSeconds: config.authorize.maxRetryAfterSeconds,
           topic: config.kafka.topic,
-          topicPartitions: config.kafka.topicPartitions,
+          topicPartitions: () => partitions.current(),
           onError: (message, err) => log.warn({ err }, message),
         }, credits),
-      inject: [CONFIG, SpendStateCache, SpendStateRepository, PriceBookCache, LOGGER, CreditState],
+      inject: [CONFIG, SpendStateCache, SpendStateRepository, PriceBookCache, LOGGER, CreditState, UsageTopicPartitions],
     },
     {
       provide: AuthorizeListener,
@@ -85,10 +98,12 @@ export class AuthorizeModule implements OnModuleInit, OnApplicationBootstrap, On
     @Inject(SpendAuthorizer) private readonly authorizer: SpendAuthorizer,
     @Inject(CreditState) private readonly credits: CreditState,
     @Inject(AuthorizeListener) private readonly listener: AuthorizeListener,
+    @Inject(UsageTopicPartitions) private readonly partitions: UsageTopicPartitions,
   ) {}
 
   /** Before the server listens: the first snapshot and price book are loaded (or being retried, if the database is down). */
   async onModuleInit(): Promise<void> {
+    await this.partitions.start();
     await this.authorizer.start();
     await this.cache.start();
     await this.credits.start();
@@ -105,5 +120,6 @@ export class AuthorizeModule implements OnModuleInit, OnApplicationBootstrap, On
     await this.authorizer.stop();
     await this.cache.stop();
     await this.credits.stop();
+    await this.partitions.stop();
   }
 }
