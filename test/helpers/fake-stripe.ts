@@ -123,16 +123,7 @@ export class FakeStripe implements StripeGateway {
       if (!invoice) throw refused('invoiceItems.create', `No such invoice: '${params.stripeInvoiceId}'`);
       if (invoice.customer !== params.customerId) throw refused('invoiceItems.create', 'the invoice belongs to another customer');
       if (invoice.status !== 'draft') throw refused('invoiceItems.create', `invoice ${invoice.id} is ${invoice.status}, items can only be added to a draft`);
-      const item: FakeItem = {
-        id: this.newId('ii'),
-        customer: params.customerId,
-        invoice: invoice.id,
-        amountMinor: params.amountMinor,
-        description: params.description,
-        metadata: { ...params.metadata },
-      };
-      this.items.set(item.id, item);
-      return { id: item.id };
+      return { id: this.addItem(invoice.customer, invoice.id, params).id };
     });
   }
 
@@ -142,18 +133,14 @@ export class FakeStripe implements StripeGateway {
       const invoice = this.invoiceOrRefuse('invoices.addLines', stripeInvoiceId);
       if (invoice.status !== 'draft') throw refused('invoices.addLines', `invoice ${invoice.id} is ${invoice.status}, lines can only be added to a draft`);
       if (lines.length === 0 || lines.length > this.maxLinesPerCall) throw refused('invoices.addLines', `lines: 1..${this.maxLinesPerCall}, got ${lines.length}`);
-      for (const line of lines) {
-        const item: FakeItem = {
-          id: this.newId('ii'),
-          customer: invoice.customer,
-          invoice: invoice.id,
-          amountMinor: line.amountMinor,
-          description: line.description,
-          metadata: { ...line.metadata },
-        };
-        this.items.set(item.id, item);
-      }
+      for (const line of lines) this.addItem(invoice.customer, invoice.id, line);
     });
+  }
+
+  private addItem(customer: string, invoice: string, line: { amountMinor: bigint; description: string; metadata: Record<string, string> }): FakeItem {
+    const item: FakeItem = { id: this.newId('ii'), customer, invoice, amountMinor: line.amountMinor, description: line.description, metadata: { ...line.metadata } };
+    this.items.set(item.id, item);
+    return item;
   }
 
   finalizeInvoice(stripeInvoiceId: string, idempotencyKey: string): Promise<StripeInvoiceResult> {
